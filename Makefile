@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/callkernel demo flows
+	$(BIN)/callkernel describe flows
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,78 @@
+"""callkernel's command line: `callkernel COMMAND ...` or `python cli.py COMMAND ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from interpreter.commands import compile as compile_command
+from interpreter.commands import describe as describe_command
+from interpreter.commands import lint as lint_command
+from interpreter.document.schema import schema_text
+
+_EPILOG = """exit codes: 0 clean, 1 errors in a document, 2 usage error or unreadable input.
+Docs: docs/cli.md, docs/flow-language.md, docs/lint-rules.md."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callkernel", description="Lint, compile and run SWML-compatible voice-AI flows.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lint = commands.add_parser(
+        "lint", help="check flow documents and print diagnostics",
+        description="Check flow documents (YAML or JSON) and print one diagnostic per line, "
+        "sorted by position: FILE:LINE:COL: SEVERITY CODE message.", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lint.add_argument("paths", nargs="+", metavar="PATH",
+                      help="flow files, directories (searched for .yaml/.yml/.json), or - "
+                      "for standard input")
+    lint.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text (default) or json for machines")
+    lint.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    lint.add_argument("--context", action="store_true",
+                      help="show the source line and a caret under each diagnostic")
+    lint.add_argument("--max-bytes", type=int, metavar="N",
+                      help="refuse documents larger than N bytes (default 2 MiB)")
+
+    compile_parser = commands.add_parser(
+        "compile", help="print the normalized compiled flow and its content hash",
+        description="Lint and compile FILE; print the normalized flow as JSON with a stable "
+        "key order and its content hash (the version identity).", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    compile_parser.add_argument("file", metavar="FILE", help="a flow file, or - for stdin")
+    compile_parser.add_argument("--hash", action="store_true", dest="hash_only",
+                                help="print only the content hash")
+    compile_parser.add_argument("--max-bytes", type=int, metavar="N",
+                                help="refuse documents larger than N bytes (default 2 MiB)")
+
+    describe = commands.add_parser(
+        "describe", help="summarise flows: sections, contexts, steps and tools",
+        description="Lint and compile each flow and print a readable summary.")
+    describe.add_argument("paths", nargs="+", metavar="PATH", help="flow files or directories")
+
+    commands.add_parser("schema", help="print the JSON Schema of flow documents",
+                        description="Print schemas/flow.schema.json (JSON Schema 2020-12).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    match args.command:
+        case "lint":
+            return lint_command.run(args.paths, fmt=args.format, strict=args.strict,
+                                    context=args.context, max_bytes=args.max_bytes)
+        case "compile":
+            return compile_command.run(args.file, hash_only=args.hash_only,
+                                       max_bytes=args.max_bytes)
+        case "describe":
+            return describe_command.run(args.paths)
+        case "schema":
+            sys.stdout.write(schema_text())
+            return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

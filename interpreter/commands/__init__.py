@@ -1,0 +1,1 @@
+"""The `callkernel` subcommands, one module each; `cli.py` wires them to argparse."""

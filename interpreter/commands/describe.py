@@ -1,0 +1,101 @@
+"""`callkernel describe PATH...`: lint, compile and summarise flows for a reader."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import TextIO
+
+from interpreter import ir
+from interpreter.commands.inputs import UnreadableInput, display_name, expand, read
+from interpreter.document.compile import compile_flow
+from interpreter.document.loader import load_document
+from interpreter.errors import DocumentError
+
+
+def _function_kind(function: ir.Function) -> str:
+    if function.native:
+        return "native"
+    if function.data_map is not None:
+        return "data_map"
+    return f"webhook {function.webhook.url}" if function.webhook else "webhook (include)"
+
+
+def _walk(block: ir.Block) -> list[ir.Verb]:
+    verbs: list[ir.Verb] = []
+    for verb in block:
+        verbs.append(verb)
+        match verb:
+            case ir.Cond(branches=branches):
+                for branch in branches:
+                    verbs += _walk(branch.then) + _walk(branch.otherwise or ())
+            case ir.Switch(cases=cases, default=default):
+                for body in cases.values():
+                    verbs += _walk(body)
+                verbs += _walk(default or ())
+    return verbs
+
+
+def describe(flow: ir.CompiledFlow) -> list[str]:
+    lines = [f"{flow.source_file}  ({flow.content_hash[:19]}…)"]
+    for section in flow.sections:
+        verbs = _walk(section.body)
+        counts = Counter(_verb_name(verb) for verb in verbs)
+        shown = ", ".join(f"{name}×{count}" if count > 1 else name
+                          for name, count in counts.items())
+        lines.append(f"  section {section.name}: {shown or 'empty'}")
+        for verb in verbs:
+            if isinstance(verb, ir.Ai):
+                lines.extend(_describe_ai(verb))
+    return lines
+
+
+def _verb_name(verb: ir.Verb) -> str:
+    if isinstance(verb, ir.Unsupported):
+        return f"{verb.method}(not executed)"
+    names = {ir.PromptInput: "prompt", ir.SetVars: "set", ir.UnsetVars: "unset"}
+    return names.get(type(verb), type(verb).__name__.lower())
+
+
+def _describe_ai(agent: ir.Ai) -> list[str]:
+    lines = []
+    for context in agent.contexts:
+        start = " (start)" if context is agent.start_context else ""
+        lines.append(f"    context {context.name}{start}")
+        for step in context.steps:
+            moves = ", ".join(s.name for s in step.valid_steps) or ("end" if step.end else "—")
+            extra = f"; contexts: {', '.join(c.name for c in step.valid_contexts)}" \
+                if step.valid_contexts else ""
+            tools = ", ".join(f.name for f in step.functions) or "none"
+            lines.append(f"      step {step.name} → {moves}{extra}  [tools: {tools}]")
+    for function in agent.functions:
+        lines.append(f"    tool {function.name}: {_function_kind(function)}")
+    overridden = [e.value for e, p in agent.error_recovery.items() if p != e.default_policy]
+    if overridden:
+        lines.append(f"    error_recovery: {', '.join(overridden)}")
+    return lines
+
+
+def run(paths: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    status = 0
+    try:
+        files = list(expand(paths))
+    except UnreadableInput as error:
+        print(f"callkernel describe: {error}", file=err)
+        return 2
+    for path in files:
+        try:
+            flow, warnings = compile_flow(load_document(read(path), display_name(path)))
+        except UnreadableInput as error:
+            print(f"callkernel describe: {error}", file=err)
+            return 2
+        except DocumentError as error:
+            for diagnostic in error.diagnostics:
+                print(str(diagnostic), file=err)
+            status = 1
+            continue
+        for warning in warnings:
+            print(str(warning), file=err)
+        print("\n".join(describe(flow)), file=out)
+        print(file=out)
+    return status

@@ -1,0 +1,42 @@
+"""Reading the paths a command is given: files, directories and `-` for stdin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+FLOW_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class UnreadableInput(Exception):
+    """A path that does not exist or cannot be read (exit code 2)."""
+
+
+def expand(paths: list[str]) -> Iterator[str]:
+    """Files as given; directories walked for flow files, sorted; `-` kept."""
+    for raw in paths:
+        path = Path(raw)
+        if raw == "-":
+            yield raw
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES
+                           and p.is_file() and not p.name.endswith(".test.yaml"))
+            yield from (str(p) for p in found)
+        elif path.exists():
+            yield raw
+        else:
+            raise UnreadableInput(f"{raw}: no such file or directory")
+
+
+def read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UnreadableInput(f"{path}: {error.strerror or error}") from None
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path

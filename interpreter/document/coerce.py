@@ -1,0 +1,94 @@
+"""Coercions from document values to IR values, shared by the compilers.
+
+Numeric and boolean parameters may be `${...}` strings in SWML; a value that
+cannot be read as the type keeps the default here (the raw value stays in the
+IR where the runtime can render it).
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from interpreter import ir
+from interpreter.jsontypes import JSONValue
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def freeze(value: JSONValue) -> ir.FrozenJSON:
+    if isinstance(value, dict):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def split_credentials(url: str) -> ir.Webhook:
+    """A URL's `user:pass@` moves out of the URL into Basic-auth credentials."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ir.Webhook(url)
+    if parts.username is None and parts.password is None:
+        return ir.Webhook(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return ir.Webhook(clean, unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def webhook(url: str, user: JSONValue = None, password: JSONValue = None) -> ir.Webhook:
+    hook = split_credentials(url)
+    if isinstance(user, str) or isinstance(password, str):
+        return ir.Webhook(hook.url, str(user or hook.user or ""), str(password or hook.password
+                                                                     or ""))
+    return hook
+
+
+def duration_seconds(value: JSONValue) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) and value else None
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def number(value: JSONValue, default: float) -> float:
+    # Numeric params may be "${...}" strings (SWMLVar); those keep the default here
+    # and stay visible in `raw` for the runtime.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return default
+    return default
+
+
+def flag(value: JSONValue, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return default
+
+
+def strings(value: JSONValue) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def filler_map(value: JSONValue) -> ir.FillerMap:
+    if isinstance(value, list):  # a bare list is the default for every language
+        return MappingProxyType({"default": strings(value)})
+    if isinstance(value, dict):
+        return MappingProxyType({code: strings(items) for code, items in value.items()})
+    return MappingProxyType({})

@@ -1,0 +1,220 @@
+"""Rules: SWAIG functions can run, talk to safe URLs and declare valid parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from interpreter.diagnostics import Diagnostic, JSONPath
+from interpreter.document.index import INJECTED_FUNCTIONS, AiSite
+from interpreter.document.lint import LintContext, rule
+from interpreter.jsontypes import JSONValue
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def _defaults_url(ai: AiSite) -> str | None:
+    swaig = ai.args.get("SWAIG")
+    defaults = swaig.get("defaults") if isinstance(swaig, dict) else None
+    url = defaults.get("web_hook_url") if isinstance(defaults, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _urls(ctx: LintContext) -> Iterator[tuple[JSONPath, str]]:
+    """Every webhook URL a function, include, default or data_map names."""
+    for ai in ctx.index.ai:
+        swaig = ai.args.get("SWAIG")
+        if not isinstance(swaig, dict):
+            continue
+        if _defaults_url(ai):
+            yield (*ai.path, "SWAIG", "defaults", "web_hook_url"), str(_defaults_url(ai))
+        for position, include in enumerate(swaig.get("includes") or []):
+            if isinstance(include, dict) and isinstance(include.get("url"), str):
+                yield (*ai.path, "SWAIG", "includes", position, "url"), str(include["url"])
+        for function in ai.functions:
+            url = function.data.get("web_hook_url")
+            if isinstance(url, str):
+                yield (*function.path, "web_hook_url"), url
+            data_map = function.data.get("data_map")
+            hooks = data_map.get("webhooks") if isinstance(data_map, dict) else None
+            for position, hook in enumerate(hooks if isinstance(hooks, list) else []):
+                if isinstance(hook, dict) and isinstance(hook.get("url"), str):
+                    yield (*function.path, "data_map", "webhooks", position, "url"), \
+                        str(hook["url"])
+        post_url = ai.args.get("post_prompt_url")
+        if isinstance(post_url, str):
+            yield (*ai.path, "post_prompt_url"), post_url
+
+
+def _scheme(url: str) -> str:
+    # The scheme is what precedes "://" even when the rest is templated.
+    head, separator, _ = url.partition("://")
+    return head.lower() if separator else ""
+
+
+@rule("CK401")
+def function_without_implementation(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        fallback = _defaults_url(ai)
+        for function in ai.functions:
+            data = function.data
+            if data.get("data_map") or data.get("web_hook_url") or fallback \
+                    or function.name in ai.natives:
+                continue
+            yield ctx.report(f'function "{function.name}" has no web_hook_url, no data_map, '
+                             "and SWAIG.defaults has no web_hook_url: nothing can run it",
+                             (*function.path, "function"))
+
+
+@rule("CK402")
+def non_http_url(ctx: LintContext) -> Iterator[Diagnostic]:
+    for path, url in _urls(ctx):
+        if url.startswith(("${", "%{")):
+            continue  # the whole URL comes from a variable
+        if _scheme(url) not in ("http", "https"):
+            yield ctx.report(f'URL "{url}" is not http(s)', path,
+                             hint="webhooks must be http:// or https:// URLs")
+
+
+@rule("CK403")
+def credentials_over_http(ctx: LintContext) -> Iterator[Diagnostic]:
+    for path, url in _urls(ctx):
+        if _scheme(url) != "http":
+            continue
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError:
+            continue
+        if (parts.username or parts.password) and host not in _LOOPBACK:
+            yield ctx.report("credentials in a plain http URL travel unencrypted", path,
+                             hint="use https://")
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            url = function.data.get("web_hook_url") or _defaults_url(ai) or ""
+            if function.data.get("web_hook_auth_password") and _scheme(str(url)) == "http" \
+                    and (urlsplit(str(url)).hostname or "") not in _LOOPBACK:
+                yield ctx.report("web_hook_auth_password is sent over plain http",
+                                 (*function.path, "web_hook_auth_password"), key=True,
+                                 hint="use an https:// web_hook_url")
+
+
+@rule("CK404")
+def invalid_parameters(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            parameters = function.data.get("parameters")
+            if parameters is None:
+                continue
+            path = (*function.path, "parameters")
+            if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+                yield ctx.report(f'parameters of "{function.name}" must be a JSON Schema with '
+                                 'type "object"', path)
+                continue
+            try:
+                Draft202012Validator.check_schema(parameters)
+            except SchemaError as error:
+                where = (*path, *error.absolute_path) if error.absolute_path else path
+                yield ctx.report(f'parameters of "{function.name}" are not a valid JSON '
+                                 f"Schema: {error.message}", where)
+                continue
+            properties = parameters.get("properties")
+            required = parameters.get("required")
+            for position, name in enumerate(required if isinstance(required, list) else []):
+                if isinstance(properties, dict) and name not in properties:
+                    yield ctx.report(f'parameters of "{function.name}" require "{name}", which '
+                                     "is not among its properties",
+                                     (*path, "required", position))
+
+
+@rule("CK405")
+def function_without_description(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            if not str(function.data.get("description") or "").strip():
+                yield ctx.report(f'function "{function.name}" has no description: the model '
+                                 "decides when to call it from the description",
+                                 (*function.path, "function"))
+
+
+@rule("CK406")
+def shadows_injected(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        if not ai.contexts:
+            continue
+        for function in ai.functions:
+            if function.name in INJECTED_FUNCTIONS:
+                yield ctx.report(f'function "{function.name}" clashes with the function the '
+                                 "runtime injects to move between steps and contexts",
+                                 (*function.path, "function"), hint="rename it")
+
+
+def _patterns(ai: AiSite) -> Iterator[tuple[JSONPath, str]]:
+    for function in ai.functions:
+        yield from _expression_patterns(function.data.get("data_map"),
+                                        (*function.path, "data_map"))
+    params = ai.args.get("params")
+    if isinstance(params, dict) and isinstance(params.get("barge_match_string"), str):
+        yield (*ai.path, "params", "barge_match_string"), str(params["barge_match_string"])
+    hints = ai.args.get("hints")
+    for position, hint in enumerate(hints if isinstance(hints, list) else []):
+        if isinstance(hint, dict) and isinstance(hint.get("pattern"), str):
+            yield (*ai.path, "hints", position, "pattern"), str(hint["pattern"])
+
+
+def _expression_patterns(node: JSONValue, path: JSONPath) -> Iterator[tuple[JSONPath, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "expressions" and isinstance(value, list):
+                for position, expression in enumerate(value):
+                    if isinstance(expression, dict) and isinstance(expression.get("pattern"),
+                                                                   str):
+                        yield (*path, key, position, "pattern"), str(expression["pattern"])
+            else:
+                yield from _expression_patterns(value, (*path, key))
+    elif isinstance(node, list):
+        for position, item in enumerate(node):
+            yield from _expression_patterns(item, (*path, position))
+
+
+@rule("CK407")
+def invalid_regex(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for path, pattern in _patterns(ai):
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                yield ctx.report(f"invalid regular expression: {error.msg}", path)
+
+
+@rule("CK408")
+def data_map_and_webhook(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            if function.data.get("data_map") and function.data.get("web_hook_url"):
+                yield ctx.report(f'function "{function.name}" has a data_map, so its '
+                                 "web_hook_url is never called", (*function.path, "web_hook_url"),
+                                 key=True)
+
+
+def _has_output(node: JSONValue) -> bool:
+    if isinstance(node, dict):
+        return "output" in node or any(_has_output(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_output(item) for item in node)
+    return False
+
+
+@rule("CK409")
+def data_map_without_output(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            data_map = function.data.get("data_map")
+            if isinstance(data_map, dict) and not _has_output(data_map):
+                yield ctx.report(f'data_map of "{function.name}" has no output anywhere: the '
+                                 "model would always get a generic error",
+                                 (*function.path, "data_map"), key=True)
