@@ -224,6 +224,9 @@ def _actions_in(node: JSONValue, path: JSONPath) -> Iterator[tuple[JSONPath, str
                         else (*path, key)
                     if isinstance(action, dict):
                         for name, argument in action.items():
+                            # Beside `SWML`, `transfer` is a flag, not a destination.
+                            if name == "transfer" and "SWML" in action:
+                                continue
                             yield (*action_path, name), name, argument
             else:
                 yield from _actions_in(value, (*path, key))

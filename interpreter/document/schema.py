@@ -73,6 +73,16 @@ def validate_schema(doc: SourceDocument) -> list[Diagnostic]:
     return found
 
 
+_SWML_VAR = r"^[$%]\{.*\}$"
+
+
+def _type_like(error: ValidationError) -> bool:
+    """A failure that only says "not this kind of value": a type mismatch, or a
+    string that is not a `${...}` variable where a variable was one option."""
+    return error.validator == "type" or (error.validator == "pattern"
+                                         and error.validator_value == _SWML_VAR)
+
+
 def _most_relevant(error: ValidationError) -> ValidationError:
     """Descend into anyOf/oneOf to the branch the author most likely meant.
 
@@ -81,10 +91,10 @@ def _most_relevant(error: ValidationError) -> ValidationError:
     the rest the deepest error wins, since it points closest to the mistake.
     """
     while error.validator in ("anyOf", "oneOf") and error.context:
-        if all(sub.validator == "type" and sub.relative_path == error.relative_path
+        if all(_type_like(sub) and not sub.relative_path
                for sub in error.context):
             return error
-        substantive = [sub for sub in error.context if sub.validator != "type"]
+        substantive = [sub for sub in error.context if not _type_like(sub)]
         candidates = substantive or list(error.context)
         error = max(candidates, key=lambda sub: len(sub.absolute_path))
     return error
@@ -139,6 +149,10 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
     path: JSONPath = tuple(error.absolute_path)
     value = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
+    if "propertyNames" in error.relative_schema_path:
+        # jsonschema reports the inner keyword with the key itself as instance.
+        yield from _bad_property_name(doc, error, path)
+        return
     match error.validator:
         case "additionalProperties" | "unevaluatedProperties":
             yield from _unknown_keys(doc, error, path, schema)
@@ -163,9 +177,10 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                                  f"{_where(path)} must be {_expected_types(error.validator_value)}"
                                  f", not {_describe_type(value)}", path)
         case "anyOf" | "oneOf":
-            types = [sub.validator_value for sub in error.context or []
-                     if sub.validator == "type"]
-            expected = " or ".join(_expected_types(t) for t in types) or "a valid value"
+            expected = " or ".join(
+                _expected_types(sub.validator_value) if sub.validator == "type"
+                else "a ${...} variable" for sub in error.context or []
+                if _type_like(sub)) or "a valid value"
             yield doc.diagnostic("CK204", Severity.ERROR,
                                  f"{_where(path)} must be {expected}, "
                                  f"not {_describe_type(value)}", path)
@@ -178,8 +193,6 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
             yield doc.diagnostic("CK205", Severity.ERROR,
                                  f"{_where(path)} is {json.dumps(value)}; expected one of {shown}",
                                  path, hint=hint)
-        case "propertyNames":
-            yield from _bad_property_names(doc, error, path)
         case _:
             yield doc.diagnostic("CK205", Severity.ERROR,
                                  f"{_where(path)}: {_plain_message(error)}", path)
@@ -204,25 +217,23 @@ def _unknown_keys(doc: SourceDocument, error: ValidationError, path: JSONPath,
                                  key=True, hint=did_you_mean(key, known))
 
 
-def _bad_property_names(doc: SourceDocument, error: ValidationError,
-                        path: JSONPath) -> Iterator[Diagnostic]:
-    value = error.instance
-    names = error.validator_value if isinstance(error.validator_value, dict) else {}
-    allowed = names.get("enum", [])
-    pattern = names.get("pattern")
-    checker = Draft202012Validator(names)
-    for key in value if isinstance(value, dict) else []:
-        if checker.is_valid(key):
-            continue
-        if allowed:
-            message = f'"{key}" is not allowed in {_owner(path)}; expected one of ' + \
+def _bad_property_name(doc: SourceDocument, error: ValidationError,
+                       path: JSONPath) -> Iterator[Diagnostic]:
+    key = str(error.instance)
+    owner = _owner(path)
+    match error.validator:
+        case "enum":
+            allowed = [str(name) for name in error.validator_value]
+            message = f'"{key}" is not allowed in {owner}; expected one of ' + \
                 ", ".join(json.dumps(name) for name in allowed)
-        elif pattern:
-            message = f'name "{key}" in {_owner(path)} must match {pattern}'
-        else:
-            message = f'name "{key}" is not allowed in {_owner(path)}'
-        yield doc.diagnostic("CK205", Severity.ERROR, message, (*path, key), key=True,
-                             hint=did_you_mean(key, allowed) if allowed else None)
+            hint = did_you_mean(key, allowed)
+        case "pattern":
+            message = f'name "{key}" in {owner} must match {error.validator_value}'
+            hint = None
+        case _:
+            message = f'name "{key}" in {owner}: {_plain_message(error)}'
+            hint = None
+    yield doc.diagnostic("CK205", Severity.ERROR, message, (*path, key), key=True, hint=hint)
 
 
 def _plain_message(error: ValidationError) -> str:
