@@ -367,6 +367,7 @@ class DataMapExpression:
     string: SwaigText
     pattern: re.Pattern[str]
     output: Output
+    nomatch_output: Output | None = None  # SDK `nomatch-output`
 
 
 @dataclass(frozen=True, slots=True)

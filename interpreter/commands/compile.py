@@ -14,7 +14,9 @@ from interpreter.errors import DocumentError
 
 
 def run(path: str, *, hash_only: bool = False, max_bytes: int | None = None,
-        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+        out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     options = LoadOptions(max_bytes=max_bytes) if max_bytes else LoadOptions()
     try:
         doc = load_document(read(path), display_name(path), options)

@@ -76,7 +76,9 @@ def _describe_ai(agent: ir.Ai) -> list[str]:
     return lines
 
 
-def run(paths: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(paths: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     status = 0
     try:
         files = list(expand(paths))

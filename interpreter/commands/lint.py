@@ -15,8 +15,10 @@ EXIT_CLEAN, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
 def run(paths: list[str], *, fmt: str = "text", strict: bool = False, context: bool = False,
-        max_bytes: int | None = None, out: TextIO = sys.stdout,
-        err: TextIO = sys.stderr) -> int:
+        max_bytes: int | None = None, out: TextIO | None = None,
+        err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     options = LoadOptions(max_bytes=max_bytes) if max_bytes else LoadOptions()
     try:
         files = list(expand(paths))

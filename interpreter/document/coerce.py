@@ -92,3 +92,19 @@ def filler_map(value: JSONValue) -> ir.FillerMap:
     if isinstance(value, dict):
         return MappingProxyType({code: strings(items) for code, items in value.items()})
     return MappingProxyType({})
+
+
+_JS_REGEX = re.compile(r"^/(.*)/([a-z]*)$", re.DOTALL)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A data_map/hint pattern: PCRE-style text, or the JavaScript literal form
+    `/text/flags` that SDK skills emit (flag `i` ignores case, `s` dot-all,
+    `m` multiline). Raises re.error when invalid."""
+    literal = _JS_REGEX.match(pattern)
+    if literal is None:
+        return re.compile(pattern)
+    flags = 0
+    for letter in literal[2]:
+        flags |= {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE}.get(letter, 0)
+    return re.compile(literal[1], flags)

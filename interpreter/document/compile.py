@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from interpreter import ir
-from interpreter.diagnostics import Diagnostic, JSONPath, Severity, has_errors
+from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span, has_errors
 from interpreter.document.coerce import flag, freeze, number, strings
 from interpreter.document.expression_sites import parse_cached
 from interpreter.document.lint import lint_source
@@ -85,7 +85,7 @@ class _Compiler:
 
     # ------------------------------------------------------------ helpers
 
-    def span(self, path: JSONPath) -> ir.Span:
+    def span(self, path: JSONPath) -> Span:
         return self.doc.span(path)
 
     def swml(self, text: str) -> ir.SwmlText | str:
@@ -193,7 +193,7 @@ class _Compiler:
             swml = self.swml(value)
             return ir.Sleep(self.span(path), swml if isinstance(swml, ir.SwmlText)
                             else int(number(value, 0)))
-        return ir.Sleep(self.span(path), int(value))
+        return ir.Sleep(self.span(path), int(value if isinstance(value, int) else 0))
 
     def _set(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         return ir.SetVars(self.span(path), tuple((name, self.templated(value))
@@ -351,7 +351,7 @@ class _ListScope:
 
     @classmethod
     def of(cls, body: list[JSONValue], top: _ListScope | None) -> _ListScope:
-        labels = {}
+        labels: dict[str, int] = {}
         for position, entry in enumerate(body):
             if isinstance(entry, dict) and isinstance(entry.get("label"), str):
                 labels.setdefault(str(entry["label"]), position)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from interpreter import ir
 from interpreter.diagnostics import JSONPath
 from interpreter.document.coerce import (
+    compile_pattern,
     duration_seconds,
     filler_map,
     flag,
@@ -157,9 +158,10 @@ def _language(item: dict[str, JSONValue]) -> ir.Language:
 def _hint(item: JSONValue) -> ir.Hint:
     if isinstance(item, dict):
         pattern = item.get("pattern")
-        flags = re.IGNORECASE if flag(item.get("ignore_case"), False) else 0
-        return ir.Hint(str(item.get("hint", "")),
-                       re.compile(pattern, flags) if isinstance(pattern, str) else None,
+        compiled = compile_pattern(pattern) if isinstance(pattern, str) else None
+        if compiled is not None and flag(item.get("ignore_case"), False):
+            compiled = re.compile(compiled.pattern, compiled.flags | re.IGNORECASE)
+        return ir.Hint(str(item.get("hint", "")), compiled,
                        str(item["replace"]) if "replace" in item else None)
     return ir.Hint(str(item))
 
@@ -251,14 +253,15 @@ def _output(compiler: _Compiler, value: JSONValue) -> ir.Output | None:
                      flag(value.get("post_process"), False))
 
 
-def _expressions(compiler: _Compiler, value: JSONValue) -> tuple[ir.DataMapExpression, ...]:
+def _expressions(compiler: _Compiler, value: Any) -> tuple[ir.DataMapExpression, ...]:
     out = []
     for item in value if isinstance(value, list) else []:
         output = _output(compiler, item.get("output"))
         if output is None:
             continue
         out.append(ir.DataMapExpression(compiler.swaig(str(item.get("string", ""))),
-                                        re.compile(str(item.get("pattern", ".*"))), output))
+                                        compile_pattern(str(item.get("pattern", ".*"))), output,
+                                        _output(compiler, item.get("nomatch-output"))))
     return tuple(out)
 
 

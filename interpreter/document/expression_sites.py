@@ -109,19 +109,30 @@ def _strings(node: JSONValue, path: JSONPath, language: Language,
             yield from _strings(item, (*path, position), language, skip)
 
 
-def position_in(doc: SourceDocument, path: JSONPath, line_offset: int, col: int) -> Span:
-    """The source position of (line_offset, col) inside the string at `path`.
+def position_in(doc: SourceDocument, path: JSONPath, line_offset: int, col: int,
+                text: str) -> Span:
+    """The source position of (line_offset, col) inside the string `text` at `path`.
 
-    Exact for plain and quoted one-line scalars and for block scalars; for
-    folded multi-line plain scalars it is the best estimate the text allows.
+    YAML folds, unescapes and re-indents scalars, so the text's own offsets do
+    not map to the source arithmetically. Instead the few characters at the
+    spot are looked up in the scalar's source region; the arithmetic estimate
+    is the fallback when they cannot be found (e.g. they span an escape).
     """
+    lines = text.split("\n")
+    offset = sum(len(line) + 1 for line in lines[:line_offset]) + col - 1
+    needle = text[offset:offset + 16].split("\n")[0].strip()
     span = doc.span(path)
-    source = doc.line(span.line) or ""
-    opener = source[span.col - 1: span.col]
-    if opener in ("|", ">"):
-        first = doc.line(span.line + 1) or ""
-        indent = len(first) - len(first.lstrip())
-        return Span(doc.file, span.line + 1 + line_offset, indent + col)
+    source = doc.text.splitlines()
+    if needle and span.end_line:
+        region_lines = source[span.line - 1: span.end_line]
+        region = "\n".join(region_lines)
+        start = span.col - 1
+        found = region.find(needle, start)
+        if found >= 0:
+            before = region[:found]
+            line = span.line + before.count("\n")
+            return Span(doc.file, line, found - (before.rfind("\n") + 1) + 1)
+    opener = (doc.line(span.line) or "")[span.col - 1: span.col]
     base = span.col + 1 if opener in ("'", '"') else span.col
     if line_offset == 0:
         return Span(doc.file, span.line, base + col - 1)

@@ -97,7 +97,7 @@ class AiSite:
         for function in self.functions:
             data_map = function.data.get("data_map")
             if isinstance(data_map, dict):
-                yield from _actions_in(data_map, (*function.path, "data_map"))
+                yield from actions_in(data_map, (*function.path, "data_map"))
 
 
 @dataclass(slots=True)
@@ -213,7 +213,7 @@ def _ai_site(site: MethodSite, args: dict[str, JSONValue]) -> AiSite:
     return AiSite(site, tuple(contexts), tuple(functions), tuple(natives), tuple(included))
 
 
-def _actions_in(node: JSONValue, path: JSONPath) -> Iterator[tuple[JSONPath, str, JSONValue]]:
+def actions_in(node: JSONValue, path: JSONPath) -> Iterator[tuple[JSONPath, str, JSONValue]]:
     """Actions under any `action` key of a data_map (outputs nest at several levels)."""
     if isinstance(node, dict):
         for key, value in node.items():
@@ -229,10 +229,10 @@ def _actions_in(node: JSONValue, path: JSONPath) -> Iterator[tuple[JSONPath, str
                                 continue
                             yield (*action_path, name), name, argument
             else:
-                yield from _actions_in(value, (*path, key))
+                yield from actions_in(value, (*path, key))
     elif isinstance(node, list):
         for position, item in enumerate(node):
-            yield from _actions_in(item, (*path, position))
+            yield from actions_in(item, (*path, position))
 
 
 def step_successors(context: ContextSite, step: StepSite) -> list[str]:

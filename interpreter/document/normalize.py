@@ -38,9 +38,9 @@ def to_json(value: Any, owning: bool = True) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         kind = type(value).__name__
         if kind in _NAMED and not owning:
-            return value.name
+            return getattr(value, "name")  # noqa: B009 - the dataclass type is not known here
         if kind in ("Js", "SwmlText", "SwaigText"):
-            return {"$expr": value.source}
+            return {"$expr": getattr(value, "source")}  # noqa: B009
         out: dict[str, Any] = {"$type": kind}
         for item in dataclasses.fields(value):
             if item.name in ("span", "content_hash", "source_file"):

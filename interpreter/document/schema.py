@@ -157,7 +157,8 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
         case "additionalProperties" | "unevaluatedProperties":
             yield from _unknown_keys(doc, error, path, schema)
         case "required":
-            missing = [name for name in error.validator_value
+            required = error.validator_value if isinstance(error.validator_value, list) else []
+            missing = [name for name in required
                        if isinstance(value, dict) and name not in value]
             for name in missing or ["?"]:
                 yield doc.diagnostic("CK203", Severity.ERROR,
@@ -185,8 +186,9 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                                  f"{_where(path)} must be {expected}, "
                                  f"not {_describe_type(value)}", path)
         case "enum" | "const":
-            allowed = (error.validator_value if error.validator == "enum"
-                       else [error.validator_value])
+            allowed: list[Any] = (list(error.validator_value) if error.validator == "enum"
+                                  and isinstance(error.validator_value, list)
+                                  else [error.validator_value])
             shown = ", ".join(json.dumps(choice) for choice in allowed)
             hint = (did_you_mean(value, [str(c) for c in allowed])
                     if isinstance(value, str) else None)
@@ -223,7 +225,8 @@ def _bad_property_name(doc: SourceDocument, error: ValidationError,
     owner = _owner(path)
     match error.validator:
         case "enum":
-            allowed = [str(name) for name in error.validator_value]
+            allowed = [str(name) for name in error.validator_value] \
+                if isinstance(error.validator_value, list) else []
             message = f'"{key}" is not allowed in {owner}; expected one of ' + \
                 ", ".join(json.dumps(name) for name in allowed)
             hint = did_you_mean(key, allowed)

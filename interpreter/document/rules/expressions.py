@@ -44,10 +44,9 @@ def _parse_errors(ctx: LintContext, kind: str) -> Iterator[Diagnostic]:
     for site in _sites(ctx):
         parsed = parse_cached(site.language, site.text)
         if isinstance(parsed, ExpressionSyntaxError) and parsed.kind == kind:
-            where = position_in(ctx.doc, site.path, parsed.line, parsed.col)
-            hint = "see docs/expressions.md" if kind == "unsupported" else None
+            where = position_in(ctx.doc, site.path, parsed.line, parsed.col, site.text)
             yield ctx.doc.diagnostic(ctx.code, CODES[ctx.code].severity, parsed.message,
-                                     site.path, hint=hint, span=where)
+                                     site.path, span=where)
 
 
 def _sites(ctx: LintContext) -> list[ExpressionSite]:
@@ -102,7 +101,7 @@ def unknown_variable(ctx: LintContext) -> Iterator[Diagnostic]:
         for ref in references(parsed):
             if ref.root in allowed:
                 continue
-            where = position_in(ctx.doc, site.path, ref.line, ref.col)
+            where = position_in(ctx.doc, site.path, ref.line, ref.col, site.text)
             yield ctx.doc.diagnostic(
                 ctx.code, CODES[ctx.code].severity,
                 f'unknown {what} "{ref.root}"' + (

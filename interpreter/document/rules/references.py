@@ -31,11 +31,13 @@ def _destination(args: object) -> str | None:
 @rule("CK101")
 def undefined_section(ctx: LintContext) -> Iterator[Diagnostic]:
     sections = list(ctx.index.sections)
-    for site in ctx.index.methods_named("execute", "transfer"):
-        dest = _destination(site.args)
-        if dest is None or not _SECTION_NAME.match(dest) or dest in ctx.index.sections:
+    for site in ctx.index.methods_named("execute", "transfer", "connect"):
+        key = "confirm" if site.method == "connect" else "dest"
+        dest = site.args.get(key) if isinstance(site.args, dict) else site.args
+        if not isinstance(dest, str) or not _SECTION_NAME.match(dest) \
+                or dest in ctx.index.sections:
             continue
-        path = (*site.args_path, "dest") if isinstance(site.args, dict) else site.args_path
+        path = (*site.args_path, key) if isinstance(site.args, dict) else site.args_path
         yield ctx.report(f'section "{dest}" is not defined', path,
                          hint=did_you_mean(dest, sections))
     for ai in ctx.index.ai:
@@ -132,7 +134,9 @@ def undefined_function(ctx: LintContext) -> Iterator[Diagnostic]:
                 continue
             for position, toggle in enumerate(value):
                 targets = toggle.get("function") if isinstance(toggle, dict) else None
-                for target in [targets] if isinstance(targets, str) else targets or []:
+                names = [targets] if isinstance(targets, str) else \
+                    targets if isinstance(targets, list) else []
+                for target in names:
                     if isinstance(target, str) and target not in known:
                         yield ctx.report(f'toggle_functions names "{target}", which SWAIG does '
                                          "not define", (*path, position),

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from interpreter.diagnostics import Diagnostic
 from interpreter.document.index import (
     RESERVED_FUNCTIONS,
+    AiSite,
     ContextSite,
+    actions_in,
     step_contexts,
     step_successors,
 )
@@ -64,13 +66,30 @@ def unreachable_context(ctx: LintContext) -> Iterator[Diagnostic]:
                     hint="list it in a valid_contexts, or remove it")
 
 
+def _movers(ai: AiSite) -> set[str]:
+    """Functions whose data_map output moves the conversation (change_step/context)."""
+    movers = set()
+    for function in ai.functions:
+        data_map = function.data.get("data_map")
+        if isinstance(data_map, dict) and any(
+                name in ("change_step", "change_context")
+                for _, name, _ in actions_in(data_map, function.path)):
+            movers.add(function.name)
+    return movers
+
+
 @rule("CK303")
 def dead_end_step(ctx: LintContext) -> Iterator[Diagnostic]:
     for ai in ctx.index.ai:
+        movers = _movers(ai)
         for context in ai.contexts:
             for step in context.steps:
+                offered = step.data.get("functions")
+                offers_mover = bool(movers) and (
+                    offered is None or bool(movers & set(offered if isinstance(offered, list)
+                                                         else [])))
                 if step.data.get("end") or step_successors(context, step) \
-                        or step_contexts(context, step):
+                        or step_contexts(context, step) or offers_mover:
                     continue
                 yield ctx.report(
                     f'step "{step.name}" has no way forward and is not marked end: the '

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import best_match
 
 from interpreter.diagnostics import Diagnostic, JSONPath
+from interpreter.document.coerce import compile_pattern
 from interpreter.document.index import INJECTED_FUNCTIONS, AiSite
 from interpreter.document.lint import LintContext, rule
 from interpreter.jsontypes import JSONValue
@@ -32,7 +35,8 @@ def _urls(ctx: LintContext) -> Iterator[tuple[JSONPath, str]]:
             continue
         if _defaults_url(ai):
             yield (*ai.path, "SWAIG", "defaults", "web_hook_url"), str(_defaults_url(ai))
-        for position, include in enumerate(swaig.get("includes") or []):
+        includes = swaig.get("includes")
+        for position, include in enumerate(includes if isinstance(includes, list) else []):
             if isinstance(include, dict) and isinstance(include.get("url"), str):
                 yield (*ai.path, "SWAIG", "includes", position, "url"), str(include["url"])
         for function in ai.functions:
@@ -94,13 +98,35 @@ def credentials_over_http(ctx: LintContext) -> Iterator[Diagnostic]:
             yield ctx.report("credentials in a plain http URL travel unencrypted", path,
                              hint="use https://")
     for ai in ctx.index.ai:
-        for function in ai.functions:
-            url = function.data.get("web_hook_url") or _defaults_url(ai) or ""
-            if function.data.get("web_hook_auth_password") and _scheme(str(url)) == "http" \
-                    and (urlsplit(str(url)).hostname or "") not in _LOOPBACK:
+        swaig = ai.args.get("SWAIG")
+        defaults = swaig.get("defaults") if isinstance(swaig, dict) else None
+        holders = [(data, path, str(data.get("web_hook_url") or _defaults_url(ai) or ""))
+                   for data, path in [(f.data, f.path) for f in ai.functions]]
+        if isinstance(defaults, dict):
+            holders.append((defaults, (*ai.path, "SWAIG", "defaults"), _defaults_url(ai) or ""))
+        for data, path, url in holders:
+            if data.get("web_hook_auth_password") and _scheme(url) == "http" \
+                    and (urlsplit(url).hostname or "") not in _LOOPBACK:
                 yield ctx.report("web_hook_auth_password is sent over plain http",
-                                 (*function.path, "web_hook_auth_password"), key=True,
+                                 (*path, "web_hook_auth_password"), key=True,
                                  hint="use an https:// web_hook_url")
+
+
+@lru_cache(maxsize=1)
+def _metaschema() -> Draft202012Validator:
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
+@lru_cache(maxsize=4096)
+def _schema_problem_cached(canonical: str) -> tuple[str, tuple[str | int, ...]] | None:
+    error = best_match(_metaschema().iter_errors(json.loads(canonical)))
+    return None if error is None else (error.message, tuple(error.absolute_path))
+
+
+def _schema_problem(parameters: JSONValue) -> tuple[str, tuple[str | int, ...]] | None:
+    """Why `parameters` is not a valid JSON Schema, and where; cached because
+    flows repeat the same parameter shapes across many functions."""
+    return _schema_problem_cached(json.dumps(parameters, sort_keys=True))
 
 
 @rule("CK404")
@@ -115,12 +141,11 @@ def invalid_parameters(ctx: LintContext) -> Iterator[Diagnostic]:
                 yield ctx.report(f'parameters of "{function.name}" must be a JSON Schema with '
                                  'type "object"', path)
                 continue
-            try:
-                Draft202012Validator.check_schema(parameters)
-            except SchemaError as error:
-                where = (*path, *error.absolute_path) if error.absolute_path else path
+            problem = _schema_problem(parameters)
+            if problem is not None:
+                message, where = problem
                 yield ctx.report(f'parameters of "{function.name}" are not a valid JSON '
-                                 f"Schema: {error.message}", where)
+                                 f"Schema: {message}", (*path, *where))
                 continue
             properties = parameters.get("properties")
             required = parameters.get("required")
@@ -186,7 +211,7 @@ def invalid_regex(ctx: LintContext) -> Iterator[Diagnostic]:
     for ai in ctx.index.ai:
         for path, pattern in _patterns(ai):
             try:
-                re.compile(pattern)
+                compile_pattern(pattern)
             except re.error as error:
                 yield ctx.report(f"invalid regular expression: {error.msg}", path)
 

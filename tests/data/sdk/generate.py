@@ -17,7 +17,7 @@ expiry time, so they differ on every run.
 
 For `function_results` the script also calls each tool through the agent's
 `/swaig/` route and stores the replies (SwaigFunctionResult.to_dict() as served)
-in `function_results.swaig-replies.json`.
+in `../swaig/sdk_function_results.replies.json`.
 """
 
 from __future__ import annotations
@@ -447,7 +447,8 @@ def serve_and_fetch(name: str, port: int) -> None:
                 local = url.replace(f"{AUTH[0]}:{AUTH[1]}@localhost", "127.0.0.1")
                 reply = _post(local, _swaig_body(function, args))
                 replies.append({"function": function, "arguments": args, "reply": reply})
-            (HERE / f"{name}.swaig-replies.json").write_text(json.dumps(replies, indent=2) + "\n")
+            (HERE.parent / "swaig" / f"sdk_{name}.replies.json").write_text(
+                json.dumps(replies, indent=2) + "\n")
         print(f"wrote {name}.swml.json", file=sys.stderr)
     finally:
         server.should_exit = True
