@@ -57,7 +57,8 @@ def number(value: float | int) -> float | int:
     """A numeric result as JSON should hold it: whole numbers as `int`."""
     if isinstance(value, int):
         return value if -_SAFE_INTEGER <= value <= _SAFE_INTEGER else _to_float(value)
-    if value.is_integer() and -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+    if value.is_integer() and -_SAFE_INTEGER <= value <= _SAFE_INTEGER \
+            and (value != 0 or math.copysign(1.0, value) > 0):  # -0 stays: 1 / -0 is -Infinity
         return int(value)
     return value
 
