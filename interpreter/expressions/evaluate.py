@@ -9,6 +9,7 @@ built, which `functions.checked` caps.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -119,8 +120,11 @@ def evaluate_js(expr: Expr, scope: Scope) -> JSONValue:
 
 def render_swml(template: SwmlTemplate, scope: Scope) -> JSONValue:
     """A string that is exactly one `${...}` keeps the value's type (a number,
-    an object, ...); otherwise the parts are joined as text, with null and
-    undefined as ""."""
+    an object, ...; "" when undefined); otherwise the parts are joined as text,
+    with null and undefined as "".
+
+    A lone value read from the scope is returned as it is, not copied: a caller
+    that stores it and later mutates one side must copy it first."""
     parts = template.parts
     if len(parts) == 1 and not isinstance(parts[0], str):
         value = evaluate(parts[0], scope)
@@ -234,24 +238,16 @@ def loose_equals(left: JSValue, right: JSValue) -> bool:
     return to_number(left) == to_number(right)  # number and string
 
 
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
 def compare(op: str, left: JSValue, right: JSValue) -> bool:
+    """`<` and friends: two strings compare as text, anything else as numbers
+    (where NaN makes every comparison false, in Python as in JavaScript)."""
     left, right = to_primitive(left), to_primitive(right)
     if isinstance(left, str) and isinstance(right, str):
-        a: str | float = left
-        b: str | float = right
-    else:
-        a, b = to_number(left), to_number(right)
-        if math.isnan(a) or math.isnan(b):
-            return False
-    match op:
-        case "<":
-            return a < b  # type: ignore[operator]
-        case "<=":
-            return a <= b  # type: ignore[operator]
-        case ">":
-            return a > b  # type: ignore[operator]
-        case _:
-            return a >= b  # type: ignore[operator]
+        return bool(_ORDER[op](left, right))
+    return bool(_ORDER[op](to_number(left), to_number(right)))
 
 
 def arithmetic(op: str, left: JSValue, right: JSValue) -> JSValue:
@@ -277,7 +273,6 @@ def arithmetic(op: str, left: JSValue, right: JSValue) -> JSValue:
             if b == 0 or math.isinf(a) or math.isnan(a) or math.isnan(b):
                 return math.nan
             return a if math.isinf(b) else number(math.fmod(a, b))
-
 
 
 # ------------------------------------------------------------ SWAIG
@@ -319,7 +314,7 @@ def _swaig_value(var: SwaigVar, scope: SwaigScope) -> JSValue:
     if value is MISSING and keys[0] == "response" and rest:
         # The SDK writes ${response.x} for the webhook reply's top-level key x.
         value, rest = scope.lookup(str(rest[0])), rest[1:]
-    for key in rest:
+    for key in rest:  # a template path selects keys and elements, never characters
         value = get_member(value, key) if not isinstance(value, str) else MISSING
     return value
 

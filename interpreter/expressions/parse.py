@@ -240,8 +240,10 @@ def _syntax_error(error: UnexpectedInput, text: str, language: Language, start: 
         ExpressionSyntaxError:
     offset, found = _where(error, text)
     opener = _innermost_opener(error)
+    # In a template, only the part that failed is JavaScript; the text around
+    # it may hold anything, so it is not searched for constructs.
     if language == "swml" and (opener is not None or start == "js"):
-        construct = _find_unsupported(text, opener.end_pos or 0 if opener else 0)
+        construct = _find_unsupported(text, opener.end_pos or 0 if opener is not None else 0)
         if construct is not None:
             return _unsupported(construct[1], *_position(text, construct[0]))
     if found is None:
@@ -249,32 +251,41 @@ def _syntax_error(error: UnexpectedInput, text: str, language: Language, start: 
             return ExpressionSyntaxError(f"`{opener.value}` is not closed: missing `}}`",
                                          *_at(opener))
         return ExpressionSyntaxError("unexpected end of expression", *_position(text, offset))
-    if found in ("'\"'", '"\'"'):
+    if found in ("'", '"'):
         return ExpressionSyntaxError("string is not closed", *_position(text, offset))
     expected = getattr(error, "expected", None) or getattr(error, "allowed", None) or set()
     hints = sorted(_FRIENDLY[name] for name in expected if name in _FRIENDLY)
     hint = f", expected {' or '.join(hints)}" if hints and len(expected) <= 4 else ""
-    return ExpressionSyntaxError(f"unexpected {found}{hint}", *_position(text, offset))
+    if start == "js" and ("${" in text or "%{" in text):
+        hint += "; a condition is a bare expression: `vars.x == 1`, not `${vars.x} == 1`"
+    return ExpressionSyntaxError(f"unexpected {found!r}{hint}", *_position(text, offset))
 
 
 def _where(error: UnexpectedInput, text: str) -> tuple[int, str | None]:
     """Where the parse failed, and what was found there (None: the end)."""
     if isinstance(error, UnexpectedCharacters):
         offset = error.pos_in_stream or 0
-        return offset, repr(text[offset])
+        return offset, text[offset]
     if isinstance(error, UnexpectedToken) and error.token.type != "$END":
         token = error.token
         shown = token.value[:1] if token.type.endswith("TEXT") else token.value[:24]
-        return token.start_pos or 0, repr(shown)
+        return token.start_pos or 0, shown
     return len(text), None
 
 
 def _innermost_opener(error: UnexpectedInput) -> Token | None:
     """The `${`, `%{` or `@{` still open when the parse failed, if any."""
     stack = getattr(getattr(error, "state", None), "value_stack", None) or []
+    closed = 0  # a part whose `}` was shifted but not yet reduced is not open
     for value in reversed(stack):
-        if isinstance(value, Token) and value.type in ("OPEN", "AT_OPEN"):
-            return value
+        if isinstance(value, Token) and value.type == "RBRACE":
+            closed += 1
+        elif isinstance(value, Token) and value.type == "LBRACE":
+            closed = max(closed - 1, 0)
+        elif isinstance(value, Token) and value.type in ("OPEN", "AT_OPEN"):
+            if not closed:
+                return value
+            closed -= 1
     return None
 
 
@@ -302,7 +313,7 @@ _OPERATORS = {
     "--": "the `--` operator", "**": "the `**` operator",
     **{op: f"the bitwise operator `{op}`" for op in ("&", "|", "^", "~", "<<", ">>", ">>>")},
 }
-_NOT_ASSIGNMENT = frozenset({"==", "!=", "<=", ">="})
+_COMPARISONS = frozenset({"==", "!=", "===", "!==", "<=", ">="})
 
 
 def _find_unsupported(text: str, start: int) -> tuple[int, str] | None:
@@ -325,8 +336,7 @@ def _find_unsupported(text: str, start: int) -> tuple[int, str] | None:
                 break  # the `}` that closes a ${...}: the rest is text
             if value in _OPERATORS:
                 return match.start(), _OPERATORS[value]
-            if value.endswith("=") and value not in _NOT_ASSIGNMENT \
-                    and not value.startswith(("==", "!=")):
+            if value.endswith("=") and value not in _COMPARISONS:
                 return match.start(), f"assignment (`{value}`)"
             if value == "/" and (previous is None or previous not in (
                     "name", "number", "string", ")", "]", "}")):
@@ -438,7 +448,8 @@ class _JsTransformer(Transformer[Token, object]):
 
     @v_args(meta=True)
     def call(self, meta: Meta, children: list[object]) -> Expr:
-        callee, args = cast("Expr | _Namespace", children[0]), cast(tuple[Expr, ...], children[1])
+        callee = _expr(cast("Expr | _Namespace", children[0]))
+        args = cast(tuple[Expr, ...], children[1])
         if isinstance(callee, Lookup) and not callee.path:
             if callee.root in GLOBAL_FUNCTIONS:
                 return Call(callee.root, args)

@@ -260,7 +260,8 @@ def test_string_building_is_capped() -> None:
     (1e21, "1e+21"), (1e20, "100000000000000000000"), (123456789012345680000.0,
                                                         "123456789012345680000"),
     (0.000001, "0.000001"), (1e-7, "1e-7"), (1.5e-10, "1.5e-10"), (-3.75, "-3.75"),
-    (math.inf, "Infinity"), (-math.inf, "-Infinity"), (math.nan, "NaN"), (2**60, "1152921504606847000"),
+    (math.inf, "Infinity"), (-math.inf, "-Infinity"), (math.nan, "NaN"),
+    (2**60, "1152921504606847000"),
 ])
 def test_numbers_print_as_javascript_prints_them(value: float, text: str) -> None:
     assert number_to_string(value) == text
