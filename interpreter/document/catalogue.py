@@ -59,7 +59,7 @@ _CODES = [
     Code("CK306", W, "section never used"),
     Code("CK307", W, "methods after an unconditional jump never run"),
     Code("CK401", E, "function has no implementation"),
-    Code("CK402", E, "webhook URL is not http(s)"),
+    Code("CK402", E, "webhook URL is not a valid http(s) URL"),
     Code("CK403", W, "credentials over plain http"),
     Code("CK404", E, "function parameters are not a valid JSON Schema object"),
     Code("CK405", W, "function has no description"),

@@ -33,10 +33,8 @@ def split_credentials(url: str) -> ir.Webhook:
         return ir.Webhook(url)
     if parts.username is None and parts.password is None:
         return ir.Webhook(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    # Everything after the userinfo is kept as written (lint reports bad ports).
+    netloc = parts.netloc.rpartition("@")[2]
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return ir.Webhook(clean, unquote(parts.username or ""), unquote(parts.password or ""))
 

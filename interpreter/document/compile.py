@@ -206,7 +206,7 @@ class _Compiler:
                 default_variable: str = "") -> ir.Switch:
         cases = args.get("case") or {}
         return ir.Switch(
-            self.span(path), str(args.get("variable", default_variable)),
+            self.span(path), self.js(str(args.get("variable", default_variable))),
             MappingProxyType({value: self._nested(body, (*path, "case", value), scope) or ()
                               for value, body in cases.items()}),
             self._nested(args.get("default"), (*path, "default"), scope))

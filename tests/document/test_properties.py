@@ -88,7 +88,7 @@ def test_mutated_documents_get_diagnostics_never_exceptions(text: str) -> None:
     _check(text, "mutated.json")
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SOURCES), st.integers(0, 10**6), st.text(max_size=8))
 def test_spliced_yaml_text_gets_diagnostics_never_exceptions(source: str, at: int,
                                                              junk: str) -> None:

@@ -82,6 +82,15 @@ def non_http_url(ctx: LintContext) -> Iterator[Diagnostic]:
         if _scheme(url) not in ("http", "https"):
             yield ctx.report(f'URL "{url}" is not http(s)', path,
                              hint="webhooks must be http:// or https:// URLs")
+            continue
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises on a port that is not a number in range
+        except ValueError as error:
+            yield ctx.report(f'URL "{url}" is malformed: {error}', path)
+            continue
+        if not parts.hostname and "{" not in parts.netloc:
+            yield ctx.report(f'URL "{url}" has no host', path)
 
 
 @rule("CK403")
