@@ -1,0 +1,1 @@
+"""The call runtime: one actor per call, its events, the verb executor and the trace."""

@@ -1,0 +1,147 @@
+"""Events: everything that reaches a call's actor, in one inbox, in order.
+
+Each event is immutable. The actor stamps `seq` (its position in the inbox)
+and `at` (the loop's monotonic time) when it is posted. Events that report an
+effect's outcome carry the `epoch` the effect was started in; the actor drops
+those whose epoch has passed (the caller barged in, the call moved on) and
+traces the drop. Names are past tense: they say what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from interpreter.jsontypes import JSONValue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    seq: int = 0
+    at: float = 0.0
+    # The epoch an effect was started in; 0 for events from outside the call.
+    epoch: int = 0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+# ------------------------------------------------------------------ the caller
+
+
+# `source` is "caller", or the id of a leg whose media is being used (a confirm
+# section runs its prompt on the called party).
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted(Event):
+    """The caller started speaking (voice activity, or the text runtime's say)."""
+
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptReceived(Event):
+    text: str
+    final: bool = True
+    confidence: float = 1.0
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class DigitPressed(Event):
+    digit: str
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TransportClosed(Event):
+    """The media transport went away without a hangup (a dropped socket)."""
+
+    reason: str = ""
+
+
+# ------------------------------------------------------------------ effects
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutFinished(Event):
+    """Everything queued for the caller (or a leg) has been played."""
+
+    playout_id: int
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired(Event):
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCompleted(Event):
+    effect_id: int
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed(Event):
+    effect_id: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegRinging(Event):
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered(Event):
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed(Event):
+    leg_id: str
+    reason: str  # "busy" | "no_answer" | "declined" | "failed" | "not_confirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded(Event):
+    """A bridged or answered leg hung up."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegStatusReported(Event):
+    """The answer to a status query, used to reconcile a lost leg event."""
+
+    leg_id: str
+    status: str  # "ringing" | "answered" | "failed" | "ended"
+
+
+# ------------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True, slots=True)
+class HangupRequested(Event):
+    """A REST or operator command to end the call."""
+
+    reason: str = "hangup"
+
+
+@dataclass(frozen=True, slots=True)
+class VariablesSet(Event):
+    """A REST command merging values into the call's `vars`."""
+
+    values: dict[str, JSONValue] = field(default_factory=dict)
+
+
+ENDING_EVENTS = (CallerHungUp, TransportClosed, HangupRequested)

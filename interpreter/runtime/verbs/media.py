@@ -1,0 +1,171 @@
+"""Verbs on the caller's media path: answer, hangup, play, prompt, sleep,
+record, record_call, stop_record_call, send_digits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from interpreter import ir
+from interpreter.runtime import events as ev
+from interpreter.runtime.scope import render, render_text, utterances
+from interpreter.runtime.state import CallState
+
+if TYPE_CHECKING:
+    from interpreter.runtime.executor import Executor
+
+
+async def run(executor: Executor, verb: ir.Verb) -> None:
+    match verb:
+        case ir.Answer():
+            answer(executor)
+        case ir.Hangup(reason=reason):
+            await hangup(executor, reason)
+        case ir.Play():
+            if verb.auto_answer:
+                answer(executor)
+            await executor.play(utterances(verb.items, executor.scope))
+        case ir.PromptInput():
+            answer(executor)
+            await prompt(executor, verb)
+        case ir.Sleep():
+            await sleep(executor, verb)
+        case ir.Record():
+            await record(executor, verb)
+        case ir.StopRecordCall(control_id=control_id):
+            executor.call.trace.record("record_stopped", control_id=control_id)
+        case ir.SendDigits(digits=digits):
+            executor.call.trace.record("digits_sent", digits=render_text(digits,
+                                                                         executor.scope))
+            executor.call.vars["send_digits_result"] = "success"
+
+
+def answer(executor: Executor) -> None:
+    call = executor.call
+    if executor.source != "caller" or call.state not in (CallState.NEW, CallState.RINGING):
+        return
+    executor.channel.answer()
+    call.set_state(CallState.ANSWERED)
+
+
+async def hangup(executor: Executor, reason: str) -> None:
+    from interpreter.runtime.executor import LegDeclined, ScriptEnded
+
+    if executor.source != "caller":
+        raise LegDeclined(reason)
+    raise ScriptEnded(f"hangup:{reason}")
+
+
+async def sleep(executor: Executor, verb: ir.Sleep) -> None:
+    duration = verb.duration_ms
+    if isinstance(duration, ir.SwmlText):
+        rendered = render(duration, executor.scope)
+        duration = int(rendered) if isinstance(rendered, int | float) else 0
+    # Waiting in the inbox, not in asyncio.sleep: a hangup must end the sleep.
+    await executor.call.wait_for(lambda _: False, None if duration < 0 else duration / 1000)
+
+
+async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
+    """Play, then collect digits (and speech when asked); digits or speech
+    during the play stop it. Sets prompt_result and friends (reference §1.3)."""
+    call = executor.call
+    source = executor.source
+    playout = call.next_id()
+    items = utterances(verb.play, executor.scope)
+    playing = bool(items)
+    if playing:
+        executor.channel.play(playout, items)
+        call.trace.record("play", playout=playout, source=source,
+                          items=[f"{u.kind}:{u.value}" for u in items])
+    digits = ""
+    if source == "caller":
+        digits, call.pending_digits = "".join(call.pending_digits), []
+    terminator = ""
+
+    def wanted(event: ev.Event) -> bool:
+        if getattr(event, "source", None) != source:
+            return False
+        return isinstance(event, ev.DigitPressed | ev.PlayoutFinished) or (
+            verb.speech and isinstance(event, ev.SpeechStarted | ev.TranscriptReceived))
+
+    result = "no_input"
+    deadline_after_play = verb.initial_timeout
+    while True:
+        if digits and (len(digits) >= verb.max_digits):
+            result = "match_digits"
+            break
+        timeout = None if playing else (verb.digit_timeout if digits else
+                                        _speech_or(verb, deadline_after_play))
+        event = await call.wait_for(wanted, timeout)
+        if event is None:
+            result = "match_digits" if digits else "no_input"
+            break
+        match event:
+            case ev.PlayoutFinished(playout_id=finished) if finished == playout:
+                playing = False
+            case ev.DigitPressed(digit=digit):
+                playing = _interrupt(executor, playing)
+                if digit in verb.terminators:
+                    terminator = digit
+                    result = "match_digits" if digits else "no_match"
+                    break
+                digits += digit
+            case ev.SpeechStarted():
+                playing = _interrupt(executor, playing)
+            case ev.TranscriptReceived(text=text, final=True, confidence=confidence):
+                playing = _interrupt(executor, playing)
+                call.vars.update(prompt_result="match_speech", prompt_value=text,
+                                 prompt_speech_confidence=confidence,
+                                 prompt_digit_terminator="")
+                call.trace.record("prompt_result", result="match_speech", value=text)
+                return
+    if playing:
+        _interrupt(executor, playing)
+    call.vars.update(prompt_result=result, prompt_value=digits,
+                     prompt_digit_terminator=terminator)
+    call.trace.record("prompt_result", result=result, value=digits, terminator=terminator)
+
+
+def _speech_or(verb: ir.PromptInput, initial: float) -> float:
+    if verb.speech and verb.speech_timeout is not None:
+        return max(initial, verb.speech_timeout)
+    return initial
+
+
+def _interrupt(executor: Executor, playing: bool) -> bool:
+    """Input during the prompt's play stops it (DTMF/speech barge-in)."""
+    if playing:
+        heard = executor.channel.stop_playout()
+        executor.call.trace.record("playout_stopped", source=executor.source,
+                                   heard=heard.text, seconds=round(heard.seconds, 3))
+    return False
+
+
+async def record(executor: Executor, verb: ir.Record) -> None:
+    """The text runtime records what the caller says: the transcript is the recording."""
+    call = executor.call
+    control = verb.control_id or f"rec-{call.next_id()}"
+    url = f"callkernel://recordings/{call.call_id}/{control}.{verb.format}"
+    if verb.background:
+        call.vars.update(record_call_url=url, record_call_result="success",
+                         record_control_id=control)
+        call.trace.record("recording_started", control_id=control, url=url)
+        return
+    transcript: list[str] = []
+
+    def wanted(event: ev.Event) -> bool:
+        return isinstance(event, ev.TranscriptReceived | ev.DigitPressed) and \
+            getattr(event, "source", "") == executor.source
+
+    timeout = verb.initial_timeout
+    while True:
+        event = await call.wait_for(wanted, timeout if timeout > 0 else None)
+        if event is None:
+            break
+        if isinstance(event, ev.DigitPressed) and event.digit in verb.terminators:
+            break
+        if isinstance(event, ev.TranscriptReceived):
+            transcript.append(event.text)
+            timeout = verb.end_silence_timeout
+    result = "success" if transcript else "no_input"
+    call.vars.update(record_url=url if transcript else "", record_result=result)
+    call.trace.record("recorded", url=url, result=result, text=" ".join(transcript))

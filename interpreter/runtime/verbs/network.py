@@ -1,0 +1,222 @@
+"""Verbs that reach other parties: connect (legs), request (HTTP), send_sms, ai."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from interpreter import ir
+from interpreter.errors import CallFault, ErrorType
+from interpreter.runtime import events as ev
+from interpreter.runtime.call import EventSink, Leg
+from interpreter.runtime.scope import render, render_text
+from interpreter.runtime.state import CallState, LegState
+
+if TYPE_CHECKING:
+    from interpreter.runtime.executor import Executor
+
+# How long to wait for a status answer when a leg's outcome went missing.
+STATUS_QUERY_SECONDS = 5.0
+# `request` with timeout 0 means "platform default"; ours is bounded.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_SAVED_HEADERS = 64
+
+
+async def run(executor: Executor, verb: ir.Verb) -> None:
+    match verb:
+        case ir.Connect():
+            await connect(executor, verb)
+        case ir.Request():
+            await request(executor, verb)
+        case ir.SendSms():
+            # No SMS provider is wired into this runtime yet: report it honestly.
+            executor.call.vars["send_sms_result"] = "failed"
+            executor.call.trace.record("sms_not_sent", to=render_text(verb.to_number,
+                                                                     executor.scope),
+                                       why="no SMS provider is configured")
+
+
+async def ai(executor: Executor, verb: ir.Ai) -> None:
+    runner = getattr(executor.call, "ai_runner", None)
+    if runner is None:
+        executor.call.vars.update(ai_result="failed", return_value="failed")
+        raise CallFault(ErrorType.STATE_ERROR, "this runtime has no ai agent loop configured")
+    await runner(executor, verb)
+
+
+# ---------------------------------------------------------------- connect
+
+
+async def connect(executor: Executor, verb: ir.Connect) -> None:
+    """Dial each group in turn (the legs of a group ring in parallel); bridge
+    the first that answers and confirms; wait while bridged."""
+    call = executor.call
+    reason = "no destinations"
+    for group in verb.groups:
+        destinations = [render_text(d, executor.scope) for d in group]
+        leg, reason = await _ring_group(executor, verb, destinations)
+        if leg is None:
+            continue
+        if verb.confirm is not None and not await _confirmed(executor, verb, leg):
+            call.hangup_leg(leg, "not confirmed")
+            reason = "not_confirmed"
+            continue
+        await _bridge(executor, leg)
+        call.vars.update(connect_result="connected", connect_failed_reason="")
+        break
+    else:
+        call.vars.update(connect_result="failed", connect_failed_reason=reason)
+        call.trace.record("connect_failed", reason=reason)
+    if isinstance(verb.result, ir.Switch):
+        executor.choose_switch(verb.result, required=False)
+    elif isinstance(verb.result, ir.Cond):
+        executor.choose_cond(verb.result)
+
+
+async def _ring_group(executor: Executor, verb: ir.Connect,
+                      destinations: list[str]) -> tuple[Leg | None, str]:
+    call = executor.call
+    if call.state is CallState.ANSWERED or call.state is CallState.IN_AI:
+        call.set_state(CallState.TRANSFERRING)
+    legs = {leg.leg_id: leg for leg in (call.dial(d, verb.timeout) for d in destinations)}
+    reasons: list[str] = []
+
+    def about_ours(event: ev.Event) -> bool:
+        return getattr(event, "leg_id", None) in legs and not isinstance(event, ev.LegRinging)
+
+    # The transport reports no_answer at the dial timeout; the grace covers
+    # its lateness before we assume the outcome was lost and go and ask.
+    deadline = call.now() + verb.timeout + 1.0
+    winner: Leg | None = None
+    while winner is None and any(not _done(leg) for leg in legs.values()):
+        event = await call.wait_for(about_ours, deadline - call.now())
+        if event is None:
+            winner = await _reconcile(executor, [leg for leg in legs.values() if not _done(leg)])
+            if winner is None:
+                reasons.append("no_answer")
+            break
+        if isinstance(event, ev.LegAnswered):
+            winner = legs[event.leg_id]
+        elif isinstance(event, ev.LegFailed):
+            reasons.append(event.reason)
+    for leg in legs.values():
+        if leg is not winner:
+            call.hangup_leg(leg, "another leg answered" if winner else "giving up")
+    if winner is None and call.state is CallState.TRANSFERRING:
+        call.set_state(CallState.ANSWERED)
+    return winner, (reasons[-1] if reasons else "no_answer")
+
+
+def _done(leg: Leg) -> bool:
+    return leg.state in (LegState.FAILED, LegState.ENDED)
+
+
+async def _reconcile(executor: Executor, legs: list[Leg]) -> Leg | None:
+    """A leg whose outcome never arrived: ask for its status, so the call
+    never stays ringing forever (the answered event may have been lost)."""
+    call = executor.call
+    for leg in legs:
+        call.trace.record("leg_status_query", leg=leg.leg_id, state=leg.state.value)
+        call.telephony.query(leg.leg_id)
+        event = await call.wait_for(
+            lambda e, leg_id=leg.leg_id: isinstance(e, ev.LegStatusReported)  # type: ignore[misc]
+            and e.leg_id == leg_id, STATUS_QUERY_SECONDS)
+        status = event.status if isinstance(event, ev.LegStatusReported) else "unknown"
+        call.trace.record("leg_reconciled", leg=leg.leg_id, status=status)
+        if status == "answered":
+            call.move_leg(leg.leg_id, LegState.ANSWERED)
+            return leg
+        call.move_leg(leg.leg_id, LegState.FAILED)
+    return None
+
+
+async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
+    """Run the confirm section on the called party before bridging; it
+    declines by hanging up."""
+    from interpreter.runtime.executor import Executor as _Executor
+    from interpreter.runtime.executor import LegDeclined
+
+    call = executor.call
+    channel = call.telephony.channel(leg.leg_id)
+    channel.attach(EventSink(call, leg.leg_id))
+    confirm = verb.confirm
+    block = confirm.section.body if isinstance(confirm, ir.Destination) and confirm.section \
+        else confirm if isinstance(confirm, tuple) else ()
+    on_leg = _Executor(call, channel, source=leg.leg_id)
+    call.trace.record("confirm_started", leg=leg.leg_id)
+    try:
+        await on_leg.run_block(block)
+    except LegDeclined:
+        call.trace.record("confirm_declined", leg=leg.leg_id)
+        return False
+    call.trace.record("confirm_accepted", leg=leg.leg_id)
+    return True
+
+
+async def _bridge(executor: Executor, leg: Leg) -> None:
+    call = executor.call
+    call.move_leg(leg.leg_id, LegState.BRIDGED)
+    call.set_state(CallState.BRIDGED)
+    await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
+                        and e.leg_id == leg.leg_id)
+    call.trace.record("bridge_ended", leg=leg.leg_id)
+    call.set_state(CallState.ANSWERED)
+
+
+# ---------------------------------------------------------------- request
+
+
+async def request(executor: Executor, verb: ir.Request) -> None:
+    """An HTTP request as an effect; its result lands in variables (reference §1.3)."""
+    call = executor.call
+    url = render_text(verb.url, executor.scope)
+    headers = {name: render_text(value, executor.scope) for name, value in verb.headers}
+    body = render(verb.body, executor.scope)
+    timeout = verb.timeout or DEFAULT_REQUEST_TIMEOUT
+
+    async def work(effect_id: int) -> None:
+        epoch = call.epoch
+        client_timeout = aiohttp.ClientTimeout(total=timeout,
+                                               connect=verb.connect_timeout or None)
+        data = body if isinstance(body, str) else None
+        payload = body if body is not None and not isinstance(body, str) else None
+        try:
+            async with aiohttp.ClientSession(timeout=client_timeout) as session, \
+                    session.request(verb.method, url, headers=headers, data=data,
+                                    json=payload) as response:
+                raw = await response.content.read(MAX_RESPONSE_BYTES)
+                call.post(ev.RequestCompleted(
+                    effect_id, response.status,
+                    {k.lower(): v for k, v in list(response.headers.items())[:MAX_SAVED_HEADERS]},
+                    raw.decode("utf-8", "replace"), epoch=epoch))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            call.post(ev.RequestFailed(effect_id, f"{type(error).__name__}: {error}",
+                                       epoch=epoch))
+
+    effect = call.start_effect("request", work, method=verb.method, url=url)
+    event = await call.wait_for(lambda e: isinstance(e, ev.RequestCompleted | ev.RequestFailed)
+                                and e.effect_id == effect)
+    call.vars["request_url"] = url
+    if isinstance(event, ev.RequestCompleted):
+        ok = 200 <= event.status < 300
+        call.vars.update(request_result="success" if ok else "failed",
+                         return_value="success" if ok else "failed",
+                         request_response_code=event.status,
+                         request_response_headers=dict(event.headers),
+                         request_response_body=event.body)
+        if verb.save_variables:
+            try:
+                parsed = json.loads(event.body)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                call.vars["request_response"] = parsed
+        call.trace.record("request_finished", status=event.status, bytes=len(event.body))
+    else:
+        assert isinstance(event, ev.RequestFailed)
+        call.vars.update(request_result="failed", return_value="failed",
+                         request_response_code=0, request_response_body="")
+        call.trace.record("request_failed", error=event.error)
