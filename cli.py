@@ -8,6 +8,7 @@ import sys
 from interpreter.commands import compile as compile_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
+from interpreter.commands import trace as trace_command
 from interpreter.document.schema import schema_text
 
 _EPILOG = """exit codes: 0 clean, 1 errors in a document, 2 usage error or unreadable input.
@@ -52,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lint and compile each flow and print a readable summary.")
     describe.add_argument("paths", nargs="+", metavar="PATH", help="flow files or directories")
 
+    trace = commands.add_parser(
+        "trace", help="print a call trace (JSONL) as a readable timeline",
+        description="Print a call's trace file, one line per record: seconds since the "
+        "call started, the record kind, and its details.")
+    trace.add_argument("file", metavar="FILE", help="a trace written by `callkernel run --trace`")
+    trace.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
+                       help="only records of this kind (repeatable), e.g. --kind event")
+
     commands.add_parser("schema", help="print the JSON Schema of flow documents",
                         description="Print schemas/flow.schema.json (JSON Schema 2020-12).")
     return parser
@@ -68,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                                        max_bytes=args.max_bytes)
         case "describe":
             return describe_command.run(args.paths)
+        case "trace":
+            return trace_command.run(args.file, kinds=args.kinds)
         case "schema":
             sys.stdout.write(schema_text())
             return 0
