@@ -141,7 +141,7 @@ class UnsetVars:
 @dataclass(frozen=True, slots=True)
 class Switch:
     span: Span
-    variable: str
+    variable: Js  # a variable name, parsed as a path lookup
     cases: Mapping[str, Block]
     default: Block | None
 
