@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/callkernel describe flows
+	$(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check .

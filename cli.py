@@ -8,6 +8,7 @@ import sys
 from interpreter.commands import compile as compile_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
+from interpreter.commands import run as run_command
 from interpreter.commands import trace as trace_command
 from interpreter.document.schema import schema_text
 
@@ -53,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lint and compile each flow and print a readable summary.")
     describe.add_argument("paths", nargs="+", metavar="PATH", help="flow files or directories")
 
+    run = commands.add_parser(
+        "run", help="run one call on the text media runtime with a simulated caller",
+        description="Run FLOW (a file, or an http(s) URL fetched the way the hosted platform "
+        "fetches documents) against the caller script SCRIPT, and print the conversation with "
+        "timestamps. Time is virtual unless --real-time is given. See docs/caller-scripts.md.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("flow", metavar="FLOW", help="a flow file or an http(s) URL")
+    run.add_argument("--caller", required=True, metavar="SCRIPT",
+                     help="the caller script (YAML): what the caller says and does, and how "
+                     "dialed destinations behave")
+    run.add_argument("--trace", metavar="FILE", help="write the call's trace as JSONL")
+    run.add_argument("--real-time", action="store_true",
+                     help="pace the call on the wall clock instead of virtual time")
+    run.add_argument("--json", action="store_true", dest="as_json",
+                     help="print the conversation and final variables as JSON")
+
     trace = commands.add_parser(
         "trace", help="print a call trace (JSONL) as a readable timeline",
         description="Print a call's trace file, one line per record: seconds since the "
@@ -77,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                                        max_bytes=args.max_bytes)
         case "describe":
             return describe_command.run(args.paths)
+        case "run":
+            return run_command.run(args.flow, args.caller, trace_path=args.trace,
+                                   real_time=args.real_time, as_json=args.as_json)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

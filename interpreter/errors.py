@@ -44,6 +44,7 @@ class CallFault(CallkernelError):
 
     def __init__(self, error_type: ErrorType, message: str) -> None:
         self.error_type = error_type
+        self.detail = message
         super().__init__(f"{error_type.value}: {message}")
 
 

@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 FLOW_SUFFIXES = (".yaml", ".yml", ".json")
+# Files next to flows that are not flows: caller scripts and flow tests.
+NOT_FLOWS = (".caller.yaml", ".test.yaml")
+
+
+def is_flow_file(path: Path) -> bool:
+    return path.suffix in FLOW_SUFFIXES and not path.name.endswith(NOT_FLOWS)
 
 
 class UnreadableInput(Exception):
@@ -20,8 +26,7 @@ def expand(paths: list[str]) -> Iterator[str]:
         if raw == "-":
             yield raw
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES
-                           and p.is_file() and not p.name.endswith(".test.yaml"))
+            found = sorted(p for p in path.rglob("*") if is_flow_file(p) and p.is_file())
             yield from (str(p) for p in found)
         elif path.exists():
             yield raw

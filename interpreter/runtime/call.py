@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +118,8 @@ class Call:
                  *, call_id: str | None = None, call_info: dict[str, JSONValue] | None = None,
                  envs: dict[str, JSONValue] | None = None,
                  trace_path: str | Path | None = None,
-                 flow_loader: Callable[[str], Coroutine[Any, Any, ir.CompiledFlow]]
-                 | None = None) -> None:
+                 flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
+                 ) -> None:
         self.flow = flow
         self.channel = channel
         self.telephony = telephony
@@ -157,7 +157,7 @@ class Call:
             disposition = ended.disposition
         except CallFault as fault:
             self.trace.record("error", type=fault.error_type.value, fatal=True,
-                              message=str(fault), next="hangup")
+                              message=fault.detail, next="hangup")
             disposition = f"error:{fault.error_type.value}"
         except Exception as bug:  # a bug must not leave the call untracked
             self.trace.record("error", type=ErrorType.STATE_ERROR.value, fatal=True,

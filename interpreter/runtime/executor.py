@@ -244,7 +244,7 @@ class Executor:
         """Classify, speak the recovery phrase, and go on — or end the call."""
         policy = fault.error_type.default_policy
         self.call.trace.record("error", type=fault.error_type.value, fatal=policy.fatal,
-                               message=str(fault), verb=_verb_name(verb), line=_line(verb),
+                               message=fault.detail, verb=_verb_name(verb), line=_line(verb),
                                phrase=policy.phrase,
                                next="hangup" if policy.fatal else "next method")
         if policy.phrase:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from interpreter import ir
+from interpreter.commands.inputs import is_flow_file
 from interpreter.document.compile import compile_flow, compile_text
 from interpreter.document.lint import lint_text
 from interpreter.document.loader import load_document
@@ -18,7 +19,7 @@ from interpreter.errors import DocumentError, ErrorType
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 SDK_FIXTURES = sorted([DATA / "sdk_seed_agent.swml.json", *(DATA / "sdk").glob("*.swml.json")])
-FLOWS = sorted((ROOT / "flows").glob("*.yaml"))
+FLOWS = sorted(p for p in (ROOT / "flows").glob("*.yaml") if is_flow_file(p))
 
 
 def _compile(path: Path) -> ir.CompiledFlow:

@@ -15,13 +15,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from interpreter.commands.inputs import is_flow_file
 from interpreter.diagnostics import has_errors
 from interpreter.document.compile import _Compiler
 from interpreter.document.lint import lint_text
 from interpreter.document.loader import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [p.read_text() for p in sorted((ROOT / "flows").glob("*.yaml"))] + [
+SOURCES = [p.read_text() for p in sorted((ROOT / "flows").glob("*.yaml")) if is_flow_file(p)] + [
     p.read_text() for p in sorted((ROOT / "tests" / "data" / "sdk").glob("*.swml.json"))]
 SEEDS = [load_document(text, "seed.yaml").data for text in SOURCES]
 

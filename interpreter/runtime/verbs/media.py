@@ -13,6 +13,10 @@ from interpreter.runtime.state import CallState
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
 
+# How long to wait for the words of a caller who has started speaking, when the
+# flow sets no limit (the hosted platform's speech_timeout default is 60 s).
+SPEECH_TIMEOUT = 60.0
+
 
 async def run(executor: Executor, verb: ir.Verb) -> None:
     match verb:
@@ -88,13 +92,16 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
             verb.speech and isinstance(event, ev.SpeechStarted | ev.TranscriptReceived))
 
     result = "no_input"
-    deadline_after_play = verb.initial_timeout
+    speaking = False
     while True:
         if digits and (len(digits) >= verb.max_digits):
             result = "match_digits"
             break
-        timeout = None if playing else (verb.digit_timeout if digits else
-                                        _speech_or(verb, deadline_after_play))
+        if speaking:  # the caller is talking: wait for what they said
+            timeout: float | None = verb.speech_timeout or SPEECH_TIMEOUT
+        else:
+            timeout = None if playing else (verb.digit_timeout if digits else
+                                            _speech_or(verb, verb.initial_timeout))
         event = await call.wait_for(wanted, timeout)
         if event is None:
             result = "match_digits" if digits else "no_input"
@@ -111,6 +118,7 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
                 digits += digit
             case ev.SpeechStarted():
                 playing = _interrupt(executor, playing)
+                speaking = True
             case ev.TranscriptReceived(text=text, final=True, confidence=confidence):
                 playing = _interrupt(executor, playing)
                 call.vars.update(prompt_result="match_speech", prompt_value=text,
@@ -153,8 +161,8 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     transcript: list[str] = []
 
     def wanted(event: ev.Event) -> bool:
-        return isinstance(event, ev.TranscriptReceived | ev.DigitPressed) and \
-            getattr(event, "source", "") == executor.source
+        return isinstance(event, ev.TranscriptReceived | ev.DigitPressed | ev.SpeechStarted) \
+            and getattr(event, "source", "") == executor.source
 
     timeout = verb.initial_timeout
     while True:
@@ -163,7 +171,9 @@ async def record(executor: Executor, verb: ir.Record) -> None:
             break
         if isinstance(event, ev.DigitPressed) and event.digit in verb.terminators:
             break
-        if isinstance(event, ev.TranscriptReceived):
+        if isinstance(event, ev.SpeechStarted):
+            timeout = verb.max_length or SPEECH_TIMEOUT
+        elif isinstance(event, ev.TranscriptReceived):
             transcript.append(event.text)
             timeout = verb.end_silence_timeout
     result = "success" if transcript else "no_input"

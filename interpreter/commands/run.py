@@ -1,0 +1,165 @@
+"""`callkernel run FLOW --caller SCRIPT`: one call on the text media runtime.
+
+The flow runs against a simulated caller that follows the caller script, and
+against simulated destinations for the legs it dials. By default time is
+virtual (a ten-minute call finishes at once, with the same timings);
+`--real-time` paces it on the wall clock. The output is the conversation with
+timestamps, interleaved with what the runtime did (states, legs, errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from interpreter import ir
+from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.document.compile import compile_flow
+from interpreter.document.loader import load_document
+from interpreter.errors import DocumentError
+from interpreter.runtime.call import Call
+from interpreter.runtime.clock import run_virtual
+from interpreter.transports.caller_script import CallerScript, load_caller_script
+from interpreter.transports.simulated import SimulatedCaller, SimulatedNetwork
+
+FETCH_TIMEOUT = 10.0
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+
+# Trace kinds worth a line in the conversation view, and how to say them.
+_SHOWN = {
+    "state": lambda r: f"call is {r['new']}",
+    "leg_dial": lambda r: f"dialing {r['destination']} ({r['leg']})",
+    "leg_state": lambda r: f"{r['leg']} {r['new']}",
+    "leg_reconciled": lambda r: f"{r['leg']} status query: {r['status']}",
+    "leg_torn_down": lambda r: f"{r['leg']} torn down: {r['why']}",
+    "transferred": lambda r: f"transferred to section {r['to']}",
+    "prompt_result": lambda r: f"prompt: {r['result']} {r.get('value') or ''}".rstrip(),
+    "request_finished": lambda r: f"request answered {r['status']}",
+    "request_failed": lambda r: f"request failed: {r['error']}",
+    "error": lambda r: f"{'FATAL ' if r.get('fatal') else ''}{r['type']}: {r['message']}",
+    "not_executed": lambda r: f"{r['method']} not executed",
+    "call_ended": lambda r: f"ended: {r['disposition']}",
+}
+
+
+async def fetch_document(url: str, call_info: dict[str, Any]) -> bytes:
+    """Fetch a SWML document the way the hosted platform does (reference §1.1):
+    POST the call's details as JSON, Basic auth from the URL's credentials."""
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+    body = {"call": call_info, "vars": {}, "envs": {}, "params": {}}
+    async with aiohttp.ClientSession(timeout=timeout) as session, \
+            session.post(url, json=body) as response:
+        if response.status >= 300:
+            raise UnreadableInput(f"{url}: HTTP {response.status}")
+        data = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise UnreadableInput(f"{url}: document over {MAX_DOCUMENT_BYTES} bytes")
+        return data
+
+
+def _compile(raw: bytes, name: str, err: TextIO) -> ir.CompiledFlow:
+    flow, warnings = compile_flow(load_document(raw, name))
+    for warning in warnings:
+        print(str(warning), file=err)
+    return flow
+
+
+def flow_loader(base: Path | None, call_info: dict[str, Any],
+                err: TextIO) -> Callable[[str], Awaitable[ir.CompiledFlow]]:
+    """Resolves transfer destinations that are not sections: URLs, and flow
+    files next to the running one."""
+
+    async def load(dest: str) -> ir.CompiledFlow:
+        if dest.startswith(("http://", "https://")):
+            return _compile(await fetch_document(dest, call_info), dest, err)
+        if base is not None:
+            candidate = (base / dest).resolve()
+            if candidate.is_file() and candidate.suffix in (".yaml", ".yml", ".json"):
+                return _compile(candidate.read_bytes(), str(candidate), err)
+        raise LookupError(f'no section, flow file or URL "{dest}"')
+
+    return load
+
+
+def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, str]]:
+    lines: list[tuple[float, str, str]] = []
+    for line in caller.heard:
+        text = line.text if line.kind == "say" else f"[{line.kind} {line.text}]"
+        if line.cut_off:
+            text += f"  (cut off; heard: \"{line.heard}\")"
+        lines.append((line.start, "agent", text))
+    for action in caller.said:
+        verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
+        text = f"{verb}{action.value}" if action.kind != "hangup" else verb
+        lines.append((action.start, "caller", text + (f"  ({action.note})" if action.note
+                                                      else "")))
+    for record in call.trace.records:
+        show = _SHOWN.get(str(record["kind"]))
+        if show is not None:
+            lines.append((float(record["t"]), "call", show(record)))
+    # At the same instant: what the caller did, then what the runtime did about
+    # it, then what the agent said.
+    order = {"caller": 0, "call": 1, "agent": 2}
+    return sorted(lines, key=lambda line: (line[0], order[line[1]]))
+
+
+async def run_call(flow: ir.CompiledFlow, script: CallerScript, *, base: Path | None,
+                   trace_path: str | None, err: TextIO) -> tuple[Call, SimulatedCaller]:
+    caller = SimulatedCaller(script)
+    network = SimulatedNetwork.for_script(script)
+    info: dict[str, Any] = {"from": script.from_, "to": script.to,
+                            "direction": "inbound", "type": "phone"}
+    call = Call(flow, caller, network, call_info=info, trace_path=trace_path,
+                flow_loader=flow_loader(base, info, err))
+    try:
+        await call.run()
+    finally:
+        await caller.close()
+        await network.close()
+    return call, caller
+
+
+def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
+        real_time: bool = False, as_json: bool = False, out: TextIO | None = None,
+        err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        script = load_caller_script(read(script_path), script_path)
+        if flow_path.startswith(("http://", "https://")):
+            info = {"call_id": "fetch", "from": script.from_, "to": script.to}
+            raw = asyncio.run(fetch_document(flow_path, info))
+            base = None
+        else:
+            raw = read(flow_path)
+            base = Path(flow_path).resolve().parent
+        flow = _compile(raw, flow_path, err)
+    except (UnreadableInput, aiohttp.ClientError, TimeoutError) as error:
+        print(f"callkernel run: {error}", file=err)
+        return 2
+    except DocumentError as error:
+        for diagnostic in error.diagnostics:
+            print(diagnostic.render(), file=err)
+        return 1
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        return await run_call(flow, script, base=base, trace_path=trace_path, err=err)
+
+    call, caller = asyncio.run(main()) if real_time else run_virtual(main)
+    lines = conversation(caller, call)
+    if as_json:
+        json.dump({"call_id": call.call_id, "disposition": call.trace.of_kind("call_ended")[-1]
+                   ["disposition"], "variables": call.vars,
+                   "conversation": [{"t": t, "who": who, "text": text}
+                                    for t, who, text in lines]}, out, indent=2, default=str)
+        out.write("\n")
+    else:
+        for t, who, text in lines:
+            print(f"{t:8.2f}  {who:<6}  {text}", file=out)
+    return 0

@@ -1,0 +1,318 @@
+"""Caller scripts: what a simulated caller does on a call, loaded from YAML.
+
+A script lists the caller's steps (say, press, wait, hangup), each with a cue
+saying when it happens, and the legs the flow may dial with how each one
+behaves (answers, busy, no answer, declined, answers but the answered report
+is lost). It is loaded with our document loader, so every error carries the
+file:line:col of the offending node, and checked completely before a call
+starts: the simulation never reads an unchecked value. The format is
+documented for users in docs/caller-scripts.md.
+
+Diagnostic codes (all errors):
+    CK701  unknown key
+    CK702  wrong type or invalid value
+    CK703  a step without exactly one action
+    CK704  conflicting or misplaced cues
+    CK705  a destination option that does not apply to its outcome
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeAlias
+
+from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span, sort_diagnostics
+from interpreter.document.loader import LoadOptions, SourceDocument, load_document
+from interpreter.document.schema import did_you_mean
+from interpreter.errors import DocumentError
+from interpreter.jsontypes import JSONValue
+
+DEFAULT_FROM = "+15550000001"
+DEFAULT_TO = "+15550000000"
+DEFAULT_PAUSE = 0.5
+DEFAULT_LINGER = 30.0
+DEFAULT_PATIENCE = 30.0
+DEFAULT_ANSWER_AFTER = 1.0
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+class Cue(enum.Enum):
+    """What a step waits for before it acts."""
+
+    TURN = "turn"  # the agent finished speaking since the caller's last action, then `pause`
+    BARGE_IN = "barge_in"  # `seconds` after the agent starts speaking
+    AT = "at"  # `seconds` after the call started
+    AFTER = "after"  # `seconds` after the previous step ended, whatever the agent does
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    cue: Cue = Cue.TURN
+    seconds: float = 0.0
+    # With TURN or BARGE_IN: first wait until the agent has played this phrase
+    # (case-insensitive) since the caller's last action.
+    after_hearing: str = ""
+
+
+TURN = Timing()
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+    timing: Timing = TURN
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    digits: str
+    timing: Timing = TURN
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Stay silent; starts when the previous step ends, so it has no cue."""
+
+    seconds: float
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    timing: Timing = TURN
+    span: Span | None = field(default=None, compare=False)
+
+
+Step: TypeAlias = Say | Press | Wait | Hangup
+
+
+class Outcome(enum.Enum):
+    ANSWER = "answer"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """How a dialed destination behaves; the defaults are an unlisted one's."""
+
+    outcome: Outcome = Outcome.ANSWER
+    answer_after: float = DEFAULT_ANSWER_AFTER
+    lose_answered_event: bool = False
+    press: str = ""  # digits pressed after each prompt the called party hears
+    hangup_after: float | None = None  # seconds after answering
+
+
+UNLISTED = Destination()
+
+
+@dataclass(frozen=True, slots=True)
+class CallerScript:
+    steps: tuple[Step, ...] = ()
+    from_: str = DEFAULT_FROM
+    to: str = DEFAULT_TO
+    pause: float = DEFAULT_PAUSE
+    linger: float = DEFAULT_LINGER
+    patience: float = DEFAULT_PATIENCE
+    destinations: Mapping[str, Destination] = field(
+        default_factory=lambda: MappingProxyType({}))
+    file: str = "<script>"
+
+    def destination(self, destination: str) -> Destination:
+        """The listed behaviour, or an unlisted destination's (answers after 1 s)."""
+        return self.destinations.get(destination, UNLISTED)
+
+
+def load_caller_script(source: str | bytes, file: str = "<script>",
+                       options: LoadOptions | None = None) -> CallerScript:
+    """Load and check a caller script; DocumentError lists every problem found."""
+    return parse_caller_script(load_document(source, file, options))
+
+
+_TOP = ("from", "to", "pause", "linger", "patience", "steps", "destinations")
+_ACTIONS = ("say", "press", "wait", "hangup")
+_CUES = ("at", "barge_in", "after")
+_STEP_KEYS = (*_ACTIONS, *_CUES, "after_hearing")
+_DESTINATION = ("outcome", "answer_after", "lose_answered_event", "press", "hangup_after")
+_ANSWER_ONLY = ("answer_after", "lose_answered_event", "press", "hangup_after")
+
+
+def parse_caller_script(doc: SourceDocument) -> CallerScript:
+    """A checked script from a loaded document; DocumentError on any problem."""
+    reader = _Reader(doc)
+    top = reader.mapping((), doc.data, _TOP, "a caller script")
+    script = CallerScript(file=doc.file)
+    if top is not None:
+        script = CallerScript(
+            steps=_steps(reader, top.get("steps", [])),
+            from_=reader.text(("from",), top.get("from", DEFAULT_FROM), "from") or "",
+            to=reader.text(("to",), top.get("to", DEFAULT_TO), "to") or "",
+            pause=reader.seconds(("pause",), top.get("pause", DEFAULT_PAUSE)),
+            linger=reader.seconds(("linger",), top.get("linger", DEFAULT_LINGER)),
+            patience=reader.seconds(("patience",), top.get("patience", DEFAULT_PATIENCE)),
+            destinations=MappingProxyType(_destinations(reader, top.get("destinations", {}))),
+            file=doc.file,
+        )
+    if reader.found:
+        raise DocumentError(sort_diagnostics(reader.found))
+    return script
+
+
+class _Reader:
+    """Checks values and collects diagnostics, so one run reports every problem."""
+
+    def __init__(self, doc: SourceDocument) -> None:
+        self.doc = doc
+        self.found: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, path: JSONPath, *, key: bool = False,
+              hint: str | None = None) -> None:
+        self.found.append(self.doc.diagnostic(code, Severity.ERROR, message, path, key=key,
+                                              hint=hint))
+
+    def mapping(self, path: JSONPath, value: JSONValue, allowed: Sequence[str],
+                what: str) -> dict[str, JSONValue] | None:
+        if not isinstance(value, dict):
+            self.error("CK702", f"{what} must be a mapping", path)
+            return None
+        for key in value:
+            if key not in allowed:
+                self.error("CK701", f'unknown key "{key}" in {what}', (*path, key), key=True,
+                           hint=did_you_mean(key, allowed))
+        return value
+
+    def seconds(self, path: JSONPath, value: JSONValue) -> float:
+        # bool is an int in Python, but `pause: true` is a mistake, not 1 second.
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.error("CK702", f"{_name(path)} must be a number of seconds, 0 or more", path)
+            return 0.0
+        return float(value)
+
+    def text(self, path: JSONPath, value: JSONValue, what: str) -> str | None:
+        if isinstance(value, str) and value:
+            return value
+        # An unquoted +15551230000 is a YAML integer: the "+" is already lost.
+        hint = "quote it" if isinstance(value, int | float) else None
+        self.error("CK702", f"{what} must be a non-empty string", path, hint=hint)
+        return None
+
+    def digits(self, path: JSONPath, value: JSONValue) -> str | None:
+        if not isinstance(value, str):
+            hint = 'quote digits, as in press: "1"' if isinstance(value, int) else None
+            self.error("CK702", "press takes a string of DTMF digits", path, hint=hint)
+            return None
+        bad = sorted(set(value) - DTMF_DIGITS)
+        if not value or bad:
+            shown = f" ({', '.join(repr(c) for c in bad)})" if bad else ""
+            self.error("CK702", f"press takes DTMF digits 0-9 * # A-D{shown}", path)
+            return None
+        return value
+
+
+def _name(path: JSONPath) -> str:
+    return str(path[-1]) if path else "value"
+
+
+def _steps(reader: _Reader, value: JSONValue) -> tuple[Step, ...]:
+    if not isinstance(value, list):
+        reader.error("CK702", "steps must be a list", ("steps",))
+        return ()
+    parsed = (_step(reader, ("steps", index), item) for index, item in enumerate(value))
+    return tuple(step for step in parsed if step is not None)
+
+
+def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
+    body = reader.mapping(path, value, _STEP_KEYS, "a step")
+    if body is None:
+        return None
+    actions = [key for key in _ACTIONS if key in body]
+    if len(actions) != 1:
+        reader.error("CK703", f"a step takes one action, not {' and '.join(actions)}"
+                     if actions else "a step needs an action: say, press, wait or hangup", path)
+        return None
+    action, span = actions[0], reader.doc.span(path)
+    where = (*path, action)
+    if action == "wait":
+        for cue in (key for key in (*_CUES, "after_hearing") if key in body):
+            reader.error("CK704", f'a wait has no "{cue}": it starts when the previous step ends',
+                         (*path, cue), key=True)
+        return Wait(reader.seconds(where, body[action]), span)
+    # Cues as (path, kind): `hangup: {after: 1.5}` is shorthand for a step-level after.
+    cues: list[tuple[JSONPath, str]] = [((*path, key), key) for key in _CUES if key in body]
+    if action == "hangup":
+        inner = reader.mapping(where, body[action] if body[action] is not None else {},
+                               ("after",), "hangup")
+        if inner is not None and "after" in inner:
+            cues.append(((*where, "after"), "after"))
+    for extra, _kind in cues[1:]:
+        reader.error("CK704", f'"{_name(extra)}" conflicts with "{_name(cues[0][0])}": '
+                     "a step has one cue", extra, key=True)
+    timing = TURN
+    if cues:
+        cue_path, kind = cues[0]
+        timing = Timing(Cue(kind), reader.seconds(cue_path, reader.doc.get(cue_path)))
+    if "after_hearing" in body:
+        phrase = reader.text((*path, "after_hearing"), body["after_hearing"], "after_hearing")
+        if timing.cue in (Cue.AT, Cue.AFTER):
+            reader.error("CK704", f'after_hearing does not combine with "{timing.cue.value}", '
+                         "which is a time, not a wait for the agent",
+                         (*path, "after_hearing"), key=True)
+        timing = Timing(timing.cue, timing.seconds, phrase or "")
+    if action == "say":
+        text = reader.text(where, body[action], "say")
+        return Say(text, timing, span) if text is not None else None
+    if action == "press":
+        digits = reader.digits(where, body[action])
+        return Press(digits, timing, span) if digits is not None else None
+    return Hangup(timing, span)
+
+
+def _destinations(reader: _Reader, value: JSONValue) -> dict[str, Destination]:
+    if not isinstance(value, dict):
+        reader.error("CK702", "destinations must be a mapping from destination to options",
+                     ("destinations",))
+        return {}
+    found: dict[str, Destination] = {}
+    for name, options in value.items():
+        destination = _destination(reader, ("destinations", name), options)
+        if destination is not None:
+            found[name] = destination
+    return found
+
+
+def _destination(reader: _Reader, path: JSONPath, value: JSONValue) -> Destination | None:
+    body = reader.mapping(path, value, _DESTINATION, "a destination")
+    if body is None:
+        return None
+    outcome = Outcome.ANSWER
+    raw = body.get("outcome", "answer")
+    try:
+        outcome = Outcome(raw)
+    except ValueError:
+        known = [o.value for o in Outcome]
+        reader.error("CK702", f"outcome must be one of {', '.join(known)}", (*path, "outcome"),
+                     hint=did_you_mean(raw, known) if isinstance(raw, str) else None)
+    if outcome is not Outcome.ANSWER:
+        for key in (key for key in _ANSWER_ONLY if key in body):
+            reader.error("CK705", f'"{key}" only applies to a destination that answers, '
+                         f"not to outcome {outcome.value}", (*path, key), key=True)
+    lost = body.get("lose_answered_event", False)
+    if not isinstance(lost, bool):
+        reader.error("CK702", "lose_answered_event must be true or false",
+                     (*path, "lose_answered_event"))
+    hangup_after = body.get("hangup_after")
+    return Destination(
+        outcome=outcome,
+        answer_after=reader.seconds((*path, "answer_after"),
+                                    body.get("answer_after", DEFAULT_ANSWER_AFTER)),
+        lose_answered_event=lost is True,
+        press=(reader.digits((*path, "press"), body["press"]) or "") if "press" in body else "",
+        hangup_after=(reader.seconds((*path, "hangup_after"), hangup_after)
+                      if hangup_after is not None else None),
+    )

@@ -1,0 +1,555 @@
+"""A simulated caller and telephone network: text media with real timing.
+
+`SimulatedCaller` plays a `CallerScript` against the runtime through the
+`CallerChannel` protocol; `SimulatedNetwork` answers the runtime's dials from
+the script's destinations through `Telephony`. Media is text, but time means
+what it would with audio: agent speech lasts in proportion to its words, so a
+caller can barge in mid-sentence and `stop_playout` returns exactly the words
+whose time had fully elapsed. All timing comes from the loop's clock (timers
+and sleeps), so under `run_virtual` a scenario runs exactly and instantly.
+
+Playout and leg outcomes use loop timers, not tasks, so a stop or a hangup
+takes effect synchronously and leaves nothing behind; the only task is the
+caller's script, which `close()` cancels and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from interpreter.transports.caller_script import (
+    DEFAULT_PAUSE,
+    UNLISTED,
+    CallerScript,
+    Cue,
+    Destination,
+    Hangup,
+    Outcome,
+    Press,
+    Say,
+    Timing,
+    Wait,
+)
+from interpreter.transports.protocols import (
+    CallerChannel,
+    CallSink,
+    Heard,
+    LegSink,
+    Telephony,
+    Utterance,
+)
+
+WORDS_PER_SECOND = 2.5  # agent speech: a word every 0.4 s
+URL_SECONDS = 2.0  # a played file, whatever it holds
+RING_SECONDS = 2.0  # one ringback item
+CALLER_SECONDS_PER_WORD = 0.35  # the caller's own speech
+ENDPOINT_DELAY = 0.3  # from the caller's last word to the final transcript
+DIGIT_INTERVAL = 0.15  # between DTMF digits
+STATUS_DELAY = 0.1  # a status query's round trip
+BUSY_AFTER = 0.5
+DECLINED_AFTER = 1.0
+
+# Virtual time is float arithmetic and asyncio fires a timer up to its clock
+# resolution (1 ns) early; records are kept to the microsecond, so compare so.
+_EPSILON = 1e-6
+
+
+def utterance_seconds(item: Utterance) -> float:
+    """How long an item plays."""
+    if item.kind == "say":
+        return len(item.value.split()) / WORDS_PER_SECOND
+    if item.kind != "silence":
+        return {"url": URL_SECONDS, "ring": RING_SECONDS}.get(item.kind, 0.0)
+    try:
+        seconds = float(item.value)
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    """One item played to the caller or a called party (silence is not kept)."""
+
+    kind: str
+    text: str  # the item's value: the words, URL or ring spec
+    start: float
+    end: float
+    cut_off: bool = False
+    heard: str = ""  # the words fully played, for say items
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAction:
+    """What the caller (or a called party) did, and when."""
+
+    kind: str  # "say" | "press" | "hangup"
+    value: str
+    start: float
+    end: float
+    note: str = ""  # why it happened off its cue: "patience ran out", "linger"
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _stamp(when: float | None = None) -> float:
+    """A time for the records, to the microsecond: float sums of virtual time
+    would otherwise print as 28.150000000000002."""
+    return round(_now() if when is None else when, 6)
+
+
+class _Player:
+    """Plays queued items by the clock; a contiguous run of playing is a *turn*."""
+
+    def __init__(self, on_finished: Callable[[int], None], on_change: Callable[[], None]) -> None:
+        self.heard: list[AgentLine] = []
+        self.turns_finished = 0  # turns that played out, not those stopped
+        self.turn_start: float | None = None  # None while silent
+        self.silent_since = 0.0
+        self._queue: deque[Utterance] = deque()
+        self._playout_id = 0
+        self._item: Utterance | None = None
+        self._item_start = 0.0
+        self._played: list[str] = []  # words fully played in this turn
+        self._timer: asyncio.Handle | None = None
+        self._on_finished = on_finished
+        self._on_change = on_change
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        # Appending keeps one turn going; only the latest id reports finished.
+        self._playout_id = playout_id
+        self._queue.extend(items)
+        if self.turn_start is None:
+            self.turn_start = _now()
+            self._played = []
+            # Deferred, so an empty playout reports after play() returns.
+            self._timer = asyncio.get_running_loop().call_soon(self._next)
+            self._on_change()
+
+    def stop(self) -> Heard:
+        if self.turn_start is None:
+            return Heard("", 0, 0.0)
+        now = _now()
+        if self._timer is not None:
+            self._timer.cancel()
+        partial: list[str] = []
+        if self._item is not None:
+            if self._item.kind == "say":
+                words = self._item.value.split()
+                spoken = int((now - self._item_start) * WORDS_PER_SECOND + _EPSILON)
+                partial = words[:spoken]
+            self._record(now, cut_off=True, heard=" ".join(partial))
+        played = [*self._played, *partial]
+        heard = Heard(" ".join(played), len(played), _stamp(now - self.turn_start))
+        self._queue.clear()
+        self._item = self._timer = self.turn_start = None
+        self.silent_since = now
+        self._on_change()
+        return heard
+
+    def _next(self) -> None:
+        if not self._queue:
+            self._item = self._timer = self.turn_start = None
+            self.silent_since = _now()
+            self.turns_finished += 1
+            self._on_change()
+            self._on_finished(self._playout_id)
+            return
+        self._item = self._queue.popleft()
+        self._item_start = _now()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(utterance_seconds(self._item), self._item_done)
+
+    def _item_done(self) -> None:
+        assert self._item is not None
+        words = self._item.value.split() if self._item.kind == "say" else []
+        self._played.extend(words)
+        self._record(_now(), cut_off=False, heard=" ".join(words))
+        self._on_change()  # a caller may be listening for a phrase
+        self._next()
+
+    def _record(self, end: float, *, cut_off: bool, heard: str) -> None:
+        assert self._item is not None
+        if self._item.kind != "silence":
+            self.heard.append(AgentLine(self._item.kind, self._item.value,
+                                        _stamp(self._item_start), _stamp(end), cut_off, heard))
+
+
+class SimulatedCaller:
+    """A `CallerChannel` whose caller follows a script; see docs/caller-scripts.md."""
+
+    def __init__(self, script: CallerScript) -> None:
+        self.script = script
+        self.said: list[CallerAction] = []
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self.end_reason: str | None = None  # "caller hung up", or the runtime's reason
+        self._player = _Player(self._playout_finished, self._changed)
+        self._sink: CallSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._change = asyncio.Event()
+        self._start = 0.0
+        self._turns_seen = 0  # turns finished when the caller last acted
+        self._lines_seen = 0  # lines heard when the caller last acted
+
+    @property
+    def heard(self) -> list[AgentLine]:
+        return self._player.heard
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    def attach(self, sink: CallSink) -> None:
+        if self._sink is not None:
+            raise RuntimeError("a SimulatedCaller is attached once, to one call")
+        self._sink, self._start = sink, _now()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="caller script")
+
+    def answer(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = _stamp()
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        if not self.ended:
+            self._player.play(playout_id, items)
+
+    def stop_playout(self) -> Heard:
+        return self._player.stop()
+
+    def hangup(self, reason: str) -> None:
+        if not self.ended:
+            self._end(reason)
+
+    async def finished(self) -> None:
+        """Wait until the script is over (hung up, lingered out, or ended by the call);
+        re-raises an error the script met."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+            if not self._task.cancelled():
+                self._task.result()
+
+    async def close(self) -> None:
+        """End the call on the caller's side if still up; wait for the script task."""
+        if not self.ended:
+            self._end("closed")
+        await self.finished()
+
+    def _end(self, reason: str) -> None:
+        self.ended_at, self.end_reason = _stamp(), reason
+        self._player.stop()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    def _playout_finished(self, playout_id: int) -> None:
+        if self._sink is not None and not self.ended:
+            self._sink.playout_finished(playout_id)
+
+    def _changed(self) -> None:
+        self._change.set()
+
+    async def _run(self) -> None:
+        previous_end = self._start
+        for step in self.script.steps:
+            if isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+            else:
+                note = await self._cue(step.timing, previous_end)
+                await self._act(step, note)
+                if self.ended:
+                    return
+            previous_end = _now()
+        await asyncio.sleep(self.script.linger)
+        self._hang_up("linger")
+
+    async def _cue(self, timing: Timing, previous_end: float) -> str:
+        """Wait for the step's cue; the note says if patience ran out instead."""
+        deadline = _now() + self.script.patience
+        if timing.cue is Cue.AT:
+            await _sleep_until(self._start + timing.seconds)
+        elif timing.cue is Cue.AFTER:
+            await _sleep_until(previous_end + timing.seconds)
+        else:
+            while timing.after_hearing and not self._has_heard(timing.after_hearing):
+                if _now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline)
+        if timing.cue is Cue.BARGE_IN:
+            # The utterance playing now, or else the next one to start.
+            while self._player.turn_start is None:
+                if _now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline)
+            await _sleep_until(self._player.turn_start + timing.seconds)
+        elif timing.cue is Cue.TURN:
+            while (ready := self._turn_over_at(timing)) is None or _now() < ready - _EPSILON:
+                if _now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline if ready is None else min(ready, deadline))
+        return ""
+
+    def _turn_over_at(self, timing: Timing) -> float | None:
+        """When the caller may act on the TURN cue: the agent finished a turn after
+        the caller's last action (or played the phrase waited for) and has been
+        silent for `pause`; None while not yet. A stopped turn does not count as
+        finished: the caller (or a hangup) cut it off."""
+        player = self._player
+        if player.turn_start is not None or (
+                not timing.after_hearing and player.turns_finished <= self._turns_seen):
+            return None
+        return player.silent_since + self.script.pause
+
+    def _has_heard(self, phrase: str) -> bool:
+        wanted = " ".join(phrase.lower().split())
+        return any(wanted in " ".join(line.heard.lower().split())
+                   for line in self._player.heard[self._lines_seen:])
+
+    async def _change_before(self, when: float) -> None:
+        # Clearing and waiting with no await between the check and here: no lost wake-up.
+        self._change.clear()
+        try:
+            async with asyncio.timeout_at(when):
+                await self._change.wait()
+        except TimeoutError:
+            pass
+
+    async def _act(self, step: Say | Press | Hangup, note: str) -> None:
+        assert self._sink is not None
+        start = _now()
+        if isinstance(step, Hangup):
+            self._hang_up(note)
+            return
+        value = ""
+        try:
+            if isinstance(step, Say):
+                value = step.text
+                self._sink.speech_started()
+                await asyncio.sleep(len(step.text.split()) * CALLER_SECONDS_PER_WORD
+                                    + ENDPOINT_DELAY)
+                self._sink.transcript(step.text, final=True)
+            else:
+                for index, digit in enumerate(step.digits):
+                    if index:
+                        await asyncio.sleep(DIGIT_INTERVAL)
+                    self._sink.digit(digit)
+                    value += digit
+        finally:
+            # Kept even when the call ends mid-action: the record shows how far it got.
+            self.said.append(CallerAction("say" if isinstance(step, Say) else "press", value,
+                                          _stamp(start), _stamp(), note))
+        self._turns_seen = self._player.turns_finished
+        self._lines_seen = len(self._player.heard)
+
+    def _hang_up(self, note: str) -> None:
+        if self.ended or self._sink is None:
+            return
+        self._sink.hung_up()
+        self.said.append(CallerAction("hangup", "", _stamp(), _stamp(), note))
+        self._end("caller hung up")
+
+
+async def _sleep_until(when: float) -> None:
+    await asyncio.sleep(max(0.0, when - _now()))
+
+
+class SimulatedCallee:
+    """A called party's media path: hears what the flow plays it and, after each
+    playout that finishes, presses its destination's digits (after `pause`)."""
+
+    def __init__(self, leg_id: str, press: str, pause: float,
+                 on_hangup: Callable[[str], None]) -> None:
+        self.leg_id = leg_id
+        self.said: list[CallerAction] = []
+        self._press, self._pause, self._on_hangup = press, pause, on_hangup
+        self._player = _Player(self._playout_finished, lambda: None)
+        self._sink: CallSink | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._closed = False
+
+    @property
+    def heard(self) -> list[AgentLine]:
+        return self._player.heard
+
+    def attach(self, sink: CallSink) -> None:
+        self._sink = sink
+
+    def answer(self) -> None:
+        """The leg is already answered when the runtime gets its channel."""
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        if not self._closed:
+            self._player.play(playout_id, items)
+
+    def stop_playout(self) -> Heard:
+        return self._player.stop()
+
+    def hangup(self, reason: str) -> None:
+        """Hanging up the called party ends its leg (`leg_ended` follows)."""
+        self._on_hangup(self.leg_id)
+
+    def close(self) -> None:
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._player.stop()
+
+    def _playout_finished(self, playout_id: int) -> None:
+        if self._sink is None or self._closed:
+            return
+        self._sink.playout_finished(playout_id)
+        loop = asyncio.get_running_loop()
+        for index, digit in enumerate(self._press):
+            self._timers.append(loop.call_later(self._pause + index * DIGIT_INTERVAL,
+                                                self._digit, digit))
+
+    def _digit(self, digit: str) -> None:
+        if self._sink is not None and not self._closed:
+            self._sink.digit(digit)
+            self.said.append(CallerAction("press", digit, _stamp(), _stamp()))
+
+
+class LegStatus(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    ENDED = "ended"
+
+
+_MOVES = {
+    LegStatus.RINGING: {LegStatus.ANSWERED, LegStatus.FAILED, LegStatus.ENDED},
+    LegStatus.ANSWERED: {LegStatus.ENDED},
+    LegStatus.FAILED: set(),
+    LegStatus.ENDED: set(),
+}
+
+
+class SimulatedLeg:
+    """One dialed leg: how its destination behaves, its true status, its media."""
+
+    def __init__(self, leg_id: str, destination: str, behaviour: Destination, sink: LegSink,
+                 channel: SimulatedCallee) -> None:
+        self.leg_id, self.destination, self.behaviour = leg_id, destination, behaviour
+        self.sink, self.channel = sink, channel
+        self.status = LegStatus.RINGING
+        self.dialed_at = _stamp()
+        self.events: list[tuple[float, str]] = []  # what happened, as reported or not
+        self.timers: list[asyncio.Handle] = []
+
+    @property
+    def heard(self) -> list[AgentLine]:
+        return self.channel.heard
+
+    def move(self, target: LegStatus, event: str) -> bool:
+        """Change status if allowed (FAILED and ENDED are terminal); log it."""
+        if target not in _MOVES[self.status]:
+            return False
+        self.status = target
+        self.events.append((_stamp(), event))
+        return True
+
+
+class SimulatedNetwork:
+    """A `Telephony` whose destinations behave as a caller script lists them;
+    an unlisted destination answers after 1 s."""
+
+    def __init__(self, destinations: Mapping[str, Destination] | None = None, *,
+                 pause: float = DEFAULT_PAUSE) -> None:
+        self.legs: dict[str, SimulatedLeg] = {}
+        self._destinations = destinations or {}
+        self._pause = pause
+        self._queries: list[asyncio.Handle] = []
+
+    @classmethod
+    def for_script(cls, script: CallerScript) -> SimulatedNetwork:
+        return cls(script.destinations, pause=script.pause)
+
+    def dial(self, leg_id: str, destination: str, timeout: float, sink: LegSink) -> None:
+        if leg_id in self.legs:
+            raise ValueError(f"leg {leg_id!r} was already dialed")
+        behaviour = self._destinations.get(destination, UNLISTED)
+        channel = SimulatedCallee(leg_id, behaviour.press, self._pause, self.hangup)
+        leg = self.legs[leg_id] = SimulatedLeg(leg_id, destination, behaviour, sink, channel)
+        loop = asyncio.get_running_loop()
+        leg.events.append((_stamp(), "ringing"))
+        leg.timers.append(loop.call_soon(sink.leg_ringing, leg_id))
+        after = {Outcome.ANSWER: behaviour.answer_after, Outcome.BUSY: BUSY_AFTER,
+                 Outcome.DECLINED: DECLINED_AFTER, Outcome.NO_ANSWER: math.inf}[behaviour.outcome]
+        # The outcome comes first only if it beats the dial timeout; else no_answer.
+        if after < timeout:
+            leg.timers.append(loop.call_later(after, self._outcome, leg))
+        else:
+            leg.timers.append(loop.call_later(timeout, self._fail, leg, "no_answer"))
+
+    def query(self, leg_id: str) -> None:
+        leg = self._leg(leg_id)
+        # The status is read when the reply goes out: that is the truth it reports.
+        self._queries.append(asyncio.get_running_loop().call_later(
+            STATUS_DELAY, lambda: leg.sink.leg_status(leg_id, leg.status.value)))
+
+    def channel(self, leg_id: str) -> SimulatedCallee:
+        return self._leg(leg_id).channel
+
+    def hangup(self, leg_id: str) -> None:
+        """End a ringing or answered leg; a failed or ended one reports nothing more."""
+        leg = self._leg(leg_id)
+        if not leg.move(LegStatus.ENDED, "ended by hangup"):
+            return
+        self._stop(leg)
+        leg.timers.append(asyncio.get_running_loop().call_soon(leg.sink.leg_ended, leg_id))
+
+    async def close(self) -> None:
+        """Cancel every pending report and silence every leg."""
+        for handle in self._queries:
+            handle.cancel()
+        for leg in self.legs.values():
+            self._stop(leg)
+
+    def _leg(self, leg_id: str) -> SimulatedLeg:
+        try:
+            return self.legs[leg_id]
+        except KeyError:
+            raise KeyError(f"no leg {leg_id!r} was dialed") from None
+
+    def _stop(self, leg: SimulatedLeg) -> None:
+        for handle in leg.timers:
+            handle.cancel()
+        leg.channel.close()
+
+    def _outcome(self, leg: SimulatedLeg) -> None:
+        behaviour = leg.behaviour
+        if behaviour.outcome is not Outcome.ANSWER:
+            self._fail(leg, behaviour.outcome.value)
+            return
+        lost = behaviour.lose_answered_event
+        if not leg.move(LegStatus.ANSWERED, "answered (report lost)" if lost else "answered"):
+            return
+        if not lost:
+            leg.sink.leg_answered(leg.leg_id)
+        if behaviour.hangup_after is not None:
+            leg.timers.append(asyncio.get_running_loop().call_later(
+                behaviour.hangup_after, self._hung_up, leg))
+
+    def _fail(self, leg: SimulatedLeg, reason: str) -> None:
+        if leg.move(LegStatus.FAILED, f"failed: {reason}"):
+            self._stop(leg)
+            leg.sink.leg_failed(leg.leg_id, reason)
+
+    def _hung_up(self, leg: SimulatedLeg) -> None:
+        if leg.move(LegStatus.ENDED, "called party hung up"):
+            self._stop(leg)
+            leg.sink.leg_ended(leg.leg_id)
+
+
+if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol
+
+    def _conforms(script: CallerScript, network: SimulatedNetwork) -> tuple[
+            CallerChannel, CallerChannel, Telephony]:
+        return SimulatedCaller(script), network.channel(""), network

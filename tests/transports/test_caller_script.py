@@ -1,0 +1,165 @@
+"""Caller scripts: the format loads into frozen data; every mistake is located."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interpreter.errors import DocumentError
+from interpreter.transports.caller_script import (
+    UNLISTED,
+    CallerScript,
+    Cue,
+    Destination,
+    Hangup,
+    Outcome,
+    Press,
+    Say,
+    Timing,
+    Wait,
+    load_caller_script,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXAMPLE = """\
+from: "+15551230000"
+to: "+15550009999"
+pause: 0.5
+linger: 30
+steps:
+  - say: "I'd like to talk to sales"
+  - press: "1#"
+  - wait: 2.5
+  - say: "no, support"
+    barge_in: 0.8
+  - press: "2"
+    at: 12.5
+  - say: "the operator, please"
+    after_hearing: "press 0"
+  - hangup: {}
+destinations:
+  "+15550100000": {answer_after: 3}
+  "+15550100001": {outcome: busy}
+  "+15550100002": {outcome: no_answer}
+  "+15550100003": {answer_after: 2, lose_answered_event: true}
+  "+15550100004": {answer_after: 1, press: "1", hangup_after: 20}
+"""
+
+
+def test_the_documented_example_loads_into_frozen_steps_and_destinations() -> None:
+    script = load_caller_script(EXAMPLE, "call.yaml")
+    assert (script.from_, script.to, script.pause, script.linger) == (
+        "+15551230000", "+15550009999", 0.5, 30.0)
+    assert script.steps == (
+        Say("I'd like to talk to sales"),
+        Press("1#"),
+        Wait(2.5),
+        Say("no, support", Timing(Cue.BARGE_IN, 0.8)),
+        Press("2", Timing(Cue.AT, 12.5)),
+        Say("the operator, please", Timing(Cue.TURN, 0.0, "press 0")),
+        Hangup(),
+    )
+    assert script.destination("+15550100001") == Destination(Outcome.BUSY)
+    assert script.destination("+15550100003") == Destination(answer_after=2.0,
+                                                              lose_answered_event=True)
+    assert script.destination("+15550100004") == Destination(answer_after=1.0, press="1",
+                                                              hangup_after=20.0)
+    assert script.destination("+15559999999") is UNLISTED
+    step = script.steps[3]
+    assert step.span is not None and (step.span.file, step.span.line) == ("call.yaml", 9)
+    with pytest.raises(AttributeError):
+        script.pause = 1.0  # type: ignore[misc]
+
+
+def test_an_empty_script_gets_the_documented_defaults() -> None:
+    script = load_caller_script("{}", "call.yaml")
+    assert script == CallerScript(file="call.yaml")
+    assert (script.from_, script.to, script.pause, script.linger, script.patience) == (
+        "+15550000001", "+15550000000", 0.5, 30.0, 30.0)
+    assert Destination(Outcome.ANSWER, answer_after=1.0) == UNLISTED
+
+
+def test_hangup_after_is_shorthand_for_a_step_level_after() -> None:
+    script = load_caller_script("steps:\n  - hangup: {after: 1.5}\n  - hangup:\n"
+                                "    after: 2\n  - hangup:\n", "call.yaml")
+    assert script.steps == (Hangup(Timing(Cue.AFTER, 1.5)), Hangup(Timing(Cue.AFTER, 2.0)),
+                            Hangup())
+
+
+def _errors(source: str) -> list[tuple[str, int, int, str, str | None]]:
+    with pytest.raises(DocumentError) as caught:
+        load_caller_script(source, "call.yaml")
+    return [(d.code, d.span.line, d.span.col, d.message, d.hint)
+            for d in caught.value.diagnostics]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("pasue: 1\n", ("CK701", 1, 1, 'unknown key "pasue" in a caller script',
+                    'did you mean "pause"?')),
+    ("steps:\n  - say: hi\n    bargein: 1\n",
+     ("CK701", 3, 5, 'unknown key "bargein" in a step', 'did you mean "barge_in"?')),
+    ("destinations:\n  '+1': {outcome: buzy}\n",
+     ("CK702", 2, 19, "outcome must be one of answer, busy, no_answer, declined",
+      'did you mean "busy"?')),
+    ("from: +15551230000\n", ("CK702", 1, 7, "from must be a non-empty string", "quote it")),
+    ("pause: -1\n", ("CK702", 1, 8, "pause must be a number of seconds, 0 or more", None)),
+    ("linger: true\n", ("CK702", 1, 9, "linger must be a number of seconds, 0 or more", None)),
+    ("steps:\n  - press: 1\n", ("CK702", 2, 12, "press takes a string of DTMF digits",
+                                'quote digits, as in press: "1"')),
+    ("steps:\n  - press: '1x'\n", ("CK702", 2, 12, "press takes DTMF digits 0-9 * # A-D ('x')",
+                                   None)),
+    ("steps: {say: hi}\n", ("CK702", 1, 8, "steps must be a list", None)),
+    ("steps:\n  - hello\n", ("CK702", 2, 5, "a step must be a mapping", None)),
+    ("steps:\n  - at: 3\n", ("CK703", 2, 5, "a step needs an action: say, press, wait or hangup",
+                             None)),
+    ("steps:\n  - say: hi\n    press: '1'\n",
+     ("CK703", 2, 5, "a step takes one action, not say and press", None)),
+    ("steps:\n  - say: hi\n    at: 1\n    barge_in: 2\n",
+     ("CK704", 4, 5, '"barge_in" conflicts with "at": a step has one cue', None)),
+    ("steps:\n  - hangup: {after: 1}\n    at: 3\n",
+     ("CK704", 2, 14, '"after" conflicts with "at": a step has one cue', None)),
+    ("steps:\n  - wait: 1\n    at: 3\n",
+     ("CK704", 3, 5, 'a wait has no "at": it starts when the previous step ends', None)),
+    ("steps:\n  - say: hi\n    at: 3\n    after_hearing: menu\n",
+     ("CK704", 4, 5, 'after_hearing does not combine with "at", which is a time, not a wait '
+      "for the agent", None)),
+    ("destinations:\n  '+1': {outcome: busy, press: '1'}\n",
+     ("CK705", 2, 25, '"press" only applies to a destination that answers, not to outcome '
+      "busy", None)),
+    ("destinations:\n  '+1': 3\n", ("CK702", 2, 9, "a destination must be a mapping", None)),
+    ("destinations:\n  '+1': {lose_answered_event: 1}\n",
+     ("CK702", 2, 31, "lose_answered_event must be true or false", None)),
+])
+def test_a_mistake_is_reported_at_the_offending_node(
+        source: str, expected: tuple[str, int, int, str, str | None]) -> None:
+    assert _errors(source) == [expected]
+
+
+def test_every_mistake_is_reported_in_document_order() -> None:
+    source = "steps:\n  - say: 3\n  - wiat: 1\npause: x\n"
+    assert [(code, line) for code, line, *_ in _errors(source)] == [
+        ("CK702", 2), ("CK701", 3), ("CK703", 3), ("CK702", 4)]
+
+
+def test_errors_render_with_file_line_col_and_a_caret() -> None:
+    with pytest.raises(DocumentError) as caught:
+        load_caller_script("steps:\n  - presss: '1'\n", "call.yaml")
+    rendered = caught.value.diagnostics[0].render()
+    assert rendered.splitlines() == [
+        'call.yaml:2:5: error CK701 unknown key "presss" in a step (did you mean "press"?)',
+        "      - presss: '1'",
+        "        ^",
+    ]
+
+
+def test_yaml_syntax_errors_come_from_the_loader_with_a_position() -> None:
+    assert _errors("steps:\n  - say: [hi\n")[0][:2] == ("CK001", 3)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "flows").glob("*.caller.yaml")),
+                         ids=lambda p: p.name)
+def test_example_caller_scripts_load(path: Path) -> None:
+    script = load_caller_script(path.read_bytes(), str(path))
+    assert script.steps
