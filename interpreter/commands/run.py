@@ -72,10 +72,12 @@ def _compile(raw: bytes, name: str, err: TextIO) -> ir.CompiledFlow:
 
 def flow_loader(base: Path | None, call_info: dict[str, Any],
                 err: TextIO) -> Callable[[str], Awaitable[ir.CompiledFlow]]:
-    """Resolves transfer destinations that are not sections: URLs, and flow
-    files next to the running one."""
+    """Resolves transfer destinations that are not sections: inline SWML, URLs
+    (fetched like the hosted platform does), and flow files next to the running one."""
 
     async def load(dest: str) -> ir.CompiledFlow:
+        if dest.lstrip().startswith("{"):  # inline SWML (reference §1.3 transfer)
+            return _compile(dest.encode("utf-8"), "<inline SWML>", err)
         if dest.startswith(("http://", "https://")):
             return _compile(await fetch_document(dest, call_info), dest, err)
         if base is not None:

@@ -18,6 +18,8 @@ from interpreter.document.schema import did_you_mean
 # A transfer/execute destination is a section name when it looks like one;
 # URLs, inline SWML JSON and ${...} expressions are resolved at run time.
 _SECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# A destination naming a flow file is another flow, resolved by the host.
+_FLOW_FILES = (".yaml", ".yml", ".json")
 
 
 def _destination(args: object) -> str | None:
@@ -35,7 +37,7 @@ def undefined_section(ctx: LintContext) -> Iterator[Diagnostic]:
         key = "confirm" if site.method == "connect" else "dest"
         dest = site.args.get(key) if isinstance(site.args, dict) else site.args
         if not isinstance(dest, str) or not _SECTION_NAME.match(dest) \
-                or dest in ctx.index.sections:
+                or dest in ctx.index.sections or dest.endswith(_FLOW_FILES):
             continue
         path = (*site.args_path, key) if isinstance(site.args, dict) else site.args_path
         yield ctx.report(f'section "{dest}" is not defined', path,

@@ -1,0 +1,243 @@
+"""The verb executor: sections, jumps, subroutines, variables, legs with confirm."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from interpreter.commands.run import flow_loader
+from interpreter.document.compile import compile_text
+from interpreter.runtime.call import Call, CallResult
+from interpreter.runtime.clock import run_virtual
+from interpreter.transports.caller_script import load_caller_script
+from interpreter.transports.simulated import SimulatedCaller, SimulatedNetwork
+from tests.runtime.doubles import ScriptedChannel, ScriptedTelephony
+
+
+def _run(source: str, channel: ScriptedChannel | None = None,
+         base: Path | None = None) -> tuple[Call, CallResult]:
+    flow = compile_text(source, "executor.yaml")
+
+    async def main() -> tuple[Call, CallResult]:
+        info = {"from": "+15551230000", "type": "sip"}
+        call = Call(flow, channel or ScriptedChannel(), ScriptedTelephony(), call_info=info,
+                    envs={"region": "eu"}, flow_loader=flow_loader(base, info, io.StringIO()))
+        return call, await call.run()
+
+    return run_virtual(main)
+
+
+def test_execute_returns_a_value_runs_on_return_and_the_matching_result() -> None:
+    _, result = _run("""\
+sections:
+  main:
+    - execute:
+        dest: lookup
+        params: {id: "%{call.from}"}
+        on_return:
+          - set: {after_return: "%{return_value}"}
+        result:
+          variable: return_value
+          case:
+            found:
+              - set: {branch: found}
+          default:
+            - set: {branch: other}
+    - hangup: {}
+  lookup:
+    - set: {seen_param: "%{params.id}"}
+    - return: found
+    - set: {never: true}
+""")
+    assert result.variables["seen_param"] == "+15551230000"
+    assert result.variables["return_value"] == "found"
+    assert result.variables["after_return"] == "found"
+    assert result.variables["branch"] == "found"
+    assert "never" not in result.variables
+
+
+def test_goto_jumps_at_most_max_times_then_falls_through() -> None:
+    call, result = _run("""\
+sections:
+  main:
+    - set: {n: 0}
+    - label: again
+    - set: {n: "%{vars.n + 1}"}
+    - goto: {label: again, max: 3}
+    - goto: {label: again, when: "vars.n < 6"}
+    - hangup: {}
+""")
+    # Three jumps from the first goto (n = 4), then the conditional one until n = 6.
+    assert result.variables["n"] == 6
+    assert len(call.trace.of_kind("goto_exhausted")) == 3
+
+
+def test_cond_else_and_switch_default_and_unset() -> None:
+    _, result = _run("""\
+sections:
+  main:
+    - set: {kind: "%{call.type.toLowerCase()}", temp: 1}
+    - cond:
+        - when: "kind == 'phone'"
+          then:
+            - set: {route: pstn}
+        - else:
+            - set: {route: other}
+    - switch:
+        variable: envs.region
+        case:
+          us:
+            - set: {dc: virginia}
+        default:
+          - set: {dc: frankfurt}
+    - unset: temp
+    - hangup: {}
+""")
+    assert result.variables["route"] == "other"
+    assert result.variables["dc"] == "frankfurt"
+    assert "temp" not in result.variables
+
+
+def test_switch_without_match_or_default_is_a_spoken_state_error() -> None:
+    channel = ScriptedChannel()
+    call, result = _run("""\
+sections:
+  main:
+    - set: {x: nope}
+    - switch: {variable: x, case: {"1": [{hangup: {}}]}}
+    - set: {continued: true}
+""", channel)
+    (error,) = call.trace.of_kind("error")
+    assert error["type"] == "state_error" and "no case" in str(error["message"])
+    assert result.variables["continued"] is True
+    assert result.disposition == "completed"
+
+
+def test_transfer_replaces_the_stack_and_keeps_vars() -> None:
+    call, result = _run("""\
+sections:
+  main:
+    - set: {from_main: yes}
+    - transfer: {dest: second, params: {p: 1}}
+    - set: {never: true}
+  second:
+    - set: {got: "%{params.p}", kept: "%{vars.from_main}"}
+""")
+    assert result.variables["got"] == 1 and result.variables["kept"] == "yes"
+    assert "never" not in result.variables
+    assert [r["to"] for r in call.trace.of_kind("transferred")] == ["second"]
+
+
+def test_transfer_to_another_flow_and_to_inline_swml(tmp_path: Path) -> None:
+    inline = json.dumps({"sections": {"main": [{"set": {"in_inline": True}}]}})
+    (tmp_path / "other.yaml").write_text(
+        "sections:\n  main:\n    - set: {in_other: true}\n"
+        "    - transfer: {dest: '%{vars.inline}'}\n")
+    call, result = _run(f"""\
+sections:
+  main:
+    - set: {{inline: {json.dumps(inline)}}}
+    - transfer: {{dest: other.yaml}}
+""", base=tmp_path)
+    assert result.variables["in_other"] is True
+    assert result.variables["in_inline"] is True
+    assert len(call.trace.of_kind("flow_loaded")) == 2
+
+
+def test_transfer_to_an_unknown_destination_is_transfer_failed() -> None:
+    call, result = _run("""\
+sections:
+  main:
+    - transfer: {dest: "https://example.invalid/next"}
+    - set: {recovered: true}
+""")
+    (error,) = call.trace.of_kind("error")
+    assert error["type"] == "transfer_failed"
+    assert result.variables["recovered"] is True
+
+
+def test_prompt_collects_digits_until_terminator_and_reports_no_input() -> None:
+    channel = ScriptedChannel([(0.5, "digit", ("4",)), (0.7, "digit", ("2",)),
+                               (0.9, "digit", ("#",))])
+    _, result = _run("""\
+sections:
+  main:
+    - prompt: {play: "say:Enter your PIN then hash", max_digits: 6, terminators: "#"}
+    - set: {pin: "%{prompt_value}", how: "%{prompt_result}", term: "%{prompt_digit_terminator}"}
+    - prompt: {play: "say:Anything else", initial_timeout: 2}
+""", channel)
+    assert (result.variables["pin"], result.variables["how"], result.variables["term"]) == (
+        "42", "match_digits", "#")
+    assert result.variables["prompt_result"] == "no_input"
+
+
+WARM = """\
+sections:
+  main:
+    - answer: {}
+    - set: {brief: "Caller needs help with order A123"}
+    - connect:
+        serial: [{to: "+15550100001"}, {to: "+15550100002"}]
+        timeout: 20
+        confirm: whisper
+    - set: {outcome: "%{connect_result}"}
+    - hangup: {}
+  whisper:
+    - prompt:
+        play: "say:%{vars.brief}. Press 1 to accept."
+        max_digits: 1
+        initial_timeout: 5
+    - cond:
+        - when: "prompt_value != '1'"
+          then:
+            - hangup: {}
+"""
+
+
+def test_confirm_runs_on_the_called_party_and_declines_fail_over() -> None:
+    script = load_caller_script("""\
+steps:
+  - wait: 60
+destinations:
+  "+15550100001": {answer_after: 2, press: "2"}
+  "+15550100002": {answer_after: 1, press: "1", hangup_after: 15}
+""", "warm.caller.yaml")
+    flow = compile_text(WARM, "warm.yaml")
+
+    async def main() -> tuple[Call, CallResult, SimulatedNetwork]:
+        caller = SimulatedCaller(script)
+        network = SimulatedNetwork.for_script(script)
+        call = Call(flow, caller, network)
+        result = await call.run()
+        await caller.close()
+        await network.close()
+        return call, result, network
+
+    call, result, network = run_virtual(main)
+    assert result.variables["outcome"] == "connected"
+    assert [r["leg"] for r in call.trace.of_kind("confirm_declined")] == ["leg-1"] or len(
+        call.trace.of_kind("confirm_declined")) == 1
+    assert len(call.trace.of_kind("confirm_accepted")) == 1
+    heard = [line.text for leg in network.legs.values() for line in leg.channel.heard]
+    assert any("order A123" in text for text in heard)
+    assert [r["new"] for r in call.trace.of_kind("state")].count("bridged") == 1
+
+
+def test_example_ivr_and_its_caller_script_end_normally() -> None:
+    root = Path(__file__).resolve().parents[2]
+    flow = compile_text((root / "flows" / "ivr.yaml").read_text(), "ivr.yaml")
+    script = load_caller_script((root / "flows" / "ivr.caller.yaml").read_text(),
+                                "ivr.caller.yaml")
+
+    async def main() -> CallResult:
+        caller = SimulatedCaller(script)
+        network = SimulatedNetwork.for_script(script)
+        result = await Call(flow, caller, network).run()
+        await caller.close()
+        await network.close()
+        return result
+
+    result = run_virtual(main)
+    assert result.disposition == "hangup:hangup"
+    assert result.variables["record_result"] == "success"
