@@ -31,7 +31,8 @@ from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
 from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import load_caller_script
-from interpreter.transports.simulated import SimulatedCaller, SimulatedNetwork
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
 
 FLOW = """\
 sections:

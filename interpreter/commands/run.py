@@ -26,7 +26,8 @@ from interpreter.errors import DocumentError
 from interpreter.runtime.call import Call
 from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import CallerScript, load_caller_script
-from interpreter.transports.simulated import SimulatedCaller, SimulatedNetwork
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
 
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024

@@ -16,32 +16,23 @@ caller's script, which `close()` cancels and awaits.
 from __future__ import annotations
 
 import asyncio
-import enum
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from interpreter.transports.caller_script import (
-    DEFAULT_PAUSE,
-    UNLISTED,
     CallerScript,
     Cue,
-    Destination,
     Hangup,
-    Outcome,
     Press,
     Say,
     Timing,
     Wait,
 )
 from interpreter.transports.protocols import (
-    CallerChannel,
     CallSink,
     Heard,
-    LegSink,
-    Telephony,
     Utterance,
 )
 
@@ -96,17 +87,17 @@ class CallerAction:
     note: str = ""  # why it happened off its cue: "patience ran out", "linger"
 
 
-def _now() -> float:
+def loop_now() -> float:
     return asyncio.get_running_loop().time()
 
 
-def _stamp(when: float | None = None) -> float:
+def stamp(when: float | None = None) -> float:
     """A time for the records, to the microsecond: float sums of virtual time
     would otherwise print as 28.150000000000002."""
-    return round(_now() if when is None else when, 6)
+    return round(loop_now() if when is None else when, 6)
 
 
-class _Player:
+class Player:
     """Plays queued items by the clock; a contiguous run of playing is a *turn*."""
 
     def __init__(self, on_finished: Callable[[int], None], on_change: Callable[[], None]) -> None:
@@ -128,7 +119,7 @@ class _Player:
         self._playout_id = playout_id
         self._queue.extend(items)
         if self.turn_start is None:
-            self.turn_start = _now()
+            self.turn_start = loop_now()
             self._played = []
             # Deferred, so an empty playout reports after play() returns.
             self._timer = asyncio.get_running_loop().call_soon(self._next)
@@ -137,7 +128,7 @@ class _Player:
     def stop(self) -> Heard:
         if self.turn_start is None:
             return Heard("", 0, 0.0)
-        now = _now()
+        now = loop_now()
         if self._timer is not None:
             self._timer.cancel()
         partial: list[str] = []
@@ -148,7 +139,7 @@ class _Player:
                 partial = words[:spoken]
             self._record(now, cut_off=True, heard=" ".join(partial))
         played = [*self._played, *partial]
-        heard = Heard(" ".join(played), len(played), _stamp(now - self.turn_start))
+        heard = Heard(" ".join(played), len(played), stamp(now - self.turn_start))
         self._queue.clear()
         self._item = self._timer = self.turn_start = None
         self.silent_since = now
@@ -158,13 +149,13 @@ class _Player:
     def _next(self) -> None:
         if not self._queue:
             self._item = self._timer = self.turn_start = None
-            self.silent_since = _now()
+            self.silent_since = loop_now()
             self.turns_finished += 1
             self._on_change()
             self._on_finished(self._playout_id)
             return
         self._item = self._queue.popleft()
-        self._item_start = _now()
+        self._item_start = loop_now()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(utterance_seconds(self._item), self._item_done)
 
@@ -172,7 +163,7 @@ class _Player:
         assert self._item is not None
         words = self._item.value.split() if self._item.kind == "say" else []
         self._played.extend(words)
-        self._record(_now(), cut_off=False, heard=" ".join(words))
+        self._record(loop_now(), cut_off=False, heard=" ".join(words))
         self._on_change()  # a caller may be listening for a phrase
         self._next()
 
@@ -180,7 +171,7 @@ class _Player:
         assert self._item is not None
         if self._item.kind != "silence":
             self.heard.append(AgentLine(self._item.kind, self._item.value,
-                                        _stamp(self._item_start), _stamp(end), cut_off, heard))
+                                        stamp(self._item_start), stamp(end), cut_off, heard))
 
 
 class SimulatedCaller:
@@ -192,7 +183,7 @@ class SimulatedCaller:
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.end_reason: str | None = None  # "caller hung up", or the runtime's reason
-        self._player = _Player(self._playout_finished, self._changed)
+        self._player = Player(self._playout_finished, self._changed)
         self._sink: CallSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
@@ -211,12 +202,12 @@ class SimulatedCaller:
     def attach(self, sink: CallSink) -> None:
         if self._sink is not None:
             raise RuntimeError("a SimulatedCaller is attached once, to one call")
-        self._sink, self._start = sink, _now()
+        self._sink, self._start = sink, loop_now()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="caller script")
 
     def answer(self) -> None:
         if self.answered_at is None:
-            self.answered_at = _stamp()
+            self.answered_at = stamp()
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
         if not self.ended:
@@ -244,7 +235,7 @@ class SimulatedCaller:
         await self.finished()
 
     def _end(self, reason: str) -> None:
-        self.ended_at, self.end_reason = _stamp(), reason
+        self.ended_at, self.end_reason = stamp(), reason
         self._player.stop()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
@@ -266,32 +257,32 @@ class SimulatedCaller:
                 await self._act(step, note)
                 if self.ended:
                     return
-            previous_end = _now()
+            previous_end = loop_now()
         await asyncio.sleep(self.script.linger)
         self._hang_up("linger")
 
     async def _cue(self, timing: Timing, previous_end: float) -> str:
         """Wait for the step's cue; the note says if patience ran out instead."""
-        deadline = _now() + self.script.patience
+        deadline = loop_now() + self.script.patience
         if timing.cue is Cue.AT:
             await _sleep_until(self._start + timing.seconds)
         elif timing.cue is Cue.AFTER:
             await _sleep_until(previous_end + timing.seconds)
         else:
             while timing.after_hearing and not self._has_heard(timing.after_hearing):
-                if _now() >= deadline - _EPSILON:
+                if loop_now() >= deadline - _EPSILON:
                     return "patience ran out"
                 await self._change_before(deadline)
         if timing.cue is Cue.BARGE_IN:
             # The utterance playing now, or else the next one to start.
             while self._player.turn_start is None:
-                if _now() >= deadline - _EPSILON:
+                if loop_now() >= deadline - _EPSILON:
                     return "patience ran out"
                 await self._change_before(deadline)
             await _sleep_until(self._player.turn_start + timing.seconds)
         elif timing.cue is Cue.TURN:
-            while (ready := self._turn_over_at(timing)) is None or _now() < ready - _EPSILON:
-                if _now() >= deadline - _EPSILON:
+            while (ready := self._turn_over_at(timing)) is None or loop_now() < ready - _EPSILON:
+                if loop_now() >= deadline - _EPSILON:
                     return "patience ran out"
                 await self._change_before(deadline if ready is None else min(ready, deadline))
         return ""
@@ -323,7 +314,7 @@ class SimulatedCaller:
 
     async def _act(self, step: Say | Press | Hangup, note: str) -> None:
         assert self._sink is not None
-        start = _now()
+        start = loop_now()
         if isinstance(step, Hangup):
             self._hang_up(note)
             return
@@ -344,7 +335,7 @@ class SimulatedCaller:
         finally:
             # Kept even when the call ends mid-action: the record shows how far it got.
             self.said.append(CallerAction("say" if isinstance(step, Say) else "press", value,
-                                          _stamp(start), _stamp(), note))
+                                          stamp(start), stamp(), note))
         self._turns_seen = self._player.turns_finished
         self._lines_seen = len(self._player.heard)
 
@@ -352,204 +343,9 @@ class SimulatedCaller:
         if self.ended or self._sink is None:
             return
         self._sink.hung_up()
-        self.said.append(CallerAction("hangup", "", _stamp(), _stamp(), note))
+        self.said.append(CallerAction("hangup", "", stamp(), stamp(), note))
         self._end("caller hung up")
 
 
 async def _sleep_until(when: float) -> None:
-    await asyncio.sleep(max(0.0, when - _now()))
-
-
-class SimulatedCallee:
-    """A called party's media path: hears what the flow plays it and, after each
-    playout that finishes, presses its destination's digits (after `pause`)."""
-
-    def __init__(self, leg_id: str, press: str, pause: float,
-                 on_hangup: Callable[[str], None]) -> None:
-        self.leg_id = leg_id
-        self.said: list[CallerAction] = []
-        self._press, self._pause, self._on_hangup = press, pause, on_hangup
-        self._player = _Player(self._playout_finished, lambda: None)
-        self._sink: CallSink | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._closed = False
-
-    @property
-    def heard(self) -> list[AgentLine]:
-        return self._player.heard
-
-    def attach(self, sink: CallSink) -> None:
-        self._sink = sink
-
-    def answer(self) -> None:
-        """The leg is already answered when the runtime gets its channel."""
-
-    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
-        if not self._closed:
-            self._player.play(playout_id, items)
-
-    def stop_playout(self) -> Heard:
-        return self._player.stop()
-
-    def hangup(self, reason: str) -> None:
-        """Hanging up the called party ends its leg (`leg_ended` follows)."""
-        self._on_hangup(self.leg_id)
-
-    def close(self) -> None:
-        self._closed = True
-        for timer in self._timers:
-            timer.cancel()
-        self._player.stop()
-
-    def _playout_finished(self, playout_id: int) -> None:
-        if self._sink is None or self._closed:
-            return
-        self._sink.playout_finished(playout_id)
-        loop = asyncio.get_running_loop()
-        for index, digit in enumerate(self._press):
-            self._timers.append(loop.call_later(self._pause + index * DIGIT_INTERVAL,
-                                                self._digit, digit))
-
-    def _digit(self, digit: str) -> None:
-        if self._sink is not None and not self._closed:
-            self._sink.digit(digit)
-            self.said.append(CallerAction("press", digit, _stamp(), _stamp()))
-
-
-class LegStatus(enum.Enum):
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    FAILED = "failed"
-    ENDED = "ended"
-
-
-_MOVES = {
-    LegStatus.RINGING: {LegStatus.ANSWERED, LegStatus.FAILED, LegStatus.ENDED},
-    LegStatus.ANSWERED: {LegStatus.ENDED},
-    LegStatus.FAILED: set(),
-    LegStatus.ENDED: set(),
-}
-
-
-class SimulatedLeg:
-    """One dialed leg: how its destination behaves, its true status, its media."""
-
-    def __init__(self, leg_id: str, destination: str, behaviour: Destination, sink: LegSink,
-                 channel: SimulatedCallee) -> None:
-        self.leg_id, self.destination, self.behaviour = leg_id, destination, behaviour
-        self.sink, self.channel = sink, channel
-        self.status = LegStatus.RINGING
-        self.dialed_at = _stamp()
-        self.events: list[tuple[float, str]] = []  # what happened, as reported or not
-        self.timers: list[asyncio.Handle] = []
-
-    @property
-    def heard(self) -> list[AgentLine]:
-        return self.channel.heard
-
-    def move(self, target: LegStatus, event: str) -> bool:
-        """Change status if allowed (FAILED and ENDED are terminal); log it."""
-        if target not in _MOVES[self.status]:
-            return False
-        self.status = target
-        self.events.append((_stamp(), event))
-        return True
-
-
-class SimulatedNetwork:
-    """A `Telephony` whose destinations behave as a caller script lists them;
-    an unlisted destination answers after 1 s."""
-
-    def __init__(self, destinations: Mapping[str, Destination] | None = None, *,
-                 pause: float = DEFAULT_PAUSE) -> None:
-        self.legs: dict[str, SimulatedLeg] = {}
-        self._destinations = destinations or {}
-        self._pause = pause
-        self._queries: list[asyncio.Handle] = []
-
-    @classmethod
-    def for_script(cls, script: CallerScript) -> SimulatedNetwork:
-        return cls(script.destinations, pause=script.pause)
-
-    def dial(self, leg_id: str, destination: str, timeout: float, sink: LegSink) -> None:
-        if leg_id in self.legs:
-            raise ValueError(f"leg {leg_id!r} was already dialed")
-        behaviour = self._destinations.get(destination, UNLISTED)
-        channel = SimulatedCallee(leg_id, behaviour.press, self._pause, self.hangup)
-        leg = self.legs[leg_id] = SimulatedLeg(leg_id, destination, behaviour, sink, channel)
-        loop = asyncio.get_running_loop()
-        leg.events.append((_stamp(), "ringing"))
-        leg.timers.append(loop.call_soon(sink.leg_ringing, leg_id))
-        after = {Outcome.ANSWER: behaviour.answer_after, Outcome.BUSY: BUSY_AFTER,
-                 Outcome.DECLINED: DECLINED_AFTER, Outcome.NO_ANSWER: math.inf}[behaviour.outcome]
-        # The outcome comes first only if it beats the dial timeout; else no_answer.
-        if after < timeout:
-            leg.timers.append(loop.call_later(after, self._outcome, leg))
-        else:
-            leg.timers.append(loop.call_later(timeout, self._fail, leg, "no_answer"))
-
-    def query(self, leg_id: str) -> None:
-        leg = self._leg(leg_id)
-        # The status is read when the reply goes out: that is the truth it reports.
-        self._queries.append(asyncio.get_running_loop().call_later(
-            STATUS_DELAY, lambda: leg.sink.leg_status(leg_id, leg.status.value)))
-
-    def channel(self, leg_id: str) -> SimulatedCallee:
-        return self._leg(leg_id).channel
-
-    def hangup(self, leg_id: str) -> None:
-        """End a ringing or answered leg; a failed or ended one reports nothing more."""
-        leg = self._leg(leg_id)
-        if not leg.move(LegStatus.ENDED, "ended by hangup"):
-            return
-        self._stop(leg)
-        leg.timers.append(asyncio.get_running_loop().call_soon(leg.sink.leg_ended, leg_id))
-
-    async def close(self) -> None:
-        """Cancel every pending report and silence every leg."""
-        for handle in self._queries:
-            handle.cancel()
-        for leg in self.legs.values():
-            self._stop(leg)
-
-    def _leg(self, leg_id: str) -> SimulatedLeg:
-        try:
-            return self.legs[leg_id]
-        except KeyError:
-            raise KeyError(f"no leg {leg_id!r} was dialed") from None
-
-    def _stop(self, leg: SimulatedLeg) -> None:
-        for handle in leg.timers:
-            handle.cancel()
-        leg.channel.close()
-
-    def _outcome(self, leg: SimulatedLeg) -> None:
-        behaviour = leg.behaviour
-        if behaviour.outcome is not Outcome.ANSWER:
-            self._fail(leg, behaviour.outcome.value)
-            return
-        lost = behaviour.lose_answered_event
-        if not leg.move(LegStatus.ANSWERED, "answered (report lost)" if lost else "answered"):
-            return
-        if not lost:
-            leg.sink.leg_answered(leg.leg_id)
-        if behaviour.hangup_after is not None:
-            leg.timers.append(asyncio.get_running_loop().call_later(
-                behaviour.hangup_after, self._hung_up, leg))
-
-    def _fail(self, leg: SimulatedLeg, reason: str) -> None:
-        if leg.move(LegStatus.FAILED, f"failed: {reason}"):
-            self._stop(leg)
-            leg.sink.leg_failed(leg.leg_id, reason)
-
-    def _hung_up(self, leg: SimulatedLeg) -> None:
-        if leg.move(LegStatus.ENDED, "called party hung up"):
-            self._stop(leg)
-            leg.sink.leg_ended(leg.leg_id)
-
-
-if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol
-
-    def _conforms(script: CallerScript, network: SimulatedNetwork) -> tuple[
-            CallerChannel, CallerChannel, Telephony]:
-        return SimulatedCaller(script), network.channel(""), network
+    await asyncio.sleep(max(0.0, when - loop_now()))

@@ -11,7 +11,8 @@ from interpreter.document.compile import compile_text
 from interpreter.runtime.call import Call, CallResult
 from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import load_caller_script
-from interpreter.transports.simulated import SimulatedCaller, SimulatedNetwork
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
 from tests.runtime.doubles import ScriptedChannel, ScriptedTelephony
 
 

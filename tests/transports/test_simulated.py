@@ -25,10 +25,9 @@ from interpreter.transports.simulated import (
     WORDS_PER_SECOND,
     AgentLine,
     CallerAction,
-    LegStatus,
     SimulatedCaller,
-    SimulatedNetwork,
 )
+from interpreter.transports.simulated_network import LegStatus, SimulatedNetwork
 
 Entry = tuple[float, str, tuple[object, ...]]
 
