@@ -1,0 +1,1 @@
+"""Providers: the LLM, TTS, STT and VAD implementations behind small protocols."""

@@ -1,0 +1,99 @@
+"""The LLM provider protocol: a chat request in, a stream of deltas out.
+
+A provider streams `TextDelta`s as the model writes, a `ToolCallReady` for
+each complete tool call, and one `Finished` with token counts. Failures are
+`LlmError`s whose `kind` the agent loop maps to llm_timeout / llm_error.
+Cancelling the iteration must stop the work (close the HTTP response), so a
+barge-in stops paying for tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from interpreter.jsontypes import JSONValue
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # raw JSON text exactly as the model produced it
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function offered to the model (OpenAI `tools[].function` shape)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
+class LlmRequest:
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    model: str | None = None
+    # What the scripted provider matches on; real providers ignore it.
+    context: str = ""
+    step: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallReady:
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: str = "stop"  # "stop" | "tool_calls" | "length"
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+StreamItem = TextDelta | ToolCallReady | Finished
+
+LlmErrorKind = Literal["timeout", "rate_limit", "token_limit", "provider", "protocol"]
+
+
+class LlmError(Exception):
+    """A provider failure, classified; `retryable` says whether trying again can help."""
+
+    def __init__(self, kind: LlmErrorKind, message: str, *, status: int | None = None,
+                 retryable: bool = True) -> None:
+        super().__init__(message)
+        self.kind: LlmErrorKind = kind
+        self.status = status
+        self.retryable = retryable
+
+
+class LlmProvider(Protocol):
+    """Anything that turns a chat request into a stream of deltas."""
+
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        """Stream the reply; raise LlmError on failure (also mid-stream)."""
+        ...

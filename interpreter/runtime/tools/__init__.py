@@ -1,0 +1,1 @@
+"""SWAIG tools: webhook functions, data_map functions run in-process, natives."""
