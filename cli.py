@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pace the call on the wall clock instead of virtual time")
     run.add_argument("--json", action="store_true", dest="as_json",
                      help="print the conversation and final variables as JSON")
+    run.add_argument("--llm", choices=("scripted", "openai"), default="scripted",
+                     help="the model for ai verbs: scripted rules (default) or an "
+                     "OpenAI-compatible server configured by CALLKERNEL_LLM_* variables")
+    run.add_argument("--model-script", metavar="RULES",
+                     help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
 
     trace = commands.add_parser(
         "trace", help="print a call trace (JSONL) as a readable timeline",
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             return describe_command.run(args.paths)
         case "run":
             return run_command.run(args.flow, args.caller, trace_path=args.trace,
-                                   real_time=args.real_time, as_json=args.as_json)
+                                   real_time=args.real_time, as_json=args.as_json,
+                                   llm=args.llm, model_script=args.model_script)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

@@ -61,6 +61,12 @@ Templated: TypeAlias = (
 )
 
 
+# Functions the platform calls itself (on answer, on hangup, for summaries);
+# they are never offered to the model.
+RESERVED_FUNCTIONS = frozenset(
+    {"startup_hook", "hangup_hook", "start_hook", "stop_hook", "summarize_conversation"})
+
+
 def freeze_mapping(items: Mapping[str, object]) -> MappingProxyType[str, object]:
     return MappingProxyType(dict(items))
 

@@ -23,6 +23,9 @@ from interpreter.commands.inputs import UnreadableInput, read
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
+from interpreter.providers.llm.base import LlmProvider
+from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
+from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
 from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import CallerScript, load_caller_script
@@ -46,6 +49,12 @@ _SHOWN = {
     "error": lambda r: f"{'FATAL ' if r.get('fatal') else ''}{r['type']}: {r['message']}",
     "not_executed": lambda r: f"{r['method']} not executed",
     "call_ended": lambda r: f"ended: {r['disposition']}",
+    "step_change": lambda r: f"step {r['old']} → {r['new']} ({r['trigger']})",
+    "context_change": lambda r: f"context {r['old']} → {r['new']} ({r['trigger']})",
+    "effect_started": lambda r: f"calling {r['function']}({r.get('arguments', '')})"
+    if r.get("effect") == "tool" else "",
+    "tool_returned": lambda r: f"{r['function']} returned: {r.get('response')}",
+    "barge_in": lambda r: f"barge-in; agent was heard saying: \"{r['heard']}\"",
 }
 
 
@@ -104,8 +113,9 @@ def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, 
                                                       else "")))
     for record in call.trace.records:
         show = _SHOWN.get(str(record["kind"]))
-        if show is not None:
-            lines.append((float(record["t"]), "call", show(record)))
+        text = show(record) if show is not None else ""
+        if text:
+            lines.append((float(record["t"]), "call", text))
     # At the same instant: what the caller did, then what the runtime did about
     # it, then what the agent said.
     order = {"caller": 0, "call": 1, "agent": 2}
@@ -113,13 +123,15 @@ def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, 
 
 
 async def run_call(flow: ir.CompiledFlow, script: CallerScript, *, base: Path | None,
-                   trace_path: str | None, err: TextIO) -> tuple[Call, SimulatedCaller]:
+                   trace_path: str | None, err: TextIO,
+                   llm: LlmProvider | None = None) -> tuple[Call, SimulatedCaller]:
     caller = SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
     info: dict[str, Any] = {"from": script.from_, "to": script.to,
                             "direction": "inbound", "type": "phone"}
     call = Call(flow, caller, network, call_info=info, trace_path=trace_path,
-                flow_loader=flow_loader(base, info, err))
+                flow_loader=flow_loader(base, info, err),
+                ai_runner=runner(llm) if llm is not None else None)
     try:
         await call.run()
     finally:
@@ -128,13 +140,30 @@ async def run_call(flow: ir.CompiledFlow, script: CallerScript, *, base: Path | 
     return call, caller
 
 
+def model(kind: str, rules_path: str | None, flow_path: str) -> LlmProvider:
+    """The model for ai verbs: `scripted` (rules from --model-script, else the
+    flow's `<name>.model.yaml` beside it) or `openai` (configured from env)."""
+    if kind == "openai":
+        from interpreter.providers.llm.openai import OpenAIConfig, OpenAIProvider
+
+        return OpenAIProvider(OpenAIConfig.from_env())
+    if rules_path is None and not flow_path.startswith(("http://", "https://")):
+        beside = Path(flow_path).with_suffix(".model.yaml")
+        rules_path = str(beside) if beside.is_file() else None
+    if rules_path is None:
+        return ScriptedProvider(())
+    return load_rules(read(rules_path), rules_path)
+
+
 def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
-        real_time: bool = False, as_json: bool = False, out: TextIO | None = None,
+        real_time: bool = False, as_json: bool = False, llm: str = "scripted",
+        model_script: str | None = None, out: TextIO | None = None,
         err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
         script = load_caller_script(read(script_path), script_path)
+        provider = model(llm, model_script, flow_path)
         if flow_path.startswith(("http://", "https://")):
             info = {"call_id": "fetch", "from": script.from_, "to": script.to}
             raw = asyncio.run(fetch_document(flow_path, info))
@@ -152,7 +181,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         return 1
 
     async def main() -> tuple[Call, SimulatedCaller]:
-        return await run_call(flow, script, base=base, trace_path=trace_path, err=err)
+        return await run_call(flow, script, base=base, trace_path=trace_path, err=err,
+                              llm=provider)
 
     call, caller = asyncio.run(main()) if real_time else run_virtual(main)
     lines = conversation(caller, call)

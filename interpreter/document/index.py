@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from interpreter.diagnostics import JSONPath
+from interpreter.ir import RESERVED_FUNCTIONS as RESERVED_FUNCTIONS
 from interpreter.jsontypes import JSONValue
 
 # Method arguments that hold nested method lists, run inline.
 _NESTED_LISTS = {"then", "else", "default", "on_return"}
-RESERVED_FUNCTIONS = frozenset(
-    {"startup_hook", "hangup_hook", "start_hook", "stop_hook", "summarize_conversation"})
 INJECTED_FUNCTIONS = frozenset({"next_step", "change_context"})
 
 

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
@@ -38,9 +38,16 @@ from interpreter.runtime.state import (
 from interpreter.runtime.trace import Trace
 from interpreter.transports.protocols import CallerChannel, Telephony
 
+if TYPE_CHECKING:
+    from interpreter.runtime.executor import Executor
+
 # How long the actor waits, after the call ended, for legs it hung up to report
 # that they are gone before it gives up and traces them as abandoned.
 DRAIN_SECONDS = 5.0
+
+
+# Runs an `ai` verb for an executor (the agent loop plugs in here).
+AiRunner = Callable[["Executor", ir.Ai], Awaitable[None]]
 
 
 class CallEnded(Exception):
@@ -119,7 +126,7 @@ class Call:
                  envs: dict[str, JSONValue] | None = None,
                  trace_path: str | Path | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
-                 ) -> None:
+                 ai_runner: AiRunner | None = None) -> None:
         self.flow = flow
         self.channel = channel
         self.telephony = telephony
@@ -133,6 +140,7 @@ class Call:
         self.legs: dict[str, Leg] = {}
         self.pending_digits: list[str] = []
         self.flow_loader = flow_loader
+        self.ai_runner = ai_runner
         self._loop = asyncio.get_running_loop()
         self.trace = Trace(self.call_id, self._loop.time, trace_path)
         self._inbox: asyncio.Queue[ev.Event] = asyncio.Queue()
@@ -201,10 +209,10 @@ class Call:
 
     def _handle(self, event: ev.Event, accept: Callable[[ev.Event], bool]) -> bool:
         if event.epoch and event.epoch != self.epoch:
-            self.trace.record("event_dropped", event=event.name, seq=event.seq,
+            self.trace.record("event_dropped", event=event.type_name, seq=event.seq,
                               epoch=event.epoch, current_epoch=self.epoch)
             return False
-        self.trace.record("event", event=event.name, seq=event.seq,
+        self.trace.record("event", event=event.type_name, seq=event.seq,
                           **_event_fields(event))
         match event:
             case ev.CallerHungUp():
@@ -345,7 +353,7 @@ class Call:
                 event = await asyncio.wait_for(self._inbox.get(), remaining)
             except TimeoutError:
                 continue
-            self.trace.record("event_after_end", event=event.name, seq=event.seq,
+            self.trace.record("event_after_end", event=event.type_name, seq=event.seq,
                               **_event_fields(event))
             match event:
                 case ev.LegAnswered(leg_id=leg_id) | ev.LegStatusReported(

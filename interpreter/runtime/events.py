@@ -22,7 +22,7 @@ class Event:
     epoch: int = 0
 
     @property
-    def name(self) -> str:
+    def type_name(self) -> str:
         return type(self).__name__
 
 
@@ -145,3 +145,51 @@ class VariablesSet(Event):
 
 
 ENDING_EVENTS = (CallerHungUp, TransportClosed, HangupRequested)
+
+
+# ------------------------------------------------------------------ the ai verb
+
+
+@dataclass(frozen=True, slots=True)
+class LlmDelta(Event):
+    effect_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LlmToolCalled(Event):
+    effect_id: int
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class LlmFinished(Event):
+    effect_id: int
+    reason: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LlmFailed(Event):
+    effect_id: int
+    error_kind: str  # LlmError kind: timeout | rate_limit | token_limit | provider | protocol
+    message: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ToolReturned(Event):
+    effect_id: int
+    name: str
+    reply: object  # a tools.base.ToolReply; kept opaque here so events stay import-light
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFailed(Event):
+    effect_id: int
+    name: str
+    error_type: str
+    message: str

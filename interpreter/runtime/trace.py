@@ -53,9 +53,11 @@ class Trace:
         self._sink: IO[str] | None = (
             Path(path).open("a", encoding="utf-8") if path else None)  # noqa: SIM115
 
-    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def record(self, kind: str, /, **fields: Any) -> dict[str, Any]:
+        details = {(f"{key}_" if key in _SKIP else key): value
+                   for key, value in redact(fields).items()}
         entry = {"n": len(self.records), "t": round(self._clock() - self._start, 6),
-                 "kind": kind, **redact(fields)}
+                 "kind": kind, **details}
         self.records.append(entry)
         if self._sink is not None:
             self._sink.write(json.dumps(entry, default=str, sort_keys=False) + "\n")

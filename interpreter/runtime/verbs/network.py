@@ -40,7 +40,7 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
 
 
 async def ai(executor: Executor, verb: ir.Ai) -> None:
-    runner = getattr(executor.call, "ai_runner", None)
+    runner = executor.call.ai_runner
     if runner is None:
         executor.call.vars.update(ai_result="failed", return_value="failed")
         raise CallFault(ErrorType.STATE_ERROR, "this runtime has no ai agent loop configured")

@@ -1,0 +1,229 @@
+"""The scripted LLM: deterministic rules instead of a model, for tests, demos
+and benchmarks.
+
+Rules are tried in order against the conversation's last message and the
+current context and step; the first that matches answers:
+
+```yaml
+rules:
+  - when: {start: true}                         # the agent speaks first
+    reply: "Hi, this is Acme support. How can I help?"
+  - when: {said: "order (?P<order_id>[A-Z]\\d+)", step: lookup}
+    call: {function: check_order, arguments: {order_id: "{order_id}"}}
+  - when: {after_tool: check_order}             # the tool's reply is {tool}
+    reply: "{tool}. Anything else?"
+  - when: {said: "(bye|that's all)"}
+    call: {function: next_step, arguments: {step: wrap_up}}
+  - reply: "Sorry, could you say that again?"   # no `when`: always matches
+```
+
+`said` is a case-insensitive regular expression searched in the caller's
+last words; its named groups fill `{name}` placeholders in `reply` and in
+call arguments (plain substitution, never eval). A reply streams word by
+word, `delay_ms` apart, so barge-in and sentence streaming behave as with a
+real model. A rule may also `fail: rate_limit|timeout|provider|token_limit`
+to exercise error recovery, at most `times` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from interpreter.diagnostics import Diagnostic, Severity
+from interpreter.document.loader import load_document
+from interpreter.errors import DocumentError
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import (
+    ChatMessage,
+    Finished,
+    LlmError,
+    LlmErrorKind,
+    LlmRequest,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolCallReady,
+)
+
+_FAILURES: tuple[LlmErrorKind, ...] = ("timeout", "rate_limit", "token_limit", "provider",
+                                       "protocol")
+_RULE_KEYS = {"when", "reply", "call", "fail", "times", "delay_ms"}
+_WHEN_KEYS = {"start", "said", "step", "context", "after_tool", "summary"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    reply: str | None = None
+    call: tuple[str, Mapping[str, JSONValue]] | None = None
+    fail: LlmErrorKind | None = None
+    times: int | None = None
+    start: bool | None = None
+    said: re.Pattern[str] | None = None
+    step: str | None = None
+    context: str | None = None
+    after_tool: str | None = None
+    summary: bool | None = None
+    delay_ms: float = 0.0
+
+
+@dataclass
+class ScriptedProvider:
+    """An LlmProvider that follows rules; it counts how often each rule fired."""
+
+    rules: tuple[Rule, ...]
+    default_delay_ms: float = 30.0
+    fired: dict[int, int] = field(default_factory=dict)
+    requests: list[LlmRequest] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        self.requests.append(request)
+        index, rule, groups = self._match(request)
+        self.fired[index] = self.fired.get(index, 0) + 1
+        delay = (rule.delay_ms or self.default_delay_ms) / 1000
+        if rule.fail is not None:
+            await asyncio.sleep(delay)
+            raise LlmError(rule.fail, f"scripted {rule.fail}",
+                           retryable=rule.fail != "token_limit")
+        values = groups
+        words = 0
+        if rule.reply:
+            text = _fill(rule.reply, values)
+            for word in re.findall(r"\S+\s*", text):
+                await asyncio.sleep(delay)
+                words += 1
+                yield TextDelta(word)
+        if rule.call is not None:
+            name, arguments = rule.call
+            filled = {key: _fill(value, values) if isinstance(value, str) else value
+                      for key, value in arguments.items()}
+            await asyncio.sleep(delay)
+            yield ToolCallReady(ToolCall(f"call_{next(self._ids)}", name, json.dumps(filled)))
+        yield Finished("tool_calls" if rule.call else "stop",
+                       sum(len(m.content.split()) for m in request.messages), words)
+
+    def _match(self, request: LlmRequest) -> tuple[int, Rule, dict[str, str]]:
+        last = request.messages[-1] if request.messages else ChatMessage("system")
+        said = last.content if last.role == "user" else ""
+        tool = _tool_name(request.messages) if last.role == "tool" else None
+        started = not any(m.role in ("user", "tool") for m in request.messages)
+        summarizing = request.metadata.get("purpose") == "summary"
+        for index, rule in enumerate(self.rules):
+            if bool(rule.summary) != summarizing:
+                continue
+            if rule.times is not None and self.fired.get(index, 0) >= rule.times:
+                continue
+            if rule.start is not None and rule.start != started:
+                continue
+            if rule.step is not None and rule.step != request.step:
+                continue
+            if rule.context is not None and rule.context != request.context:
+                continue
+            if rule.after_tool is not None and rule.after_tool != tool:
+                continue
+            groups: dict[str, str] = {}
+            if rule.said is not None:
+                match = rule.said.search(said) if last.role == "user" else None
+                if match is None:
+                    continue
+                groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            if last.role == "tool":
+                groups["tool"] = last.content
+            groups.setdefault("said", said)
+            return index, rule, groups
+        if summarizing:
+            turns = sum(1 for m in request.messages[1:] for line in m.content.splitlines()
+                        if line.startswith(("user:", "assistant:")))
+            return -1, Rule(reply=json.dumps({"summary": f"{turns} turns"})), {}
+        return -1, Rule(reply="I'm sorry, I don't have an answer for that."), {}
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """`{name}` placeholders only, so JSON braces in a reply stay as written."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], ""), template)
+
+
+def _tool_name(messages: tuple[ChatMessage, ...]) -> str | None:
+    call_id = messages[-1].tool_call_id
+    for message in reversed(messages):
+        for call in message.tool_calls:
+            if call.id == call_id:
+                return call.name
+    return None
+
+
+def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
+    """Load a rules document; DocumentError with located diagnostics if invalid."""
+    doc = load_document(source, file)
+    problems: list[Diagnostic] = []
+
+    def problem(message: str, path: tuple[str | int, ...]) -> None:
+        problems.append(doc.diagnostic("CK801", Severity.ERROR, message, path))
+
+    data = doc.data
+    raw_rules = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(raw_rules, list):
+        problem("a scripted model needs a `rules:` list", ())
+        raise DocumentError(problems)
+    rules = []
+    for position, raw in enumerate(raw_rules):
+        path: tuple[str | int, ...] = ("rules", position)
+        if not isinstance(raw, dict):
+            problem("each rule is a map", path)
+            continue
+        for key in set(raw) - _RULE_KEYS:
+            problem(f'unknown key "{key}" in a rule (known: {", ".join(sorted(_RULE_KEYS))})',
+                    (*path, key))
+        when = raw.get("when") or {}
+        if not isinstance(when, dict):
+            problem("`when` is a map", (*path, "when"))
+            continue
+        for key in set(when) - _WHEN_KEYS:
+            problem(f'unknown condition "{key}" (known: {", ".join(sorted(_WHEN_KEYS))})',
+                    (*path, "when", key))
+        said = None
+        if isinstance(when.get("said"), str):
+            try:
+                said = re.compile(str(when["said"]), re.IGNORECASE)
+            except re.error as error:
+                problem(f"invalid regular expression: {error.msg}", (*path, "when", "said"))
+        call = raw.get("call")
+        call_spec = None
+        if isinstance(call, dict) and isinstance(call.get("function"), str):
+            arguments = call.get("arguments") or {}
+            call_spec = (str(call["function"]), arguments if isinstance(arguments, dict) else {})
+        elif call is not None:
+            problem("`call` needs a `function` name and optional `arguments`", (*path, "call"))
+        fail = raw.get("fail")
+        if fail is not None and fail not in _FAILURES:
+            problem(f"`fail` is one of {', '.join(_FAILURES)}", (*path, "fail"))
+            fail = None
+        rules.append(Rule(
+            reply=str(raw["reply"]) if "reply" in raw else None, call=call_spec,
+            fail=fail, times=_int(raw.get("times")), start=_bool(when.get("start")),
+            said=said, step=_text(when.get("step")), context=_text(when.get("context")),
+            after_tool=_text(when.get("after_tool")),
+            summary=_bool(when.get("summary")), delay_ms=float(_int(raw.get("delay_ms")) or 0)))
+    if problems:
+        raise DocumentError(problems)
+    return ScriptedProvider(tuple(rules))
+
+
+def _int(value: JSONValue) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bool(value: JSONValue) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text(value: JSONValue) -> str | None:
+    return value if isinstance(value, str) else None

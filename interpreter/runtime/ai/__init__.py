@@ -1,0 +1,1 @@
+"""The ai verb: the agent loop, its prompt and tools, and SWAIG actions."""

@@ -1,0 +1,122 @@
+"""What the model sees: the system prompt and the tools of the current step.
+
+The system prompt is the document's prompt, then the current context's text,
+then the current step's text and its criteria, each rendered with the SWAIG
+template variables. The tools are the step's functions that are active, plus
+the functions the runtime injects to move on: `next_step` (to the step's
+valid_steps) and `change_context` (to its valid_contexts), the way the hosted
+platform offers them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from interpreter import ir
+from interpreter.expressions import ExpressionRuntimeError, SwaigScope, render_swaig
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import ToolSpec
+
+if TYPE_CHECKING:
+    from interpreter.runtime.ai.session import AiSession
+
+NEXT_STEP = "next_step"
+CHANGE_CONTEXT = "change_context"
+
+
+def prompt_scope(session: AiSession, extra: Mapping[str, JSONValue] | None = None) -> SwaigScope:
+    now = datetime.datetime.now(datetime.UTC)
+    call = session.call
+    roots: dict[str, JSONValue] = {
+        "global_data": session.global_data,
+        "call_id": call.call_id,
+        "ai_session_id": session.session_id,
+        "app_name": session.verb.params.app_name,
+        "call_direction": str(call.call_info.get("direction", "inbound")),
+        "caller_id_number": str(call.call_info.get("from", "")),
+        "caller_id_name": str(call.call_info.get("from_name", "")),
+        "local_date": now.strftime("%Y-%m-%d"),
+        "spoken_date": now.strftime("%A, %B %d, %Y"),
+        "local_time": now.strftime("%H:%M"),
+        "time_of_day": "morning" if now.hour < 12 else "afternoon" if now.hour < 18
+        else "evening",
+        "supported_languages": ", ".join(lang.name for lang in session.verb.languages),
+        "default_language": session.verb.languages[0].name if session.verb.languages
+        else "English",
+        **(extra or {}),
+    }
+    return SwaigScope(roots, now)
+
+
+def render(text: ir.SwaigText | None, session: AiSession,
+           extra: Mapping[str, JSONValue] | None = None) -> str:
+    if text is None:
+        return ""
+    try:
+        return render_swaig(text.template, prompt_scope(session, extra))
+    except ExpressionRuntimeError:
+        return text.source  # a broken template is shown as written, never fatal
+
+
+def system_prompt(session: AiSession) -> str:
+    parts = [render(session.verb.prompt.text, session)]
+    if session.context is not None and session.context.text is not None:
+        parts.append(render(session.context.text, session))
+    step = session.step
+    if step is not None:
+        block = f"## Current step: {step.name}\n\n{render(step.text, session)}"
+        if step.criteria is not None:
+            block += ("\n\nWhen this is true, call next_step to move on: "
+                      f"{render(step.criteria, session)}")
+        if step.end:
+            block += "\n\nThis is the last step: finish the conversation politely."
+        parts.append(block)
+    return "\n\n".join(part.strip() for part in parts if part.strip())
+
+
+def offered_functions(session: AiSession) -> list[ir.Function]:
+    step = session.step
+    pool = step.functions if step is not None else session.verb.functions
+    return [f for f in pool if f.active and f.name not in session.inactive
+            and f.name not in ir.RESERVED_FUNCTIONS] + [
+        f for f in session.verb.functions
+        if f.name in session.activated and f not in pool]
+
+
+def tools(session: AiSession) -> tuple[ToolSpec, ...]:
+    specs = [ToolSpec(f.name, f.description, _plain(f.parameters))
+             for f in offered_functions(session)]
+    step = session.step
+    if step is not None and step.valid_steps:
+        names: list[JSONValue] = [s.name for s in step.valid_steps]
+        specs.append(ToolSpec(NEXT_STEP, "Move the conversation to the next step once the "
+                              "current step's criteria are met.",
+                              {"type": "object", "properties": {"step": {
+                                  "type": "string", "enum": names,
+                                  "description": "The step to move to."}},
+                               "required": ["step"]}))
+    if step is not None and step.valid_contexts:
+        contexts: list[JSONValue] = [c.name for c in step.valid_contexts]
+        specs.append(ToolSpec(CHANGE_CONTEXT, "Switch the conversation to another context.",
+                              {"type": "object", "properties": {"context": {
+                                  "type": "string", "enum": contexts,
+                                  "description": "The context to switch to."}},
+                               "required": ["context"]}))
+    return tuple(specs)
+
+
+def _plain(value: object) -> dict[str, JSONValue]:
+    converted = _thaw(value)
+    return converted if isinstance(converted, dict) else {}
+
+
+def _thaw(value: object) -> JSONValue:
+    if isinstance(value, Mapping):
+        return {str(k): _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

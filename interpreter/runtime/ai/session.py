@@ -1,0 +1,69 @@
+"""The state of one `ai` verb session, owned by the call's actor."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from interpreter import ir
+from interpreter.errors import ErrorType, RecoveryPolicy
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import ChatMessage, LlmProvider
+
+if TYPE_CHECKING:
+    from interpreter.runtime.call import Call
+    from interpreter.runtime.executor import Executor
+
+
+@dataclass
+class AiSession:
+    call: Call
+    executor: Executor
+    verb: ir.Ai
+    llm: LlmProvider
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    context: ir.Context | None = None
+    step: ir.Step | None = None
+    messages: list[ChatMessage] = field(default_factory=list)
+    global_data: dict[str, JSONValue] = field(default_factory=dict)
+    meta_data: dict[str, dict[str, JSONValue]] = field(default_factory=dict)
+    inactive: set[str] = field(default_factory=set)
+    activated: set[str] = field(default_factory=set)
+    pending_input: list[str] = field(default_factory=list)
+    # Consecutive failures per error type; reset by a success of that kind.
+    failures: dict[ErrorType, int] = field(default_factory=dict)
+    ended: str | None = None  # why the session ended: "end", "stop", "hangup", "error:..."
+    hangup_after: bool = False
+    transfer: ir.Section | None = None
+    post_actions: list[Mapping[str, JSONValue]] = field(default_factory=list)
+    swml_actions: list[tuple[JSONValue, bool]] = field(default_factory=list)
+    tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    swaig_log: list[dict[str, JSONValue]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @classmethod
+    def start(cls, call: Call, executor: Executor, verb: ir.Ai,
+              llm: LlmProvider) -> AiSession:
+        session = cls(call, executor, verb, llm,
+                      global_data={k: _thaw(v) for k, v in verb.global_data.items()})
+        if verb.start_context is not None:
+            session.context = verb.start_context
+            session.step = verb.start_context.first_step
+        convo = verb.params.raw.get("convo")
+        for turn in convo if isinstance(convo, tuple) else ():
+            if isinstance(turn, Mapping) and turn.get("role") in ("user", "assistant"):
+                session.messages.append(ChatMessage(str(turn["role"]),  # type: ignore[arg-type]
+                                                    str(turn.get("content", ""))))
+        return session
+
+    def policy(self, error_type: ErrorType) -> RecoveryPolicy:
+        return self.verb.error_recovery[error_type]
+
+
+def _thaw(value: object) -> JSONValue:
+    from interpreter.runtime.ai.prompt import _thaw as thaw
+
+    return thaw(value)

@@ -1,0 +1,140 @@
+"""Running a tool the model called: validation, loop guard, the effect, the
+reply's actions, and classified failures the model is told about."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from interpreter import ir
+from interpreter.errors import ErrorType
+from interpreter.providers.llm.base import ToolCall
+from interpreter.runtime import events as ev
+from interpreter.runtime.ai import actions, prompt
+from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+
+if TYPE_CHECKING:
+    from interpreter.runtime.ai.session import AiSession
+
+# The same function with the same arguments this many times in one session is
+# a loop (the hosted platform's function_loop guard).
+REPEAT_LIMIT = 3
+
+
+async def run_tool(session: AiSession, call: ToolCall) -> str:
+    """Run the call and return the text the model gets back as the tool result."""
+    from interpreter.runtime.tools.arguments import parse_arguments
+
+    function = next((f for f in prompt.offered_functions(session) if f.name == call.name), None)
+    try:
+        if function is None:
+            raise ToolFault(ErrorType.TOOL_INVALID_CALL,
+                            f'there is no function "{call.name}" available in this step')
+        arguments = parse_arguments(function, call.arguments)
+        key = (call.name, call.arguments)
+        session.tool_calls[key] = session.tool_calls.get(key, 0) + 1
+        if session.tool_calls[key] > REPEAT_LIMIT:
+            raise ToolFault(ErrorType.TOOL_INVALID_CALL,
+                            f'"{call.name}" was already called {REPEAT_LIMIT} times with these '
+                            "arguments; use the earlier result")
+        reply = await _run(session, function, call, arguments)
+    except ToolFault as fault:
+        return await _failed(session, call, fault)
+    session.failures.pop(ErrorType.TOOL_ERROR, None)
+    session.failures.pop(ErrorType.TOOL_TIMEOUT, None)
+    await actions.apply(session, reply.actions, reply.post_process)
+    if reply.tool_prompt:
+        from interpreter.providers.llm.base import ChatMessage
+
+        session.messages.append(ChatMessage("system", reply.tool_prompt))
+    return reply.response or "Action completed."
+
+
+def _context(session: AiSession, function: ir.Function) -> ToolContext:
+    info = session.call.call_info
+    return ToolContext(session.call.call_id, session.session_id, session.verb.params.app_name,
+                       dict(session.global_data), dict(session.meta_data.get("", {})),
+                       str(info.get("from_name")) if info.get("from_name") else None,
+                       str(info.get("from")) if info.get("from") else None)
+
+
+async def _run(session: AiSession, function: ir.Function, call: ToolCall,
+               arguments: dict[str, object]) -> ToolReply:
+    from interpreter.runtime.tools.data_map import run_data_map
+    from interpreter.runtime.tools.webhook import call_webhook
+
+    runtime = session.call
+    context = _context(session, function)
+    if function.native:
+        return _native(function, arguments, session)
+    epoch = runtime.epoch
+
+    async def work(effect_id: int) -> None:
+        try:
+            async with aiohttp.ClientSession() as http:
+                if function.data_map is not None:
+                    reply = await run_data_map(function, arguments, context, session=http)
+                else:
+                    reply = await call_webhook(function, call.arguments, arguments, context,
+                                               session=http, request_id=str(uuid.uuid4()))
+            runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
+        except ToolFault as fault:
+            runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,
+                                       fault.detail, epoch=epoch))
+
+    started = runtime.now()
+    effect = runtime.start_effect("tool", work, function=function.name,
+                                  arguments=call.arguments)
+
+    def wanted(event: ev.Event) -> bool:
+        if isinstance(event, ev.ToolReturned | ev.ToolFailed):
+            return event.effect_id == effect
+        return isinstance(event, ev.TranscriptReceived) and event.source == "caller"
+
+    while True:
+        event = await runtime.wait_for(wanted)
+        if isinstance(event, ev.TranscriptReceived):
+            # The caller spoke while the tool ran: the tool completes (its side
+            # effect must not run twice) and the words wait for the next turn.
+            session.pending_input.append(event.text)
+            continue
+        break
+    seconds = round(runtime.now() - started, 6)
+    session.swaig_log.append({"command_name": function.name, "command_arg": call.arguments,
+                              "seconds": seconds})
+    if isinstance(event, ev.ToolFailed):
+        runtime.trace.record("tool_failed", function=function.name, error=event.error_type,
+                             message=event.message, seconds=seconds)
+        raise ToolFault(ErrorType(event.error_type), event.message)
+    assert isinstance(event, ev.ToolReturned) and isinstance(event.reply, ToolReply)
+    runtime.trace.record("tool_returned", function=function.name, seconds=seconds,
+                         response=event.reply.response,
+                         actions=[list(a) for a in event.reply.actions])
+    return event.reply
+
+
+def _native(function: ir.Function, arguments: dict[str, object],
+            session: AiSession) -> ToolReply:
+    if function.name == "check_time":
+        now = datetime.datetime.now(datetime.UTC)
+        return ToolReply(f"The time is {now.strftime('%H:%M')} UTC on {now:%A, %B %d, %Y}.")
+    return ToolReply(f"{function.name} done.")
+
+
+async def _failed(session: AiSession, call: ToolCall, fault: ToolFault) -> str:
+    policy = session.policy(fault.error_type)
+    count = session.failures.get(fault.error_type, 0) + 1
+    session.failures[fault.error_type] = count
+    fatal = policy.fatal or count > policy.max_retries + 1
+    session.call.trace.record("error", type=fault.error_type.value, fatal=fatal,
+                              message=fault.detail, function=call.name, attempt=count,
+                              phrase=policy.phrase, next="hangup" if fatal else "told the model")
+    if policy.phrase:
+        await session.executor.say(policy.phrase)
+    if fatal:
+        session.ended = f"error:{fault.error_type.value}"
+        session.hangup_after = True
+    return f"Error: {fault.detail}"

@@ -1,0 +1,1 @@
+"""HTTP servers: the demo tool webhook (and, later, the REST API)."""

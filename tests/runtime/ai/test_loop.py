@@ -1,0 +1,141 @@
+"""The ai verb's agent loop on the text media runtime, with the scripted model."""
+
+from __future__ import annotations
+
+from interpreter.document.compile import compile_text
+from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
+from interpreter.runtime.ai.loop import runner
+from interpreter.runtime.call import Call, CallResult
+from interpreter.runtime.clock import run_virtual
+from interpreter.transports.caller_script import load_caller_script
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
+
+WEATHER = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt:
+          text: You answer questions about the weather.
+          contexts:
+            default:
+              steps:
+                - name: chat
+                  text: Answer weather questions.
+                  valid_steps: [bye]
+                - name: bye
+                  text: Say goodbye.
+                  end: true
+    - hangup: {}
+"""
+
+RULES = """\
+rules:
+  - when: {start: true}
+    reply: "Hello, ask me about the weather."
+  - when: {said: "weather in (?P<city>\\\\w+)"}
+    reply: >-
+      The weather in {city} is sunny and warm today, with a light breeze
+      from the west and no rain expected.
+  - when: {said: "goodbye"}
+    call: {function: next_step, arguments: {step: bye}}
+  - when: {after_tool: next_step}
+    reply: "Goodbye!"
+  - when: {said: "jump"}
+    call: {function: next_step, arguments: {step: nowhere}}
+  - when: {said: "flaky"}
+    fail: rate_limit
+    times: 1
+  - when: {said: "flaky"}
+    reply: "Recovered fine."
+"""
+
+
+def _run(caller: str, rules: str = RULES, flow: str = WEATHER) -> tuple[
+        Call, CallResult, SimulatedCaller, ScriptedProvider]:
+    compiled = compile_text(flow, "weather.yaml")
+    script = load_caller_script(caller, "caller.yaml")
+    model = load_rules(rules, "rules.yaml")
+
+    async def main() -> tuple[Call, CallResult, SimulatedCaller]:
+        channel = SimulatedCaller(script)
+        network = SimulatedNetwork.for_script(script)
+        call = Call(compiled, channel, network, ai_runner=runner(model))
+        result = await call.run()
+        await channel.close()
+        await network.close()
+        return call, result, channel
+
+    call, result, channel = run_virtual(main)
+    return call, result, channel, model
+
+
+def test_barge_in_keeps_only_heard_words_and_answers_the_correction() -> None:
+    call, _, channel, model = _run("""\
+steps:
+  - say: "What is the weather in Paris?"
+  - say: "Sorry, I meant the weather in Rome"
+    barge_in: 1.0
+  - hangup: {}
+""")
+    (barge,) = call.trace.of_kind("barge_in")
+    heard = str(barge["heard"])
+    assert heard and "Paris" in str(barge["generated"])
+    assert len(heard.split()) < len(str(barge["generated"]).split())
+    # Nothing of the interrupted reply is played after the interruption.
+    barge_at = float(str(barge["t"]))
+    later = [line for line in channel.heard if line.start >= barge_at]
+    assert later and all("Paris" not in line.text for line in later)
+    assert any("Rome" in line.text for line in later)
+    # The model's history holds the words that were heard, not the whole reply.
+    last = model.requests[-1].messages
+    assistant = [m.content for m in last if m.role == "assistant"]
+    assert heard in assistant
+    assert not any("no rain expected" in text for text in assistant)
+
+
+def test_next_step_moves_and_an_end_step_finishes_the_ai_verb() -> None:
+    call, result, channel, _ = _run("""\
+steps:
+  - say: "goodbye"
+""")
+    (change,) = call.trace.of_kind("step_change")
+    assert (change["old"], change["new"], change["trigger"]) == ("chat", "bye", "ai_function")
+    assert any("Goodbye" in line.text for line in channel.heard)
+    assert result.disposition == "hangup:hangup"
+    assert result.variables["ai_result"] == "success"
+
+
+def test_illegal_step_is_a_state_error_the_model_is_told_about() -> None:
+    call, _, _, model = _run("""\
+steps:
+  - say: "jump"
+  - hangup: {after: 5}
+""")
+    errors = call.trace.of_kind("error")
+    assert [e["type"] for e in errors] == ["state_error"]
+    tool_messages = [m.content for m in model.requests[-1].messages if m.role == "tool"]
+    assert any("not reachable" in text for text in tool_messages)
+
+
+def test_llm_error_speaks_the_recovery_phrase_and_retries() -> None:
+    call, _, channel, _ = _run("""\
+steps:
+  - say: "flaky"
+  - hangup: {after: 10}
+""")
+    (error,) = call.trace.of_kind("error")
+    assert (error["type"], error["fatal"]) == ("llm_error", False)
+    spoken = [line.text for line in channel.heard]
+    assert "I'm sorry, can you hold on for a second?" in spoken
+    assert any("Recovered fine." in text for text in spoken)
+
+
+def test_fatal_llm_error_says_goodbye_and_ends_the_call() -> None:
+    rules = RULES.replace("fail: rate_limit", "fail: token_limit")
+    call, result, channel, _ = _run("steps:\n  - say: \"flaky\"\n", rules)
+    (error,) = call.trace.of_kind("error")
+    assert (error["type"], error["fatal"]) == ("llm_error", True)
+    assert any("Goodbye" in line.text for line in channel.heard)
+    assert result.disposition == "hangup:ai"
