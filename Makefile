@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/callkernel describe flows
 	$(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
+	$(BIN)/callkernel demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

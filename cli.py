@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from interpreter.commands import compile as compile_command
+from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import run as run_command
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-script", metavar="RULES",
                      help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
 
+    demo = commands.add_parser(
+        "demo", help="run the support flow end to end with a local tool webhook",
+        description="Start the demo SWAIG webhook on 127.0.0.1:8765, run the support flow "
+        "against its caller script with the scripted model, and print the conversation.")
+    demo.add_argument("--flow", default="flows/support.yaml", help="the flow to run")
+    demo.add_argument("--caller", default="flows/support.caller.yaml",
+                      help="the caller script")
+
     trace = commands.add_parser(
         "trace", help="print a call trace (JSONL) as a readable timeline",
         description="Print a call's trace file, one line per record: seconds since the "
@@ -103,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_command.run(args.flow, args.caller, trace_path=args.trace,
                                    real_time=args.real_time, as_json=args.as_json,
                                    llm=args.llm, model_script=args.model_script)
+        case "demo":
+            return demo_command.run(args.flow, args.caller)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

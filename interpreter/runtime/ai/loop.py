@@ -72,8 +72,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider) -> None:
         call.trace.record("ai_ended", session=session.session_id, reason=session.ended,
                           input_tokens=session.input_tokens,
                           output_tokens=session.output_tokens)
-        if call.state is CallState.IN_AI:
-            call.set_state(CallState.ANSWERED)
+    call.set_state(CallState.ANSWERED)
     call.vars["ai_result"] = "success" if not (session.ended or "").startswith("error") \
         else "failed"
     for document, hard in session.swml_actions:

@@ -11,10 +11,14 @@ import aiohttp
 
 from interpreter import ir
 from interpreter.errors import ErrorType
+from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai import actions, prompt
+from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+from interpreter.runtime.tools.data_map import run_data_map
+from interpreter.runtime.tools.webhook import call_webhook
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -26,8 +30,6 @@ REPEAT_LIMIT = 3
 
 async def run_tool(session: AiSession, call: ToolCall) -> str:
     """Run the call and return the text the model gets back as the tool result."""
-    from interpreter.runtime.tools.arguments import parse_arguments
-
     function = next((f for f in prompt.offered_functions(session) if f.name == call.name), None)
     try:
         if function is None:
@@ -62,10 +64,7 @@ def _context(session: AiSession, function: ir.Function) -> ToolContext:
 
 
 async def _run(session: AiSession, function: ir.Function, call: ToolCall,
-               arguments: dict[str, object]) -> ToolReply:
-    from interpreter.runtime.tools.data_map import run_data_map
-    from interpreter.runtime.tools.webhook import call_webhook
-
+               arguments: dict[str, JSONValue]) -> ToolReply:
     runtime = session.call
     context = _context(session, function)
     if function.native:
@@ -116,7 +115,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     return event.reply
 
 
-def _native(function: ir.Function, arguments: dict[str, object],
+def _native(function: ir.Function, arguments: dict[str, JSONValue],
             session: AiSession) -> ToolReply:
     if function.name == "check_time":
         now = datetime.datetime.now(datetime.UTC)

@@ -1,0 +1,254 @@
+"""Call a SWAIG webhook function: POST the request body, read the reply.
+
+The request is the hosted platform's (reference §3.1): the same fields in
+the same order, Basic auth from the function's credentials. Two headers are
+callkernel's own:
+
+- `X-Callkernel-Request-Id`: one value per tool call. The agent loop owns
+  retries and sends the same id again when it retries, so a webhook with side
+  effects can recognise a repeat and answer it without doing the work twice.
+- `X-Callkernel-Signature: sha256=<hex>`: only when a signing key is
+  configured, the HMAC-SHA256 of the exact body bytes. SignalWire does not
+  sign SWAIG posts; this lets a webhook reject requests that did not come
+  from its interpreter (see docs/swaig-tools.md for verification).
+
+Nothing here retries. Every failure is a `ToolFault`: `tool_timeout` when no
+complete reply arrived in `function.timeout` seconds, `tool_error` for
+everything else (with `status` when the server answered).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+
+import aiohttp
+
+from interpreter import ir
+from interpreter.errors import ErrorType
+from interpreter.jsontypes import JSONValue
+from interpreter.runtime.tools.arguments import kind_of, thaw
+from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+
+MAX_REPLY_BYTES = 256 * 1024
+REQUEST_ID_HEADER = "X-Callkernel-Request-Id"
+SIGNATURE_HEADER = "X-Callkernel-Signature"
+
+
+async def call_webhook(function: ir.Function, raw_arguments: str,
+                       arguments: Mapping[str, JSONValue], context: ToolContext, *,
+                       session: aiohttp.ClientSession, signing_key: bytes | None = None,
+                       post_conversation: Sequence[JSONValue] | None = None,
+                       request_id: str | None = None) -> ToolReply:
+    """POST the §3.1 request for one tool call and parse the §3.2 reply.
+
+    `raw_arguments` is the model's text, sent as `argument.raw`; `arguments`
+    is what `parse_arguments` made of it. `post_conversation` is the call log
+    (`swaig_post_conversation`). Pass the same `request_id` when retrying.
+    """
+    hook = function.webhook
+    if hook is None:
+        raise ToolFault(ErrorType.TOOL_ERROR, f"{function.name} has no webhook URL")
+    body = json.dumps(request_body(function, raw_arguments, arguments, context,
+                                   post_conversation),
+                      ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json",
+               REQUEST_ID_HEADER: request_id or str(uuid.uuid4())}
+    if hook.user is not None or hook.password is not None:
+        headers["Authorization"] = basic_auth(hook.user, hook.password)
+    if signing_key is not None:
+        digest = hmac.new(signing_key, body, hashlib.sha256).hexdigest()
+        headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    # Redirects are not followed: the body is signed and carries call data
+    # for this one endpoint; a 3xx is reported like any other non-2xx.
+    reply = await fetch_json(session, "POST", hook.url, headers=headers, body=body,
+                             timeout=function.timeout, follow_redirects=False)
+    return parse_reply(reply)
+
+
+def request_body(function: ir.Function, raw_arguments: str,
+                 arguments: Mapping[str, JSONValue], context: ToolContext,
+                 post_conversation: Sequence[JSONValue] | None = None) -> dict[str, JSONValue]:
+    """The §3.1 body, keys in the order the platform sends them."""
+    body: dict[str, JSONValue] = {
+        "app_name": context.app_name,
+        "function": function.name,
+        "description": function.description,
+        "argument": {"parsed": [dict(arguments)], "raw": raw_arguments},
+        "argument_desc": thaw(function.parameters),
+        "call_id": context.call_id,
+        "ai_session_id": context.ai_session_id,
+    }
+    if context.global_data:
+        body["global_data"] = dict(context.global_data)
+    body["meta_data_token"] = meta_data_token(function)
+    body["meta_data"] = meta_data(function, context)
+    if context.caller_id_name is not None:
+        body["caller_id_name"] = context.caller_id_name
+    if context.caller_id_num is not None:
+        body["caller_id_num"] = context.caller_id_num
+    # The channel flags describe the live leg; a tool only runs while the AI
+    # session is up, so they are always true here.
+    body.update(channel_active=True, channel_offhook=True, channel_ready=True,
+                content_type="text/swaig", content_disposition="SWAIG Function",
+                version="2.0", conversation_type=context.conversation_type)
+    if context.project_id is not None:
+        body["project_id"] = context.project_id
+    if context.space_id is not None:
+        body["space_id"] = context.space_id
+    if post_conversation is not None:
+        body["call_log"] = list(post_conversation)
+    return body
+
+
+def meta_data_token(function: ir.Function) -> str:
+    """The function's `meta_data_token`, else one derived from its URL, so
+    functions on the same endpoint share a meta_data scope (reference §2.5)."""
+    if function.meta_data_token:
+        return function.meta_data_token
+    url = function.webhook.url if function.webhook is not None else function.name
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def meta_data(function: ir.Function, context: ToolContext) -> dict[str, JSONValue]:
+    """The document's `meta_data` with the session's changes (set_meta_data) on top."""
+    merged = thaw(function.meta_data)
+    assert isinstance(merged, dict)
+    merged.update(context.meta_data)
+    return merged
+
+
+def basic_auth(user: str | None, password: str | None) -> str:
+    """An `Authorization: Basic` value. UTF-8, as RFC 7617 recommends; aiohttp's
+    own helper (deprecated in 3.14, absent before 3.12) would use Latin-1."""
+    if ":" in (user or ""):  # the first ":" separates user from password
+        raise ToolFault(ErrorType.TOOL_ERROR, "the webhook user name cannot contain ':'")
+    token = base64.b64encode(f"{user or ''}:{password or ''}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+# ------------------------------------------------------------------ transport
+
+async def fetch_json(session: aiohttp.ClientSession, method: str, url: str, *,
+                     headers: Mapping[str, str], body: bytes | None, timeout: float,
+                     follow_redirects: bool) -> JSONValue:
+    """One HTTP exchange whose 2xx reply must be JSON of at most MAX_REPLY_BYTES.
+
+    Shared with data_map webhooks so both classify failures the same way.
+    Messages never include the URL: it may carry an API key, and the message
+    reaches the model and the trace.
+    """
+    client_timeout = aiohttp.ClientTimeout(total=timeout if timeout > 0 else None)
+    try:
+        async with session.request(method, url, headers=dict(headers), data=body,
+                                   timeout=client_timeout,
+                                   allow_redirects=follow_redirects) as response:
+            status = response.status
+            if not 200 <= status < 300:
+                raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook answered HTTP {status}",
+                                status=status)
+            raw = await _read_limited(response)
+    except TimeoutError:  # also aiohttp's ServerTimeoutError, which subclasses it
+        raise ToolFault(ErrorType.TOOL_TIMEOUT,
+                        f"the webhook did not reply within {timeout:g} seconds") from None
+    except (aiohttp.ClientError, OSError, ValueError) as error:
+        raise ToolFault(ErrorType.TOOL_ERROR,
+                        f"the webhook could not be reached ({_transport(error)})") from None
+    try:
+        return json.loads(raw, parse_constant=_no_constant)  # type: ignore[no-any-return]
+    except (ValueError, RecursionError):
+        raise ToolFault(ErrorType.TOOL_ERROR, "the webhook reply is not JSON",
+                        status=status) from None
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    if (response.content_length or 0) > MAX_REPLY_BYTES:
+        raise _too_large(response.status)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:
+            raise _too_large(response.status)
+    return bytes(body)
+
+
+def _too_large(status: int) -> ToolFault:
+    return ToolFault(ErrorType.TOOL_ERROR,
+                     f"the webhook reply is larger than {MAX_REPLY_BYTES // 1024} KiB",
+                     status=status)
+
+
+def _no_constant(name: str) -> JSONValue:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _transport(error: BaseException) -> str:
+    # Plain words for the common cases; the class name for the rest, since
+    # str(error) of aiohttp's errors repeats the URL.
+    match error:
+        case aiohttp.ClientConnectorError():
+            return "connection failed"
+        case aiohttp.ServerDisconnectedError():
+            return "the server closed the connection"
+        case aiohttp.ClientPayloadError():
+            return "the reply was cut off"
+        case aiohttp.TooManyRedirects():
+            return "too many redirects"
+        case aiohttp.InvalidURL() | ValueError():
+            return "invalid URL or request"
+    return type(error).__name__
+
+
+# ------------------------------------------------------------------ reply
+
+def parse_reply(reply: JSONValue) -> ToolReply:
+    """A §3.2 reply as a ToolReply; every field optional, `{}` included."""
+    if not isinstance(reply, dict):
+        raise ToolFault(ErrorType.TOOL_ERROR,
+                        f"the webhook reply must be a JSON object, not {kind_of(reply)}")
+    response, tool_prompt = _response(reply.get("response"))
+    return ToolReply(response, tool_prompt, _actions(reply.get("action")),
+                     _post_process(reply.get("post_process")), raw=reply)
+
+
+def _response(value: JSONValue) -> tuple[str | None, str | None]:
+    if value is None or isinstance(value, str):
+        return value, None
+    if isinstance(value, dict):
+        result, prompt = value.get("tool_result"), value.get("tool_prompt")
+        if (result is None or isinstance(result, str)) and \
+                (prompt is None or isinstance(prompt, str)):
+            return result, prompt
+    raise ToolFault(ErrorType.TOOL_ERROR, "the reply's response must be a string or "
+                    "an object with string tool_result and tool_prompt")
+
+
+def _actions(value: JSONValue) -> tuple[Mapping[str, JSONValue], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        return (value,)
+    if isinstance(value, list):
+        bad = next((item for item in value if not isinstance(item, dict)), None)
+        if bad is None:
+            return tuple(item for item in value if isinstance(item, dict))
+        raise ToolFault(ErrorType.TOOL_ERROR,
+                        f"every action must be a JSON object, not {kind_of(bad)}")
+    raise ToolFault(ErrorType.TOOL_ERROR,
+                    f"the reply's action must be an object or a list, not {kind_of(value)}")
+
+
+def _post_process(value: JSONValue) -> bool:
+    # The SDK serialises some booleans as "true"/"false" (reference §8).
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ToolFault(ErrorType.TOOL_ERROR, "the reply's post_process must be true or false")
+
