@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 FLOW_SUFFIXES = (".yaml", ".yml", ".json")
-# Files next to flows that are not flows: caller scripts and flow tests.
-NOT_FLOWS = (".caller.yaml", ".test.yaml")
+# Files next to flows that are not flows: caller scripts, flow tests, model rules.
+NOT_FLOWS = (".caller.yaml", ".test.yaml", ".model.yaml")
 
 
 def is_flow_file(path: Path) -> bool:

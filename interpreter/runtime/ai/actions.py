@@ -71,21 +71,22 @@ def _illegal(session: AiSession, message: str) -> str:
 
 
 async def apply(session: AiSession, actions: tuple[Mapping[str, JSONValue], ...],
-                post_process: bool) -> None:
+                post_process: bool, token: str = "") -> None:
+    """Apply in order; `token` is the calling function's meta_data scope."""
     if post_process:
-        session.post_actions.extend(actions)
+        session.post_actions.extend((action, token) for action in actions)
         return
     for action in actions:
-        await _apply_one(session, action)
+        await _apply_one(session, action, token)
 
 
 async def flush_post_process(session: AiSession) -> None:
     held, session.post_actions = session.post_actions, []
-    for action in held:
-        await _apply_one(session, action)
+    for action, token in held:
+        await _apply_one(session, action, token)
 
 
-async def _apply_one(session: AiSession, action: Mapping[str, JSONValue]) -> None:
+async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token: str) -> None:
     trace = session.call.trace
     for name, value in action.items():
         if name == "transfer" and "SWML" in action:
@@ -107,9 +108,9 @@ async def _apply_one(session: AiSession, action: Mapping[str, JSONValue]) -> Non
             case "unset_global_data":
                 _unset(session.global_data, value)
             case "set_meta_data" if isinstance(value, dict):
-                session.meta_data.setdefault("", {}).update(value)
+                session.meta_data.setdefault(token, {}).update(value)
             case "unset_meta_data":
-                _unset(session.meta_data.setdefault("", {}), value)
+                _unset(session.meta_data.setdefault(token, {}), value)
             case "toggle_functions" if isinstance(value, list):
                 _toggle(session, value)
             case "change_step":

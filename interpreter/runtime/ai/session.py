@@ -37,7 +37,7 @@ class AiSession:
     ended: str | None = None  # why the session ended: "end", "stop", "hangup", "error:..."
     hangup_after: bool = False
     transfer: ir.Section | None = None
-    post_actions: list[Mapping[str, JSONValue]] = field(default_factory=list)
+    post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)
     swml_actions: list[tuple[JSONValue, bool]] = field(default_factory=list)
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
     swaig_log: list[dict[str, JSONValue]] = field(default_factory=list)

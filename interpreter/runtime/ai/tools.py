@@ -18,7 +18,7 @@ from interpreter.runtime.ai import actions, prompt
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
-from interpreter.runtime.tools.webhook import call_webhook
+from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -47,7 +47,8 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
         return await _failed(session, call, fault)
     session.failures.pop(ErrorType.TOOL_ERROR, None)
     session.failures.pop(ErrorType.TOOL_TIMEOUT, None)
-    await actions.apply(session, reply.actions, reply.post_process)
+    await actions.apply(session, reply.actions, reply.post_process,
+                        meta_data_token(function))
     if reply.tool_prompt:
         from interpreter.providers.llm.base import ChatMessage
 
@@ -58,7 +59,8 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
 def _context(session: AiSession, function: ir.Function) -> ToolContext:
     info = session.call.call_info
     return ToolContext(session.call.call_id, session.session_id, session.verb.params.app_name,
-                       dict(session.global_data), dict(session.meta_data.get("", {})),
+                       dict(session.global_data),
+                       dict(session.meta_data.get(meta_data_token(function), {})),
                        str(info.get("from_name")) if info.get("from_name") else None,
                        str(info.get("from")) if info.get("from") else None)
 

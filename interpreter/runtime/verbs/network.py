@@ -169,6 +169,19 @@ async def _bridge(executor: Executor, leg: Leg) -> None:
 # ---------------------------------------------------------------- request
 
 
+async def _read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to `limit` bytes of the body: one read() may return only part of it."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 async def request(executor: Executor, verb: ir.Request) -> None:
     """An HTTP request as an effect; its result lands in variables (reference §1.3)."""
     call = executor.call
@@ -187,7 +200,7 @@ async def request(executor: Executor, verb: ir.Request) -> None:
             async with aiohttp.ClientSession(timeout=client_timeout) as session, \
                     session.request(verb.method, url, headers=headers, data=data,
                                     json=payload) as response:
-                raw = await response.content.read(MAX_RESPONSE_BYTES)
+                raw = await _read_limited(response.content, MAX_RESPONSE_BYTES)
                 call.post(ev.RequestCompleted(
                     effect_id, response.status,
                     {k.lower(): v for k, v in list(response.headers.items())[:MAX_SAVED_HEADERS]},
