@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,6 +21,7 @@ import aiohttp
 
 from interpreter import ir
 from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.document.coerce import split_credentials
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
@@ -28,6 +30,7 @@ from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
 from interpreter.runtime.clock import run_virtual
+from interpreter.runtime.tools.webhook import basic_auth
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
@@ -63,8 +66,11 @@ async def fetch_document(url: str, call_info: dict[str, Any]) -> bytes:
     POST the call's details as JSON, Basic auth from the URL's credentials."""
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
     body = {"call": call_info, "vars": {}, "envs": {}, "params": {}}
+    target = split_credentials(url)
+    headers = {"Authorization": basic_auth(target.user, target.password)} if target.user \
+        else {}
     async with aiohttp.ClientSession(timeout=timeout) as session, \
-            session.post(url, json=body) as response:
+            session.post(target.url, json=body, headers=headers) as response:
         if response.status >= 300:
             raise UnreadableInput(f"{url}: HTTP {response.status}")
         data = await response.content.read(MAX_DOCUMENT_BYTES + 1)
@@ -99,6 +105,11 @@ def flow_loader(base: Path | None, call_info: dict[str, Any],
     return load
 
 
+def call_details(script: CallerScript) -> dict[str, Any]:
+    """The `call` object a document fetch and the runtime's `call.*` both see."""
+    return {"from": script.from_, "to": script.to, "direction": "inbound", "type": "phone"}
+
+
 def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, str]]:
     lines: list[tuple[float, str, str]] = []
     for line in caller.heard:
@@ -123,13 +134,12 @@ def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, 
 
 
 async def run_call(flow: ir.CompiledFlow, script: CallerScript, *, base: Path | None,
-                   trace_path: str | None, err: TextIO,
-                   llm: LlmProvider | None = None) -> tuple[Call, SimulatedCaller]:
+                   trace_path: str | None, err: TextIO, llm: LlmProvider | None = None,
+                   call_id: str | None = None) -> tuple[Call, SimulatedCaller]:
     caller = SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
-    info: dict[str, Any] = {"from": script.from_, "to": script.to,
-                            "direction": "inbound", "type": "phone"}
-    call = Call(flow, caller, network, call_info=info, trace_path=trace_path,
+    info = call_details(script)
+    call = Call(flow, caller, network, call_id=call_id, call_info=info, trace_path=trace_path,
                 flow_loader=flow_loader(base, info, err),
                 ai_runner=runner(llm) if llm is not None else None)
     try:
@@ -164,8 +174,11 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     try:
         script = load_caller_script(read(script_path), script_path)
         provider = model(llm, model_script, flow_path)
+        call_id = str(uuid.uuid4())
         if flow_path.startswith(("http://", "https://")):
-            info = {"call_id": "fetch", "from": script.from_, "to": script.to}
+            # The same call id in the fetch and in tool calls: applications
+            # (the SDK's secure functions) tie their tokens to it.
+            info = {"call_id": call_id, **call_details(script)}
             raw = asyncio.run(fetch_document(flow_path, info))
             base = None
         else:
@@ -182,7 +195,7 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
 
     async def main() -> tuple[Call, SimulatedCaller]:
         return await run_call(flow, script, base=base, trace_path=trace_path, err=err,
-                              llm=provider)
+                              llm=provider, call_id=call_id)
 
     call, caller = asyncio.run(main()) if real_time else run_virtual(main)
     lines = conversation(caller, call)

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 # Real seconds to wait for open sockets before the virtual clock jumps.
 REAL_IO_GRACE = 0.005
+# Real seconds to wait for a worker thread (e.g. getaddrinfo) before jumping.
+THREAD_GRACE = 0.5
 
 
 class _VirtualSelector(selectors.DefaultSelector):
@@ -41,6 +43,11 @@ class _VirtualSelector(selectors.DefaultSelector):
                 # thread, a socket) can wake us, so wait for it in real time.
                 ready = super().select(0.05)
             return ready
+        if self._loop.threads_running:
+            # A worker thread (a DNS lookup) will wake us through the pipe.
+            ready = super().select(min(timeout, THREAD_GRACE))
+            if ready:
+                return ready
         if len(self.get_map()) > 1:
             # Sockets besides the loop's own wake-up pipe: give a loopback
             # peer a moment of real time to answer before time jumps ahead.
@@ -56,7 +63,19 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._virtual_now = 0.0
+        self.threads_running = 0
         super().__init__(selector=_VirtualSelector(self))
+
+    def run_in_executor(self, executor: Any, func: Callable[..., T],  # type: ignore[override]
+                        *args: Any) -> asyncio.Future[T]:
+        """Count work in threads: while any runs, time must not jump past it."""
+        future = super().run_in_executor(executor, func, *args)
+        self.threads_running += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _: object) -> None:
+        self.threads_running -= 1
 
     def time(self) -> float:
         return self._virtual_now
