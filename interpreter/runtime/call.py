@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
@@ -148,6 +150,7 @@ class Call:
         self._ids = itertools.count(1)
         self._effects: dict[int, tuple[str, asyncio.Task[None]]] = {}
         self.sink = EventSink(self, "caller")
+        self._http: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------ running
 
@@ -301,6 +304,13 @@ class Call:
             entry[1].cancel()
             self.trace.record("effect_cancelled", effect=entry[0], id=effect_id)
 
+    def http(self) -> aiohttp.ClientSession:
+        """The call's HTTP client, shared by its effects so connections are
+        pooled; closed when the call ends."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
     @property
     def running_effects(self) -> int:
         return len(self._effects)
@@ -332,6 +342,8 @@ class Call:
         for leg in self.legs.values():
             self.hangup_leg(leg, "call ended")
         await self._drain()
+        if self._http is not None:
+            await self._http.close()
         self.channel.hangup(disposition)
         self.trace.record("call_ended", disposition=disposition, vars=self.vars)
         self.trace.close()

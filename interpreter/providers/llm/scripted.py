@@ -68,7 +68,7 @@ class Rule:
     context: str | None = None
     after_tool: str | None = None
     summary: bool | None = None
-    delay_ms: float = 0.0
+    delay_ms: float | None = None  # None: the provider's default
 
 
 @dataclass
@@ -85,7 +85,7 @@ class ScriptedProvider:
         self.requests.append(request)
         index, rule, groups = self._match(request)
         self.fired[index] = self.fired.get(index, 0) + 1
-        delay = (rule.delay_ms or self.default_delay_ms) / 1000
+        delay = (self.default_delay_ms if rule.delay_ms is None else rule.delay_ms) / 1000
         if rule.fail is not None:
             await asyncio.sleep(delay)
             raise LlmError(rule.fail, f"scripted {rule.fail}",
@@ -211,10 +211,17 @@ def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
             fail=fail, times=_int(raw.get("times")), start=_bool(when.get("start")),
             said=said, step=_text(when.get("step")), context=_text(when.get("context")),
             after_tool=_text(when.get("after_tool")),
-            summary=_bool(when.get("summary")), delay_ms=float(_int(raw.get("delay_ms")) or 0)))
+            summary=_bool(when.get("summary")),
+            delay_ms=_milliseconds(raw["delay_ms"]) if "delay_ms" in raw else None))
     if problems:
         raise DocumentError(problems)
     return ScriptedProvider(tuple(rules))
+
+
+def _milliseconds(value: JSONValue) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return 0.0
 
 
 def _int(value: JSONValue) -> int | None:

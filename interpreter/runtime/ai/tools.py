@@ -7,8 +7,6 @@ import datetime
 import uuid
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
@@ -75,12 +73,12 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
 
     async def work(effect_id: int) -> None:
         try:
-            async with aiohttp.ClientSession() as http:
-                if function.data_map is not None:
-                    reply = await run_data_map(function, arguments, context, session=http)
-                else:
-                    reply = await call_webhook(function, call.arguments, arguments, context,
-                                               session=http, request_id=str(uuid.uuid4()))
+            http = runtime.http()
+            if function.data_map is not None:
+                reply = await run_data_map(function, arguments, context, session=http)
+            else:
+                reply = await call_webhook(function, call.arguments, arguments, context,
+                                           session=http, request_id=str(uuid.uuid4()))
             runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
         except ToolFault as fault:
             runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,

@@ -197,9 +197,8 @@ async def request(executor: Executor, verb: ir.Request) -> None:
         data = body if isinstance(body, str) else None
         payload = body if body is not None and not isinstance(body, str) else None
         try:
-            async with aiohttp.ClientSession(timeout=client_timeout) as session, \
-                    session.request(verb.method, url, headers=headers, data=data,
-                                    json=payload) as response:
+            async with call.http().request(verb.method, url, headers=headers, data=data,
+                                           json=payload, timeout=client_timeout) as response:
                 raw = await _read_limited(response.content, MAX_RESPONSE_BYTES)
                 call.post(ev.RequestCompleted(
                     effect_id, response.status,
