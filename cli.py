@@ -10,6 +10,7 @@ from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import run as run_command
+from interpreter.commands import test as test_command
 from interpreter.commands import trace as trace_command
 from interpreter.document.schema import schema_text
 
@@ -76,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-script", metavar="RULES",
                      help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
 
+    test = commands.add_parser(
+        "test", help="run flow tests (*.test.yaml) with the scripted model",
+        description="Run each flow test: a caller script with expectations and tool mocks "
+        "(see docs/flow-tests.md). Reports pass/fail per expectation with the trace lines "
+        "behind a failure; exit 1 when any fails.", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    test.add_argument("paths", nargs="+", metavar="PATH",
+                      help="test files, or directories searched for *.test.yaml")
+    test.add_argument("--repeat", type=int, default=1, metavar="N",
+                      help="run each test N times to expose flakiness")
+
     demo = commands.add_parser(
         "demo", help="run the support flow end to end with a local tool webhook",
         description="Start the demo SWAIG webhook on 127.0.0.1:8765, run the support flow "
@@ -112,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_command.run(args.flow, args.caller, trace_path=args.trace,
                                    real_time=args.real_time, as_json=args.as_json,
                                    llm=args.llm, model_script=args.model_script)
+        case "test":
+            return test_command.run(args.paths, repeat=max(args.repeat, 1))
         case "demo":
             return demo_command.run(args.flow, args.caller)
         case "trace":

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from interpreter import ir
-from interpreter.errors import ErrorType
+from interpreter.errors import CallFault, ErrorType
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -30,7 +30,7 @@ from interpreter.providers.llm.base import (
 )
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai import actions, prompt, summary
-from interpreter.runtime.ai.session import AiSession
+from interpreter.runtime.ai.session import AiSession, ToolMock
 from interpreter.runtime.ai.tools import run_tool
 from interpreter.runtime.state import CallState
 from interpreter.transports.protocols import Utterance
@@ -48,18 +48,26 @@ class _Barged(Exception):
     """The caller interrupted the turn."""
 
 
-def runner(llm: LlmProvider) -> Callable[[Executor, ir.Ai], Awaitable[None]]:
-    """The `ai_runner` a Call uses for its ai verbs, with this model."""
+def runner(llm: LlmProvider, *, mocks: Mapping[str, ToolMock] | None = None,
+           start: tuple[str, str | None] | None = None,
+           ) -> Callable[[Executor, ir.Ai], Awaitable[None]]:
+    """The `ai_runner` a Call uses for its ai verbs, with this model; a flow
+    test adds tool mocks and a context (and step) to start in."""
 
     async def run(executor: Executor, verb: ir.Ai) -> None:
-        await run_ai(executor, verb, llm)
+        await run_ai(executor, verb, llm, mocks=mocks or {}, start=start)
 
     return run
 
 
-async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider) -> None:
+async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
+                 mocks: Mapping[str, ToolMock] | None = None,
+                 start: tuple[str, str | None] | None = None) -> None:
     call = executor.call
     session = AiSession.start(call, executor, verb, llm)
+    session.mocks = mocks or {}
+    if start is not None:
+        _start_at(session, *start)
     call.set_state(CallState.IN_AI)
     call.trace.record("ai_started", session=session.session_id,
                       context=session.context.name if session.context else None,
@@ -84,6 +92,17 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider) -> None:
     if session.transfer is not None:
         executor.stack.clear()
         executor.stack.append(_frame(session.transfer))
+
+
+def _start_at(session: AiSession, context_name: str, step_name: str | None) -> None:
+    context = next((c for c in session.verb.contexts if c.name == context_name), None)
+    if context is None:
+        raise CallFault(ErrorType.STATE_ERROR, f'no context "{context_name}" to start in')
+    step = context.first_step if step_name is None else next(
+        (s for s in context.steps if s.name == step_name), None)
+    if step is None:
+        raise CallFault(ErrorType.STATE_ERROR, f'no step "{step_name}" in "{context_name}"')
+    session.context, session.step = context, step
 
 
 async def _run_swml(executor: Executor, document: object, hard: bool) -> None:

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
 
 
+@dataclass(frozen=True, slots=True)
+class ToolMock:
+    """A canned tool outcome: a reply after `delay` seconds, or a failure."""
+
+    response: str = "Action completed."
+    actions: tuple[Mapping[str, JSONValue], ...] = ()
+    delay: float = 0.0
+    fail: ErrorType | None = None
+
+
 @dataclass
 class AiSession:
     call: Call
@@ -43,6 +53,8 @@ class AiSession:
     swaig_log: list[dict[str, JSONValue]] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    # Tool replies a flow test supplies instead of running the tool.
+    mocks: Mapping[str, ToolMock] = field(default_factory=dict)
 
     @classmethod
     def start(cls, call: Call, executor: Executor, verb: ir.Ai,

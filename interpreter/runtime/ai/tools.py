@@ -19,7 +19,7 @@ from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
 
 if TYPE_CHECKING:
-    from interpreter.runtime.ai.session import AiSession
+    from interpreter.runtime.ai.session import AiSession, ToolMock
 
 # The same function with the same arguments this many times in one session is
 # a loop (the hosted platform's function_loop guard).
@@ -67,6 +67,9 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                arguments: dict[str, JSONValue]) -> ToolReply:
     runtime = session.call
     context = _context(session, function)
+    mock = session.mocks.get(function.name)
+    if mock is not None:
+        return await _mocked(session, function, call, mock)
     if function.native:
         return _native(function, arguments, session)
     epoch = runtime.epoch
@@ -113,6 +116,22 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                          response=event.reply.response,
                          actions=[list(a) for a in event.reply.actions])
     return event.reply
+
+
+async def _mocked(session: AiSession, function: ir.Function, call: ToolCall,
+                  mock: ToolMock) -> ToolReply:
+    """A flow test's stand-in for the tool: same trace, no request."""
+    runtime = session.call
+    runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
+    if mock.delay:
+        await runtime.wait_for(lambda _: False, mock.delay)
+    if mock.fail is not None:
+        runtime.trace.record("tool_failed", function=function.name, error=mock.fail.value,
+                             message="mocked failure", seconds=mock.delay)
+        raise ToolFault(mock.fail, f"{function.name} failed (mocked {mock.fail.value})")
+    runtime.trace.record("tool_returned", function=function.name, seconds=mock.delay,
+                         response=mock.response, actions=[list(a) for a in mock.actions])
+    return ToolReply(mock.response, None, mock.actions)
 
 
 def _native(function: ir.Function, arguments: dict[str, JSONValue],
