@@ -161,9 +161,10 @@ def check(test: FlowTest, records: list[dict[str, JSONValue]],
         relevant: list[dict[str, JSONValue]] = []
         match expectation.kind:
             case "step":
-                relevant = [r for r in records if r["kind"] in ("step_change", "ai_started")]
-                passed = any(r.get("new") == value or r.get("step") == value
-                             for r in relevant)
+                relevant = [r for r in records if r["kind"] in ("step_change", "ai_started",
+                                                                 "context_change")]
+                passed = any((r["kind"] == "step_change" and r.get("new") == value)
+                             or r.get("step") == value for r in relevant)
             case "tool":
                 relevant = [r for r in records if (r["kind"] == "effect_started"
                             and r.get("effect") == "tool") or r["kind"] == "tool_mocked"]

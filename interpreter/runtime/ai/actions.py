@@ -52,7 +52,8 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
         return _illegal(session, f'context "{name}" is not reachable; valid: '
                         + ", ".join(c.name for c in contexts))
     old = session.context.name if session.context else None
-    session.call.trace.record("context_change", old=old, new=target.name, trigger=trigger)
+    session.call.trace.record("context_change", old=old, new=target.name, trigger=trigger,
+                              step=target.first_step.name)
     session.context = target
     session.step = target.first_step
     reset = target.reset

@@ -62,8 +62,15 @@ def render(text: ir.SwaigText | None, session: AiSession,
 
 def system_prompt(session: AiSession) -> str:
     parts = [render(session.verb.prompt.text, session)]
-    if session.context is not None and session.context.text is not None:
-        parts.append(render(session.context.text, session))
+    context = session.context
+    reset = context.reset if context is not None else None
+    if reset is not None and reset.system_prompt is not None:
+        # A context with its own system_prompt switches persona on entry:
+        # full_reset replaces the document's prompt, otherwise it is added.
+        own = render(reset.system_prompt, session)
+        parts = [own] if reset.full_reset else [*parts, own]
+    if context is not None and context.text is not None:
+        parts.append(render(context.text, session))
     step = session.step
     if step is not None:
         block = f"## Current step: {step.name}\n\n{render(step.text, session)}"
