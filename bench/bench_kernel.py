@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import write_section
+from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork

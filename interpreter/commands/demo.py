@@ -16,12 +16,12 @@ from typing import TextIO
 
 from aiohttp import web
 
+from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
 from interpreter.commands.run import conversation, model, run_call
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
-from interpreter.runtime.clock import run_virtual
 from interpreter.server.demo_webhook import CALLS, SUMMARIES, build_app
 from interpreter.transports.caller_script import load_caller_script
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from interpreter import ir
+from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
 from interpreter.document.coerce import split_credentials
 from interpreter.document.compile import compile_flow
@@ -29,7 +30,6 @@ from interpreter.providers.llm.base import LlmProvider
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.runtime.tools.webhook import basic_auth
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller

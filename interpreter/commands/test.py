@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.commands.run import call_details, flow_loader
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
@@ -14,7 +16,6 @@ from interpreter.flowtest import FlowTest, Outcome, check, load_flow_test
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
@@ -40,7 +41,9 @@ def run_once(test: FlowTest) -> list[Outcome]:
     async def main() -> list[Outcome]:
         caller = SimulatedCaller(test.script)
         network = SimulatedNetwork.for_script(test.script)
-        call = Call(flow, caller, network,
+        info = call_details(test.script)
+        call = Call(flow, caller, network, call_info=info,
+                    flow_loader=flow_loader(test.flow.parent, info, sys.stderr),
                     ai_runner=runner(model, mocks=test.mocks, start=test.start))
         await call.run()
         await caller.close()

@@ -249,18 +249,10 @@ def _output(compiler: _Compiler, value: JSONValue) -> ir.Output | None:
     actions = value.get("action")
     action_list = actions if isinstance(actions, list) else [actions] if actions else []
     return ir.Output(compiler.maybe_swaig(response), tool_prompt,
-                     tuple(_action(compiler, action) for action in action_list),
+                     # SWML documents in actions included: the platform expands their
+                     # ${...} (args, global_data) when the tool replies.
+                     tuple(compiler.templated(action, swaig=True) for action in action_list),
                      flag(value.get("post_process"), False))
-
-
-def _action(compiler: _Compiler, action: JSONValue) -> ir.Templated:
-    """An action's templates: SWAIG ones, except a `SWML` document, whose
-    strings are Calling SWML rendered by the executor that runs it."""
-    if not isinstance(action, dict):
-        return compiler.templated(action, swaig=True)
-    return MappingProxyType({key: compiler.templated(value) if key == "SWML"
-                             else compiler.templated(value, swaig=True)
-                             for key, value in action.items()})
 
 
 def _expressions(compiler: _Compiler, value: Any) -> tuple[ir.DataMapExpression, ...]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call, CallResult
-from interpreter.runtime.clock import run_virtual
 from interpreter.runtime.state import CallState, LegState
 from tests.runtime.doubles import Destination, ScriptedChannel, ScriptedTelephony
 

@@ -8,10 +8,10 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.runtime.state import CallState, IllegalTransition, LegState, advance
 from tests.runtime.doubles import Destination, ScriptedChannel, ScriptedTelephony
 

@@ -6,10 +6,10 @@ import io
 import json
 from pathlib import Path
 
+from interpreter.clock import run_virtual
 from interpreter.commands.run import flow_loader
 from interpreter.document.compile import compile_text
 from interpreter.runtime.call import Call, CallResult
-from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork

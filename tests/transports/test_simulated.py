@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from interpreter.runtime.clock import run_virtual
+from interpreter.clock import run_virtual
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,

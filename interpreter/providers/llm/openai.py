@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from interpreter.clock import real_io
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -115,12 +116,13 @@ class OpenAIProvider:
                                         sock_read=config.first_token_timeout_s)
         url = config.base_url.rstrip("/") + "/chat/completions"
         try:
-            async with self._http().post(url, json=request_body(request, config.model),
-                                         headers=headers, timeout=timeout) as response:
-                if response.status >= 300:
-                    raise _http_error(response.status, await response.text())
-                async for item in _events(response):
-                    yield item
+            with real_io():
+                async with self._http().post(url, json=request_body(request, config.model),
+                                             headers=headers, timeout=timeout) as response:
+                    if response.status >= 300:
+                        raise _http_error(response.status, await response.text())
+                    async for item in _events(response):
+                        yield item
         except LlmError:
             raise
         except TimeoutError:

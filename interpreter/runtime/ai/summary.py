@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from interpreter.clock import real_io
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage, LlmError, LlmRequest, TextDelta
 from interpreter.runtime.ai import prompt
+from interpreter.runtime.tools.webhook import basic_auth
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -77,17 +79,19 @@ async def deliver(session: AiSession) -> None:
     if hook is None:
         return
     body = payload(session, summary)
-    auth = aiohttp.BasicAuth(hook.user, hook.password or "") if hook.user else None
+    headers = {"Authorization": basic_auth(hook.user, hook.password)} if hook.user else {}
     timeout = aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT)
     for attempt in range(1, DELIVERY_ATTEMPTS + 1):
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as http, \
-                    http.post(hook.url, json=body, auth=auth) as response:
-                if response.status < 300:
-                    session.call.trace.record("summary_delivered", url=hook.url,
-                                              status=response.status, attempt=attempt)
-                    return
-                problem = f"HTTP {response.status}"
+            with real_io():
+                async with session.call.http().post(hook.url, json=body, headers=headers,
+                                                    timeout=timeout) as response:
+                    status = response.status
+            if status < 300:
+                session.call.trace.record("summary_delivered", url=hook.url, status=status,
+                                          attempt=attempt)
+                return
+            problem = f"HTTP {status}"
         except (aiohttp.ClientError, TimeoutError) as error:
             problem = f"{type(error).__name__}: {error}"
         session.call.trace.record("summary_delivery_failed", url=hook.url, attempt=attempt,
@@ -95,3 +99,4 @@ async def deliver(session: AiSession) -> None:
         if attempt < DELIVERY_ATTEMPTS:
             await asyncio.sleep(0.5 * 2 ** (attempt - 1))
     session.call.trace.record("summary_given_up", url=hook.url, attempts=DELIVERY_ATTEMPTS)
+

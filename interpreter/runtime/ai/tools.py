@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.clock import real_io
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
@@ -76,12 +77,14 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
 
     async def work(effect_id: int) -> None:
         try:
-            http = runtime.http()
-            if function.data_map is not None:
-                reply = await run_data_map(function, arguments, context, session=http)
-            else:
-                reply = await call_webhook(function, call.arguments, arguments, context,
-                                           session=http, request_id=str(uuid.uuid4()))
+            with real_io():
+                if function.data_map is not None:
+                    reply = await run_data_map(function, arguments, context,
+                                               session=runtime.http())
+                else:
+                    reply = await call_webhook(function, call.arguments, arguments, context,
+                                               session=runtime.http(),
+                                               request_id=str(uuid.uuid4()))
             runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
         except ToolFault as fault:
             runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from interpreter import ir
+from interpreter.clock import real_io
 from interpreter.errors import CallFault, ErrorType
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import EventSink, Leg
@@ -197,13 +198,15 @@ async def request(executor: Executor, verb: ir.Request) -> None:
         data = body if isinstance(body, str) else None
         payload = body if body is not None and not isinstance(body, str) else None
         try:
-            async with call.http().request(verb.method, url, headers=headers, data=data,
-                                           json=payload, timeout=client_timeout) as response:
-                raw = await _read_limited(response.content, MAX_RESPONSE_BYTES)
-                call.post(ev.RequestCompleted(
-                    effect_id, response.status,
-                    {k.lower(): v for k, v in list(response.headers.items())[:MAX_SAVED_HEADERS]},
-                    raw.decode("utf-8", "replace"), epoch=epoch))
+            with real_io():
+                async with call.http().request(verb.method, url, headers=headers, data=data,
+                                               json=payload, timeout=client_timeout) as response:
+                    raw = await _read_limited(response.content, MAX_RESPONSE_BYTES)
+                    saved = {k.lower(): v for k, v
+                             in list(response.headers.items())[:MAX_SAVED_HEADERS]}
+                    status = response.status
+            call.post(ev.RequestCompleted(effect_id, status, saved,
+                                          raw.decode("utf-8", "replace"), epoch=epoch))
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             call.post(ev.RequestFailed(effect_id, f"{type(error).__name__}: {error}",
                                        epoch=epoch))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call, CallResult
-from interpreter.runtime.clock import run_virtual
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork

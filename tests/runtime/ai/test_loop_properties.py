@@ -8,11 +8,11 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.providers.llm.scripted import load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.runtime.state import CallState
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from interpreter.clock import run_virtual
 from interpreter.commands import demo
 from interpreter.document.compile import compile_text
 from interpreter.providers.llm.scripted import load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.clock import run_virtual
 from interpreter.server.demo_webhook import CALLS, build_app
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller

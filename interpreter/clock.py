@@ -17,15 +17,15 @@ real loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import selectors
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 # Real seconds to wait for open sockets before the virtual clock jumps.
 REAL_IO_GRACE = 0.005
-# Real seconds to wait for a worker thread (e.g. getaddrinfo) before jumping.
-THREAD_GRACE = 0.5
 
 
 class _VirtualSelector(selectors.DefaultSelector):
@@ -43,11 +43,14 @@ class _VirtualSelector(selectors.DefaultSelector):
                 # thread, a socket) can wake us, so wait for it in real time.
                 ready = super().select(0.05)
             return ready
-        if self._loop.threads_running:
-            # A worker thread (a DNS lookup) will wake us through the pipe.
-            ready = super().select(min(timeout, THREAD_GRACE))
-            if ready:
-                return ready
+        if self._loop.real_io_pending:
+            # Real work is in flight (a worker thread, an HTTP exchange with a
+            # peer outside this loop): let time run at real speed until it
+            # answers, so its timeouts mean what they say.
+            started = time.perf_counter()
+            ready = super().select(timeout)
+            self._loop.advance(min(time.perf_counter() - started, timeout))
+            return ready
         if len(self.get_map()) > 1:
             # Sockets besides the loop's own wake-up pipe: give a loopback
             # peer a moment of real time to answer before time jumps ahead.
@@ -63,25 +66,40 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._virtual_now = 0.0
-        self.threads_running = 0
+        self.real_io_pending = 0
         super().__init__(selector=_VirtualSelector(self))
 
     def run_in_executor(self, executor: Any, func: Callable[..., T],  # type: ignore[override]
                         *args: Any) -> asyncio.Future[T]:
         """Count work in threads: while any runs, time must not jump past it."""
         future = super().run_in_executor(executor, func, *args)
-        self.threads_running += 1
-        future.add_done_callback(self._thread_done)
+        self.real_io_pending += 1
+        future.add_done_callback(self._io_done)
         return future
 
-    def _thread_done(self, _: object) -> None:
-        self.threads_running -= 1
+    def _io_done(self, _: object) -> None:
+        self.real_io_pending -= 1
 
     def time(self) -> float:
         return self._virtual_now
 
     def advance(self, seconds: float) -> None:
         self._virtual_now += seconds
+
+
+@contextlib.contextmanager
+def real_io() -> Iterator[None]:
+    """Mark real I/O in flight (an HTTP request): on a virtual-time loop, time
+    runs at real speed until it is done; on a normal loop this does nothing."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeLoop):
+        yield
+        return
+    loop.real_io_pending += 1
+    try:
+        yield
+    finally:
+        loop.real_io_pending -= 1
 
 
 def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
