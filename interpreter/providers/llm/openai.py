@@ -5,20 +5,23 @@ Text deltas are yielded as they arrive; tool-call fragments are assembled by
 index and yielded whole when the stream finishes. Failures are classified
 `LlmError`s. The response is read inside `async with`, so a consumer that
 stops iterating (a barge-in cancels the task) closes the connection at once
-and the server stops generating.
+and the server stops generating. Retrying is the agent loop's business.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import LineTooLong
+from yarl import URL
 
 from interpreter.clock import real_io
+from interpreter.jsontypes import JSONObject, JSONValue
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -32,8 +35,13 @@ from interpreter.providers.llm.base import (
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
-_TOKEN_LIMIT_HINTS = ("context length", "context_length", "maximum context", "too many tokens",
-                      "max_tokens")
+# How servers word an overflowing prompt: OpenAI and vLLM "maximum context
+# length", llama.cpp "exceeds the available context size" (sometimes as a 500).
+_CONTEXT_HINTS = ("context length", "context_length", "maximum context", "context size",
+                  "context_size", "context window")
+_EXCERPT_CHARS = 200
+_ERROR_BODY_BYTES = 4096  # enough for any JSON error; a proxy's HTML page is cut
+_NOT_RETRYABLE = frozenset({400, 401, 403, 404, 422})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,27 +49,39 @@ class OpenAIConfig:
     base_url: str = DEFAULT_BASE_URL
     api_key: str = field(default="", repr=False)
     model: str = DEFAULT_MODEL
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # the whole reply
     connect_timeout_s: float = 5.0
-    first_token_timeout_s: float = 10.0
+    first_token_timeout_s: float = 10.0  # longest silence: before the first byte and between
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> OpenAIConfig:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> OpenAIConfig:
+        """CALLKERNEL_LLM_* variables, falling back to the OpenAI SDK's names."""
         values: dict[str, Any] = {
             "base_url": env.get("CALLKERNEL_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
             or DEFAULT_BASE_URL,
             "api_key": env.get("CALLKERNEL_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "",
             "model": env.get("CALLKERNEL_LLM_MODEL") or DEFAULT_MODEL,
         }
-        values.update(overrides)
-        return cls(**values)
+        return cls(**(values | overrides))
+
+    def __repr__(self) -> str:  # by hand: the base URL may carry user:password
+        return (f"OpenAIConfig(base_url={_shown(self.base_url)!r}, model={self.model!r}, "
+                f"timeout_s={self.timeout_s}, connect_timeout_s={self.connect_timeout_s}, "
+                f"first_token_timeout_s={self.first_token_timeout_s})")
 
 
-def wire_message(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+def _shown(base_url: str) -> str:
+    url = URL(base_url)
+    return str(url.with_user(None)) if url.absolute else base_url
+
+
+def wire_message(message: ChatMessage) -> JSONObject:
+    out: JSONObject = {"role": message.role, "content": message.content}
     if message.tool_calls:
+        # null, not "", beside tool calls: what the OpenAI SDK sends and what
+        # strict chat templates (vLLM, llama.cpp) expect.
+        out["content"] = message.content or None
         out["tool_calls"] = [{"id": call.id, "type": "function",
                               "function": {"name": call.name, "arguments": call.arguments}}
                              for call in message.tool_calls]
@@ -70,8 +90,8 @@ def wire_message(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def request_body(request: LlmRequest, model: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def request_body(request: LlmRequest, model: str) -> JSONObject:
+    body: JSONObject = {
         "model": request.model or model, "stream": True,
         "stream_options": {"include_usage": True},
         "messages": [wire_message(m) for m in request.messages],
@@ -91,24 +111,40 @@ class OpenAIProvider:
 
     def __init__(self, config: OpenAIConfig, session: aiohttp.ClientSession | None = None):
         self.config = config
-        self._session = session
-        self._owns_session = session is None
+        self._given = session
+        self._owned: aiohttp.ClientSession | None = None
+        # Everything that authenticates us is scrubbed from error messages,
+        # since an error body may echo the request (some proxies do).
+        self._secrets = tuple(s for s in (config.api_key, *config.extra_headers.values())
+                              if len(s) >= 8)
 
     def __repr__(self) -> str:
-        return f"OpenAIProvider(base_url={self.config.base_url!r}, model={self.config.model!r})"
+        return f"OpenAIProvider(base_url={_shown(self.config.base_url)!r}, " \
+               f"model={self.config.model!r})"
 
     async def close(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        """Close the session this provider created (a given one is the caller's)."""
+        if self._owned is not None:
+            await self._owned.close()
+            self._owned = None
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+    def _session(self) -> aiohttp.ClientSession:
+        if self._given is not None:
+            return self._given
+        if self._owned is None or self._owned.closed:
+            self._owned = aiohttp.ClientSession()
+        return self._owned
+
+    def _excerpt(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+        return " ".join(text.split())[:_EXCERPT_CHARS]
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
         config = self.config
-        headers = {"Content-Type": "application/json", **config.extra_headers}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
+                   **config.extra_headers}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         timeout = aiohttp.ClientTimeout(total=config.timeout_s,
@@ -117,82 +153,187 @@ class OpenAIProvider:
         url = config.base_url.rstrip("/") + "/chat/completions"
         try:
             with real_io():
-                async with self._http().post(url, json=request_body(request, config.model),
-                                             headers=headers, timeout=timeout) as response:
+                async with self._session().post(url, json=request_body(request, config.model),
+                                                headers=headers, timeout=timeout) as response:
                     if response.status >= 300:
-                        raise _http_error(response.status, await response.text())
-                    async for item in _events(response):
+                        raw = await response.content.read(_ERROR_BODY_BYTES)
+                        text = raw.decode("utf-8", "replace")
+                        raise classify(response.status, text,
+                                       f"HTTP {response.status}: {self._excerpt(text)}")
+                    async for item in self._events(response.content):
                         yield item
-        except LlmError:
-            raise
-        except TimeoutError:
-            raise LlmError("timeout", "the model did not answer in time") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
-            # The stream was cut mid-way: retryable, the reply is incomplete.
-            raise LlmError("protocol", f"the model's stream was cut ({type(error).__name__})") \
-                from None
-        except aiohttp.ClientConnectionError as error:
-            raise LlmError("timeout", f"cannot reach the model ({type(error).__name__})") \
-                from None
-        except aiohttp.ClientError as error:
-            raise LlmError("provider", f"model request failed: {type(error).__name__}") \
-                from None
+        except (TimeoutError, aiohttp.ClientError, LineTooLong) as error:
+            raise self._failure(error) from None
+
+    def _failure(self, error: Exception) -> LlmError:
+        """Classify a transport failure (the message never carries the request)."""
+        config = self.config
+        match error:
+            case aiohttp.ConnectionTimeoutError():
+                return LlmError("timeout", "cannot connect to the model within "
+                                f"{config.connect_timeout_s:g} s")
+            case aiohttp.SocketTimeoutError():
+                return LlmError("timeout", "the model sent nothing for "
+                                f"{config.first_token_timeout_s:g} s")
+            case TimeoutError():
+                return LlmError("timeout", f"the model's reply took over {config.timeout_s:g} s")
+            # Cut or garbled mid-way: this reply is lost, another attempt may succeed.
+            case aiohttp.ServerDisconnectedError() | aiohttp.ClientPayloadError() | LineTooLong():
+                return LlmError("protocol", f"the model's stream broke ({type(error).__name__})")
+            case aiohttp.InvalidURL():
+                return LlmError("provider", "the model's base URL is invalid", retryable=False)
+            # Refused, unreachable, DNS: to the caller, a model that does not answer.
+            case aiohttp.ClientConnectionError():
+                return LlmError("timeout", f"cannot reach the model: {self._excerpt(str(error))}")
+        return LlmError("provider", f"model request failed ({type(error).__name__})")
+
+    async def _events(self, content: aiohttp.StreamReader) -> AsyncIterator[StreamItem]:
+        """Parse SSE: `data:` lines joined until a blank line, `:` comments, `[DONE]`.
+
+        `content` yields whole lines however the bytes were split on the wire."""
+        reply = _Reply()
+        data: list[str] = []
+        errors: list[str] = []
+        async for raw in content:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line:
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "data":
+                    data.append(value)
+                elif name == "error":
+                    errors.append(value)  # llama.cpp before late 2025, at HTTP 200
+                continue  # comments (empty name) and event:/id:/retry: carry nothing for us
+            for item in self._dispatch(reply, data, errors):
+                yield item
+            if reply.done:
+                break
+        else:
+            # The spec drops an event the stream ends inside; a server that
+            # omits the last blank line still means it.
+            for item in self._dispatch(reply, data, errors):
+                yield item
+        for item in reply.finish():
+            yield item
+
+    def _dispatch(self, reply: _Reply, data: list[str], errors: list[str]) -> list[StreamItem]:
+        """Act on one complete event and empty the line buffers."""
+        if errors:
+            raise self._stream_error(_parse("\n".join(errors)))
+        event = "\n".join(data)
+        data.clear()
+        if not event.strip():
+            return []  # a comment-only event or an empty `data:` keep-alive
+        if event == "[DONE]":
+            reply.done = True
+            return []
+        chunk = _parse(event)
+        if not isinstance(chunk, dict):
+            raise LlmError("protocol", "the model sent a stream event that is not an object")
+        if "error" in chunk:  # how OpenAI and current llama.cpp report a failure mid-stream
+            raise self._stream_error(chunk)
+        return list(reply.feed(chunk))
+
+    def _stream_error(self, payload: JSONValue) -> LlmError:
+        error = payload.get("error", payload) if isinstance(payload, dict) else payload
+        fields = error if isinstance(error, dict) else {}
+        code, detail = fields.get("code"), fields.get("message")
+        if isinstance(error, str):
+            detail = error  # Ollama's shape: {"error": "message"}
+        text = json.dumps(error)
+        status = code if isinstance(code, int) and not isinstance(code, bool) else None
+        excerpt = self._excerpt(detail if isinstance(detail, str) else text)
+        return classify(status, text, f"model error{f' {status}' if status else ''} "
+                                      f"mid-stream: {excerpt}")
 
 
-def _http_error(status: int, body: str) -> LlmError:
-    excerpt = " ".join(body.split())[:200]
-    message = f"HTTP {status}: {excerpt}"
+def classify(status: int | None, text: str, message: str) -> LlmError:
+    """The LlmError for an error answer: `text` is searched, `message` is shown."""
+    lowered = text.lower()
     if status == 429:
         return LlmError("rate_limit", message, status=status)
-    if status == 400 and any(hint in body.lower() for hint in _TOKEN_LIMIT_HINTS):
+    if any(hint in lowered for hint in _CONTEXT_HINTS) or (status == 400 and "tokens" in lowered):
         return LlmError("token_limit", message, status=status, retryable=False)
-    if status in (400, 401, 403, 404, 422):
-        return LlmError("provider", message, status=status, retryable=False)
-    return LlmError("provider", message, status=status)
+    return LlmError("provider", message, status=status, retryable=status not in _NOT_RETRYABLE)
 
 
-async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[StreamItem]:
-    """Parse the SSE stream: `data:` lines, blank-line separated, `[DONE]` last."""
-    calls: dict[int, dict[str, str]] = {}
+def _parse(event: str) -> JSONValue:
+    try:
+        value: JSONValue = json.loads(event)
+    except ValueError:
+        raise LlmError("protocol", "the model sent a malformed stream event") from None
+    return value
+
+
+@dataclass(slots=True)
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Reply:
+    """One streamed completion being assembled: tool calls, finish reason, usage."""
+
+    calls: dict[int, _PendingCall] = field(default_factory=dict)
     reason: str | None = None
-    usage: dict[str, Any] = {}
-    done = False
-    data_lines: list[str] = []
-    async for raw in response.content:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if line.startswith(":"):
-            continue  # an SSE comment (keep-alive)
-        if line.startswith("data:"):
-            data_lines.append(line[5:].lstrip())
-            continue
-        if line or not data_lines:
-            continue
-        data, data_lines = "\n".join(data_lines), []
-        if data == "[DONE]":
-            done = True
-            break
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise LlmError("protocol", "the model sent a malformed stream event") from None
-        usage = chunk.get("usage") or usage
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                yield TextDelta(str(delta["content"]))
-            for fragment in delta.get("tool_calls") or []:
-                slot = calls.setdefault(int(fragment.get("index", 0)),
-                                        {"id": "", "name": "", "arguments": ""})
-                function = fragment.get("function") or {}
-                slot["id"] = fragment.get("id") or slot["id"]
-                slot["name"] = function.get("name") or slot["name"]
-                slot["arguments"] += function.get("arguments") or ""
-            reason = choice.get("finish_reason") or reason
-    if not done and reason is None:
-        raise LlmError("protocol", "the model's stream ended before it finished")
-    for index in sorted(calls):
-        slot = calls[index]
-        yield ToolCallReady(ToolCall(slot["id"] or f"call_{index}", slot["name"],
-                                     slot["arguments"]))
-    yield Finished(reason or "stop", int(usage.get("prompt_tokens", 0)),
-                   int(usage.get("completion_tokens", 0)))
+    usage: JSONObject = field(default_factory=dict)
+    done: bool = False
+
+    def feed(self, chunk: JSONObject) -> Iterator[StreamItem]:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                yield TextDelta(content)
+            fragments = delta.get("tool_calls")
+            for fragment in fragments if isinstance(fragments, list) else []:
+                if isinstance(fragment, dict):
+                    self._add(fragment)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                self.reason = reason
+
+    def _add(self, fragment: JSONObject) -> None:
+        index, new_id = fragment.get("index"), fragment.get("id")
+        if not isinstance(index, int):
+            # Servers that omit `index` (older Ollama) send each call whole:
+            # a fragment with a new id starts a call, one without continues the last.
+            last = max(self.calls, default=-1)
+            starts = last < 0 or (bool(new_id) and new_id != self.calls[last].id)
+            index = last + 1 if starts else last
+        pending = self.calls.setdefault(index, _PendingCall())
+        function = fragment.get("function")
+        function = function if isinstance(function, dict) else {}
+        name, arguments = function.get("name"), function.get("arguments")
+        if isinstance(new_id, str) and new_id:
+            pending.id = new_id
+        if isinstance(name, str) and name:
+            pending.name = name  # assigned, not appended: some servers repeat it
+        if isinstance(arguments, str):
+            pending.arguments.append(arguments)
+
+    def finish(self) -> Iterator[StreamItem]:
+        if not self.done and self.reason is None:
+            raise LlmError("protocol", "the model's stream ended before it finished")
+        for index in sorted(self.calls):
+            pending = self.calls[index]
+            yield ToolCallReady(ToolCall(pending.id or f"call_{index}", pending.name,
+                                         "".join(pending.arguments)))
+        reason = self.reason or "stop"
+        if self.calls and reason == "stop":
+            reason = "tool_calls"  # Ollama reports "stop" even when it called tools
+        yield Finished(reason, _count(self.usage.get("prompt_tokens")),
+                       _count(self.usage.get("completion_tokens")))
+
+
+def _count(value: JSONValue) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -40,6 +40,7 @@ def change_step(session: AiSession, name: str, trigger: str) -> str:
                         + ", ".join(s.name for s in allowed))
     session.call.trace.record("step_change", old=step.name, new=target.name, trigger=trigger)
     session.step = target
+    session.fresh_step = True
     return f"Moved to step {target.name}."
 
 
@@ -56,6 +57,7 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
                               step=target.first_step.name)
     session.context = target
     session.step = target.first_step
+    session.fresh_step = True
     reset = target.reset
     if target.isolated or (reset is not None and reset.full_reset):
         session.messages.clear()

@@ -143,22 +143,61 @@ async def _converse(session: AiSession) -> None:
         session.messages.append(ChatMessage("assistant", params.static_greeting))
     elif not params.wait_for_user:
         await _turn(session)
+    call = session.call
+    started = call.now()
+    silent_since = call.now()
     while session.ended is None:
+        if params.hard_stop_time_s is not None and \
+                call.now() - started >= params.hard_stop_time_s:
+            await _hard_stop(session)
+            return
         if session.pending_input:
             text = " ".join(session.pending_input)
             session.pending_input.clear()
             session.messages.append(ChatMessage("user", text))
             await _turn(session)
+            silent_since = call.now()
             continue
-        event = await session.call.wait_for(_caller_words,
-                                            params.inactivity_timeout_ms / 1000)
-        if event is None:
-            session.call.trace.record("inactivity_timeout",
-                                      seconds=params.inactivity_timeout_ms / 1000)
+        if session.step is not None and session.step.skip_user_turn and session.fresh_step:
+            # A step that speaks first: no user turn before it.
+            session.fresh_step = False
+            await _turn(session)
+            continue
+        waited = call.now() - silent_since
+        inactivity = params.inactivity_timeout_ms / 1000 - waited
+        limits = [inactivity]
+        if params.attention_timeout_ms > 0 and not session.attention_sent:
+            limits.append(params.attention_timeout_ms / 1000 - waited)
+        if params.hard_stop_time_s is not None:
+            limits.append(params.hard_stop_time_s - (call.now() - started))
+        event = await call.wait_for(_caller_words, max(min(limits), 0.0))
+        if event is not None:
+            if isinstance(event, ev.TranscriptReceived) and event.text.strip():
+                session.pending_input.append(event.text)
+                session.attention_sent = False
+            continue
+        waited = call.now() - silent_since
+        if waited >= params.inactivity_timeout_ms / 1000:
+            call.trace.record("inactivity_timeout", seconds=round(waited, 3))
             session.ended = "inactivity"
             return
-        if isinstance(event, ev.TranscriptReceived) and event.text.strip():
-            session.pending_input.append(event.text)
+        if params.attention_timeout_ms > 0 and not session.attention_sent and \
+                waited >= params.attention_timeout_ms / 1000:
+            # The caller went quiet: the model is asked to get their attention.
+            call.trace.record("attention_timeout", seconds=round(waited, 3))
+            session.attention_sent = True
+            session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
+            await _turn(session)
+
+
+async def _hard_stop(session: AiSession) -> None:
+    """`hard_stop_time` reached: the model says its last words, then the ai verb ends."""
+    params = session.verb.params
+    session.call.trace.record("hard_stop", seconds=params.hard_stop_time_s)
+    if params.hard_stop_prompt:
+        session.messages.append(ChatMessage("system", params.hard_stop_prompt))
+        await _turn(session)
+    session.ended = "hard_stop"
 
 
 def _caller_words(event: ev.Event) -> bool:
@@ -274,9 +313,17 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
 
 def _play(session: AiSession, sentence: str) -> int:
     playout = session.call.next_id()
-    session.executor.channel.play(playout, [Utterance("say", sentence)])
+    session.executor.channel.play(playout, [Utterance("say", pronounced(session, sentence))])
     session.call.trace.record("say", playout=playout, text=sentence)
     return playout
+
+
+def pronounced(session: AiSession, text: str) -> str:
+    """The flow's `pronounce` rules applied to what is spoken (not to the history)."""
+    for rule in session.verb.pronounce:
+        flags = re.IGNORECASE if rule.ignore_case else 0
+        text = re.sub(rf"\b{re.escape(rule.replace)}\b", rule.with_, text, flags=flags)
+    return text
 
 
 def _stop_speaking(session: AiSession, playing: int) -> str:

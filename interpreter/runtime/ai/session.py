@@ -44,7 +44,9 @@ class AiSession:
     pending_input: list[str] = field(default_factory=list)
     # Consecutive failures per error type; reset by a success of that kind.
     failures: dict[ErrorType, int] = field(default_factory=dict)
-    ended: str | None = None  # why the session ended: "end", "stop", "hangup", "error:..."
+    ended: str | None = None
+    fresh_step: bool = False  # moved into a step it has not spoken in yet
+    attention_sent: bool = False  # why the session ended: "end", "stop", "hangup", "error:..."
     hangup_after: bool = False
     transfer: ir.Section | None = None
     post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)

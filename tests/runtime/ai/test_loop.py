@@ -139,3 +139,72 @@ def test_fatal_llm_error_says_goodbye_and_ends_the_call() -> None:
     assert (error["type"], error["fatal"]) == ("llm_error", True)
     assert any("Goodbye" in line.text for line in channel.heard)
     assert result.disposition == "hangup:ai"
+
+
+TIMERS = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt:
+          text: You are a patient assistant.
+          contexts:
+            default:
+              steps:
+                - name: ask
+                  text: Ask a question.
+                  valid_steps: [announce]
+                - name: announce
+                  text: Announce the result without waiting.
+                  skip_user_turn: true
+                  end: true
+        params:
+          attention_timeout: 10000
+          attention_timeout_prompt: The caller is quiet; check they are there.
+          hard_stop_time: 1m
+          hard_stop_prompt: Time is up; say goodbye.
+        pronounce:
+          - {replace: ACME, with: Ack-mee}
+    - hangup: {}
+"""
+TIMER_RULES = """\
+rules:
+  - when: {start: true}
+    reply: "Welcome to ACME. Are you there?"
+  - when: {said: "next"}
+    call: {function: next_step, arguments: {step: announce}}
+  - when: {step: announce}
+    reply: "Here is the result, straight away."
+  - reply: "Hello? Are you still there?"
+"""
+
+
+def test_attention_timeout_prompts_the_model_and_pronounce_rewrites_speech() -> None:
+    call, _, channel, model = _run("steps:\n  - wait: 25\n  - hangup: {}\n", TIMER_RULES,
+                                   TIMERS)
+    (attention,) = call.trace.of_kind("attention_timeout")
+    assert 10.0 <= float(str(attention["seconds"])) < 11.0
+    systems = [m.content for m in model.requests[-1].messages if m.role == "system"]
+    assert "The caller is quiet; check they are there." in systems
+    spoken = [line.text for line in channel.heard]
+    assert "Welcome to Ack-mee." in spoken  # pronounce applies to speech only
+    assert spoken.count("Are you there?") == 2  # the model spoke again after the prompt
+    assert not any("Ack-mee" in m.content for m in model.requests[-1].messages)
+
+
+def test_skip_user_turn_speaks_on_entering_the_step() -> None:
+    call, _, channel, _ = _run('steps:\n  - say: "next please"\n  - hangup: {after: 8}\n',
+                               TIMER_RULES, TIMERS)
+    assert [r["new"] for r in call.trace.of_kind("step_change")] == ["announce"]
+    assert any("straight away" in line.text for line in channel.heard)
+
+
+def test_hard_stop_time_ends_the_session_with_the_hard_stop_prompt() -> None:
+    call, result, _, model = _run(
+        "patience: 200\nsteps:\n  - say: \"hmm\"\n    at: 30\n  - say: \"hmm\"\n    at: 50\n"
+        "  - hangup: {}\n    at: 90\n", TIMER_RULES, TIMERS)
+    (stop,) = call.trace.of_kind("hard_stop")
+    # Checked between turns: at the limit, or as soon as the turn in progress ends.
+    assert 60.0 <= float(str(stop["t"])) < 65.0
+    assert any(m.content == "Time is up; say goodbye." for m in model.requests[-1].messages)
+    assert result.disposition == "hangup:hangup"
