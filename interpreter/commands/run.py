@@ -197,7 +197,16 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         return await run_call(flow, script, base=base, trace_path=trace_path, err=err,
                               llm=provider, call_id=call_id)
 
-    call, caller = asyncio.run(main()) if real_time else run_virtual(main)
+    async def main_and_close() -> tuple[Call, SimulatedCaller]:
+        try:
+            return await main()
+        finally:
+            close = getattr(provider, "close", None)
+            if close is not None:  # a provider owning an HTTP session
+                await close()
+
+    call, caller = asyncio.run(main_and_close()) if real_time \
+        else run_virtual(main_and_close)
     lines = conversation(caller, call)
     if as_json:
         json.dump({"call_id": call.call_id, "disposition": call.trace.of_kind("call_ended")[-1]

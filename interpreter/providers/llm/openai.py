@@ -66,9 +66,7 @@ class OpenAIConfig:
         return cls(**(values | overrides))
 
     def __repr__(self) -> str:  # by hand: the base URL may carry user:password
-        return (f"OpenAIConfig(base_url={_shown(self.base_url)!r}, model={self.model!r}, "
-                f"timeout_s={self.timeout_s}, connect_timeout_s={self.connect_timeout_s}, "
-                f"first_token_timeout_s={self.first_token_timeout_s})")
+        return f"OpenAIConfig(base_url={_shown(self.base_url)!r}, model={self.model!r})"
 
 
 def _shown(base_url: str) -> str:
@@ -113,10 +111,11 @@ class OpenAIProvider:
         self.config = config
         self._given = session
         self._owned: aiohttp.ClientSession | None = None
-        # Everything that authenticates us is scrubbed from error messages,
-        # since an error body may echo the request (some proxies do).
-        self._secrets = tuple(s for s in (config.api_key, *config.extra_headers.values())
-                              if len(s) >= 8)
+        # What authenticates us is scrubbed from error messages, since an error
+        # body may echo the request (some proxies do). Short header values
+        # (an org id, a version) are left alone so messages stay readable.
+        headers = (value for value in config.extra_headers.values() if len(value) >= 8)
+        self._secrets = tuple(s for s in (config.api_key, *headers) if s)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={_shown(self.config.base_url)!r}, " \
@@ -208,9 +207,7 @@ class OpenAIProvider:
                 yield item
             if reply.done:
                 break
-        else:
-            # The spec drops an event the stream ends inside; a server that
-            # omits the last blank line still means it.
+        else:  # the spec drops an event cut by EOF; a server omitting the last blank line means it
             for item in self._dispatch(reply, data, errors):
                 yield item
         for item in reply.finish():
@@ -236,15 +233,12 @@ class OpenAIProvider:
 
     def _stream_error(self, payload: JSONValue) -> LlmError:
         error = payload.get("error", payload) if isinstance(payload, dict) else payload
-        fields = error if isinstance(error, dict) else {}
-        code, detail = fields.get("code"), fields.get("message")
-        if isinstance(error, str):
-            detail = error  # Ollama's shape: {"error": "message"}
+        # Ollama's shape is {"error": "message"}; the others nest an object.
+        detail = error if isinstance(error, str) else _str(_obj(error).get("message"))
+        status = _count(_obj(error).get("code")) or None
         text = json.dumps(error)
-        status = code if isinstance(code, int) and not isinstance(code, bool) else None
-        excerpt = self._excerpt(detail if isinstance(detail, str) else text)
         return classify(status, text, f"model error{f' {status}' if status else ''} "
-                                      f"mid-stream: {excerpt}")
+                                      f"mid-stream: {self._excerpt(detail or text)}")
 
 
 def classify(status: int | None, text: str, message: str) -> LlmError:
@@ -282,28 +276,18 @@ class _Reply:
     done: bool = False
 
     def feed(self, chunk: JSONObject) -> Iterator[StreamItem]:
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage = usage
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else []:
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            delta = delta if isinstance(delta, dict) else {}
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                yield TextDelta(content)
-            fragments = delta.get("tool_calls")
-            for fragment in fragments if isinstance(fragments, list) else []:
-                if isinstance(fragment, dict):
-                    self._add(fragment)
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str) and reason:
-                self.reason = reason
+        # The wire is untrusted: a field of the wrong type reads as absent.
+        self.usage = _obj(chunk.get("usage")) or self.usage
+        for choice in _objects(chunk.get("choices")):
+            delta = _obj(choice.get("delta"))
+            if text := _str(delta.get("content")):
+                yield TextDelta(text)
+            for fragment in _objects(delta.get("tool_calls")):
+                self._add(fragment)
+            self.reason = _str(choice.get("finish_reason")) or self.reason
 
     def _add(self, fragment: JSONObject) -> None:
-        index, new_id = fragment.get("index"), fragment.get("id")
+        index, new_id = fragment.get("index"), _str(fragment.get("id"))
         if not isinstance(index, int):
             # Servers that omit `index` (older Ollama) send each call whole:
             # a fragment with a new id starts a call, one without continues the last.
@@ -311,15 +295,10 @@ class _Reply:
             starts = last < 0 or (bool(new_id) and new_id != self.calls[last].id)
             index = last + 1 if starts else last
         pending = self.calls.setdefault(index, _PendingCall())
-        function = fragment.get("function")
-        function = function if isinstance(function, dict) else {}
-        name, arguments = function.get("name"), function.get("arguments")
-        if isinstance(new_id, str) and new_id:
-            pending.id = new_id
-        if isinstance(name, str) and name:
-            pending.name = name  # assigned, not appended: some servers repeat it
-        if isinstance(arguments, str):
-            pending.arguments.append(arguments)
+        function = _obj(fragment.get("function"))
+        pending.id = new_id or pending.id
+        pending.name = _str(function.get("name")) or pending.name  # some servers repeat it
+        pending.arguments.append(_str(function.get("arguments")))
 
     def finish(self) -> Iterator[StreamItem]:
         if not self.done and self.reason is None:
@@ -337,3 +316,15 @@ class _Reply:
 
 def _count(value: JSONValue) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _str(value: JSONValue) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _obj(value: JSONValue) -> JSONObject:
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: JSONValue) -> list[JSONObject]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -42,6 +42,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # A model that keeps calling tools without speaking is stopped after this many.
 MAX_TOOL_ROUNDS = 8
 _LLM_KINDS = {"timeout": ErrorType.LLM_TIMEOUT}
+_EPSILON = 1e-6
+_TICK = 0.001  # the shortest wait, so a deadline always makes the clock move
 
 
 class _Barged(Exception):
@@ -163,28 +165,28 @@ async def _converse(session: AiSession) -> None:
             session.fresh_step = False
             await _turn(session)
             continue
-        waited = call.now() - silent_since
-        inactivity = params.inactivity_timeout_ms / 1000 - waited
-        limits = [inactivity]
-        if params.attention_timeout_ms > 0 and not session.attention_sent:
-            limits.append(params.attention_timeout_ms / 1000 - waited)
-        if params.hard_stop_time_s is not None:
-            limits.append(params.hard_stop_time_s - (call.now() - started))
-        event = await call.wait_for(_caller_words, max(min(limits), 0.0))
+        # Deadlines are absolute and compared with a tolerance: float sums of
+        # the clock must not leave a deadline a hair in the future forever.
+        inactivity_at = silent_since + params.inactivity_timeout_ms / 1000
+        attention_at = silent_since + params.attention_timeout_ms / 1000 \
+            if params.attention_timeout_ms > 0 and not session.attention_sent else None
+        hard_at = started + params.hard_stop_time_s \
+            if params.hard_stop_time_s is not None else None
+        deadline = min(t for t in (inactivity_at, attention_at, hard_at) if t is not None)
+        event = await call.wait_for(_caller_words, max(deadline - call.now(), _TICK))
         if event is not None:
             if isinstance(event, ev.TranscriptReceived) and event.text.strip():
                 session.pending_input.append(event.text)
                 session.attention_sent = False
             continue
-        waited = call.now() - silent_since
-        if waited >= params.inactivity_timeout_ms / 1000:
-            call.trace.record("inactivity_timeout", seconds=round(waited, 3))
+        now = call.now() + _EPSILON
+        if now >= inactivity_at:
+            call.trace.record("inactivity_timeout", seconds=round(now - silent_since, 3))
             session.ended = "inactivity"
             return
-        if params.attention_timeout_ms > 0 and not session.attention_sent and \
-                waited >= params.attention_timeout_ms / 1000:
+        if attention_at is not None and now >= attention_at:
             # The caller went quiet: the model is asked to get their attention.
-            call.trace.record("attention_timeout", seconds=round(waited, 3))
+            call.trace.record("attention_timeout", seconds=round(now - silent_since, 3))
             session.attention_sent = True
             session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
             await _turn(session)
@@ -243,6 +245,7 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
         context=session.context.name if session.context else "",
         step=session.step.name if session.step else "")
     epoch = call.new_epoch("generation")
+    fillers, session.filler_prefix = session.filler_prefix.split(), ""
 
     async def work(effect_id: int) -> None:
         try:
@@ -302,7 +305,7 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
             case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
-                _barge(session, effect, playing, text, event)
+                _barge(session, effect, playing, text, event, fillers)
             case ev.TranscriptReceived(text=said):
                 session.pending_input.append(said)
     call.trace.record("turn", text=text, tool_calls=[c.name for c in calls],
@@ -337,10 +340,13 @@ def _barge_allowed(session: AiSession) -> bool:
     return session.verb.params.barge is not ir.Barge.OFF
 
 
-def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event) -> None:
+def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event,
+           fillers: list[str]) -> None:
     """Stop speaking now; keep only what was heard; drop the rest of the generation."""
     call = session.call
-    heard = _stop_speaking(session, playing) if playing else ""
+    words = (_stop_speaking(session, playing) if playing else "").split()
+    heard = " ".join(words[len(fillers):] if words[:len(fillers)] == fillers[:len(words)]
+                     else words)
     call.cancel_effect(effect)
     call.new_epoch("barge-in")
     call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)

@@ -46,7 +46,11 @@ class AiSession:
     failures: dict[ErrorType, int] = field(default_factory=dict)
     ended: str | None = None
     fresh_step: bool = False  # moved into a step it has not spoken in yet
-    attention_sent: bool = False  # why the session ended: "end", "stop", "hangup", "error:..."
+    attention_sent: bool = False
+    filler_count: int = 0
+    # Filler words queued ahead of the next reply; not the model's words, so a
+    # barge-in's heard text is trimmed of them before it enters the history.
+    filler_prefix: str = ""  # why the session ended: "end", "stop", "hangup", "error:..."
     hangup_after: bool = False
     transfer: ir.Section | None = None
     post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)

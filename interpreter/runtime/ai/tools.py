@@ -18,6 +18,7 @@ from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
+from interpreter.transports.protocols import Utterance
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession, ToolMock
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 # The same function with the same arguments this many times in one session is
 # a loop (the hosted platform's function_loop guard).
 REPEAT_LIMIT = 3
+# How long a tool may take before a function filler is spoken.
+FILLER_AFTER = 0.6
 
 
 async def run_tool(session: AiSession, call: ToolCall) -> str:
@@ -53,6 +56,27 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
 
         session.messages.append(ChatMessage("system", reply.tool_prompt))
     return reply.response or "Action completed."
+
+
+def pick_filler(session: AiSession, function: ir.Function) -> str | None:
+    """A function filler for the session's language: the function's own map
+    (exact code, then `auto`, then `default`), else the language's
+    function_fillers; rotated so repeats vary."""
+    if function.skip_fillers:
+        return None
+    language = session.verb.languages[0] if session.verb.languages else None
+    code = language.code if language else "en-US"
+    choices: tuple[str, ...] = ()
+    for key in (code, "auto", "default"):
+        if function.fillers.get(key):
+            choices = function.fillers[key]
+            break
+    if not choices and language is not None:
+        choices = language.function_fillers
+    if not choices:
+        return None
+    session.filler_count += 1
+    return choices[(session.filler_count - 1) % len(choices)]
 
 
 def _context(session: AiSession, function: ir.Function) -> ToolContext:
@@ -93,14 +117,22 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     started = runtime.now()
     effect = runtime.start_effect("tool", work, function=function.name,
                                   arguments=call.arguments)
-
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.ToolReturned | ev.ToolFailed):
             return event.effect_id == effect
         return isinstance(event, ev.TranscriptReceived) and event.source == "caller"
 
+    filler = pick_filler(session, function)
     while True:
-        event = await runtime.wait_for(wanted)
+        event = await runtime.wait_for(wanted, FILLER_AFTER if filler else None)
+        if event is None and filler:
+            # The tool is taking a while: a filler, so the caller does not sit
+            # in silence (a fast tool answers before one is needed).
+            session.executor.channel.play(runtime.next_id(), [Utterance("say", filler)])
+            runtime.trace.record("filler", text=filler, function=function.name)
+            session.filler_prefix += filler + " "
+            filler = None
+            continue
         if isinstance(event, ev.TranscriptReceived):
             # The caller spoke while the tool ran: the tool completes (its side
             # effect must not run twice) and the words wait for the next turn.
