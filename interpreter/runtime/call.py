@@ -142,6 +142,9 @@ class Call:
         self.legs: dict[str, Leg] = {}
         self.pending_digits: list[str] = []
         self.flow_loader = flow_loader
+        # What an ai session hands to the next one (global_data, meta_data and a
+        # summary), so a transfer to another agent keeps the conversation's context.
+        self.carried: dict[str, JSONValue] | None = None
         self.ai_runner = ai_runner
         self._loop = asyncio.get_running_loop()
         self.trace = Trace(self.call_id, self._loop.time, trace_path)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
+from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -82,6 +83,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
         call.trace.record("ai_ended", session=session.session_id, reason=session.ended,
                           input_tokens=session.input_tokens,
                           output_tokens=session.output_tokens)
+    call.carried = _handover(session)
     call.set_state(CallState.ANSWERED)
     call.vars["ai_result"] = "success" if not (session.ended or "").startswith("error") \
         else "failed"
@@ -105,6 +107,19 @@ def _start_at(session: AiSession, context_name: str, step_name: str | None) -> N
     if step is None:
         raise CallFault(ErrorType.STATE_ERROR, f'no step "{step_name}" in "{context_name}"')
     session.context, session.step = context, step
+
+
+# How much of the conversation a transfer carries to the next agent.
+HANDOVER_MESSAGES = 8
+
+
+def _handover(session: AiSession) -> dict[str, JSONValue]:
+    """What the next agent gets: global_data, meta_data and the last turns."""
+    turns = [f"{m.role}: {m.content}" for m in session.messages
+             if m.role in ("user", "assistant") and m.content][-HANDOVER_MESSAGES:]
+    return {"global_data": dict(session.global_data),
+            "meta_data": {k: dict(v) for k, v in session.meta_data.items()},
+            "summary": " | ".join(turns)}
 
 
 async def _run_swml(executor: Executor, document: object, hard: bool) -> None:

@@ -67,6 +67,20 @@ class AiSession:
               llm: LlmProvider) -> AiSession:
         session = cls(call, executor, verb, llm,
                       global_data={k: _thaw(v) for k, v in verb.global_data.items()})
+        carried = call.carried
+        if carried is not None:
+            # Context from the agent before a transfer: its global_data (over the
+            # document's), its meta_data and what happened, for the model.
+            carried_data = carried.get("global_data")
+            if isinstance(carried_data, dict):
+                session.global_data.update(carried_data)
+            meta = carried.get("meta_data")
+            if isinstance(meta, dict):
+                session.meta_data.update({k: dict(v) for k, v in meta.items()
+                                          if isinstance(v, dict)})
+            if carried.get("summary"):
+                session.messages.append(ChatMessage(
+                    "system", f"Earlier in this call (before a transfer): {carried['summary']}"))
         if verb.start_context is not None:
             session.context = verb.start_context
             session.step = verb.start_context.first_step

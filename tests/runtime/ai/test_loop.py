@@ -208,3 +208,53 @@ def test_hard_stop_time_ends_the_session_with_the_hard_stop_prompt() -> None:
     assert 60.0 <= float(str(stop["t"])) < 65.0
     assert any(m.content == "Time is up; say goodbye." for m in model.requests[-1].messages)
     assert result.disposition == "hangup:hangup"
+
+
+HANDOFF = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: You are the intake agent.}
+        SWAIG:
+          functions:
+            - function: identify
+              description: Record the caller and hand over to billing.
+              parameters: {type: object, properties: {name: {type: string}}}
+              data_map:
+                output:
+                  response: Handing over.
+                  action:
+                    - set_global_data: {customer: "${args.name}", verified: true}
+                    - transfer: {dest: billing}
+  billing:
+    - ai:
+        prompt: {text: "You are billing. The customer is ${global_data.customer}."}
+        global_data: {department: billing}
+    - hangup: {}
+"""
+HANDOFF_RULES = """\
+rules:
+  - when: {said: "i am (?P<name>\\\\w+)"}
+    call: {function: identify, arguments: {name: "{name}"}}
+  - when: {after_tool: identify}
+    reply: "One moment, I'm transferring you to billing."
+  - when: {start: true}
+    reply: "Billing here, how can I help?"
+  - reply: "Go on."
+"""
+
+
+def test_a_transfer_carries_global_data_and_the_conversation_to_the_next_agent() -> None:
+    call, _, channel, model = _run(
+        "steps:\n  - say: \"Hi, I am Dana\"\n  - hangup: {after: 10}\n",
+        HANDOFF_RULES, HANDOFF.replace("    - ai:\n        prompt: {text: You are the intake",
+                                       "    - ai:\n        params: {wait_for_user: true}\n"
+                                       "        prompt: {text: You are the intake"))
+    billing = model.requests[-1].messages
+    system = billing[0].content
+    assert "The customer is Dana." in system
+    carried = [m.content for m in billing if m.role == "system"][1:]
+    assert any("user: Hi, I am Dana" in text for text in carried)
+    assert any("Billing here" in line.text for line in channel.heard)
+    assert len(call.trace.of_kind("ai_started")) == 2
