@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|signature",
-                          re.IGNORECASE)
+# A key whose last word names a secret: "password", "auth_password", "api_key",
+# "access_token" — but not "tokens" or "token_time_s", which are counts.
+_SECRET_KEYS = re.compile(
+    r"(^|[_-])(pass(word)?|secret|token|authorization|api[_-]?key|signature)$",
+    re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@",
                               re.IGNORECASE)
 _TOKEN_QUERY = re.compile(r"(?P<key>[?&](?:__token|token|key|signature)=)[^&#\s]+",

@@ -192,6 +192,7 @@ async def _converse(session: AiSession) -> None:
         if event is not None:
             if isinstance(event, ev.TranscriptReceived) and event.text.strip():
                 session.pending_input.append(event.text)
+                session.last_words_at = event.at
                 session.attention_sent = False
             continue
         now = call.now() + _EPSILON
@@ -285,6 +286,8 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
     last_playout = 0
     finished = False
     first_token: float | None = None
+    first_sentence: float | None = None
+    tokens = 0
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed):
@@ -303,15 +306,18 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
                 *sentences, pending = _SENTENCE_END.split(pending)
                 for sentence in sentences:
                     last_playout = _play(session, sentence)
+                    first_sentence = first_sentence or call.now()
                     playing = 1
             case ev.LlmToolCalled(call_id=call_id, name=name, arguments=arguments):
                 calls.append(ToolCall(call_id, name, arguments))
             case ev.LlmFinished(input_tokens=used, output_tokens=made):
                 finished = True
+                tokens = made
                 session.input_tokens += used
                 session.output_tokens += made
                 if pending.strip():
                     last_playout = _play(session, pending.strip())
+                    first_sentence = first_sentence or call.now()
                     playing = 1
                     pending = ""
             case ev.LlmFailed(error_kind=kind, message=message, retryable=retryable):
@@ -323,10 +329,31 @@ async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
                 _barge(session, effect, playing, text, event, fillers)
             case ev.TranscriptReceived(text=said):
                 session.pending_input.append(said)
-    call.trace.record("turn", text=text, tool_calls=[c.name for c in calls],
-                      first_token_s=round(first_token - started, 6) if first_token else None,
-                      seconds=round(call.now() - started, 6))
+    timing = _timing(session, text, started, first_token, first_sentence, tokens)
+    call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
+    session.turns.append(timing)
     return text, calls
+
+
+def _timing(session: AiSession, text: str, started: float, first_token: float | None,
+            first_sentence: float | None, tokens: int) -> dict[str, JSONValue]:
+    """One turn's latency record, like the hosted platform's `times` entries:
+    from the caller's final words to the first model token, to the first
+    sentence handed to speech (the text runtime plays it at once, so that is
+    also the first audio out)."""
+    heard = session.last_words_at
+    now = session.call.now()
+    seconds = now - started
+    return {
+        "response": text, "response_word_count": len(text.split()),
+        "eos_to_request_s": round(started - heard, 6) if heard is not None else None,
+        "token_time_s": round(first_token - started, 6) if first_token else None,
+        "utterance_latency_s": round(first_sentence - started, 6) if first_sentence else None,
+        "audio_latency_s": round(first_sentence - (heard if heard is not None else started), 6)
+        if first_sentence else None,
+        "tokens": tokens, "seconds": round(seconds, 6),
+        "tps": round(tokens / seconds, 3) if seconds > 0 and tokens else 0,
+    }
 
 
 def _play(session: AiSession, sentence: str) -> int:

@@ -54,6 +54,8 @@ class AiSession:
     hangup_after: bool = False
     transfer: ir.Section | None = None
     post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)
+    turns: list[dict[str, JSONValue]] = field(default_factory=list)  # per-turn timings
+    last_words_at: float | None = None  # when the caller's last final words arrived
     swml_actions: list[tuple[JSONValue, bool]] = field(default_factory=list)
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
     swaig_log: list[dict[str, JSONValue]] = field(default_factory=list)

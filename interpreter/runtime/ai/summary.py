@@ -65,6 +65,7 @@ def payload(session: AiSession, summary: str | None) -> dict[str, JSONValue]:
         "caller_id_number": str(call.call_info.get("from", "")),
         "call_end_date": now_us, "ai_end_date": now_us,
         "call_ended_by": session.ended or "",
+        "times": list[JSONValue](session.turns),
         "total_input_tokens": session.input_tokens,
         "total_output_tokens": session.output_tokens,
         "post_prompt_data": {"raw": summary or "", "parsed": parsed},

@@ -258,3 +258,16 @@ def test_a_transfer_carries_global_data_and_the_conversation_to_the_next_agent()
     assert any("user: Hi, I am Dana" in text for text in carried)
     assert any("Billing here" in line.text for line in channel.heard)
     assert len(call.trace.of_kind("ai_started")) == 2
+
+
+def test_every_turn_records_its_latencies() -> None:
+    call, _, _, _ = _run('steps:\n  - say: "What is the weather in Oslo?"\n  - hangup: {after: 9}\n')
+    turns = call.trace.of_kind("turn")
+    answered = [t for t in turns if "Oslo" in str(t["response"])]
+    (turn,) = answered
+    # Scripted words arrive 30 ms apart: the first token after one delay, the
+    # first sentence once its last word is in.
+    assert turn["token_time_s"] == 0.03
+    assert float(str(turn["utterance_latency_s"])) > float(str(turn["token_time_s"]))
+    assert float(str(turn["audio_latency_s"])) >= float(str(turn["utterance_latency_s"]))
+    assert turn["response_word_count"] == len(str(turn["response"]).split())
