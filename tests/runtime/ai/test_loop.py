@@ -261,7 +261,8 @@ def test_a_transfer_carries_global_data_and_the_conversation_to_the_next_agent()
 
 
 def test_every_turn_records_its_latencies() -> None:
-    call, _, _, _ = _run('steps:\n  - say: "What is the weather in Oslo?"\n  - hangup: {after: 9}\n')
+    call, _, _, _ = _run('steps:\n  - say: "What is the weather in Oslo?"\n'
+                         '  - hangup: {after: 9}\n')
     turns = call.trace.of_kind("turn")
     answered = [t for t in turns if "Oslo" in str(t["response"])]
     (turn,) = answered
