@@ -32,7 +32,7 @@ from interpreter.providers.llm.base import (
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai import actions, prompt, summary
 from interpreter.runtime.ai.session import AiSession, ToolMock
-from interpreter.runtime.ai.tools import run_tool
+from interpreter.runtime.ai.tools import run_hook, run_tool
 from interpreter.runtime.state import CallState
 from interpreter.transports.protocols import Utterance
 
@@ -76,9 +76,11 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
                       context=session.context.name if session.context else None,
                       step=session.step.name if session.step else None)
     try:
+        await run_hook(session, ("startup_hook", "start_hook"))
         await _converse(session)
     finally:
-        # Delivered whatever ended the session, a hangup included.
+        # Run and delivered whatever ended the session, a hangup included.
+        await _final_hook(session)
         await summary.deliver(session)
         call.trace.record("ai_ended", session=session.session_id, reason=session.ended,
                           input_tokens=session.input_tokens,
@@ -96,6 +98,15 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     if session.transfer is not None:
         executor.stack.clear()
         executor.stack.append(_frame(session.transfer))
+
+
+async def _final_hook(session: AiSession) -> None:
+    from interpreter.runtime.call import CallEnded
+
+    try:
+        await run_hook(session, ("hangup_hook", "stop_hook"))
+    except CallEnded:
+        pass  # the caller is already gone; the hook has been sent
 
 
 def _start_at(session: AiSession, context_name: str, step_name: str | None) -> None:

@@ -30,6 +30,25 @@ REPEAT_LIMIT = 3
 FILLER_AFTER = 0.6
 
 
+async def run_hook(session: AiSession, names: tuple[str, ...]) -> None:
+    """Call a reserved hook function (startup_hook/start_hook on start,
+    hangup_hook/stop_hook at the end) if the flow defines one; its actions
+    apply, its failure is traced and never stops the session."""
+    function = next((f for f in session.verb.functions if f.name in names), None)
+    if function is None:
+        return
+    call = ToolCall(f"hook_{function.name}", function.name, "{}")
+    session.call.trace.record("hook", function=function.name)
+    try:
+        reply = await _run(session, function, call, {})
+    except ToolFault as fault:
+        session.call.trace.record("error", type=fault.error_type.value, fatal=False,
+                                  message=fault.detail, function=function.name,
+                                  next="session continues")
+        return
+    await actions.apply(session, reply.actions, False, meta_data_token(function))
+
+
 async def run_tool(session: AiSession, call: ToolCall) -> str:
     """Run the call and return the text the model gets back as the tool result."""
     function = next((f for f in prompt.offered_functions(session) if f.name == call.name), None)

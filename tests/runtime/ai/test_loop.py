@@ -272,3 +272,35 @@ def test_every_turn_records_its_latencies() -> None:
     assert float(str(turn["utterance_latency_s"])) > float(str(turn["token_time_s"]))
     assert float(str(turn["audio_latency_s"])) >= float(str(turn["utterance_latency_s"]))
     assert turn["response_word_count"] == len(str(turn["response"]).split())
+
+
+HOOKS = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: "Tier: ${global_data.tier}."}
+        SWAIG:
+          functions:
+            - function: startup_hook
+              description: Look the caller up when the session starts.
+              data_map:
+                output:
+                  response: ok
+                  action: [{set_global_data: {tier: gold}}]
+            - function: hangup_hook
+              description: Tell the CRM the call ended.
+              data_map:
+                output: {response: ok}
+    - hangup: {}
+"""
+
+
+def test_startup_and_hangup_hooks_run_and_are_never_offered_to_the_model() -> None:
+    call, _, _, model = _run("steps:\n  - say: \"hello\"\n  - hangup: {after: 5}\n",
+                             flow=HOOKS)
+    assert [r["function"] for r in call.trace.of_kind("hook")] == ["startup_hook",
+                                                                   "hangup_hook"]
+    first = model.requests[0]
+    assert first.messages[0].content == "Tier: gold."
+    assert not any(tool.name.endswith("_hook") for r in model.requests for tool in r.tools)
