@@ -11,6 +11,7 @@ per the flow's error_recovery; a fatal one ends the call with a goodbye.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -103,10 +104,9 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
 async def _final_hook(session: AiSession) -> None:
     from interpreter.runtime.call import CallEnded
 
-    try:
+    # The caller may already be gone; the hook is sent all the same.
+    with contextlib.suppress(CallEnded):
         await run_hook(session, ("hangup_hook", "stop_hook"))
-    except CallEnded:
-        pass  # the caller is already gone; the hook has been sent
 
 
 def _start_at(session: AiSession, context_name: str, step_name: str | None) -> None:
