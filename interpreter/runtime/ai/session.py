@@ -48,6 +48,7 @@ class AiSession:
     fresh_step: bool = False  # moved into a step it has not spoken in yet
     attention_sent: bool = False
     filler_count: int = 0
+    gathered: set[str] = field(default_factory=set)  # steps whose gather_info is done
     # Filler words queued ahead of the next reply; not the model's words, so a
     # barge-in's heard text is trimmed of them before it enters the history.
     filler_prefix: str = ""  # why the session ended: "end", "stop", "hangup", "error:..."

@@ -304,3 +304,47 @@ def test_startup_and_hangup_hooks_run_and_are_never_offered_to_the_model() -> No
     first = model.requests[0]
     assert first.messages[0].content == "Tier: gold."
     assert not any(tool.name.endswith("_hook") for r in model.requests for tool in r.tools)
+
+
+GATHER = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt:
+          text: You help patients.
+          contexts:
+            default:
+              steps:
+                - name: intake
+                  text: Collect details.
+                  gather_info:
+                    output_key: intake
+                    completion_action: next_step
+                    questions:
+                      - {key: name, question: "What is your full name?"}
+                      - {key: reason, question: "What is the reason for your visit?"}
+                - name: help
+                  text: "Help ${global_data.intake.name} with: ${global_data.intake.reason}."
+                  end: true
+        params: {wait_for_user: true}
+    - hangup: {}
+"""
+
+
+def test_gather_info_asks_each_question_stores_answers_and_moves_on() -> None:
+    call, _, channel, model = _run("""\
+steps:
+  - say: "Robin Park"
+  - say: "A sore tooth"
+  - hangup: {after: 8}
+""", "rules:\n  - when: {step: help}\n    reply: \"Thanks, I have your details.\"\n"
+         "  - reply: \"Go on.\"\n", GATHER)
+    assert [r["key"] for r in call.trace.of_kind("gather_answer")] == ["name", "reason"]
+    (change,) = call.trace.of_kind("step_change")
+    assert (change["new"], change["trigger"]) == ("help", "gather_complete")
+    spoken = [line.text for line in channel.heard]
+    assert "What is your full name?" in spoken
+    assert "What is the reason for your visit?" in spoken
+    help_request = next(r for r in model.requests if r.step == "help")
+    assert "Help Robin Park with: A sore tooth." in help_request.messages[0].content
