@@ -32,6 +32,7 @@ from interpreter.providers.llm.base import (
 )
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai import actions, prompt, summary
+from interpreter.runtime.ai.includes import fetch_includes
 from interpreter.runtime.ai.session import AiSession, ToolMock
 from interpreter.runtime.ai.tools import run_hook, run_tool
 from interpreter.runtime.state import CallState
@@ -77,6 +78,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
                       context=session.context.name if session.context else None,
                       step=session.step.name if session.step else None)
     try:
+        await fetch_includes(session)
         await run_hook(session, ("startup_hook", "start_hook"))
         await _converse(session)
     finally:

@@ -86,10 +86,14 @@ def system_prompt(session: AiSession) -> str:
 def offered_functions(session: AiSession) -> list[ir.Function]:
     step = session.step
     pool = step.functions if step is not None else session.verb.functions
-    return [f for f in pool if f.active and f.name not in session.inactive
-            and f.name not in ir.RESERVED_FUNCTIONS] + [
+    offered = [f for f in pool if f.active and f.name not in session.inactive
+               and f.name not in ir.RESERVED_FUNCTIONS] + [
         f for f in session.verb.functions
         if f.name in session.activated and f not in pool]
+    # An included function is offered once its signature has been fetched.
+    included = {name for include in session.verb.includes for name in include.functions}
+    return [session.overrides.get(f.name, f) for f in offered
+            if f.name not in included or f.name in session.overrides]
 
 
 def tools(session: AiSession) -> tuple[ToolSpec, ...]:

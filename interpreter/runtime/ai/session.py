@@ -44,14 +44,16 @@ class AiSession:
     pending_input: list[str] = field(default_factory=list)
     # Consecutive failures per error type; reset by a success of that kind.
     failures: dict[ErrorType, int] = field(default_factory=dict)
-    ended: str | None = None
+    ended: str | None = None  # why the session ended: "end", "stop", "hangup", "error:..."
     fresh_step: bool = False  # moved into a step it has not spoken in yet
     attention_sent: bool = False
     filler_count: int = 0
-    gathered: set[str] = field(default_factory=set)  # steps whose gather_info is done
     # Filler words queued ahead of the next reply; not the model's words, so a
     # barge-in's heard text is trimmed of them before it enters the history.
-    filler_prefix: str = ""  # why the session ended: "end", "stop", "hangup", "error:..."
+    filler_prefix: str = ""
+    gathered: set[str] = field(default_factory=set)  # steps whose gather_info is done
+    # Functions whose signature arrived from an include at session start.
+    overrides: dict[str, ir.Function] = field(default_factory=dict)
     hangup_after: bool = False
     transfer: ir.Section | None = None
     post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)

@@ -116,3 +116,63 @@ def test_demo_runs_the_support_flow_with_its_webhook_and_summary() -> None:
     assert "shipped, estimated arrival April 2nd" in text  # the flow pronounces ETA
     assert "barge-in" in text
     assert "summary delivered to /post_prompt" in text
+
+
+INCLUDES = """\
+sections:
+  main:
+    - answer: {{}}
+    - ai:
+        prompt: {{text: You look up orders.}}
+        params: {{wait_for_user: true}}
+        SWAIG:
+          includes:
+            - url: "http://inc:secret@127.0.0.1:{port}/signatures"
+              functions: [check_order, not_served]
+    - hangup: {{}}
+"""
+
+
+def test_includes_fetch_signatures_at_session_start_and_the_tool_runs() -> None:
+    port = 18774
+    requests: list[object] = []
+
+    async def signatures(request: web.Request) -> web.Response:
+        requests.append((request.headers.get("Authorization"), await request.json()))
+        return web.json_response({"functions": [{
+            "function": "check_order", "description": "Look up an order.",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+            "web_hook_url": f"http://127.0.0.1:{port}/swaig"}]})
+
+    app = build_app()
+    app.router.add_post("/signatures", signatures)
+    flow = compile_text(INCLUDES.format(port=port), "includes.yaml")
+    script = load_caller_script("steps:\n  - say: \"check order A123\"\n"
+                                "  - hangup: {after: 8}\n", "caller.yaml")
+    model = load_rules(RULES, "rules.yaml")
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        site_runner = web.AppRunner(app)
+        await site_runner.setup()
+        await web.TCPSite(site_runner, "127.0.0.1", port).start()
+        try:
+            channel = SimulatedCaller(script)
+            network = SimulatedNetwork.for_script(script)
+            call = Call(flow, channel, network, ai_runner=runner(model))
+            await call.run()
+            await channel.close()
+            await network.close()
+        finally:
+            await site_runner.cleanup()
+        return call, channel
+
+    call, channel = run_virtual(main)
+    ((auth, body),) = requests
+    assert auth == "Basic aW5jOnNlY3JldA=="  # inc:secret
+    assert body["action"] == "get_signature"  # type: ignore[index]
+    assert body["functions"] == ["check_order", "not_served"]  # type: ignore[index]
+    (loaded,) = call.trace.of_kind("include_loaded")
+    assert loaded["functions"] == ["check_order"]
+    offered = {tool.name for request in model.requests for tool in request.tools}
+    assert offered == {"check_order"}
+    assert any("shipped, ETA April 2nd" in line.text for line in channel.heard)
