@@ -23,6 +23,7 @@ from typing import TypeAlias
 from interpreter.diagnostics import Span
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.expressions import Expr, SwaigTemplate, SwmlTemplate
+from interpreter.jsontypes import JSONValue
 
 # JSON as the IR holds it: immutable containers all the way down.
 FrozenJSON: TypeAlias = (
@@ -67,8 +68,24 @@ RESERVED_FUNCTIONS = frozenset(
     {"startup_hook", "hangup_hook", "start_hook", "stop_hook", "summarize_conversation"})
 
 
-def freeze_mapping(items: Mapping[str, object]) -> MappingProxyType[str, object]:
-    return MappingProxyType(dict(items))
+def freeze(value: JSONValue) -> FrozenJSON:
+    """User JSON as the IR holds it: mappings and tuples all the way down."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: object) -> JSONValue:
+    """IR JSON back to plain dicts and lists (for the wire and for mutation)."""
+    if isinstance(value, Mapping):
+        return {str(key): thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 # --------------------------------------------------------------------- Calling SWML

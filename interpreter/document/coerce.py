@@ -12,17 +12,10 @@ from types import MappingProxyType
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from interpreter import ir
+from interpreter.ir import freeze as freeze  # re-exported for the compilers
 from interpreter.jsontypes import JSONValue
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def freeze(value: JSONValue) -> ir.FrozenJSON:
-    if isinstance(value, dict):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, list):
-        return tuple(freeze(item) for item in value)
-    return value
 
 
 def split_credentials(url: str) -> ir.Webhook:

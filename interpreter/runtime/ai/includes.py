@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -28,14 +27,6 @@ if TYPE_CHECKING:
 FETCH_TIMEOUT = 5.0
 
 
-def _freeze(value: JSONValue) -> ir.FrozenJSON:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 def _definitions(reply: JSONValue) -> list[Mapping[str, JSONValue]]:
     if isinstance(reply, dict) and isinstance(reply.get("functions"), list):
         reply = reply["functions"]
@@ -48,7 +39,7 @@ async def fetch_includes(session: AiSession) -> None:
         body: dict[str, JSONValue] = {
             "action": "get_signature", "functions": list(include.functions),
             "content_type": "text/swaig", "content_disposition": "function signature request",
-            "version": "2.0", "meta_data": {k: _thaw(v) for k, v in include.meta_data.items()}}
+            "version": "2.0", "meta_data": {k: ir.thaw(v) for k, v in include.meta_data.items()}}
         headers = {"Authorization": basic_auth(include.user, include.password)} \
             if include.user else {}
         try:
@@ -76,16 +67,9 @@ async def fetch_includes(session: AiSession) -> None:
             parameters = definition.get("parameters")
             session.overrides[str(name)] = dataclasses.replace(
                 placeholder, description=str(definition["description"]),
-                parameters=_freeze(parameters) if isinstance(parameters, dict)  # type: ignore[arg-type]
+                parameters=ir.freeze(parameters) if isinstance(parameters, dict)  # type: ignore[arg-type]
                 else placeholder.parameters,
                 webhook=ir.Webhook(url, include.user, include.password))
             added.append(str(name))
         session.call.trace.record("include_loaded", url=include.url, functions=added)
 
-
-def _thaw(value: object) -> JSONValue:
-    if isinstance(value, Mapping):
-        return {str(k): _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_thaw(v) for v in value]
-    return value if value is None or isinstance(value, bool | int | float | str) else str(value)

@@ -119,15 +119,5 @@ def tools(session: AiSession) -> tuple[ToolSpec, ...]:
 
 
 def _plain(value: object) -> dict[str, JSONValue]:
-    converted = _thaw(value)
+    converted = ir.thaw(value)
     return converted if isinstance(converted, dict) else {}
-
-
-def _thaw(value: object) -> JSONValue:
-    if isinstance(value, Mapping):
-        return {str(k): _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_thaw(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)

@@ -71,7 +71,7 @@ class AiSession:
     def start(cls, call: Call, executor: Executor, verb: ir.Ai,
               llm: LlmProvider) -> AiSession:
         session = cls(call, executor, verb, llm,
-                      global_data={k: _thaw(v) for k, v in verb.global_data.items()})
+                      global_data={k: ir.thaw(v) for k, v in verb.global_data.items()})
         carried = call.carried
         if carried is not None:
             # Context from the agent before a transfer: its global_data (over the
@@ -99,8 +99,3 @@ class AiSession:
     def policy(self, error_type: ErrorType) -> RecoveryPolicy:
         return self.verb.error_recovery[error_type]
 
-
-def _thaw(value: object) -> JSONValue:
-    from interpreter.runtime.ai.prompt import _thaw as thaw
-
-    return thaw(value)

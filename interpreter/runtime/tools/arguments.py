@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
@@ -20,6 +20,7 @@ from referencing.exceptions import Unresolvable
 
 from interpreter import ir
 from interpreter.errors import ErrorType
+from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime.tools.base import ToolFault
 
@@ -52,15 +53,6 @@ def parse_arguments(function: ir.Function, raw: str) -> dict[str, JSONValue]:
                         f"invalid arguments for {function.name}: {problems}. "
                         f"Call {function.name} again with corrected arguments.")
     return arguments
-
-
-def thaw(value: ir.FrozenJSON) -> JSONValue:
-    """Plain JSON (dicts and lists) from the IR's frozen form."""
-    if isinstance(value, Mapping):
-        return {key: thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(item) for item in value]
-    return value
 
 
 def _decode(name: str, raw: str) -> dict[str, JSONValue]:
