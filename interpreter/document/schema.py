@@ -23,6 +23,7 @@ from jsonschema.exceptions import ValidationError
 
 from interpreter.diagnostics import Diagnostic, JSONPath, Severity
 from interpreter.document.loader import SourceDocument
+from interpreter.jsontypes import kind_of
 
 # Where the schema lives: inside an installed wheel it is package data; in a
 # source checkout (and an editable install) it is the top-level schemas/ file.
@@ -121,25 +122,6 @@ def _is_method_list_item(error: ValidationError) -> bool:
             and "answer" in schema.get("properties", {}))
 
 
-def _describe_type(value: object) -> str:
-    match value:
-        case bool():
-            return "a boolean"
-        case int():
-            return "an integer"
-        case float():
-            return "a number"
-        case str():
-            return "a string"
-        case list():
-            return "a list"
-        case dict():
-            return "a map"
-        case None:
-            return "null"
-    return type(value).__name__
-
-
 def _expected_types(types: object) -> str:
     names = [types] if isinstance(types, str) else list(types) if isinstance(types, list) else []
     return " or ".join(_TYPE_NAMES.get(str(name), str(name)) for name in names)
@@ -176,7 +158,7 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
         case "type":
             yield doc.diagnostic("CK204", Severity.ERROR,
                                  f"{_where(path)} must be {_expected_types(error.validator_value)}"
-                                 f", not {_describe_type(value)}", path)
+                                 f", not {kind_of(value, yaml=True)}", path)
         case "anyOf" | "oneOf":
             expected = " or ".join(
                 _expected_types(sub.validator_value) if sub.validator == "type"
@@ -184,7 +166,7 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                 if _type_like(sub)) or "a valid value"
             yield doc.diagnostic("CK204", Severity.ERROR,
                                  f"{_where(path)} must be {expected}, "
-                                 f"not {_describe_type(value)}", path)
+                                 f"not {kind_of(value, yaml=True)}", path)
         case "enum" | "const":
             allowed: list[Any] = (list(error.validator_value) if error.validator == "enum"
                                   and isinstance(error.validator_value, list)

@@ -21,7 +21,7 @@ from referencing.exceptions import Unresolvable
 from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.ir import thaw
-from interpreter.jsontypes import JSONValue
+from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolFault
 
 # One validator per Function object. Functions are frozen but not hashable
@@ -177,24 +177,6 @@ def _describe(error: ValidationError) -> str:
 
 _BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
            "exclusiveMaximum": "less than"}
-
-
-def kind_of(value: object) -> str:
-    """A JSON value's kind with its article, for messages: "an array", "null"."""
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "a boolean"
-        case int():
-            return "an integer"
-        case float():
-            return "a number"
-        case str():
-            return "a string"
-        case list():
-            return "an array"
-    return "an object"
 
 
 def _article(kind: str) -> str:

@@ -31,8 +31,7 @@ import aiohttp
 from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.ir import thaw
-from interpreter.jsontypes import JSONValue
-from interpreter.runtime.tools.arguments import kind_of
+from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 
 MAX_REPLY_BYTES = 256 * 1024

@@ -10,7 +10,7 @@ from aiohttp import web
 from interpreter.clock import run_virtual
 from interpreter.commands import demo
 from interpreter.document.compile import compile_text
-from interpreter.providers.llm.scripted import load_rules
+from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
 from interpreter.server.demo_webhook import CALLS, build_app
@@ -50,16 +50,17 @@ rules:
 """
 
 
-def _call(port: int, caller: str, app: web.Application) -> tuple[Call, SimulatedCaller]:
-    flow = compile_text(FLOW.format(port=port), "tools.yaml")
+def _call(port: int, caller: str, app: web.Application, flow_text: str = FLOW,
+          model: ScriptedProvider | None = None) -> tuple[Call, SimulatedCaller]:
+    """Serve `app` on loopback and run one call of `flow_text` against it."""
+    flow = compile_text(flow_text.format(port=port), "tools.yaml")
     script = load_caller_script(caller, "caller.yaml")
-    model = load_rules(RULES, "rules.yaml")
+    model = model or load_rules(RULES, "rules.yaml")
 
     async def main() -> tuple[Call, SimulatedCaller]:
         site_runner = web.AppRunner(app)
         await site_runner.setup()
-        site = web.TCPSite(site_runner, "127.0.0.1", port)
-        await site.start()
+        await web.TCPSite(site_runner, "127.0.0.1", port).start()
         try:
             channel = SimulatedCaller(script)
             network = SimulatedNetwork.for_script(script)
@@ -146,27 +147,9 @@ def test_includes_fetch_signatures_at_session_start_and_the_tool_runs() -> None:
 
     app = build_app()
     app.router.add_post("/signatures", signatures)
-    flow = compile_text(INCLUDES.format(port=port), "includes.yaml")
-    script = load_caller_script("steps:\n  - say: \"check order A123\"\n"
-                                "  - hangup: {after: 8}\n", "caller.yaml")
     model = load_rules(RULES, "rules.yaml")
-
-    async def main() -> tuple[Call, SimulatedCaller]:
-        site_runner = web.AppRunner(app)
-        await site_runner.setup()
-        await web.TCPSite(site_runner, "127.0.0.1", port).start()
-        try:
-            channel = SimulatedCaller(script)
-            network = SimulatedNetwork.for_script(script)
-            call = Call(flow, channel, network, ai_runner=runner(model))
-            await call.run()
-            await channel.close()
-            await network.close()
-        finally:
-            await site_runner.cleanup()
-        return call, channel
-
-    call, channel = run_virtual(main)
+    call, channel = _call(port, "steps:\n  - say: \"check order A123\"\n  - hangup: {after: 8}\n",
+                          app, INCLUDES, model)
     ((auth, body),) = requests
     assert auth == "Basic aW5jOnNlY3JldA=="  # inc:secret
     assert body["action"] == "get_signature"  # type: ignore[index]
