@@ -31,7 +31,7 @@ from interpreter.providers.llm.base import (
     ToolCallReady,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, prompt, summary
+from interpreter.runtime.ai import actions, gather, prompt, summary
 from interpreter.runtime.ai.includes import fetch_includes
 from interpreter.runtime.ai.session import AiSession, ToolMock
 from interpreter.runtime.ai.tools import run_hook, run_tool
@@ -190,7 +190,8 @@ async def _converse(session: AiSession) -> None:
             continue
         step = session.step
         if step is not None and step.gather_info is not None and step.name not in session.gathered:
-            await _gather(session, step, step.gather_info)
+            await gather.ask(session, step, step.gather_info)
+            await _turn(session)
             continue
         if session.step is not None and session.step.skip_user_turn and session.fresh_step:
             # A step that speaks first: no user turn before it.
@@ -223,36 +224,6 @@ async def _converse(session: AiSession) -> None:
             session.attention_sent = True
             session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
             await _turn(session)
-
-
-async def _gather(session: AiSession, step: ir.Step, gather: ir.GatherInfo) -> None:
-    """gather_info: ask each question in turn, store the answers, then move on.
-
-    The questions are spoken as written and the answers kept out of the
-    model's tool history; they land in global_data (under `output_key` when
-    set), where the prompt and tools read them."""
-    call = session.call
-    session.gathered.add(step.name)
-    answers: dict[str, JSONValue] = {}
-    for question in gather.questions:
-        await _speak(session, prompt.render(question.question, session))
-        event = await call.wait_for(_caller_words)
-        assert isinstance(event, ev.TranscriptReceived)
-        answers[question.key] = event.text
-        call.trace.record("gather_answer", key=question.key, answer=event.text)
-    if gather.output_key:
-        session.global_data[gather.output_key] = answers
-    else:
-        session.global_data.update(answers)
-    target = gather.completion_step
-    if target is not None:
-        call.trace.record("step_change", old=step.name, new=target.name,
-                          trigger="gather_complete")
-        session.step = target
-        session.fresh_step = True
-    session.messages.append(ChatMessage(
-        "system", "The caller answered: " + "; ".join(f"{k}: {v}" for k, v in answers.items())))
-    await _turn(session)
 
 
 async def _hard_stop(session: AiSession) -> None:
