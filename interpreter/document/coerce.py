@@ -99,3 +99,20 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     for letter in literal[2]:
         flags |= {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE}.get(letter, 0)
     return re.compile(literal[1], flags)
+
+
+def hint(item: JSONValue) -> ir.Hint:
+    """A `hints` entry: a plain word, or a pattern with its replacement."""
+    if isinstance(item, dict):
+        pattern = item.get("pattern")
+        compiled = compile_pattern(pattern) if isinstance(pattern, str) else None
+        if compiled is not None and flag(item.get("ignore_case"), False):
+            compiled = re.compile(compiled.pattern, compiled.flags | re.IGNORECASE)
+        return ir.Hint(str(item.get("hint", "")), compiled,
+                       _replacement(str(item["replace"])) if "replace" in item else None)
+    return ir.Hint(str(item))
+
+
+def _replacement(template: str) -> str:
+    """A JS/PCRE-style replacement (`$1`) as a Python `re.sub` template."""
+    return re.sub(r"\$(\d+)", r"\\g<\1>", template.replace("\\", "\\\\"))

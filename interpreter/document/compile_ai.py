@@ -15,6 +15,7 @@ from interpreter.document.coerce import (
     filler_map,
     flag,
     freeze,
+    hint,
     number,
     strings,
     webhook,
@@ -53,7 +54,7 @@ def compile_ai(compiler: _Compiler, args: dict[str, Any], path: JSONPath) -> ir.
         params=_params(params),
         languages=tuple(_language(item) for item in args.get("languages") or []
                         if isinstance(item, dict)),
-        hints=tuple(_hint(item) for item in args.get("hints") or []),
+        hints=tuple(hint(item) for item in args.get("hints") or []),
         pronounce=tuple(ir.Pronounce(str(item.get("replace", "")), str(item.get("with", "")),
                                      flag(item.get("ignore_case"), True))
                         for item in args.get("pronounce") or [] if isinstance(item, dict)),
@@ -127,6 +128,8 @@ def _params(params: dict[str, JSONValue]) -> ir.AiParams:
         hard_stop_prompt=str(params["hard_stop_prompt"]) if "hard_stop_prompt" in params
         else None,
         wait_for_user=bool(wait) and wait not in ("false", 0),
+        wait_for_user_s=float(wait) if isinstance(wait, int | float)
+        and not isinstance(wait, bool) and wait > 0 else None,
         static_greeting=str(params["static_greeting"]) if "static_greeting" in params else None,
         local_tz=str(params.get("local_tz", base.local_tz)),
         app_name=str(params.get("app_name", base.app_name)),
@@ -153,17 +156,6 @@ def _language(item: dict[str, JSONValue]) -> ir.Language:
                        ",".join(strings(code)) if isinstance(code, list) else str(code),
                        voice, str(engine) if engine else None, str(model) if model else None,
                        strings(item.get("speech_fillers")), strings(function_fillers))
-
-
-def _hint(item: JSONValue) -> ir.Hint:
-    if isinstance(item, dict):
-        pattern = item.get("pattern")
-        compiled = compile_pattern(pattern) if isinstance(pattern, str) else None
-        if compiled is not None and flag(item.get("ignore_case"), False):
-            compiled = re.compile(compiled.pattern, compiled.flags | re.IGNORECASE)
-        return ir.Hint(str(item.get("hint", "")), compiled,
-                       str(item["replace"]) if "replace" in item else None)
-    return ir.Hint(str(item))
 
 
 def _recovery(overrides: dict[str, Any]) -> MappingProxyType[ErrorType, RecoveryPolicy]:

@@ -104,6 +104,12 @@ class EventSink:
     def playout_finished(self, playout_id: int) -> None:
         self._call.post(ev.PlayoutFinished(playout_id, source=self._source))
 
+    def playout_failed(self, playout_id: int, reason: str) -> None:
+        self._call.post(ev.PlayoutFailed(playout_id, reason, source=self._source))
+
+    def transcription_failed(self, reason: str) -> None:
+        self._call.post(ev.TranscriptionFailed(reason, source=self._source))
+
     def leg_ringing(self, leg_id: str) -> None:
         self._call.post(ev.LegRinging(leg_id))
 
@@ -141,6 +147,7 @@ class Call:
         self.epoch = 1
         self.legs: dict[str, Leg] = {}
         self.pending_digits: list[str] = []
+        self.ended_playouts: set[int] = set()
         self.flow_loader = flow_loader
         # What an ai session hands to the next one (global_data, meta_data and a
         # summary), so a transfer to another agent keeps the conversation's context.
@@ -239,6 +246,10 @@ class Call:
                 self.move_leg(leg_id, LegState.FAILED)
             case ev.LegEnded(leg_id=leg_id):
                 self.move_leg(leg_id, LegState.ENDED)
+            case ev.PlayoutFinished(playout_id=playout) | ev.PlayoutFailed(playout_id=playout):
+                # Kept so a waiter that comes later (a background file waited
+                # on after its end was reported) does not wait forever.
+                self.ended_playouts.add(playout)
         if accept(event):
             return True
         if isinstance(event, ev.DigitPressed) and event.source == "caller":

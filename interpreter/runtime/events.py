@@ -49,6 +49,14 @@ class TranscriptReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptionFailed(Event):
+    """The caller spoke but speech-to-text returned no words (an stt_error)."""
+
+    reason: str
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
 class DigitPressed(Event):
     digit: str
     source: str = "caller"
@@ -74,6 +82,16 @@ class PlayoutFinished(Event):
     """Everything queued for the caller (or a leg) has been played."""
 
     playout_id: int
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutFailed(Event):
+    """Speech synthesis (tts_error) or a file (media_error) failed: the playout
+    with this id and everything queued after it were dropped."""
+
+    playout_id: int
+    reason: str
     source: str = "caller"
 
 

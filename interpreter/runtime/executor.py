@@ -14,14 +14,15 @@ the fault is fatal. Nothing escapes to the caller of `run`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.runtime.events import PlayoutFailed, PlayoutFinished
 from interpreter.runtime.scope import render, render_text, scope_of, test, text_of, value_of
-from interpreter.transports.protocols import CallerChannel, Utterance
+from interpreter.transports.protocols import FALLBACK_VOICE, CallerChannel, Utterance
 
 if TYPE_CHECKING:
     from interpreter.expressions import MappingScope
@@ -66,6 +67,9 @@ class Executor:
     stack: list[Frame] = field(default_factory=list)
     goto_counts: dict[int, int] = field(default_factory=dict)
     transfers: int = 0
+    # The voice "say" items are spoken in: the ai verb's language voice, or
+    # FALLBACK_VOICE for the rest of the call once a voice has failed.
+    voice: str = ""
 
     @property
     def scope(self) -> MappingScope:
@@ -252,25 +256,43 @@ class Executor:
         if policy.fatal:
             raise ScriptEnded(f"error:{fault.error_type.value}")
 
-    async def say(self, text: str) -> None:
-        await self.play([Utterance("say", text)])
+    async def say(self, text: str) -> bool:
+        return await self.play([Utterance("say", text)])
 
-    async def play(self, items: list[Utterance]) -> None:
-        """Play and wait until it has been heard (or the call ends)."""
+    async def play(self, items: list[Utterance]) -> bool:
+        """Play and wait until it has been heard (or the call ends); False when
+        something could not be played.
+
+        A voice that fails to synthesize is a tts_error: the rest is retried
+        once in the fallback voice, which the call keeps from then on (the
+        hosted platform falls back to a default voice the same way). A file
+        that fails to play is a media_error and is skipped."""
         if not items:
-            return
+            return True
+        items = [replace(u, voice=self.voice) if u.kind == "say" and not u.voice else u
+                 for u in items]
         playout = self.call.next_id()
         self.channel.play(playout, items)
         self.call.trace.record("play", playout=playout, source=self.source,
                                items=[f"{u.kind}:{u.value}" for u in items])
-        await self.call.wait_for(lambda e: _finished(e, playout, self.source))
+        event = await self.call.wait_for(lambda e: _finished(e, playout, self.source))
+        if not isinstance(event, PlayoutFailed):
+            return True
+        voiced = any(u.kind == "say" for u in items)
+        retry = voiced and self.voice != FALLBACK_VOICE
+        error = ErrorType.TTS_ERROR if voiced else ErrorType.MEDIA_ERROR
+        self.call.trace.record("error", type=error.value, fatal=False, message=event.reason,
+                               next="retry with the fallback voice" if retry else "skipped")
+        if not retry:
+            return False
+        self.voice = FALLBACK_VOICE
+        return await self.play([replace(u, voice=FALLBACK_VOICE) if u.kind == "say" else u
+                                for u in items])
 
 
 def _finished(event: object, playout: int, source: str) -> bool:
-    from interpreter.runtime.events import PlayoutFinished
-
-    return isinstance(event, PlayoutFinished) and event.playout_id == playout \
-        and event.source == source
+    return isinstance(event, PlayoutFinished | PlayoutFailed) and \
+        event.playout_id == playout and event.source == source
 
 
 def _verb_name(verb: ir.Verb) -> str:

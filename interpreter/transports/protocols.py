@@ -20,6 +20,13 @@ class Utterance:
 
     kind: str  # "say" | "url" | "silence" | "ring"
     value: str  # text, URL, seconds, or ring country code/duration
+    # The voice for a "say" item; "" is the flow's voice. After a voice fails
+    # the runtime retries with FALLBACK_VOICE (the hosted platform falls back
+    # to a default voice the same way).
+    voice: str = ""
+
+
+FALLBACK_VOICE = "fallback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,11 @@ class CallSink(Protocol):
     def hung_up(self) -> None: ...
     def closed(self, reason: str) -> None: ...
     def playout_finished(self, playout_id: int) -> None: ...
+    def playout_failed(self, playout_id: int, reason: str) -> None:
+        """Speech could not be synthesized (or a file played): the rest of the
+        playout is dropped, nothing more of it plays."""
+    def transcription_failed(self, reason: str) -> None:
+        """The caller spoke but speech-to-text failed to return words."""
 
 
 class CallerChannel(Protocol):
@@ -55,6 +67,14 @@ class CallerChannel(Protocol):
 
     def stop_playout(self) -> Heard:
         """Stop playing now (barge-in); what was heard of the current playout."""
+
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        """Play `url` under the agent's speech (hold music, playback_bg),
+        replacing any background already playing; `loops` 0 repeats until
+        stopped. Report `playout_finished(playout_id)` when it ends by itself."""
+
+    def stop_background(self) -> None:
+        """Stop the background audio now; no report follows."""
 
     def hangup(self, reason: str) -> None: ...
 

@@ -13,19 +13,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage
+from interpreter.runtime.ai import fillers
+from interpreter.runtime.ai.session import voice_of
+from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
 
-# Actions that tune a platform knob this runtime has no equivalent for yet;
-# they are traced so nothing is silently dropped.
-_TRACED_ONLY = {"settings", "end_of_speech_timeout", "speech_event_timeout",
-                "add_dynamic_hints", "clear_dynamic_hints", "functions_on_speaker_timeout",
-                "extensive_data", "replace_in_history", "playback_bg", "stop_playback_bg",
-                "hold", "wait_for_user", "context_switch", "back_to_back_functions"}
+# The `settings` action's hyphenated keys, as the model request names them.
+_LLM_SETTINGS = {"temperature": "temperature", "top-p": "top_p", "max-tokens": "max_tokens",
+                 "frequency-penalty": "frequency_penalty",
+                 "presence-penalty": "presence_penalty"}
+_TURN_SETTINGS = ("confidence", "barge-confidence")
+MAX_HOLD_SECONDS = 900.0
+DEFAULT_HOLD_SECONDS = 300.0
+# Hold music when the flow sets no params.hold_music: the media runtime's own
+# tone, so a caller on hold never hears dead air.
+DEFAULT_HOLD_MUSIC = "builtin:hold"
+# back_to_back_functions: how many tool rounds one turn may chain.
+CHAINED_TOOL_ROUNDS = 32
 
 
 def change_step(session: AiSession, name: str, trigger: str) -> str:
@@ -55,6 +65,11 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
     old = session.context.name if session.context else None
     session.call.trace.record("context_change", old=old, new=target.name, trigger=trigger,
                               step=target.first_step.name)
+    leaving = session.context.exit_fillers if session.context is not None else {}
+    for kind, filler_map in (("exit", leaving), ("enter", target.enter_fillers)):
+        filler = fillers.from_map(session, filler_map)
+        if filler:
+            fillers.play(session, filler, kind, context=target.name)
     session.context = target
     session.step = target.first_step
     session.fresh_step = True
@@ -66,6 +81,21 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
     return f"Switched to context {target.name}, step {target.first_step.name}."
 
 
+def change_language(session: AiSession, name: str) -> str:
+    target = next((lang for lang in session.verb.languages if lang.name == name), None)
+    if target is None:
+        return _illegal(session, f'no language "{name}"; available: '
+                        + ", ".join(lang.name for lang in session.verb.languages))
+    old = session.language.name if session.language is not None else None
+    session.language = target
+    executor = session.executor
+    if target.voice and executor.voice != FALLBACK_VOICE:
+        executor.voice = voice_of(target)
+    session.call.trace.record("language_change", old=old, new=target.name, code=target.code,
+                              voice=executor.voice)
+    return f"Now speaking {target.name}."
+
+
 def _illegal(session: AiSession, message: str) -> str:
     """An illegal move is a state_error the model is told about, so it can correct it."""
     session.call.trace.record("error", type=ErrorType.STATE_ERROR.value, fatal=False,
@@ -74,22 +104,24 @@ def _illegal(session: AiSession, message: str) -> str:
 
 
 async def apply(session: AiSession, actions: tuple[Mapping[str, JSONValue], ...],
-                post_process: bool, token: str = "") -> None:
-    """Apply in order; `token` is the calling function's meta_data scope."""
+                post_process: bool, token: str = "", tool_call_id: str = "") -> None:
+    """Apply in order; `token` is the calling function's meta_data scope,
+    `tool_call_id` the call whose history entries an action may rewrite."""
     if post_process:
-        session.post_actions.extend((action, token) for action in actions)
+        session.post_actions.extend((action, token, tool_call_id) for action in actions)
         return
     for action in actions:
-        await _apply_one(session, action, token)
+        await _apply_one(session, action, token, tool_call_id)
 
 
 async def flush_post_process(session: AiSession) -> None:
     held, session.post_actions = session.post_actions, []
-    for action, token in held:
-        await _apply_one(session, action, token)
+    for action, token, tool_call_id in held:
+        await _apply_one(session, action, token, tool_call_id)
 
 
-async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token: str) -> None:
+async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token: str,
+                     tool_call_id: str) -> None:
     trace = session.call.trace
     for name, value in action.items():
         if name == "transfer" and "SWML" in action:
@@ -126,9 +158,37 @@ async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token:
                 _transfer(session, value)
             case "SWML":
                 _swml(session, value, action.get("transfer"))
-            case _ if name in _TRACED_ONLY:
-                trace.record("action_not_applied", action=name,
-                             why="no equivalent in this runtime yet")
+            case "context_switch":
+                _context_switch(session, value)
+            case "hold":
+                _hold(session, value)
+            case "playback_bg":
+                _playback_bg(session, value)
+            case "stop_playback_bg" if value not in (False, "false"):
+                stop_background(session)
+            case "wait_for_user":
+                _wait_for_user(session, value)
+            case "settings" if isinstance(value, dict):
+                _settings(session, value)
+            case "end_of_speech_timeout" | "speech_event_timeout" \
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                # Endpointing knobs: the audio runtime's endpointer reads them.
+                session.turn_settings[name] = float(value)
+            case "add_dynamic_hints" if isinstance(value, list):
+                session.hints.extend(hint(item) for item in value)
+            case "clear_dynamic_hints":
+                session.hints = list(session.verb.hints)
+            case "functions_on_speaker_timeout":
+                session.functions_on_speaker_timeout = value not in (False, "false")
+            case "back_to_back_functions":
+                session.chain_forever = value == "forever"
+                session.tool_round_limit = CHAINED_TOOL_ROUNDS \
+                    if value not in (False, "false") else None
+            case "replace_in_history" if tool_call_id:
+                session.history_edits[tool_call_id] = None if value in (True, "true") \
+                    else str(value)
+            case "extensive_data" if tool_call_id and value not in (False, "false"):
+                session.shorten_results.add(tool_call_id)
             case _:
                 trace.record("action_unknown", action=name)
 
@@ -176,3 +236,97 @@ def _swml(session: AiSession, document: JSONValue, transfer: JSONValue) -> None:
     session.swml_actions.append((document, hard))
     if hard:
         session.ended = "transfer"
+
+
+def _context_switch(session: AiSession, value: JSONValue) -> None:
+    """Replace (full_reset) or add to the system prompt; consolidate folds the
+    conversation so far into one note; user_prompt speaks for the caller."""
+    spec = value if isinstance(value, dict) else {"system_prompt": value}
+    system = spec.get("system_prompt")
+    if isinstance(system, str) and system:
+        session.prompt_override = (system, spec.get("full_reset") in (True, "true"))
+    if spec.get("consolidate") in (True, "true"):
+        consolidate(session)
+    elif spec.get("full_reset") in (True, "true"):
+        session.messages.clear()
+    user = spec.get("user_prompt")
+    if isinstance(user, str) and user:
+        session.messages.append(ChatMessage("user", user))
+
+
+def consolidate(session: AiSession) -> None:
+    """The conversation so far as one system note (what a transfer carries too)."""
+    turns = transcript(session)
+    session.messages.clear()
+    if turns:
+        session.messages.append(ChatMessage("system", f"The conversation so far: {turns}"))
+
+
+def transcript(session: AiSession, last: int | None = None) -> str:
+    said = [f"{m.role}: {m.content}" for m in session.messages
+            if m.role in ("user", "assistant") and m.content]
+    return " | ".join(said[-last:] if last else said)
+
+
+def _hold(session: AiSession, value: JSONValue) -> None:
+    seconds: JSONValue = value.get("timeout", DEFAULT_HOLD_SECONDS) \
+        if isinstance(value, dict) else value
+    if isinstance(seconds, str) and seconds.isdigit():
+        seconds = int(seconds)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        seconds = DEFAULT_HOLD_SECONDS
+    # Taken when the agent has finished its reply, so "please hold" is heard.
+    session.hold_seconds = min(float(seconds), MAX_HOLD_SECONDS)
+
+
+def _playback_bg(session: AiSession, value: JSONValue) -> None:
+    spec = value if isinstance(value, dict) else {"file": value}
+    url = spec.get("file")
+    if not isinstance(url, str) or not url:
+        session.call.trace.record("action_invalid", action="playback_bg",
+                                  why="needs a file URL")
+        return
+    wait = spec.get("wait") in (True, "true")
+    # With wait, the file plays once and the agent's next reply waits for it;
+    # without, it loops under the conversation until stopped.
+    start_background(session, url, loops=1 if wait else 0)
+    session.background_wait = wait
+
+
+def start_background(session: AiSession, url: str, loops: int) -> None:
+    playout = session.call.next_id()
+    session.executor.channel.play_background(playout, url, loops)
+    session.background = playout
+    session.call.trace.record("background_started", playout=playout, url=url, loops=loops)
+
+
+def stop_background(session: AiSession) -> None:
+    if session.background is not None:
+        session.executor.channel.stop_background()
+        session.call.trace.record("background_stopped", playout=session.background)
+        session.background = None
+        session.background_wait = False
+
+
+def _wait_for_user(session: AiSession, value: JSONValue) -> None:
+    """bool, seconds, or "answer_first" (the same as true once the call is up)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        session.wait_for_user_until = session.call.now() + float(value)
+        session.wait_for_user = False
+    else:
+        session.wait_for_user = value not in (False, "false")
+        session.wait_for_user_until = None
+
+
+def _settings(session: AiSession, values: dict[str, JSONValue]) -> None:
+    if not session.verb.params.swaig_allow_settings:
+        session.call.trace.record("action_refused", action="settings",
+                                  why="params.swaig_allow_settings is false")
+        return
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if key in _LLM_SETTINGS:
+            session.llm_settings[_LLM_SETTINGS[key]] = float(value)
+        elif key in _TURN_SETTINGS:
+            session.turn_settings[key] = float(value)

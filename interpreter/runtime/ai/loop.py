@@ -22,21 +22,14 @@ from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import (
     ChatMessage,
-    Finished,
-    LlmError,
     LlmProvider,
-    LlmRequest,
-    TextDelta,
-    ToolCall,
-    ToolCallReady,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, gather, prompt, summary
+from interpreter.runtime.ai import actions, gather, recovery, summary, turn
 from interpreter.runtime.ai.includes import fetch_includes
 from interpreter.runtime.ai.session import AiSession, ToolMock
-from interpreter.runtime.ai.tools import run_hook, run_tool
+from interpreter.runtime.ai.tools import run_hook
 from interpreter.runtime.state import CallState
-from interpreter.transports.protocols import Utterance
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
@@ -128,11 +121,9 @@ HANDOVER_MESSAGES = 8
 
 def _handover(session: AiSession) -> dict[str, JSONValue]:
     """What the next agent gets: global_data, meta_data and the last turns."""
-    turns = [f"{m.role}: {m.content}" for m in session.messages
-             if m.role in ("user", "assistant") and m.content][-HANDOVER_MESSAGES:]
     return {"global_data": dict(session.global_data),
             "meta_data": {k: dict(v) for k, v in session.meta_data.items()},
-            "summary": " | ".join(turns)}
+            "summary": actions.transcript(session, HANDOVER_MESSAGES)}
 
 
 async def _run_swml(executor: Executor, document: object, hard: bool) -> None:
@@ -168,12 +159,15 @@ def _frame(section: ir.Section) -> Frame:
 
 async def _converse(session: AiSession) -> None:
     params = session.verb.params
-    if params.static_greeting:
-        await _speak(session, params.static_greeting)
-        session.messages.append(ChatMessage("assistant", params.static_greeting))
-    elif not params.wait_for_user:
-        await _turn(session)
     call = session.call
+    if params.static_greeting:
+        await session.executor.say(params.static_greeting)
+        session.messages.append(ChatMessage("assistant", params.static_greeting))
+    elif params.wait_for_user_s is not None:
+        # Wait this long for the caller to speak first, then speak anyway.
+        session.wait_for_user_until = call.now() + params.wait_for_user_s
+    elif not params.wait_for_user:
+        await turn.take(session)
     started = call.now()
     silent_since = call.now()
     while session.ended is None:
@@ -181,22 +175,25 @@ async def _converse(session: AiSession) -> None:
                 call.now() - started >= params.hard_stop_time_s:
             await _hard_stop(session)
             return
+        if session.hold_seconds is not None:
+            await _hold(session, session.hold_seconds)
+            silent_since = call.now()
+            continue
         if session.pending_input:
-            text = " ".join(session.pending_input)
-            session.pending_input.clear()
-            session.messages.append(ChatMessage("user", text))
-            await _turn(session)
+            session.wait_for_user, session.wait_for_user_until = False, None
+            session.messages.append(ChatMessage("user", turn.take_input(session)))
+            await turn.take(session)
             silent_since = call.now()
             continue
         step = session.step
         if step is not None and step.gather_info is not None and step.name not in session.gathered:
             await gather.ask(session, step, step.gather_info)
-            await _turn(session)
+            await turn.take(session)
             continue
         if session.step is not None and session.step.skip_user_turn and session.fresh_step:
             # A step that speaks first: no user turn before it.
             session.fresh_step = False
-            await _turn(session)
+            await turn.take(session)
             continue
         # Deadlines are absolute and compared with a tolerance: float sums of
         # the clock must not leave a deadline a hair in the future forever.
@@ -205,15 +202,38 @@ async def _converse(session: AiSession) -> None:
             if params.attention_timeout_ms > 0 and not session.attention_sent else None
         hard_at = started + params.hard_stop_time_s \
             if params.hard_stop_time_s is not None else None
-        deadline = min(t for t in (inactivity_at, attention_at, hard_at) if t is not None)
-        event = await call.wait_for(_caller_words, max(deadline - call.now(), _TICK))
-        if event is not None:
-            if isinstance(event, ev.TranscriptReceived) and event.text.strip():
-                session.pending_input.append(event.text)
+        reply_at = session.wait_for_user_until
+        deadline = min(t for t in (inactivity_at, attention_at, hard_at, reply_at)
+                       if t is not None)
+        event = await call.wait_for(_caller_input(session), max(deadline - call.now(), _TICK))
+        match event:
+            case ev.TranscriptReceived(text=text) if text.strip():
+                session.pending_input.append(text)
                 session.last_words_at = event.at
                 session.attention_sent = False
-            continue
+                recovery.succeeded(session, ErrorType.STT_ERROR)
+                continue
+            case ev.TranscriptionFailed(reason=reason):
+                outcome = recovery.classify(session, ErrorType.STT_ERROR, reason,
+                                            then="asked the caller to repeat")
+                await session.executor.say(outcome.phrase)
+                silent_since = call.now()
+                continue
+            case ev.PlayoutFinished() | ev.PlayoutFailed():
+                # The background audio ended by itself.
+                if isinstance(event, ev.PlayoutFailed):
+                    turn.background_failed(session, event.reason)
+                session.background = None
+                continue
+            case ev.Event():
+                continue
         now = call.now() + _EPSILON
+        if reply_at is not None and now >= reply_at:
+            call.trace.record("wait_for_user_elapsed", seconds=params.wait_for_user_s)
+            session.wait_for_user_until = None
+            await turn.take(session)
+            silent_since = call.now()
+            continue
         if now >= inactivity_at:
             call.trace.record("inactivity_timeout", seconds=round(now - silent_since, 3))
             session.ended = "inactivity"
@@ -223,7 +243,39 @@ async def _converse(session: AiSession) -> None:
             call.trace.record("attention_timeout", seconds=round(now - silent_since, 3))
             session.attention_sent = True
             session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
-            await _turn(session)
+            await turn.take(session, offer_tools=session.functions_on_speaker_timeout)
+
+
+def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:
+    """The caller's final words or failed ones, and the end of background audio."""
+    def accept(event: ev.Event) -> bool:
+        if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
+            return event.playout_id == session.background and event.source == "caller"
+        return isinstance(event, ev.TranscriptReceived | ev.TranscriptionFailed) and \
+            event.source == "caller" and getattr(event, "final", True)
+    return accept
+
+
+async def _hold(session: AiSession, seconds: float) -> None:
+    """The `hold` action: hold music, the caller's words ignored (ASR paused)
+    until the timeout; then the agent is back and says so."""
+    call = session.call
+    session.hold_seconds = None
+    music = session.verb.params.raw.get("hold_music")
+    actions.start_background(session, music if isinstance(music, str) and music
+                             else actions.DEFAULT_HOLD_MUSIC, loops=0)
+    call.trace.record("hold", seconds=seconds)
+    until = call.now() + seconds
+    while (left := until - call.now()) > _EPSILON:
+        event = await call.wait_for(_caller_words, left)
+        if isinstance(event, ev.TranscriptReceived):
+            call.trace.record("ignored_on_hold", text=event.text)
+    actions.stop_background(session)
+    call.trace.record("unhold", why="timeout")
+    session.messages.append(ChatMessage(
+        "system", "The hold is over and the caller is back on the line: tell them you are "
+        "back and carry on."))
+    await turn.take(session)
 
 
 async def _hard_stop(session: AiSession) -> None:
@@ -232,235 +284,9 @@ async def _hard_stop(session: AiSession) -> None:
     session.call.trace.record("hard_stop", seconds=params.hard_stop_time_s)
     if params.hard_stop_prompt:
         session.messages.append(ChatMessage("system", params.hard_stop_prompt))
-        await _turn(session)
+        await turn.take(session)
     session.ended = "hard_stop"
 
 
 def _caller_words(event: ev.Event) -> bool:
     return isinstance(event, ev.TranscriptReceived) and event.final and event.source == "caller"
-
-
-async def _turn(session: AiSession) -> None:
-    """Generate replies until the model has spoken without calling a tool."""
-    for _ in range(MAX_TOOL_ROUNDS):
-        try:
-            text, calls = await _generate(session)
-        except _Barged:
-            return
-        except LlmError as error:
-            if await _llm_failed(session, error):
-                continue
-            return
-        session.failures.pop(ErrorType.LLM_ERROR, None)
-        session.failures.pop(ErrorType.LLM_TIMEOUT, None)
-        session.messages.append(ChatMessage("assistant", text, tuple(calls)))
-        if not calls:
-            await actions.flush_post_process(session)
-            if session.step is not None and session.step.end:
-                session.ended = "end"
-            return
-        for call in calls:
-            await _tool_call(session, call)
-            if session.ended is not None:
-                return
-    session.call.trace.record("error", type=ErrorType.TOOL_INVALID_CALL.value, fatal=False,
-                              message=f"more than {MAX_TOOL_ROUNDS} tool rounds in one turn")
-
-
-async def _generate(session: AiSession) -> tuple[str, list[ToolCall]]:
-    """One streamed generation, spoken sentence by sentence; raises _Barged
-    when the caller interrupts and LlmError when the model fails."""
-    call = session.call
-    settings = session.verb.prompt.settings
-    request = LlmRequest(
-        (ChatMessage("system", prompt.system_prompt(session)), *session.messages),
-        prompt.tools(session), settings.temperature, settings.top_p, settings.max_tokens,
-        settings.presence_penalty, settings.frequency_penalty,
-        context=session.context.name if session.context else "",
-        step=session.step.name if session.step else "")
-    epoch = call.new_epoch("generation")
-    fillers, session.filler_prefix = session.filler_prefix.split(), ""
-
-    async def work(effect_id: int) -> None:
-        try:
-            async for item in session.llm.stream(request):
-                match item:
-                    case TextDelta(text=text):
-                        call.post(ev.LlmDelta(effect_id, text, epoch=epoch))
-                    case ToolCallReady(call=tool):
-                        call.post(ev.LlmToolCalled(effect_id, tool.id, tool.name,
-                                                   tool.arguments, epoch=epoch))
-                    case Finished(reason=reason, input_tokens=used, output_tokens=made):
-                        call.post(ev.LlmFinished(effect_id, reason, used, made, epoch=epoch))
-        except LlmError as error:
-            call.post(ev.LlmFailed(effect_id, error.kind, str(error), error.retryable,
-                                   epoch=epoch))
-
-    started = call.now()
-    effect = call.start_effect("llm", work, messages=len(request.messages),
-                               tools=[t.name for t in request.tools])
-    text, pending, calls = "", "", []
-    playing = 0  # playout ids in flight; the newest one finishing means all played
-    last_playout = 0
-    finished = False
-    first_token: float | None = None
-    first_sentence: float | None = None
-    tokens = 0
-
-    def wanted(event: ev.Event) -> bool:
-        if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed):
-            return event.effect_id == effect
-        return getattr(event, "source", None) == "caller" and isinstance(
-            event, ev.PlayoutFinished | ev.SpeechStarted | ev.TranscriptReceived)
-
-    while not (finished and not playing):
-        event = await call.wait_for(wanted)
-        match event:
-            case ev.LlmDelta(text=delta):
-                if first_token is None:
-                    first_token = call.now()
-                text += delta
-                pending += delta
-                *sentences, pending = _SENTENCE_END.split(pending)
-                for sentence in sentences:
-                    last_playout = _play(session, sentence)
-                    first_sentence = first_sentence or call.now()
-                    playing = 1
-            case ev.LlmToolCalled(call_id=call_id, name=name, arguments=arguments):
-                calls.append(ToolCall(call_id, name, arguments))
-            case ev.LlmFinished(input_tokens=used, output_tokens=made):
-                finished = True
-                tokens = made
-                session.input_tokens += used
-                session.output_tokens += made
-                if pending.strip():
-                    last_playout = _play(session, pending.strip())
-                    first_sentence = first_sentence or call.now()
-                    playing = 1
-                    pending = ""
-            case ev.LlmFailed(error_kind=kind, message=message, retryable=retryable):
-                _stop_speaking(session, playing)
-                raise LlmError(kind, message, retryable=retryable)  # type: ignore[arg-type]
-            case ev.PlayoutFinished(playout_id=done) if done == last_playout:
-                playing = 0
-            case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
-                _barge(session, effect, playing, text, event, fillers)
-            case ev.TranscriptReceived(text=said):
-                session.pending_input.append(said)
-    timing = _timing(session, text, started, first_token, first_sentence, tokens)
-    call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
-    session.turns.append(timing)
-    return text, calls
-
-
-def _timing(session: AiSession, text: str, started: float, first_token: float | None,
-            first_sentence: float | None, tokens: int) -> dict[str, JSONValue]:
-    """One turn's latency record, like the hosted platform's `times` entries:
-    from the caller's final words to the first model token, to the first
-    sentence handed to speech (the text runtime plays it at once, so that is
-    also the first audio out)."""
-    heard = session.last_words_at
-    now = session.call.now()
-    seconds = now - started
-    return {
-        "response": text, "response_word_count": len(text.split()),
-        "eos_to_request_s": round(started - heard, 6) if heard is not None else None,
-        "token_time_s": round(first_token - started, 6) if first_token else None,
-        "utterance_latency_s": round(first_sentence - started, 6) if first_sentence else None,
-        "audio_latency_s": round(first_sentence - (heard if heard is not None else started), 6)
-        if first_sentence else None,
-        "tokens": tokens, "seconds": round(seconds, 6),
-        "tps": round(tokens / seconds, 3) if seconds > 0 and tokens else 0,
-    }
-
-
-def _play(session: AiSession, sentence: str) -> int:
-    playout = session.call.next_id()
-    session.executor.channel.play(playout, [Utterance("say", pronounced(session, sentence))])
-    session.call.trace.record("say", playout=playout, text=sentence)
-    return playout
-
-
-def pronounced(session: AiSession, text: str) -> str:
-    """The flow's `pronounce` rules applied to what is spoken (not to the history)."""
-    for rule in session.verb.pronounce:
-        flags = re.IGNORECASE if rule.ignore_case else 0
-        text = re.sub(rf"\b{re.escape(rule.replace)}\b", rule.with_, text, flags=flags)
-    return text
-
-
-def _stop_speaking(session: AiSession, playing: int) -> str:
-    if not playing:
-        return ""
-    heard = session.executor.channel.stop_playout()
-    return heard.text
-
-
-def _barge_allowed(session: AiSession) -> bool:
-    return session.verb.params.barge is not ir.Barge.OFF
-
-
-def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event,
-           fillers: list[str]) -> None:
-    """Stop speaking now; keep only what was heard; drop the rest of the generation."""
-    call = session.call
-    words = (_stop_speaking(session, playing) if playing else "").split()
-    heard = " ".join(words[len(fillers):] if words[:len(fillers)] == fillers[:len(words)]
-                     else words)
-    call.cancel_effect(effect)
-    call.new_epoch("barge-in")
-    call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
-    if heard:
-        session.messages.append(ChatMessage("assistant", heard))
-    if isinstance(event, ev.TranscriptReceived):
-        session.pending_input.append(event.text)
-    raise _Barged()
-
-
-async def _speak(session: AiSession, text: str) -> None:
-    await session.executor.say(text)
-
-
-async def _llm_failed(session: AiSession, error: LlmError) -> bool:
-    """Speak the recovery phrase and say whether to retry the generation."""
-    error_type = _LLM_KINDS.get(error.kind, ErrorType.LLM_ERROR)
-    policy = session.policy(error_type)
-    count = session.failures.get(error_type, 0) + 1
-    session.failures[error_type] = count
-    fatal = policy.fatal or not error.retryable or count > policy.max_retries
-    phrase = policy.phrase if not fatal else _goodbye(session, policy.phrase)
-    session.call.trace.record("error", type=error_type.value, fatal=fatal, message=str(error),
-                              attempt=count, phrase=phrase,
-                              next="hangup" if fatal else f"retry after {count} s")
-    await _speak(session, phrase)
-    if fatal:
-        session.ended = f"error:{error_type.value}"
-        session.hangup_after = True
-        return False
-    # Back off (count seconds) while still handling the caller's events.
-    await session.call.wait_for(lambda e: False, float(count))
-    return True
-
-
-def _goodbye(session: AiSession, phrase: str) -> str:
-    return phrase if "hang up" in phrase.lower() else \
-        f"{phrase} I'm sorry, I have to end the call now. Goodbye."
-
-
-async def _tool_call(session: AiSession, call: ToolCall) -> None:
-    if call.name == prompt.NEXT_STEP:
-        result = actions.change_step(session, _argument(call, "step"), "ai_function")
-    elif call.name == prompt.CHANGE_CONTEXT:
-        result = actions.change_context(session, _argument(call, "context"), "ai_function")
-    else:
-        result = await run_tool(session, call)
-    session.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
-
-
-def _argument(call: ToolCall, name: str) -> str:
-    try:
-        value = json.loads(call.arguments or "{}").get(name)
-    except (ValueError, AttributeError):
-        value = None
-    return str(value or "")
-

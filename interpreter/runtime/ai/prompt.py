@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 NEXT_STEP = "next_step"
 CHANGE_CONTEXT = "change_context"
+# Offered when the flow lists more than one language: the reference leaves the
+# mechanism open ("the agent may switch language by name"); a function the
+# model calls is explicit, traced, and moves voice and fillers with it.
+CHANGE_LANGUAGE = "change_language"
 
 
 def prompt_scope(session: AiSession, extra: Mapping[str, JSONValue] | None = None) -> SwaigScope:
@@ -62,6 +66,15 @@ def render(text: ir.SwaigText | None, session: AiSession,
 
 def system_prompt(session: AiSession) -> str:
     parts = [render(session.verb.prompt.text, session)]
+    if session.prompt_override is not None:
+        # A context_switch action: its prompt replaces (full_reset) or joins.
+        text, full_reset = session.prompt_override
+        parts = [text] if full_reset else [*parts, text]
+    languages = session.verb.languages
+    if len(languages) > 1 and session.language is not None:
+        parts.append(f"You can speak {', '.join(lang.name for lang in languages)}. You are "
+                     f"speaking {session.language.name} now; when the caller wants another "
+                     f"of these languages, call {CHANGE_LANGUAGE} first.")
     context = session.context
     reset = context.reset if context is not None else None
     if reset is not None and reset.system_prompt is not None:
@@ -115,6 +128,14 @@ def tools(session: AiSession) -> tuple[ToolSpec, ...]:
                                   "type": "string", "enum": contexts,
                                   "description": "The context to switch to."}},
                                "required": ["context"]}))
+    languages = session.verb.languages
+    if len(languages) > 1:
+        names = [lang.name for lang in languages]
+        specs.append(ToolSpec(CHANGE_LANGUAGE, "Switch the language you speak and listen in.",
+                              {"type": "object", "properties": {"language": {
+                                  "type": "string", "enum": names,
+                                  "description": "The language to speak."}},
+                               "required": ["language"]}))
     return tuple(specs)
 
 

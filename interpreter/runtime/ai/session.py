@@ -11,6 +11,7 @@ from interpreter import ir
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage, LlmProvider
+from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.call import Call
@@ -56,7 +57,7 @@ class AiSession:
     overrides: dict[str, ir.Function] = field(default_factory=dict)
     hangup_after: bool = False
     transfer: ir.Section | None = None
-    post_actions: list[tuple[Mapping[str, JSONValue], str]] = field(default_factory=list)
+    post_actions: list[tuple[Mapping[str, JSONValue], str, str]] = field(default_factory=list)
     turns: list[dict[str, JSONValue]] = field(default_factory=list)  # per-turn timings
     last_words_at: float | None = None  # when the caller's last final words arrived
     swml_actions: list[tuple[JSONValue, bool]] = field(default_factory=list)
@@ -66,6 +67,29 @@ class AiSession:
     output_tokens: int = 0
     # Tool replies a flow test supplies instead of running the tool.
     mocks: Mapping[str, ToolMock] = field(default_factory=dict)
+    language: ir.Language | None = None  # the language spoken now (languages[0] first)
+    hints: list[ir.Hint] = field(default_factory=list)  # the document's + dynamic ones
+    # Reply actions that tune the session from a tool (reference §3.2).
+    llm_settings: dict[str, float] = field(default_factory=dict)  # the `settings` action
+    turn_settings: dict[str, float] = field(default_factory=dict)  # endpointing, confidence
+    prompt_override: tuple[str, bool] | None = None  # context_switch: (prompt, full_reset)
+    wait_for_user: bool = False  # the next reply waits for the caller's words
+    wait_for_user_until: float | None = None  # ...or until this time
+    hold_seconds: float | None = None  # put the caller on hold when the turn ends
+    background: int | None = None  # playout id of background audio playing
+    background_wait: bool = False  # the next reply waits for the background to end
+    tool_round_limit: int | None = None  # back_to_back_functions for this turn
+    chain_forever: bool = False  # back_to_back_functions: "forever"
+    functions_on_speaker_timeout: bool = True
+    # Tool results rewritten once the model has seen them: call id -> the
+    # replacement text (replace_in_history), None to drop the pair, or
+    # (extensive_data) a flag to shorten the result.
+    history_edits: dict[str, str | None] = field(default_factory=dict)
+    shorten_results: set[str] = field(default_factory=set)
+    # Request ids of tool calls cancelled by a barge-in, by (name, arguments):
+    # a repeated call reuses the id so the application can tell it is a retry.
+    cancelled_requests: dict[tuple[str, str], str] = field(default_factory=dict)
+    interrupted: bool = False  # the caller barged in while a tool ran
 
     @classmethod
     def start(cls, call: Call, executor: Executor, verb: ir.Ai,
@@ -86,6 +110,11 @@ class AiSession:
             if carried.get("summary"):
                 session.messages.append(ChatMessage(
                     "system", f"Earlier in this call (before a transfer): {carried['summary']}"))
+        session.language = verb.languages[0] if verb.languages else None
+        session.hints = list(verb.hints)
+        if session.language is not None and session.language.voice and \
+                executor.voice != FALLBACK_VOICE:
+            executor.voice = voice_of(session.language)
         if verb.start_context is not None:
             session.context = verb.start_context
             session.step = verb.start_context.first_step
@@ -98,4 +127,14 @@ class AiSession:
 
     def policy(self, error_type: ErrorType) -> RecoveryPolicy:
         return self.verb.error_recovery[error_type]
+
+    @property
+    def language_code(self) -> str:
+        return self.language.code if self.language is not None else "en-US"
+
+
+def voice_of(language: ir.Language) -> str:
+    """The voice name transports get: "engine.voice:model" as documented."""
+    voice = f"{language.engine}.{language.voice}" if language.engine else language.voice
+    return f"{voice}:{language.model}" if language.model else voice
 

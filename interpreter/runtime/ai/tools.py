@@ -3,6 +3,7 @@ reply's actions, and classified failures the model is told about."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 from typing import TYPE_CHECKING
@@ -13,12 +14,11 @@ from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, prompt
+from interpreter.runtime.ai import actions, fillers, prompt, recovery
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
-from interpreter.transports.protocols import Utterance
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession, ToolMock
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 # The same function with the same arguments this many times in one session is
 # a loop (the hosted platform's function_loop guard).
 REPEAT_LIMIT = 3
-# How long a tool may take before a function filler is spoken.
-FILLER_AFTER = 0.6
 
 
 async def run_hook(session: AiSession, names: tuple[str, ...]) -> None:
@@ -66,36 +64,14 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
         reply = await _run(session, function, call, arguments)
     except ToolFault as fault:
         return await _failed(session, call, fault)
-    session.failures.pop(ErrorType.TOOL_ERROR, None)
-    session.failures.pop(ErrorType.TOOL_TIMEOUT, None)
+    recovery.succeeded(session, ErrorType.TOOL_ERROR, ErrorType.TOOL_TIMEOUT)
     await actions.apply(session, reply.actions, reply.post_process,
-                        meta_data_token(function))
+                        meta_data_token(function), call.id)
     if reply.tool_prompt:
         from interpreter.providers.llm.base import ChatMessage
 
         session.messages.append(ChatMessage("system", reply.tool_prompt))
     return reply.response or "Action completed."
-
-
-def pick_filler(session: AiSession, function: ir.Function) -> str | None:
-    """A function filler for the session's language: the function's own map
-    (exact code, then `auto`, then `default`), else the language's
-    function_fillers; rotated so repeats vary."""
-    if function.skip_fillers:
-        return None
-    language = session.verb.languages[0] if session.verb.languages else None
-    code = language.code if language else "en-US"
-    choices: tuple[str, ...] = ()
-    for key in (code, "auto", "default"):
-        if function.fillers.get(key):
-            choices = function.fillers[key]
-            break
-    if not choices and language is not None:
-        choices = language.function_fillers
-    if not choices:
-        return None
-    session.filler_count += 1
-    return choices[(session.filler_count - 1) % len(choices)]
 
 
 def _context(session: AiSession, function: ir.Function) -> ToolContext:
@@ -110,53 +86,79 @@ def _context(session: AiSession, function: ir.Function) -> ToolContext:
 async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                arguments: dict[str, JSONValue]) -> ToolReply:
     runtime = session.call
-    context = _context(session, function)
-    mock = session.mocks.get(function.name)
-    if mock is not None:
-        return await _mocked(session, function, call, mock)
     if function.native:
         return _native(function, arguments, session)
+    context = _context(session, function)
+    mock = session.mocks.get(function.name)
+    # A call repeated after a barge-in cancelled it goes out with the same
+    # request id, so the application can tell a retry from a second order.
+    key = (call.name, call.arguments)
+    request_id = session.cancelled_requests.pop(key, None) or str(uuid.uuid4())
     epoch = runtime.epoch
 
     async def work(effect_id: int) -> None:
         try:
-            with real_io():
-                if function.data_map is not None:
-                    reply = await run_data_map(function, arguments, context,
-                                               session=runtime.http())
-                else:
-                    reply = await call_webhook(function, call.arguments, arguments, context,
-                                               session=runtime.http(),
-                                               request_id=str(uuid.uuid4()))
+            if mock is not None:
+                reply = await _mocked(function, mock)
+            else:
+                with real_io():
+                    if function.data_map is not None:
+                        reply = await run_data_map(function, arguments, context,
+                                                   session=runtime.http())
+                    else:
+                        reply = await call_webhook(function, call.arguments, arguments, context,
+                                                   session=runtime.http(),
+                                                   request_id=request_id)
             runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
         except ToolFault as fault:
             runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,
                                        fault.detail, epoch=epoch))
 
+    if mock is not None:
+        runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
     started = runtime.now()
     effect = runtime.start_effect("tool", work, function=function.name,
-                                  arguments=call.arguments)
+                                  arguments=call.arguments, request_id=request_id)
+
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.ToolReturned | ev.ToolFailed):
             return event.effect_id == effect
-        return isinstance(event, ev.TranscriptReceived) and event.source == "caller"
+        return getattr(event, "source", None) == "caller" and \
+            isinstance(event, ev.SpeechStarted | ev.TranscriptReceived)
 
-    filler = pick_filler(session, function)
+    filler = fillers.for_function(session, function)
+    filler_playing = False
+    barge = session.verb.params.barge is not ir.Barge.OFF
     while True:
-        event = await runtime.wait_for(wanted, FILLER_AFTER if filler else None)
+        event = await runtime.wait_for(wanted, fillers.FILLER_AFTER if filler else None)
         if event is None and filler:
             # The tool is taking a while: a filler, so the caller does not sit
             # in silence (a fast tool answers before one is needed).
-            session.executor.channel.play(runtime.next_id(), [Utterance("say", filler)])
-            runtime.trace.record("filler", text=filler, function=function.name)
-            session.filler_prefix += filler + " "
-            filler = None
+            fillers.play(session, filler, "function", function=function.name)
+            filler, filler_playing = None, True
             continue
-        if isinstance(event, ev.TranscriptReceived):
-            # The caller spoke while the tool ran: the tool completes (its side
-            # effect must not run twice) and the words wait for the next turn.
-            session.pending_input.append(event.text)
-            continue
+        if isinstance(event, ev.SpeechStarted | ev.TranscriptReceived):
+            if isinstance(event, ev.TranscriptReceived):
+                session.pending_input.append(event.text)
+            if not barge:
+                continue
+            if filler_playing:
+                session.executor.channel.stop_playout()
+                filler_playing = False
+            if session.verb.params.barge_functions:
+                # The tool completes (its side effect must not run twice) and
+                # the caller's words reach the model with its result.
+                continue
+            runtime.cancel_effect(effect)
+            session.cancelled_requests[key] = request_id
+            session.interrupted = True
+            runtime.trace.record("tool_cancelled", function=function.name,
+                                 request_id=request_id, why="caller barged in",
+                                 seconds=round(runtime.now() - started, 6))
+            return ToolReply(
+                f'The caller interrupted before "{function.name}" replied, so it was '
+                "cancelled; it may or may not have taken effect. Ask the caller before "
+                "calling it again.")
         break
     seconds = round(runtime.now() - started, 6)
     session.swaig_log.append({"command_name": function.name, "command_arg": call.arguments,
@@ -172,19 +174,12 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     return event.reply
 
 
-async def _mocked(session: AiSession, function: ir.Function, call: ToolCall,
-                  mock: ToolMock) -> ToolReply:
-    """A flow test's stand-in for the tool: same trace, no request."""
-    runtime = session.call
-    runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
+async def _mocked(function: ir.Function, mock: ToolMock) -> ToolReply:
+    """A flow test's stand-in for the tool: no request, same timing."""
     if mock.delay:
-        await runtime.wait_for(lambda _: False, mock.delay)
+        await asyncio.sleep(mock.delay)
     if mock.fail is not None:
-        runtime.trace.record("tool_failed", function=function.name, error=mock.fail.value,
-                             message="mocked failure", seconds=mock.delay)
         raise ToolFault(mock.fail, f"{function.name} failed (mocked {mock.fail.value})")
-    runtime.trace.record("tool_returned", function=function.name, seconds=mock.delay,
-                         response=mock.response, actions=[list(a) for a in mock.actions])
     return ToolReply(mock.response, None, mock.actions)
 
 
@@ -197,16 +192,8 @@ def _native(function: ir.Function, arguments: dict[str, JSONValue],
 
 
 async def _failed(session: AiSession, call: ToolCall, fault: ToolFault) -> str:
-    policy = session.policy(fault.error_type)
-    count = session.failures.get(fault.error_type, 0) + 1
-    session.failures[fault.error_type] = count
-    fatal = policy.fatal or count > policy.max_retries + 1
-    session.call.trace.record("error", type=fault.error_type.value, fatal=fatal,
-                              message=fault.detail, function=call.name, attempt=count,
-                              phrase=policy.phrase, next="hangup" if fatal else "told the model")
-    if policy.phrase:
-        await session.executor.say(policy.phrase)
-    if fatal:
-        session.ended = f"error:{fault.error_type.value}"
-        session.hangup_after = True
+    outcome = recovery.classify(session, fault.error_type, fault.detail,
+                                then="told the model", function=call.name)
+    if outcome.phrase:
+        await session.executor.say(outcome.phrase)
     return f"Error: {fault.detail}"

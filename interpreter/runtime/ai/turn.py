@@ -1,0 +1,394 @@
+"""One agent turn: the model's replies streamed to speech, its tool calls run.
+
+Each sentence goes to speech as soon as it is complete. When the caller barges
+in, playout stops in the same tick, the generation is cancelled (its epoch
+passes, so nothing more of it is spoken), and the conversation keeps only the
+words the caller heard. A voice that fails mid-reply is a tts_error: the
+recovery phrase and the unheard rest of the reply are spoken in the fallback
+voice. Every tool call the model makes gets a result in the history, even one
+cancelled by a barge-in or never run, so the model is never left with a tool
+"in progress".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+from interpreter import ir
+from interpreter.errors import ErrorType
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import (
+    ChatMessage,
+    Finished,
+    LlmError,
+    LlmRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallReady,
+)
+from interpreter.runtime import events as ev
+from interpreter.runtime.ai import actions, fillers, prompt, recovery
+from interpreter.runtime.ai.session import AiSession
+from interpreter.runtime.ai.tools import run_tool
+from interpreter.transports.protocols import FALLBACK_VOICE, Utterance
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A model that keeps calling tools without speaking is stopped after this many
+# rounds in one turn (back_to_back_functions raises it).
+MAX_TOOL_ROUNDS = 8
+_LLM_KINDS = {"timeout": ErrorType.LLM_TIMEOUT}
+# How much of a tool result stays in the history after extensive_data.
+SHORTENED_RESULT_CHARS = 200
+
+
+class _Interrupted(Exception):
+    """The caller barged in, or the reply could not be spoken: the turn is over."""
+
+
+async def take(session: AiSession, *, offer_tools: bool = True) -> None:
+    """Generate replies until the model has spoken without calling a tool."""
+    limit = session.tool_round_limit or MAX_TOOL_ROUNDS
+    try:
+        for _ in range(limit):
+            if session.background_wait:
+                await _background_done(session)
+            try:
+                text, calls = await _generate(session, offer_tools)
+            except _Interrupted:
+                return
+            except LlmError as error:
+                if await _llm_failed(session, error):
+                    continue
+                return
+            recovery.succeeded(session, ErrorType.LLM_ERROR, ErrorType.LLM_TIMEOUT)
+            session.messages.append(ChatMessage("assistant", text, tuple(calls)))
+            if not calls:
+                await actions.flush_post_process(session)
+                if session.step is not None and session.step.end:
+                    session.ended = "end"
+                return
+            for call in calls:
+                if session.ended is not None or session.interrupted:
+                    why = "the call ended" if session.ended else "the caller interrupted"
+                    session.messages.append(ChatMessage(
+                        "tool", f"Not run: {why} first.", tool_call_id=call.id))
+                    continue
+                await _tool_call(session, call)
+            if session.ended is not None or session.interrupted:
+                session.interrupted = False
+                return
+            if session.wait_for_user or session.wait_for_user_until is not None:
+                session.call.trace.record("reply_deferred", why="wait_for_user")
+                return
+            if session.pending_input:
+                # The caller spoke while the tools ran: the next reply hears it.
+                session.messages.append(ChatMessage("user", take_input(session)))
+        session.call.trace.record("error", type=ErrorType.TOOL_INVALID_CALL.value, fatal=False,
+                                  message=f"more than {limit} tool rounds in one turn")
+    finally:
+        if not session.chain_forever:
+            session.tool_round_limit = None
+
+
+def take_input(session: AiSession) -> str:
+    """The caller's pending words as one user message, with the hints' rewrites
+    (ASR corrections such as "cell phone number" → "mobile number")."""
+    text = " ".join(session.pending_input)
+    session.pending_input.clear()
+    for hint in session.hints:
+        if hint.pattern is not None and hint.replace is not None:
+            text = hint.pattern.sub(hint.replace, text)
+    return text
+
+
+async def _background_done(session: AiSession) -> None:
+    """playback_bg with wait: the reply waits until the file has played."""
+    playout = session.background
+    session.background_wait = False
+    if playout is None or playout in session.call.ended_playouts:
+        return
+
+    def done(event: ev.Event) -> bool:
+        return isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed) and \
+            event.playout_id == playout
+
+    event = await session.call.wait_for(done)
+    session.background = None
+    if isinstance(event, ev.PlayoutFailed):
+        background_failed(session, event.reason)
+
+
+def background_failed(session: AiSession, reason: str) -> None:
+    # Background audio is decoration: its failure never ends the call.
+    session.call.trace.record("error", type=ErrorType.MEDIA_ERROR.value, fatal=False,
+                              message=reason, next="the conversation goes on without it")
+    session.background = None
+
+
+def _request(session: AiSession, offer_tools: bool) -> LlmRequest:
+    settings = session.verb.prompt.settings
+    tuned = session.llm_settings
+    return LlmRequest(
+        (ChatMessage("system", prompt.system_prompt(session)), *session.messages),
+        prompt.tools(session) if offer_tools else (),
+        tuned.get("temperature", settings.temperature), tuned.get("top_p", settings.top_p),
+        int(tuned.get("max_tokens", settings.max_tokens)),
+        tuned.get("presence_penalty", settings.presence_penalty),
+        tuned.get("frequency_penalty", settings.frequency_penalty),
+        context=session.context.name if session.context else "",
+        step=session.step.name if session.step else "")
+
+
+def _edit_history(session: AiSession) -> None:
+    """Tool results the model has now seen once: replace_in_history swaps the
+    call and its result for a line of text (or drops them), extensive_data
+    keeps only the start of the result."""
+    edits, session.history_edits = session.history_edits, {}
+    shorten, session.shorten_results = session.shorten_results, set()
+    kept: list[ChatMessage] = []
+    for message in session.messages:
+        if message.role == "tool" and message.tool_call_id in edits:
+            replacement = edits[message.tool_call_id]
+            if replacement:
+                kept.append(ChatMessage("assistant", replacement))
+            continue
+        if message.role == "tool" and message.tool_call_id in shorten and \
+                len(message.content) > SHORTENED_RESULT_CHARS:
+            message = replace(message, content=message.content[:SHORTENED_RESULT_CHARS]
+                              + " … (the full result was given once)")
+        if message.tool_calls and any(c.id in edits for c in message.tool_calls):
+            calls = tuple(c for c in message.tool_calls if c.id not in edits)
+            if not calls and not message.content:
+                continue
+            message = replace(message, tool_calls=calls)
+        kept.append(message)
+    session.messages[:] = kept
+
+
+async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[ToolCall]]:
+    """One streamed generation, spoken sentence by sentence; raises
+    _Interrupted when the caller barges in and LlmError when the model fails."""
+    call = session.call
+    request = _request(session, offer_tools)
+    if session.history_edits or session.shorten_results:
+        _edit_history(session)
+    epoch = call.new_epoch("generation")
+    queued_fillers, session.filler_prefix = session.filler_prefix.split(), ""
+
+    async def work(effect_id: int) -> None:
+        try:
+            async for item in session.llm.stream(request):
+                match item:
+                    case TextDelta(text=text):
+                        call.post(ev.LlmDelta(effect_id, text, epoch=epoch))
+                    case ToolCallReady(call=tool):
+                        call.post(ev.LlmToolCalled(effect_id, tool.id, tool.name,
+                                                   tool.arguments, epoch=epoch))
+                    case Finished(reason=reason, input_tokens=used, output_tokens=made):
+                        call.post(ev.LlmFinished(effect_id, reason, used, made, epoch=epoch))
+        except LlmError as error:
+            call.post(ev.LlmFailed(effect_id, error.kind, str(error), error.retryable,
+                                   epoch=epoch))
+
+    started = call.now()
+    effect = call.start_effect("llm", work, messages=len(request.messages),
+                               tools=[t.name for t in request.tools])
+    text, pending, calls = "", "", []
+    spoken: list[tuple[int, str]] = []  # (playout id, sentence) handed to speech
+    playing = 0  # playout ids in flight; the newest one finishing means all played
+    last_playout = 0
+    finished = False
+    first_token: float | None = None
+    first_sentence: float | None = None
+    tokens = 0
+    thinking = fillers.for_thinking(session)
+
+    def wanted(event: ev.Event) -> bool:
+        if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed):
+            return event.effect_id == effect
+        return getattr(event, "source", None) == "caller" and isinstance(
+            event, ev.PlayoutFinished | ev.PlayoutFailed | ev.SpeechStarted
+            | ev.TranscriptReceived)
+
+    def speak(sentence: str) -> None:
+        nonlocal last_playout, playing, first_sentence
+        last_playout = play(session, sentence)
+        spoken.append((last_playout, sentence))
+        first_sentence = first_sentence or call.now()
+        playing = 1
+
+    while not (finished and not playing):
+        slow = thinking is not None and first_sentence is None and not playing
+        event = await call.wait_for(wanted, fillers.FILLER_AFTER if slow else None)
+        match event:
+            case None if thinking is not None:
+                # The model is slow to start: a thinking filler, not silence.
+                last_playout = fillers.play(session, thinking, "thinking")
+                queued_fillers += thinking.split()
+                session.filler_prefix, thinking, playing = "", None, 1
+            case ev.LlmDelta(text=delta):
+                if first_token is None:
+                    first_token = call.now()
+                text += delta
+                pending += delta
+                *sentences, pending = _SENTENCE_END.split(pending)
+                for sentence in sentences:
+                    speak(sentence)
+            case ev.LlmToolCalled(call_id=call_id, name=name, arguments=arguments):
+                calls.append(ToolCall(call_id, name, arguments))
+            case ev.LlmFinished(input_tokens=used, output_tokens=made):
+                finished = True
+                tokens = made
+                session.input_tokens += used
+                session.output_tokens += made
+                if pending.strip():
+                    speak(pending.strip())
+                    pending = ""
+            case ev.LlmFailed(error_kind=kind, message=message, retryable=retryable):
+                _stop_speaking(session, playing)
+                raise LlmError(kind, message, retryable=retryable)  # type: ignore[arg-type]
+            case ev.PlayoutFinished(playout_id=done) if done == last_playout:
+                playing = 0
+            case ev.PlayoutFailed(playout_id=failed, reason=reason):
+                last_playout = await _voice_failed(session, effect, spoken, failed, reason)
+                playing = 1
+            case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
+                _barge(session, effect, playing, text, event, queued_fillers)
+            case ev.TranscriptReceived(text=said):
+                session.pending_input.append(said)
+    timing = _timing(session, text, started, first_token, first_sentence, tokens)
+    call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
+    session.turns.append(timing)
+    return text, calls
+
+
+async def _voice_failed(session: AiSession, effect: int, spoken: list[tuple[int, str]],
+                        failed: int, reason: str) -> int:
+    """Speech synthesis failed from playout `failed` on, so nothing after it
+    played. Recovered: the phrase, then the unheard sentences, in the fallback
+    voice; the id of the last playout queued. Fatal: the goodbye, and the
+    turn ends."""
+    executor = session.executor
+    unheard = [(playout, sentence) for playout, sentence in spoken if playout >= failed]
+    outcome = recovery.classify(session, ErrorType.TTS_ERROR, reason,
+                                then="fallback voice, unheard words spoken again",
+                                voice=executor.voice)
+    executor.voice = FALLBACK_VOICE
+    if outcome.fatal:
+        session.call.cancel_effect(effect)
+        session.call.new_epoch("tts failed")
+        await executor.say(outcome.phrase)
+        raise _Interrupted()
+    del spoken[len(spoken) - len(unheard):]
+    last = fillers.play(session, outcome.phrase, "recovery")
+    session.filler_prefix = ""
+    for _, sentence in unheard:
+        last = play(session, sentence)
+        spoken.append((last, sentence))
+    return last
+
+
+def _timing(session: AiSession, text: str, started: float, first_token: float | None,
+            first_sentence: float | None, tokens: int) -> dict[str, JSONValue]:
+    """One turn's latency record, like the hosted platform's `times` entries:
+    from the caller's final words to the first model token, to the first
+    sentence handed to speech (the text runtime plays it at once, so that is
+    also the first audio out)."""
+    heard = session.last_words_at
+    now = session.call.now()
+    seconds = now - started
+    return {
+        "response": text, "response_word_count": len(text.split()),
+        "eos_to_request_s": round(started - heard, 6) if heard is not None else None,
+        "token_time_s": round(first_token - started, 6) if first_token else None,
+        "utterance_latency_s": round(first_sentence - started, 6) if first_sentence else None,
+        "audio_latency_s": round(first_sentence - (heard if heard is not None else started), 6)
+        if first_sentence else None,
+        "tokens": tokens, "seconds": round(seconds, 6),
+        "tps": round(tokens / seconds, 3) if seconds > 0 and tokens else 0,
+    }
+
+
+def play(session: AiSession, sentence: str) -> int:
+    playout = session.call.next_id()
+    session.executor.channel.play(playout, [Utterance("say", pronounced(session, sentence),
+                                                      session.executor.voice)])
+    session.call.trace.record("say", playout=playout, text=sentence)
+    return playout
+
+
+def pronounced(session: AiSession, text: str) -> str:
+    """The flow's `pronounce` rules applied to what is spoken (not to the history)."""
+    for rule in session.verb.pronounce:
+        flags = re.IGNORECASE if rule.ignore_case else 0
+        text = re.sub(rf"\b{re.escape(rule.replace)}\b", rule.with_, text, flags=flags)
+    return text
+
+
+def _stop_speaking(session: AiSession, playing: int) -> str:
+    if not playing:
+        return ""
+    heard = session.executor.channel.stop_playout()
+    return heard.text
+
+
+def _barge_allowed(session: AiSession) -> bool:
+    return session.verb.params.barge is not ir.Barge.OFF
+
+
+def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event,
+           queued_fillers: list[str]) -> None:
+    """Stop speaking now; keep only what was heard; drop the rest of the generation."""
+    call = session.call
+    words = (_stop_speaking(session, playing) if playing else "").split()
+    lead = len(queued_fillers)
+    heard = " ".join(words[lead:] if words[:lead] == queued_fillers[:len(words)] else words)
+    call.cancel_effect(effect)
+    call.new_epoch("barge-in")
+    call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
+    if heard:
+        session.messages.append(ChatMessage("assistant", heard))
+    if isinstance(event, ev.TranscriptReceived):
+        session.pending_input.append(event.text)
+    raise _Interrupted()
+
+
+async def _llm_failed(session: AiSession, error: LlmError) -> bool:
+    """Speak the recovery phrase and say whether to retry the generation."""
+    error_type = _LLM_KINDS.get(error.kind, ErrorType.LLM_ERROR)
+    count = session.failures.get(error_type, 0) + 1
+    outcome = recovery.classify(session, error_type, str(error), retryable=error.retryable,
+                                then=f"retry after {count} s")
+    await session.executor.say(outcome.phrase)
+    if outcome.fatal:
+        return False
+    # Back off (count seconds) while still handling the caller's events.
+    await session.call.wait_for(lambda e: False, float(count))
+    return True
+
+
+async def _tool_call(session: AiSession, call: ToolCall) -> None:
+    internal = (prompt.NEXT_STEP, prompt.CHANGE_CONTEXT, prompt.CHANGE_LANGUAGE)
+    if call.name in internal:
+        filler = fillers.for_internal(session, call.name)
+        if filler:
+            fillers.play(session, filler, "internal", function=call.name)
+    if call.name == prompt.NEXT_STEP:
+        result = actions.change_step(session, _argument(call, "step"), "ai_function")
+    elif call.name == prompt.CHANGE_CONTEXT:
+        result = actions.change_context(session, _argument(call, "context"), "ai_function")
+    elif call.name == prompt.CHANGE_LANGUAGE:
+        result = actions.change_language(session, _argument(call, "language"))
+    else:
+        result = await run_tool(session, call)
+    session.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
+
+
+def _argument(call: ToolCall, name: str) -> str:
+    try:
+        value = json.loads(call.arguments or "{}").get(name)
+    except (ValueError, AttributeError):
+        value = None
+    return str(value or "")
