@@ -18,7 +18,8 @@ rules:
 ```
 
 `said` is a case-insensitive regular expression searched in the caller's
-last words; its named groups fill `{name}` placeholders in `reply` and in
+last words (`prompted`: in a system message the runtime added last, such as
+the attention or hold prompts); its named groups fill `{name}` placeholders in `reply` and in
 call arguments (plain substitution, never eval). A reply streams word by
 word, `delay_ms` apart, so barge-in and sentence streaming behave as with a
 real model. A rule may also `fail: rate_limit|timeout|provider|token_limit`
@@ -31,7 +32,7 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from interpreter.diagnostics import Diagnostic, Severity
@@ -53,7 +54,7 @@ from interpreter.providers.llm.base import (
 _FAILURES: tuple[LlmErrorKind, ...] = ("timeout", "rate_limit", "token_limit", "provider",
                                        "protocol")
 _RULE_KEYS = {"when", "reply", "call", "fail", "times", "delay_ms"}
-_WHEN_KEYS = {"start", "said", "step", "context", "after_tool", "summary"}
+_WHEN_KEYS = {"start", "said", "prompted", "step", "context", "after_tool", "summary"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Rule:
     times: int | None = None
     start: bool | None = None
     said: re.Pattern[str] | None = None
+    prompted: re.Pattern[str] | None = None  # searched in a last system message
     step: str | None = None
     context: str | None = None
     after_tool: str | None = None
@@ -127,15 +129,19 @@ class ScriptedProvider:
             if rule.after_tool is not None and rule.after_tool != tool:
                 continue
             groups: dict[str, str] = {}
-            if rule.said is not None:
-                match = rule.said.search(said) if last.role == "user" else None
-                if match is None:
+            for pattern, role in ((rule.said, "user"), (rule.prompted, "system")):
+                if pattern is None:
                     continue
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
-            if last.role == "tool":
-                groups["tool"] = last.content
-            groups.setdefault("said", said)
-            return index, rule, groups
+                match = pattern.search(last.content) if last.role == role else None
+                if match is None:
+                    break
+                groups.update({k: v for k, v in match.groupdict().items() if v is not None})
+            else:
+                groups.setdefault("said", said)
+                if last.role == "tool":
+                    groups["tool"] = last.content
+                return index, rule, groups
+            continue
         if summarizing:
             turns = sum(1 for m in request.messages[1:] for line in m.content.splitlines()
                         if line.startswith(("user:", "assistant:")))
@@ -189,12 +195,8 @@ def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
         for key in set(when) - _WHEN_KEYS:
             problem(f'unknown condition "{key}" (known: {", ".join(sorted(_WHEN_KEYS))})',
                     (*path, "when", key))
-        said = None
-        if isinstance(when.get("said"), str):
-            try:
-                said = re.compile(str(when["said"]), re.IGNORECASE)
-            except re.error as error:
-                problem(f"invalid regular expression: {error.msg}", (*path, "when", "said"))
+        said, prompted = (_pattern(when, key, (*path, "when", key), problem)
+                          for key in ("said", "prompted"))
         call = raw.get("call")
         call_spec = None
         if isinstance(call, dict) and isinstance(call.get("function"), str):
@@ -209,13 +211,26 @@ def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
         rules.append(Rule(
             reply=str(raw["reply"]) if "reply" in raw else None, call=call_spec,
             fail=fail, times=_int(raw.get("times")), start=_bool(when.get("start")),
-            said=said, step=_text(when.get("step")), context=_text(when.get("context")),
+            said=said, prompted=prompted, step=_text(when.get("step")),
+            context=_text(when.get("context")),
             after_tool=_text(when.get("after_tool")),
             summary=_bool(when.get("summary")),
             delay_ms=_milliseconds(raw["delay_ms"]) if "delay_ms" in raw else None))
     if problems:
         raise DocumentError(problems)
     return ScriptedProvider(tuple(rules))
+
+
+def _pattern(when: Mapping[str, JSONValue], key: str, path: tuple[str | int, ...],
+             problem: Callable[[str, tuple[str | int, ...]], None]) -> re.Pattern[str] | None:
+    value = when.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as error:
+        problem(f"invalid regular expression: {error.msg}", path)
+        return None
 
 
 def _milliseconds(value: JSONValue) -> float:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from interpreter.clock import run_virtual
-from interpreter.document.compile import compile_text
-from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
-from interpreter.runtime.ai.loop import runner
+from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime.call import Call, CallResult
-from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
-from interpreter.transports.simulated_network import SimulatedNetwork
+from tests.runtime.ai.harness import run_ai_call
 
 WEATHER = """\
 sections:
@@ -54,21 +50,7 @@ rules:
 
 def _run(caller: str, rules: str = RULES, flow: str = WEATHER) -> tuple[
         Call, CallResult, SimulatedCaller, ScriptedProvider]:
-    compiled = compile_text(flow, "weather.yaml")
-    script = load_caller_script(caller, "caller.yaml")
-    model = load_rules(rules, "rules.yaml")
-
-    async def main() -> tuple[Call, CallResult, SimulatedCaller]:
-        channel = SimulatedCaller(script)
-        network = SimulatedNetwork.for_script(script)
-        call = Call(compiled, channel, network, ai_runner=runner(model))
-        result = await call.run()
-        await channel.close()
-        await network.close()
-        return call, result, channel
-
-    call, result, channel = run_virtual(main)
-    return call, result, channel, model
+    return run_ai_call(flow, caller, rules)
 
 
 def test_barge_in_keeps_only_heard_words_and_answers_the_correction() -> None:
