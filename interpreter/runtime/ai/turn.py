@@ -72,8 +72,7 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
             for call in calls:
                 if session.ended is not None or session.interrupted:
                     why = "the call ended" if session.ended else "the caller interrupted"
-                    session.messages.append(ChatMessage(
-                        "tool", f"Not run: {why} first.", tool_call_id=call.id))
+                    _record_result(session, call, f"Not run: {why} first.")
                     continue
                 await _tool_call(session, call)
             if session.ended is not None or session.interrupted:
@@ -315,7 +314,8 @@ def play(session: AiSession, sentence: str) -> int:
     playout = session.call.next_id()
     session.executor.channel.play(playout, [Utterance("say", pronounced(session, sentence),
                                                       session.executor.voice)])
-    session.call.trace.record("say", playout=playout, text=sentence)
+    session.call.trace.record("say", playout=playout, text=sentence,
+                              voice=session.executor.voice)
     return playout
 
 
@@ -383,7 +383,17 @@ async def _tool_call(session: AiSession, call: ToolCall) -> None:
         result = actions.change_language(session, _argument(call, "language"))
     else:
         result = await run_tool(session, call)
-    session.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
+    _record_result(session, call, result)
+
+
+def _record_result(session: AiSession, call: ToolCall, result: str) -> None:
+    """The result as the call's tool message; as a note when the call itself
+    left the history (a context switch reset it), since a tool message must
+    follow its call."""
+    if any(c.id == call.id for m in session.messages for c in m.tool_calls):
+        session.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
+    else:
+        session.messages.append(ChatMessage("system", f"{call.name}: {result}"))
 
 
 def _argument(call: ToolCall, name: str) -> str:
