@@ -546,7 +546,6 @@ class AiParams:
     hard_stop_time_s: float | None = None
     hard_stop_prompt: str | None = None
     wait_for_user: bool = False
-    wait_for_user_s: float | None = None  # wait this long for the caller, then speak
     static_greeting: str | None = None
     local_tz: str = "US/Central"
     app_name: str = "swml app"

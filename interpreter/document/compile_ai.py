@@ -128,8 +128,7 @@ def _params(params: dict[str, JSONValue]) -> ir.AiParams:
         hard_stop_prompt=str(params["hard_stop_prompt"]) if "hard_stop_prompt" in params
         else None,
         wait_for_user=bool(wait) and wait not in ("false", 0),
-        wait_for_user_s=float(wait) if isinstance(wait, int | float)
-        and not isinstance(wait, bool) and wait > 0 else None,
+
         static_greeting=str(params["static_greeting"]) if "static_greeting" in params else None,
         local_tz=str(params.get("local_tz", base.local_tz)),
         app_name=str(params.get("app_name", base.app_name)),

@@ -1,9 +1,11 @@
 """Caller scripts: what a simulated caller does on a call, loaded from YAML.
 
 A script lists the caller's steps (say, press, wait, hangup), each with a cue
-saying when it happens, and the legs the flow may dial with how each one
+saying when it happens, the legs the flow may dial with how each one
 behaves (answers, busy, no answer, declined, answers but the answered report
-is lost). It is loaded with our document loader, so every error carries the
+is lost), and the media faults to inject (speech synthesis failing on a
+phrase, files that cannot be fetched; a `say` step can be garbled so that
+speech-to-text fails). It is loaded with our document loader, so every error carries the
 file:line:col of the offending node, and checked completely before a call
 starts: the simulation never reads an unchecked value. The format is
 documented for users in docs/caller-scripts.md.
@@ -13,7 +15,9 @@ Diagnostic codes (all errors):
     CK702  wrong type or invalid value
     CK703  a step without exactly one action
     CK704  conflicting or misplaced cues
-    CK705  a destination option that does not apply to its outcome
+    CK705  an option that does not apply where it is given: a destination
+           option with an outcome other than answer, garbled on a step that
+           is not a say
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class Say:
     text: str
     timing: Timing = TURN
     span: Span | None = field(default=None, compare=False)
+    # Speech-to-text fails on it: the flow sees speech start but gets no words.
+    garbled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,29 @@ UNLISTED = Destination()
 
 
 @dataclass(frozen=True, slots=True)
+class TtsFault:
+    """Speech synthesis fails for say items whose text contains `saying`."""
+
+    saying: str  # case-insensitive, whitespace ignored
+    times: int = 1  # failures before it stops failing; 0 fails every time
+    # False: the flow's voice fails (whichever it is) but not the runtime's
+    # FALLBACK_VOICE, so its retry succeeds; True: every voice fails.
+    all_voices: bool = False
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Media failures a simulated caller injects; the default injects none."""
+
+    tts: tuple[TtsFault, ...] = ()
+    files: frozenset[str] = frozenset()  # URLs that cannot be fetched
+
+
+NO_FAULTS = Faults()
+
+
+@dataclass(frozen=True, slots=True)
 class CallerScript:
     steps: tuple[Step, ...] = ()
     from_: str = DEFAULT_FROM
@@ -123,6 +152,7 @@ class CallerScript:
     destinations: Mapping[str, Destination] = field(
         default_factory=lambda: MappingProxyType({}))
     file: str = "<script>"
+    faults: Faults = NO_FAULTS
 
     def destination(self, destination: str) -> Destination:
         """The listed behaviour, or an unlisted destination's (answers after 1 s)."""
@@ -135,10 +165,12 @@ def load_caller_script(source: str | bytes, file: str = "<script>",
     return parse_caller_script(load_document(source, file, options))
 
 
-_TOP = ("from", "to", "pause", "linger", "patience", "steps", "destinations")
+_TOP = ("from", "to", "pause", "linger", "patience", "steps", "destinations", "faults")
 _ACTIONS = ("say", "press", "wait", "hangup")
 _CUES = ("at", "barge_in", "after")
-_STEP_KEYS = (*_ACTIONS, *_CUES, "after_hearing")
+_STEP_KEYS = (*_ACTIONS, *_CUES, "after_hearing", "garbled")
+_FAULTS = ("tts", "files")
+_TTS_FAULT = ("saying", "times", "all_voices")
 _DESTINATION = ("outcome", "answer_after", "lose_answered_event", "press", "hangup_after")
 _ANSWER_ONLY = ("answer_after", "lose_answered_event", "press", "hangup_after")
 
@@ -158,6 +190,7 @@ def parse_caller_script(doc: SourceDocument) -> CallerScript:
             patience=reader.seconds(("patience",), top.get("patience", DEFAULT_PATIENCE)),
             destinations=MappingProxyType(_destinations(reader, top.get("destinations", {}))),
             file=doc.file,
+            faults=_faults(reader, top["faults"]) if "faults" in top else NO_FAULTS,
         )
     if reader.found:
         raise DocumentError(sort_diagnostics(reader.found))
@@ -193,6 +226,18 @@ class _Reader:
             self.error("CK702", f"{_name(path)} must be a number of seconds, 0 or more", path)
             return 0.0
         return float(value)
+
+    def count(self, path: JSONPath, value: JSONValue) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.error("CK702", f"{_name(path)} must be a whole number, 0 or more", path)
+            return 0
+        return value
+
+    def flag(self, path: JSONPath, value: JSONValue) -> bool:
+        if not isinstance(value, bool):
+            self.error("CK702", f"{_name(path)} must be true or false", path)
+            return False
+        return value
 
     def text(self, path: JSONPath, value: JSONValue, what: str) -> str | None:
         if isinstance(value, str) and value:
@@ -238,6 +283,12 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
         return None
     action, span = actions[0], reader.doc.span(path)
     where = (*path, action)
+    garbled = False
+    if "garbled" in body:
+        garbled = reader.flag((*path, "garbled"), body["garbled"])
+        if action != "say":
+            reader.error("CK705", f"garbled only applies to a say step, not to {action}",
+                         (*path, "garbled"), key=True)
     if action == "wait":
         for cue in (key for key in (*_CUES, "after_hearing") if key in body):
             reader.error("CK704", f'a wait has no "{cue}": it starts when the previous step ends',
@@ -266,7 +317,7 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
         timing = Timing(timing.cue, timing.seconds, phrase or "")
     if action == "say":
         text = reader.text(where, body[action], "say")
-        return Say(text, timing, span) if text is not None else None
+        return Say(text, timing, span, garbled) if text is not None else None
     if action == "press":
         digits = reader.digits(where, body[action])
         return Press(digits, timing, span) if digits is not None else None
@@ -302,17 +353,58 @@ def _destination(reader: _Reader, path: JSONPath, value: JSONValue) -> Destinati
         for key in (key for key in _ANSWER_ONLY if key in body):
             reader.error("CK705", f'"{key}" only applies to a destination that answers, '
                          f"not to outcome {outcome.value}", (*path, key), key=True)
-    lost = body.get("lose_answered_event", False)
-    if not isinstance(lost, bool):
-        reader.error("CK702", "lose_answered_event must be true or false",
-                     (*path, "lose_answered_event"))
+    lost = reader.flag((*path, "lose_answered_event"), body.get("lose_answered_event", False))
     hangup_after = body.get("hangup_after")
     return Destination(
         outcome=outcome,
         answer_after=reader.seconds((*path, "answer_after"),
                                     body.get("answer_after", DEFAULT_ANSWER_AFTER)),
-        lose_answered_event=lost is True,
+        lose_answered_event=lost,
         press=(reader.digits((*path, "press"), body["press"]) or "") if "press" in body else "",
         hangup_after=(reader.seconds((*path, "hangup_after"), hangup_after)
                       if hangup_after is not None else None),
     )
+
+
+def _faults(reader: _Reader, value: JSONValue) -> Faults:
+    body = reader.mapping(("faults",), value, _FAULTS, "faults")
+    if body is None:
+        return NO_FAULTS
+    tts: list[TtsFault] = []
+    raw_tts = body.get("tts", [])
+    if not isinstance(raw_tts, list):
+        reader.error("CK702", "faults.tts must be a list of tts faults", ("faults", "tts"))
+    else:
+        for index, item in enumerate(raw_tts):
+            fault = _tts_fault(reader, ("faults", "tts", index), item)
+            if fault is not None:
+                tts.append(fault)
+    files: set[str] = set()
+    raw_files = body.get("files", [])
+    if not isinstance(raw_files, list):
+        reader.error("CK702", "faults.files must be a list of URLs", ("faults", "files"))
+    else:
+        for index, item in enumerate(raw_files):
+            url = reader.text(("faults", "files", index), item, "a file")
+            if url is not None:
+                files.add(url)
+    return Faults(tuple(tts), frozenset(files))
+
+
+def _tts_fault(reader: _Reader, path: JSONPath, value: JSONValue) -> TtsFault | None:
+    body = reader.mapping(path, value, _TTS_FAULT, "a tts fault")
+    if body is None:
+        return None
+    if "saying" not in body:
+        reader.error("CK702", 'a tts fault needs "saying": the text whose synthesis fails', path)
+        return None
+    saying = reader.text((*path, "saying"), body["saying"], "saying")
+    if saying is not None and not saying.split():
+        # Blank would match every say item: surely not what was meant.
+        reader.error("CK702", "saying must contain words", (*path, "saying"))
+        saying = None
+    times = reader.count((*path, "times"), body.get("times", 1))
+    all_voices = reader.flag((*path, "all_voices"), body.get("all_voices", False))
+    if saying is None:
+        return None
+    return TtsFault(saying, times, all_voices, reader.doc.span(path))

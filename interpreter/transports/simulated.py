@@ -8,6 +8,11 @@ caller can barge in mid-sentence and `stop_playout` returns exactly the words
 whose time had fully elapsed. All timing comes from the loop's clock (timers
 and sleeps), so under `run_virtual` a scenario runs exactly and instantly.
 
+The script's `faults` make media fail as it would in production: speech
+synthesis of a phrase, a file that cannot be fetched (played or as background
+audio), and, per `say` step, speech-to-text that returns no words. Flows can
+so be run through their tts_error, media_error and stt_error recovery.
+
 Playout and leg outcomes use loop timers, not tasks, so a stop or a hangup
 takes effect synchronously and leaves nothing behind; the only task is the
 caller's script, which `close()` cancels and awaits.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
+    Faults,
     Hangup,
     Press,
     Say,
@@ -31,6 +37,7 @@ from interpreter.transports.caller_script import (
     Wait,
 )
 from interpreter.transports.protocols import (
+    FALLBACK_VOICE,
     CallSink,
     Heard,
     Utterance,
@@ -45,6 +52,7 @@ DIGIT_INTERVAL = 0.15  # between DTMF digits
 STATUS_DELAY = 0.1  # a status query's round trip
 BUSY_AFTER = 0.5
 DECLINED_AFTER = 1.0
+GARBLED = "speech not recognized"  # the reason a garbled say's transcription fails
 
 # Virtual time is float arithmetic and asyncio fires a timer up to its clock
 # resolution (1 ns) early; records are kept to the microsecond, so compare so.
@@ -66,7 +74,8 @@ def utterance_seconds(item: Utterance) -> float:
 
 @dataclass(frozen=True, slots=True)
 class AgentLine:
-    """One item played to the caller or a called party (silence is not kept)."""
+    """One item played to the caller or a called party (silence is not kept),
+    or one background track (kind "background")."""
 
     kind: str
     text: str  # the item's value: the words, URL or ring spec
@@ -84,7 +93,9 @@ class CallerAction:
     value: str
     start: float
     end: float
-    note: str = ""  # why it happened off its cue: "patience ran out", "linger"
+    # Why it happened off its cue ("patience ran out", "linger"), or that the
+    # flow could not understand it ("garbled").
+    note: str = ""
 
 
 def loop_now() -> float:
@@ -97,15 +108,64 @@ def stamp(when: float | None = None) -> float:
     return round(loop_now() if when is None else when, 6)
 
 
-class Player:
-    """Plays queued items by the clock; a contiguous run of playing is a *turn*."""
+def _never_fails(_: object) -> str | None:
+    return None
 
-    def __init__(self, on_finished: Callable[[int], None], on_change: Callable[[], None]) -> None:
+
+def _ignore_failure(playout_id: int, reason: str) -> None:
+    """For a path with no faults to report."""
+
+
+class FaultInjector:
+    """Which items fail, as a script's `faults` say; it counts each tts fault's
+    failures, so one injector serves one call."""
+
+    def __init__(self, faults: Faults) -> None:
+        self._faults = faults
+        self._failures = [0] * len(faults.tts)
+
+    def playout_fault(self, item: Utterance) -> str | None:
+        """Why `item` fails to play, or None; asked as it starts, so an item
+        never reached (the playout stopped first) uses up no failure."""
+        if item.kind == "url":
+            return self.file_fault(item.value)
+        if item.kind != "say":
+            return None
+        text = _words(item.value)
+        for index, fault in enumerate(self._faults.tts):
+            # The flow's voice is "" or the one its language names: any but the fallback.
+            if (_words(fault.saying) in text
+                    and (fault.all_voices or item.voice != FALLBACK_VOICE)
+                    and (fault.times == 0 or self._failures[index] < fault.times)):
+                self._failures[index] += 1
+                return f'tts: synthesis failed for voice "{item.voice or "default"}"'
+        return None
+
+    def file_fault(self, url: str) -> str | None:
+        return f"media: could not fetch {url}" if url in self._faults.files else None
+
+
+def _words(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class Player:
+    """Plays queued items by the clock; a contiguous run of playing is a *turn*.
+
+    An item that fails (`fault` says why) plays nothing: it and everything
+    queued after it are dropped, the turn ends, and `on_failed` gets the id of
+    the play() call the item came from. The caller heard nothing of it, so it
+    is not kept in `heard`, and the turn does not count as finished."""
+
+    def __init__(self, on_finished: Callable[[int], None], on_change: Callable[[], None], *,
+                 fault: Callable[[Utterance], str | None] = _never_fails,
+                 on_failed: Callable[[int, str], None] = _ignore_failure) -> None:
         self.heard: list[AgentLine] = []
-        self.turns_finished = 0  # turns that played out, not those stopped
+        self.turns_finished = 0  # turns that played out, not those stopped or failed
         self.turn_start: float | None = None  # None while silent
         self.silent_since = 0.0
-        self._queue: deque[Utterance] = deque()
+        # Each item with the id of its play() call, to name the playout that failed.
+        self._queue: deque[tuple[int, Utterance]] = deque()
         self._playout_id = 0
         self._item: Utterance | None = None
         self._item_start = 0.0
@@ -113,11 +173,13 @@ class Player:
         self._timer: asyncio.Handle | None = None
         self._on_finished = on_finished
         self._on_change = on_change
+        self._fault = fault
+        self._on_failed = on_failed
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
         # Appending keeps one turn going; only the latest id reports finished.
         self._playout_id = playout_id
-        self._queue.extend(items)
+        self._queue.extend((playout_id, item) for item in items)
         if self.turn_start is None:
             self.turn_start = loop_now()
             self._played = []
@@ -140,21 +202,28 @@ class Player:
             self._record(now, cut_off=True, heard=" ".join(partial))
         played = [*self._played, *partial]
         heard = Heard(" ".join(played), len(played), stamp(now - self.turn_start))
+        self._end_turn(now)
+        return heard
+
+    def _end_turn(self, now: float) -> None:
         self._queue.clear()
         self._item = self._timer = self.turn_start = None
         self.silent_since = now
         self._on_change()
-        return heard
 
     def _next(self) -> None:
         if not self._queue:
-            self._item = self._timer = self.turn_start = None
-            self.silent_since = loop_now()
             self.turns_finished += 1
-            self._on_change()
+            self._end_turn(loop_now())
             self._on_finished(self._playout_id)
             return
-        self._item = self._queue.popleft()
+        playout_id, item = self._queue.popleft()
+        reason = self._fault(item)
+        if reason is not None:
+            self._end_turn(loop_now())
+            self._on_failed(playout_id, reason)
+            return
+        self._item = item
         self._item_start = loop_now()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(utterance_seconds(self._item), self._item_done)
@@ -174,6 +243,54 @@ class Player:
                                         stamp(self._item_start), stamp(end), cut_off, heard))
 
 
+class Background:
+    """Audio under the agent's speech, apart from the `Player`'s turns: one
+    track at a time, playing `loops` times URL_SECONDS, or until stopped when
+    `loops` is 0. `played` keeps each track, cut off if stopped or replaced."""
+
+    def __init__(self, on_finished: Callable[[int], None], *,
+                 fault: Callable[[str], str | None] = _never_fails,
+                 on_failed: Callable[[int, str], None] = _ignore_failure) -> None:
+        self.played: list[AgentLine] = []
+        self._track: tuple[str, float] | None = None  # url, start; None while silent
+        self._timer: asyncio.Handle | None = None
+        self._on_finished = on_finished
+        self._fault = fault
+        self._on_failed = on_failed
+
+    def play(self, playout_id: int, url: str, loops: int) -> None:
+        if loops < 0:
+            raise ValueError(f"loops must be 0 (until stopped) or more, not {loops}")
+        self.stop()
+        loop = asyncio.get_running_loop()
+        reason = self._fault(url)
+        if reason is not None:
+            # Deferred like every report, so it arrives after this call returns;
+            # a stop before then cancels it: the runtime no longer wants the track.
+            self._timer = loop.call_soon(self._on_failed, playout_id, reason)
+            return
+        self._track = (url, loop.time())
+        if loops:
+            self._timer = loop.call_later(loops * URL_SECONDS, self._ended, playout_id)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._record(cut_off=True)
+
+    def _ended(self, playout_id: int) -> None:
+        self._timer = None
+        self._record(cut_off=False)
+        self._on_finished(playout_id)
+
+    def _record(self, *, cut_off: bool) -> None:
+        if self._track is not None:
+            url, start = self._track
+            self.played.append(AgentLine("background", url, stamp(start), stamp(), cut_off))
+            self._track = None
+
+
 class SimulatedCaller:
     """A `CallerChannel` whose caller follows a script; see docs/caller-scripts.md."""
 
@@ -183,7 +300,11 @@ class SimulatedCaller:
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.end_reason: str | None = None  # "caller hung up", or the runtime's reason
-        self._player = Player(self._playout_finished, self._changed)
+        faults = FaultInjector(script.faults)
+        self._player = Player(self._playout_finished, self._changed,
+                              fault=faults.playout_fault, on_failed=self._playout_failed)
+        self._background = Background(self._playout_finished, fault=faults.file_fault,
+                                      on_failed=self._playout_failed)
         self._sink: CallSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
@@ -194,6 +315,11 @@ class SimulatedCaller:
     @property
     def heard(self) -> list[AgentLine]:
         return self._player.heard
+
+    @property
+    def background(self) -> list[AgentLine]:
+        """The background tracks played, each from start to end."""
+        return self._background.played
 
     @property
     def ended(self) -> bool:
@@ -216,6 +342,13 @@ class SimulatedCaller:
     def stop_playout(self) -> Heard:
         return self._player.stop()
 
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        if not self.ended:
+            self._background.play(playout_id, url, loops)
+
+    def stop_background(self) -> None:
+        self._background.stop()
+
     def hangup(self, reason: str) -> None:
         if not self.ended:
             self._end(reason)
@@ -237,12 +370,17 @@ class SimulatedCaller:
     def _end(self, reason: str) -> None:
         self.ended_at, self.end_reason = stamp(), reason
         self._player.stop()
+        self._background.stop()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
 
     def _playout_finished(self, playout_id: int) -> None:
         if self._sink is not None and not self.ended:
             self._sink.playout_finished(playout_id)
+
+    def _playout_failed(self, playout_id: int, reason: str) -> None:
+        if self._sink is not None and not self.ended:
+            self._sink.playout_failed(playout_id, reason)
 
     def _changed(self) -> None:
         self._change.set()
@@ -319,13 +457,18 @@ class SimulatedCaller:
             self._hang_up(note)
             return
         value = ""
+        if isinstance(step, Say) and step.garbled:
+            note = f"{note}, garbled" if note else "garbled"
         try:
             if isinstance(step, Say):
                 value = step.text
                 self._sink.speech_started()
                 await asyncio.sleep(len(step.text.split()) * CALLER_SECONDS_PER_WORD
                                     + ENDPOINT_DELAY)
-                self._sink.transcript(step.text, final=True)
+                if step.garbled:
+                    self._sink.transcription_failed(GARBLED)
+                else:
+                    self._sink.transcript(step.text, final=True)
             else:
                 for index, digit in enumerate(step.digits):
                     if index:

@@ -4,7 +4,8 @@
 is busy, declines or never answers as the script's `destinations` say (an
 unlisted destination answers after 1 s), and may lose its "answered" report
 so that only a status query reveals it. An answered leg's media path is a
-`SimulatedCallee`. Outcomes are loop timers, so everything runs in virtual
+`SimulatedCallee`; the script's media faults are the caller's alone, so a
+leg's media never fails. Outcomes are loop timers, so everything runs in virtual
 time and a hangup cancels what is pending synchronously.
 """
 
@@ -37,6 +38,7 @@ from interpreter.transports.simulated import (
     DIGIT_INTERVAL,
     STATUS_DELAY,
     AgentLine,
+    Background,
     CallerAction,
     Player,
     SimulatedCaller,
@@ -46,7 +48,8 @@ from interpreter.transports.simulated import (
 
 class SimulatedCallee:
     """A called party's media path: hears what the flow plays it and, after each
-    playout that finishes, presses its destination's digits (after `pause`)."""
+    playout that finishes, presses its destination's digits (after `pause`).
+    Background audio is only recorded: its end prompts no digits."""
 
     def __init__(self, leg_id: str, press: str, pause: float,
                  on_hangup: Callable[[str], None]) -> None:
@@ -54,6 +57,7 @@ class SimulatedCallee:
         self.said: list[CallerAction] = []
         self._press, self._pause, self._on_hangup = press, pause, on_hangup
         self._player = Player(self._playout_finished, lambda: None)
+        self._background = Background(self._background_finished)
         self._sink: CallSink | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._closed = False
@@ -61,6 +65,10 @@ class SimulatedCallee:
     @property
     def heard(self) -> list[AgentLine]:
         return self._player.heard
+
+    @property
+    def background(self) -> list[AgentLine]:
+        return self._background.played
 
     def attach(self, sink: CallSink) -> None:
         self._sink = sink
@@ -75,6 +83,13 @@ class SimulatedCallee:
     def stop_playout(self) -> Heard:
         return self._player.stop()
 
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        if not self._closed:
+            self._background.play(playout_id, url, loops)
+
+    def stop_background(self) -> None:
+        self._background.stop()
+
     def hangup(self, reason: str) -> None:
         """Hanging up the called party ends its leg (`leg_ended` follows)."""
         self._on_hangup(self.leg_id)
@@ -84,6 +99,7 @@ class SimulatedCallee:
         for timer in self._timers:
             timer.cancel()
         self._player.stop()
+        self._background.stop()
 
     def _playout_finished(self, playout_id: int) -> None:
         if self._sink is None or self._closed:
@@ -93,6 +109,10 @@ class SimulatedCallee:
         for index, digit in enumerate(self._press):
             self._timers.append(loop.call_later(self._pause + index * DIGIT_INTERVAL,
                                                 self._digit, digit))
+
+    def _background_finished(self, playout_id: int) -> None:
+        if self._sink is not None and not self._closed:
+            self._sink.playout_finished(playout_id)
 
     def _digit(self, digit: str) -> None:
         if self._sink is not None and not self._closed:

@@ -25,6 +25,9 @@ class ScriptedChannel:
 
     actions: list[tuple[float, str, tuple[object, ...]]] = field(default_factory=list)
     played: list[tuple[float, str]] = field(default_factory=list)
+    # play_background calls as (time, playout id, url, loops), and stop times.
+    backgrounds: list[tuple[float, int, str, int]] = field(default_factory=list)
+    background_stops: list[float] = field(default_factory=list)
     hung_up: str | None = None
     sink: CallSink | None = None
     _playing: asyncio.TimerHandle | None = None
@@ -55,6 +58,12 @@ class ScriptedChannel:
         elapsed = asyncio.get_running_loop().time() - self._started
         words = self._text.split()[: int(elapsed / SECONDS_PER_WORD)]
         return Heard(" ".join(words), len(words), elapsed)
+
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        self.backgrounds.append((asyncio.get_running_loop().time(), playout_id, url, loops))
+
+    def stop_background(self) -> None:
+        self.background_stops.append(asyncio.get_running_loop().time())
 
     def hangup(self, reason: str) -> None:
         self.hung_up = reason

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from interpreter.errors import DocumentError
 from interpreter.transports.caller_script import (
+    NO_FAULTS,
     UNLISTED,
     CallerScript,
     Cue,
     Destination,
+    Faults,
     Hangup,
     Outcome,
     Press,
     Say,
     Timing,
+    TtsFault,
     Wait,
     load_caller_script,
 )
@@ -88,6 +92,41 @@ def test_hangup_after_is_shorthand_for_a_step_level_after() -> None:
                             Hangup())
 
 
+FAULTS = """\
+steps:
+  - say: "where is my order"
+    garbled: true
+  - say: "order A123"
+    garbled: false
+faults:
+  tts:
+    - saying: "order status"
+    - saying: "Goodbye"
+      times: 0
+      all_voices: true
+  files:
+    - "https://example.com/missing.mp3"
+"""
+
+
+def test_faults_and_garbled_load_with_their_documented_defaults() -> None:
+    script = load_caller_script(FAULTS, "call.yaml")
+    assert script.faults == Faults(
+        tts=(TtsFault("order status", times=1, all_voices=False),
+             TtsFault("Goodbye", times=0, all_voices=True)),
+        files=frozenset({"https://example.com/missing.mp3"}))
+    assert script.steps == (Say("where is my order", garbled=True), Say("order A123"))
+    fault = script.faults.tts[1]
+    assert fault.span is not None and (fault.span.line, fault.span.col) == (9, 7)
+
+
+def test_a_script_without_faults_injects_none() -> None:
+    script = load_caller_script("steps:\n  - say: hi\n", "call.yaml")
+    assert script.faults is NO_FAULTS
+    assert script.faults == Faults((), frozenset())
+    assert script.steps == (Say("hi", garbled=False),)
+
+
 def _errors(source: str) -> list[tuple[str, int, int, str, str | None]]:
     with pytest.raises(DocumentError) as caught:
         load_caller_script(source, "call.yaml")
@@ -137,6 +176,50 @@ def test_a_mistake_is_reported_at_the_offending_node(
     assert _errors(source) == [expected]
 
 
+@pytest.mark.parametrize(("source", "expected"), [
+    ("faults: []\n", ("CK702", 1, 9, "faults must be a mapping", None)),
+    ("faults:\n  ttts: []\n", ("CK701", 2, 3, 'unknown key "ttts" in faults',
+                                'did you mean "tts"?')),
+    ("faults:\n  tts: {saying: hi}\n",
+     ("CK702", 2, 8, "faults.tts must be a list of tts faults", None)),
+    ("faults:\n  tts:\n    - hi\n", ("CK702", 3, 7, "a tts fault must be a mapping", None)),
+    ("faults:\n  tts:\n    - saying: hi\n      time: 2\n",
+     ("CK701", 4, 7, 'unknown key "time" in a tts fault', 'did you mean "times"?')),
+    ("faults:\n  tts:\n    - times: 2\n",
+     ("CK702", 3, 7, 'a tts fault needs "saying": the text whose synthesis fails', None)),
+    ("faults:\n  tts:\n    - saying: 3\n",
+     ("CK702", 3, 15, "saying must be a non-empty string", "quote it")),
+    ("faults:\n  tts:\n    - saying: '  '\n", ("CK702", 3, 15, "saying must contain words",
+                                                None)),
+    ("faults:\n  tts:\n    - {saying: hi, times: -1}\n",
+     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+    ("faults:\n  tts:\n    - {saying: hi, times: 1.5}\n",
+     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+    ("faults:\n  tts:\n    - {saying: hi, times: true}\n",
+     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+    ("faults:\n  tts:\n    - {saying: hi, all_voices: 'yes'}\n",
+     ("CK702", 3, 32, "all_voices must be true or false", None)),
+    ("faults:\n  files: https://x/a.mp3\n",
+     ("CK702", 2, 10, "faults.files must be a list of URLs", None)),
+    ("faults:\n  files:\n    - ''\n", ("CK702", 3, 7, "a file must be a non-empty string",
+                                        None)),
+    ("steps:\n  - press: '1'\n    garbled: true\n",
+     ("CK705", 3, 5, "garbled only applies to a say step, not to press", None)),
+    ("steps:\n  - say: hi\n    garbled: 1\n",
+     ("CK702", 3, 14, "garbled must be true or false", None)),
+])
+def test_a_fault_mistake_is_reported_at_the_offending_node(
+        source: str, expected: tuple[str, int, int, str, str | None]) -> None:
+    assert _errors(source) == [expected]
+
+
+def test_every_fault_mistake_is_reported_at_once() -> None:
+    source = ("faults:\n  tts:\n    - saying: hi\n      times: x\n    - times: 1\n"
+              "  files: [3]\n  other: 1\n")
+    assert [(code, line, col) for code, line, col, *_ in _errors(source)] == [
+        ("CK702", 4, 14), ("CK702", 5, 7), ("CK702", 6, 11), ("CK701", 7, 3)]
+
+
 def test_every_mistake_is_reported_in_document_order() -> None:
     source = "steps:\n  - say: 3\n  - wiat: 1\npause: x\n"
     assert [(code, line) for code, line, *_ in _errors(source)] == [
@@ -163,3 +246,20 @@ def test_yaml_syntax_errors_come_from_the_loader_with_a_position() -> None:
 def test_example_caller_scripts_load(path: Path) -> None:
     script = load_caller_script(path.read_bytes(), str(path))
     assert script.steps
+
+
+def _documented_scripts() -> list[str]:
+    """The whole scripts among docs/caller-scripts.md's YAML blocks (not fragments)."""
+    text = (ROOT / "docs" / "caller-scripts.md").read_text()
+    return [block for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+            if not block[0].isspace()]
+
+
+def test_the_documented_scripts_load_including_faults() -> None:
+    scripts = [load_caller_script(block, "docs") for block in _documented_scripts()]
+    assert len(scripts) >= 7
+    assert [script.faults.files for script in scripts if script.faults.files] == [
+        frozenset({"https://example.com/missing.mp3"}),
+        frozenset({"https://example.com/hold.mp3"})]
+    assert any(isinstance(step, Say) and step.garbled
+               for script in scripts for step in script.steps)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
-from interpreter.clock import run_virtual
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
@@ -28,90 +27,7 @@ from interpreter.transports.simulated import (
     SimulatedCaller,
 )
 from interpreter.transports.simulated_network import LegStatus, SimulatedNetwork
-
-Entry = tuple[float, str, tuple[object, ...]]
-
-
-class Recorder:
-    """A CallSink and a LegSink that log every report with its virtual time and
-    can react to one, as the runtime would (`on["transcript"] = ...`)."""
-
-    def __init__(self) -> None:
-        self.log: list[Entry] = []
-        self.on: dict[str, Callable[..., object]] = {}
-
-    def _report(self, name: str, *args: object) -> None:
-        self.log.append((round(asyncio.get_running_loop().time(), 6), name, args))
-        react = self.on.get(name)
-        if react is not None:
-            react(*args)
-
-    def speech_started(self) -> None:
-        self._report("speech_started")
-
-    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
-        self._report("transcript", text)
-
-    def digit(self, digit: str) -> None:
-        self._report("digit", digit)
-
-    def hung_up(self) -> None:
-        self._report("hung_up")
-
-    def closed(self, reason: str) -> None:
-        self._report("closed", reason)
-
-    def playout_finished(self, playout_id: int) -> None:
-        self._report("playout_finished", playout_id)
-
-    def leg_ringing(self, leg_id: str) -> None:
-        self._report("leg_ringing", leg_id)
-
-    def leg_answered(self, leg_id: str) -> None:
-        self._report("leg_answered", leg_id)
-
-    def leg_failed(self, leg_id: str, reason: str) -> None:
-        self._report("leg_failed", leg_id, reason)
-
-    def leg_ended(self, leg_id: str) -> None:
-        self._report("leg_ended", leg_id)
-
-    def leg_status(self, leg_id: str, status: str) -> None:
-        self._report("leg_status", leg_id, status)
-
-
-def say(text: str) -> list[Utterance]:
-    return [Utterance("say", text)]
-
-
-def at(when: float, action: Callable[[], object]) -> None:
-    asyncio.get_running_loop().call_at(when, action)
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    """Run in virtual time; the scenario must leave no task behind."""
-
-    async def main() -> None:
-        await scenario()
-        assert asyncio.all_tasks() == {asyncio.current_task()}
-
-    run_virtual(main)
-
-
-def caller_run(script: CallerScript, drive: Callable[[SimulatedCaller, Recorder], None],
-               until: float = 60.0) -> tuple[SimulatedCaller, Recorder]:
-    """Attach a caller, let `drive` set up the runtime's side, run to `until`."""
-    caller, sink = SimulatedCaller(script), Recorder()
-
-    async def scenario() -> None:
-        caller.attach(sink)
-        drive(caller, sink)
-        await asyncio.sleep(until)
-        await caller.close()
-
-    run(scenario)
-    return caller, sink
-
+from tests.transports.recording import Entry, Recorder, at, caller_run, run, say
 
 FIVE = "one two three four five"
 QUIET = CallerScript(linger=100)  # no steps: only hears

@@ -163,9 +163,6 @@ async def _converse(session: AiSession) -> None:
     if params.static_greeting:
         await session.executor.say(params.static_greeting)
         session.messages.append(ChatMessage("assistant", params.static_greeting))
-    elif params.wait_for_user_s is not None:
-        # Wait this long for the caller to speak first, then speak anyway.
-        session.wait_for_user_until = call.now() + params.wait_for_user_s
     elif not params.wait_for_user:
         await turn.take(session)
     started = call.now()
@@ -229,7 +226,7 @@ async def _converse(session: AiSession) -> None:
                 continue
         now = call.now() + _EPSILON
         if reply_at is not None and now >= reply_at:
-            call.trace.record("wait_for_user_elapsed", seconds=params.wait_for_user_s)
+            call.trace.record("wait_for_user_elapsed")
             session.wait_for_user_until = None
             await turn.take(session)
             silent_since = call.now()

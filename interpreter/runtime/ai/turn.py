@@ -49,9 +49,11 @@ class _Interrupted(Exception):
 
 async def take(session: AiSession, *, offer_tools: bool = True) -> None:
     """Generate replies until the model has spoken without calling a tool."""
-    limit = session.tool_round_limit or MAX_TOOL_ROUNDS
+    rounds = 0
     try:
-        for _ in range(limit):
+        # The limit is read each round: back_to_back_functions may raise it mid-turn.
+        while rounds < (session.tool_round_limit or MAX_TOOL_ROUNDS):
+            rounds += 1
             if session.background_wait:
                 await _background_done(session)
             try:
@@ -85,7 +87,7 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
                 # The caller spoke while the tools ran: the next reply hears it.
                 session.messages.append(ChatMessage("user", take_input(session)))
         session.call.trace.record("error", type=ErrorType.TOOL_INVALID_CALL.value, fatal=False,
-                                  message=f"more than {limit} tool rounds in one turn")
+                                  message=f"more than {rounds} tool rounds in one turn")
     finally:
         if not session.chain_forever:
             session.tool_round_limit = None
@@ -250,9 +252,12 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 raise LlmError(kind, message, retryable=retryable)  # type: ignore[arg-type]
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
-            case ev.PlayoutFailed(playout_id=failed, reason=reason):
+            case ev.PlayoutFailed(playout_id=failed, reason=reason) \
+                    if failed != session.background:
                 last_playout = await _voice_failed(session, effect, spoken, failed, reason)
                 playing = 1
+            case ev.PlayoutFailed(reason=reason):
+                background_failed(session, reason)
             case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
                 _barge(session, effect, playing, text, event, queued_fillers)
             case ev.TranscriptReceived(text=said):
