@@ -22,7 +22,12 @@ from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime.events import PlayoutFailed, PlayoutFinished
 from interpreter.runtime.scope import render, render_text, scope_of, test, text_of, value_of
-from interpreter.transports.protocols import FALLBACK_VOICE, CallerChannel, Utterance
+from interpreter.transports.protocols import (
+    FALLBACK_VOICE,
+    TTS_FAILURE,
+    CallerChannel,
+    Utterance,
+)
 
 if TYPE_CHECKING:
     from interpreter.expressions import MappingScope
@@ -278,7 +283,7 @@ class Executor:
         event = await self.call.wait_for(lambda e: _finished(e, playout, self.source))
         if not isinstance(event, PlayoutFailed):
             return True
-        voiced = any(u.kind == "say" for u in items)
+        voiced = event.reason.startswith(TTS_FAILURE)
         retry = voiced and self.voice != FALLBACK_VOICE
         error = ErrorType.TTS_ERROR if voiced else ErrorType.MEDIA_ERROR
         self.call.trace.record("error", type=error.value, fatal=False, message=event.reason,

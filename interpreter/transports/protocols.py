@@ -27,6 +27,7 @@ class Utterance:
 
 
 FALLBACK_VOICE = "fallback"
+TTS_FAILURE = "tts:"  # the prefix of a playout_failed reason that speech synthesis failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,8 @@ class CallSink(Protocol):
     def playout_finished(self, playout_id: int) -> None: ...
     def playout_failed(self, playout_id: int, reason: str) -> None:
         """Speech could not be synthesized (or a file played): the rest of the
-        playout is dropped, nothing more of it plays."""
+        playout is dropped, nothing more of it plays. A speech failure's
+        reason starts with TTS_FAILURE; any other reason is a media failure."""
     def transcription_failed(self, reason: str) -> None:
         """The caller spoke but speech-to-text failed to return words."""
 

@@ -38,6 +38,7 @@ from interpreter.transports.caller_script import (
 )
 from interpreter.transports.protocols import (
     FALLBACK_VOICE,
+    TTS_FAILURE,
     CallSink,
     Heard,
     Utterance,
@@ -138,7 +139,7 @@ class FaultInjector:
                     and (fault.all_voices or item.voice != FALLBACK_VOICE)
                     and (fault.times == 0 or self._failures[index] < fault.times)):
                 self._failures[index] += 1
-                return f'tts: synthesis failed for voice "{item.voice or "default"}"'
+                return f'{TTS_FAILURE} synthesis failed for voice "{item.voice or "default"}"'
         return None
 
     def file_fault(self, url: str) -> str | None:

@@ -242,3 +242,33 @@ def test_example_ivr_and_its_caller_script_end_normally() -> None:
     result = run_virtual(main)
     assert result.disposition == "hangup:hangup"
     assert result.variables["record_result"] == "success"
+
+
+def test_a_failing_voice_is_retried_in_the_fallback_voice_and_a_missing_file_skipped() -> None:
+    flow = compile_text("""\
+sections:
+  main:
+    - play: {urls: ["say:Welcome to Parkside.", "https://x.example/gone.wav"]}
+    - play: {url: "say:Welcome back."}
+""", "voices.yaml")
+    script = load_caller_script("""\
+faults:
+  tts: [{saying: "Welcome to Parkside"}]
+  files: ["https://x.example/gone.wav"]
+steps: []
+""")
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        channel = SimulatedCaller(script)
+        call = Call(flow, channel, SimulatedNetwork.for_script(script))
+        await call.run()
+        await channel.close()
+        return call, channel
+
+    call, channel = run_virtual(main)
+    assert [(e["type"], e["next"]) for e in call.trace.of_kind("error")] == [
+        ("tts_error", "retry with the fallback voice"), ("media_error", "skipped")]
+    assert [line.text for line in channel.heard] == ["Welcome to Parkside.", "Welcome back."]
+    # The call keeps the fallback voice once its voice has failed.
+    plays = [r for r in call.trace.of_kind("play")]
+    assert len(plays) == 3
