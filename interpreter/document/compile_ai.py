@@ -71,6 +71,21 @@ def compile_ai(compiler: _Compiler, args: dict[str, Any], path: JSONPath) -> ir.
     )
 
 
+# What the model sees of the reference's native functions; the runtime's
+# tools/natives.py runs them.
+_NATIVE_SIGNATURES: dict[str, tuple[str, dict[str, JSONValue]]] = {
+    "check_time": ("Get the current date and time where the business is.", {}),
+    "wait_seconds": ("Wait silently for a number of seconds, when the caller asks you to "
+                     "wait; their speaking ends the wait.",
+                     {"seconds": {"type": "integer", "minimum": 1, "maximum": 60}}),
+    "wait_for_user": ("Stay silent until the caller speaks again.", {}),
+    "adjust_response_latency": ("Wait longer (or shorter) for the caller to finish speaking "
+                                "before you answer, when they need more time.",
+                                {"milliseconds": {"type": "integer", "minimum": 250,
+                                                  "maximum": 10000}}),
+}
+
+
 def _prompt_text(compiler: _Compiler, value: JSONValue, pom_format: str) -> ir.SwaigText:
     if isinstance(value, str):
         return compiler.swaig(value)
@@ -209,9 +224,11 @@ def _functions(compiler: _Compiler, swaig: dict[str, Any], default_hook: ir.Webh
             timeout=number(data.get("timeout"), DEFAULT_FUNCTION_TIMEOUT),
         ))
     for name in swaig.get("native_functions") or []:
-        functions.append(ir.Function(str(name), f"Native function {name}.",
-                                     MappingProxyType({"type": "object", "properties":
-                                                       MappingProxyType({})}), native=True))
+        description, properties = _NATIVE_SIGNATURES.get(
+            str(name), (f"Native function {name}.", {}))
+        functions.append(ir.Function(str(name), description, MappingProxyType({
+            "type": "object", "properties": MappingProxyType(
+                {key: freeze(value) for key, value in properties.items()})}), native=True))
     for include in swaig.get("includes") or []:
         hook = webhook(str(include.get("url", "")), include.get("auth_user", include.get("user")),
                         include.get("auth_password", include.get("pass")))

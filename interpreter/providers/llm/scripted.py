@@ -19,8 +19,10 @@ rules:
 
 `said` is a case-insensitive regular expression searched in the caller's
 last words (`prompted`: in a system message the runtime added last, such as
-the attention or hold prompts); its named groups fill `{name}` placeholders in `reply` and in
-call arguments (plain substitution, never eval). A reply streams word by
+the attention or hold prompts); its named groups fill `{name}` placeholders
+in `reply` and in call arguments (plain substitution, never eval). `asking:
+<key>` matches while gather_info asks that question; its text fills
+`{question}`. A reply streams word by
 word, `delay_ms` apart, so barge-in and sentence streaming behave as with a
 real model. A rule may also `fail: rate_limit|timeout|provider|token_limit`
 to exercise error recovery, at most `times` times.
@@ -54,7 +56,8 @@ from interpreter.providers.llm.base import (
 _FAILURES: tuple[LlmErrorKind, ...] = ("timeout", "rate_limit", "token_limit", "provider",
                                        "protocol")
 _RULE_KEYS = {"when", "reply", "call", "fail", "times", "delay_ms"}
-_WHEN_KEYS = {"start", "said", "prompted", "step", "context", "after_tool", "summary"}
+_WHEN_KEYS = {"start", "said", "prompted", "step", "context", "after_tool", "summary",
+              "asking"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class Rule:
     start: bool | None = None
     said: re.Pattern[str] | None = None
     prompted: re.Pattern[str] | None = None  # searched in a last system message
+    asking: str | None = None  # the gather_info question key being asked
     step: str | None = None
     context: str | None = None
     after_tool: str | None = None
@@ -128,6 +132,8 @@ class ScriptedProvider:
                 continue
             if rule.after_tool is not None and rule.after_tool != tool:
                 continue
+            if rule.asking is not None and rule.asking != request.metadata.get("gather_key"):
+                continue
             groups: dict[str, str] = {}
             for pattern, role in ((rule.said, "user"), (rule.prompted, "system")):
                 if pattern is None:
@@ -138,6 +144,8 @@ class ScriptedProvider:
                 groups.update({k: v for k, v in match.groupdict().items() if v is not None})
             else:
                 groups.setdefault("said", said)
+                if "gather_question" in request.metadata:
+                    groups["question"] = request.metadata["gather_question"]
                 if last.role == "tool":
                     groups["tool"] = last.content
                 return index, rule, groups
@@ -213,7 +221,7 @@ def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
             fail=fail, times=_int(raw.get("times")), start=_bool(when.get("start")),
             said=said, prompted=prompted, step=_text(when.get("step")),
             context=_text(when.get("context")),
-            after_tool=_text(when.get("after_tool")),
+            after_tool=_text(when.get("after_tool")), asking=_text(when.get("asking")),
             summary=_bool(when.get("summary")),
             delay_ms=_milliseconds(raw["delay_ms"]) if "delay_ms" in raw else None))
     if problems:

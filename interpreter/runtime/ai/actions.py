@@ -17,7 +17,7 @@ from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage
-from interpreter.runtime.ai import fillers
+from interpreter.runtime.ai import fillers, gather
 from interpreter.runtime.ai.session import voice_of
 from interpreter.transports.protocols import FALLBACK_VOICE
 
@@ -51,6 +51,7 @@ def change_step(session: AiSession, name: str, trigger: str) -> str:
     session.call.trace.record("step_change", old=step.name, new=target.name, trigger=trigger)
     session.step = target
     session.fresh_step = True
+    _entered(session)
     return f"Moved to step {target.name}."
 
 
@@ -78,7 +79,15 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
         session.messages.clear()
     if reset is not None and reset.user_prompt is not None:
         session.messages.append(ChatMessage("user", reset.user_prompt.source))
+    _entered(session)
     return f"Switched to context {target.name}, step {target.first_step.name}."
+
+
+def _entered(session: AiSession) -> None:
+    """A step that gathers starts asking as soon as it is entered."""
+    session.gathering = None
+    if gather.pending(session):
+        gather.begin(session)
 
 
 def change_language(session: AiSession, name: str) -> str:

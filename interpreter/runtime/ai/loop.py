@@ -160,6 +160,8 @@ def _frame(section: ir.Section) -> Frame:
 async def _converse(session: AiSession) -> None:
     params = session.verb.params
     call = session.call
+    if gather.pending(session):
+        gather.begin(session)
     if params.static_greeting:
         await session.executor.say(params.static_greeting)
         session.messages.append(ChatMessage("assistant", params.static_greeting))
@@ -182,9 +184,9 @@ async def _converse(session: AiSession) -> None:
             await turn.take(session)
             silent_since = call.now()
             continue
-        step = session.step
-        if step is not None and step.gather_info is not None and step.name not in session.gathered:
-            await gather.ask(session, step, step.gather_info)
+        if gather.pending(session):
+            # The model asks the first question at once.
+            gather.begin(session)
             await turn.take(session)
             continue
         if session.step is not None and session.step.skip_user_turn and session.fresh_step:

@@ -10,14 +10,13 @@ platform offers them.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from interpreter import ir
-from interpreter.expressions import ExpressionRuntimeError, SwaigScope, render_swaig
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolSpec
+from interpreter.runtime.ai import gather
+from interpreter.runtime.ai.templates import render
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -30,41 +29,8 @@ CHANGE_CONTEXT = "change_context"
 CHANGE_LANGUAGE = "change_language"
 
 
-def prompt_scope(session: AiSession, extra: Mapping[str, JSONValue] | None = None) -> SwaigScope:
-    now = datetime.datetime.now(datetime.UTC)
-    call = session.call
-    roots: dict[str, JSONValue] = {
-        "global_data": session.global_data,
-        "call_id": call.call_id,
-        "ai_session_id": session.session_id,
-        "app_name": session.verb.params.app_name,
-        "call_direction": str(call.call_info.get("direction", "inbound")),
-        "caller_id_number": str(call.call_info.get("from", "")),
-        "caller_id_name": str(call.call_info.get("from_name", "")),
-        "local_date": now.strftime("%Y-%m-%d"),
-        "spoken_date": now.strftime("%A, %B %d, %Y"),
-        "local_time": now.strftime("%H:%M"),
-        "time_of_day": "morning" if now.hour < 12 else "afternoon" if now.hour < 18
-        else "evening",
-        "supported_languages": ", ".join(lang.name for lang in session.verb.languages),
-        "default_language": session.verb.languages[0].name if session.verb.languages
-        else "English",
-        **(extra or {}),
-    }
-    return SwaigScope(roots, now)
-
-
-def render(text: ir.SwaigText | None, session: AiSession,
-           extra: Mapping[str, JSONValue] | None = None) -> str:
-    if text is None:
-        return ""
-    try:
-        return render_swaig(text.template, prompt_scope(session, extra))
-    except ExpressionRuntimeError:
-        return text.source  # a broken template is shown as written, never fatal
-
-
 def system_prompt(session: AiSession) -> str:
+    gathering = session.gathering
     parts = [render(session.verb.prompt.text, session)]
     if session.prompt_override is not None:
         # A context_switch action: its prompt replaces (full_reset) or joins.
@@ -85,7 +51,9 @@ def system_prompt(session: AiSession) -> str:
     if context is not None and context.text is not None:
         parts.append(render(context.text, session))
     step = session.step
-    if step is not None:
+    if step is not None and gathering is not None:
+        parts.append(f"## Current step: {step.name}\n\n{gather.instructions(session, gathering)}")
+    elif step is not None:
         block = f"## Current step: {step.name}\n\n{render(step.text, session)}"
         if step.criteria is not None:
             block += ("\n\nWhen this is true, call next_step to move on: "
@@ -99,6 +67,10 @@ def system_prompt(session: AiSession) -> str:
 def offered_functions(session: AiSession) -> list[ir.Function]:
     step = session.step
     pool = step.functions if step is not None else session.verb.functions
+    if session.gathering is not None:
+        # While gathering, only the current question's own functions.
+        wanted = session.gathering.question.functions
+        return [f for f in session.verb.functions if f.name in wanted]
     offered = [f for f in pool if f.active and f.name not in session.inactive
                and f.name not in ir.RESERVED_FUNCTIONS] + [
         f for f in session.verb.functions
@@ -110,8 +82,10 @@ def offered_functions(session: AiSession) -> list[ir.Function]:
 
 
 def tools(session: AiSession) -> tuple[ToolSpec, ...]:
-    specs = [ToolSpec(f.name, f.description, _plain(f.parameters))
+    specs = [ToolSpec(f.name, f.description, plain(f.parameters))
              for f in offered_functions(session)]
+    if session.gathering is not None:
+        return (gather.submit_spec(session.gathering.question), *specs)
     step = session.step
     if step is not None and step.valid_steps:
         names: list[JSONValue] = [s.name for s in step.valid_steps]
@@ -139,6 +113,6 @@ def tools(session: AiSession) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
-def _plain(value: object) -> dict[str, JSONValue]:
+def plain(value: object) -> dict[str, JSONValue]:
     converted = ir.thaw(value)
     return converted if isinstance(converted, dict) else {}

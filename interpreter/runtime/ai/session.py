@@ -14,6 +14,7 @@ from interpreter.providers.llm.base import ChatMessage, LlmProvider
 from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
+    from interpreter.runtime.ai.gather import Gathering
     from interpreter.runtime.call import Call
     from interpreter.runtime.executor import Executor
 
@@ -53,6 +54,7 @@ class AiSession:
     # barge-in's heard text is trimmed of them before it enters the history.
     filler_prefix: str = ""
     gathered: set[str] = field(default_factory=set)  # steps whose gather_info is done
+    gathering: Gathering | None = None  # the gather_info in progress
     # Functions whose signature arrived from an include at session start.
     overrides: dict[str, ir.Function] = field(default_factory=dict)
     hangup_after: bool = False

@@ -13,7 +13,7 @@ import aiohttp
 from interpreter.clock import real_io
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage, LlmError, LlmRequest, TextDelta
-from interpreter.runtime.ai import prompt
+from interpreter.runtime.ai import templates
 from interpreter.runtime.tools.webhook import basic_auth
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ async def summarize(session: AiSession) -> str | None:
         return None
     transcript = "\n".join(f"{m.role}: {m.content}" for m in session.messages
                            if m.role in ("user", "assistant") and m.content)
-    request = LlmRequest((ChatMessage("system", prompt.render(verb.post_prompt.text, session)),
+    instructions = templates.render(verb.post_prompt.text, session)
+    request = LlmRequest((ChatMessage("system", instructions),
                           ChatMessage("user", f"The conversation:\n{transcript}")),
                          max_tokens=verb.post_prompt.settings.max_tokens,
                          metadata={"purpose": "summary"})

@@ -4,7 +4,6 @@ reply's actions, and classified failures the model is told about."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import uuid
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from interpreter.runtime.ai import actions, fillers, prompt, recovery
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
+from interpreter.runtime.tools.natives import run_native
 from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                arguments: dict[str, JSONValue]) -> ToolReply:
     runtime = session.call
     if function.native:
-        return _native(function, arguments, session)
+        return await run_native(session, function, arguments)
     context = _context(session, function)
     mock = session.mocks.get(function.name)
     # A call repeated after a barge-in cancelled it goes out with the same
@@ -181,14 +181,6 @@ async def _mocked(function: ir.Function, mock: ToolMock) -> ToolReply:
     if mock.fail is not None:
         raise ToolFault(mock.fail, f"{function.name} failed (mocked {mock.fail.value})")
     return ToolReply(mock.response, None, mock.actions)
-
-
-def _native(function: ir.Function, arguments: dict[str, JSONValue],
-            session: AiSession) -> ToolReply:
-    if function.name == "check_time":
-        now = datetime.datetime.now(datetime.UTC)
-        return ToolReply(f"The time is {now.strftime('%H:%M')} UTC on {now:%A, %B %d, %Y}.")
-    return ToolReply(f"{function.name} done.")
 
 
 async def _failed(session: AiSession, call: ToolCall, fault: ToolFault) -> str:

@@ -29,8 +29,9 @@ from interpreter.providers.llm.base import (
     ToolCallReady,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, fillers, prompt, recovery
+from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
 from interpreter.runtime.ai.session import AiSession
+from interpreter.runtime.ai.templates import render
 from interpreter.runtime.ai.tools import run_tool
 from interpreter.transports.protocols import FALLBACK_VOICE, Utterance
 
@@ -139,7 +140,17 @@ def _request(session: AiSession, offer_tools: bool) -> LlmRequest:
         tuned.get("presence_penalty", settings.presence_penalty),
         tuned.get("frequency_penalty", settings.frequency_penalty),
         context=session.context.name if session.context else "",
-        step=session.step.name if session.step else "")
+        step=session.step.name if session.step else "",
+        metadata=_gather_metadata(session))
+
+
+def _gather_metadata(session: AiSession) -> dict[str, str]:
+    """The question being asked, for the scripted model's `asking` rules."""
+    gathering = session.gathering
+    if gathering is None:
+        return {}
+    return {"gather_key": gathering.question.key,
+            "gather_question": render(gathering.question.question, session)}
 
 
 def _edit_history(session: AiSession) -> None:
@@ -386,6 +397,8 @@ async def _tool_call(session: AiSession, call: ToolCall) -> None:
         result = actions.change_context(session, _argument(call, "context"), "ai_function")
     elif call.name == prompt.CHANGE_LANGUAGE:
         result = actions.change_language(session, _argument(call, "language"))
+    elif call.name == gather.SUBMIT:
+        result = gather.submit(session, call)
     else:
         result = await run_tool(session, call)
     _record_result(session, call, result)
