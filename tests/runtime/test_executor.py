@@ -206,17 +206,23 @@ destinations:
 """, "warm.caller.yaml")
     flow = compile_text(WARM, "warm.yaml")
 
-    async def main() -> tuple[Call, CallResult, SimulatedNetwork]:
+    async def main() -> tuple[Call, CallResult, SimulatedNetwork, SimulatedCaller]:
         caller = SimulatedCaller(script)
         network = SimulatedNetwork.for_script(script)
         call = Call(flow, caller, network)
         result = await call.run()
         await caller.close()
         await network.close()
-        return call, result, network
+        return call, result, network, caller
 
-    call, result, network = run_virtual(main)
+    call, result, network, caller = run_virtual(main)
     assert result.variables["outcome"] == "connected"
+    # The caller heard the media runtime's ringing through both dials and the
+    # confirm sections, up to the bridge: never silence.
+    (ringing,) = caller.background
+    bridged = next(r for r in call.trace.of_kind("state") if r["new"] == "bridged")
+    assert ringing.text == "builtin:ringback" and ringing.cut_off
+    assert ringing.start < 0.1 and abs(ringing.end - float(bridged["t"])) < 0.01
     assert [r["leg"] for r in call.trace.of_kind("confirm_declined")] == ["leg-1"] or len(
         call.trace.of_kind("confirm_declined")) == 1
     assert len(call.trace.of_kind("confirm_accepted")) == 1

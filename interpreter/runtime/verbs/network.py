@@ -12,7 +12,7 @@ from interpreter.clock import real_io
 from interpreter.errors import CallFault, ErrorType
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import EventSink, Leg
-from interpreter.runtime.scope import render, render_text
+from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ STATUS_QUERY_SECONDS = 5.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_SAVED_HEADERS = 64
+# What a caller hears while a connect rings, when the flow gives no ringback file.
+DEFAULT_RINGBACK = "builtin:ringback"
 
 
 async def run(executor: Executor, verb: ir.Verb) -> None:
@@ -56,6 +58,7 @@ async def connect(executor: Executor, verb: ir.Connect) -> None:
     the first that answers and confirms; wait while bridged."""
     call = executor.call
     reason = "no destinations"
+    waiting = _play_while_waiting(executor, verb)
     for group in verb.groups:
         destinations = [render_text(d, executor.scope) for d in group]
         leg, reason = await _ring_group(executor, verb, destinations)
@@ -65,16 +68,40 @@ async def connect(executor: Executor, verb: ir.Connect) -> None:
             call.hangup_leg(leg, "not confirmed")
             reason = "not_confirmed"
             continue
+        _stop_waiting(executor, waiting)
+        waiting = None
         await _bridge(executor, leg)
         call.vars.update(connect_result="connected", connect_failed_reason="")
         break
     else:
+        _stop_waiting(executor, waiting)
         call.vars.update(connect_result="failed", connect_failed_reason=reason)
         call.trace.record("connect_failed", reason=reason)
     if isinstance(verb.result, ir.Switch):
         executor.choose_switch(verb.result, required=False)
     elif isinstance(verb.result, ir.Cond):
         executor.choose_cond(verb.result)
+
+
+def _play_while_waiting(executor: Executor, verb: ir.Connect) -> int | None:
+    """The caller hears the ringback (its first file), or the media runtime's
+    own ringing, while legs ring and a confirm section runs on the called
+    party: never silence."""
+    if executor.source != "caller" or not verb.groups:
+        return None
+    files = [u.value for u in utterances(verb.ringback, executor.scope) if u.kind == "url"]
+    audio = files[0] if files else DEFAULT_RINGBACK
+    playout = executor.call.next_id()
+    executor.channel.play_background(playout, audio, 0)
+    executor.call.trace.record("background_started", playout=playout, url=audio, loops=0,
+                               why="connect")
+    return playout
+
+
+def _stop_waiting(executor: Executor, playout: int | None) -> None:
+    if playout is not None:
+        executor.channel.stop_background()
+        executor.call.trace.record("background_stopped", playout=playout)
 
 
 async def _ring_group(executor: Executor, verb: ir.Connect,
