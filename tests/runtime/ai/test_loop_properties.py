@@ -18,13 +18,14 @@ from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
-FLOW = compile_text("""\
+FLOW_TEXT = """\
 sections:
   main:
     - answer: {}
     - ai:
         prompt: {text: You help with orders.}
         post_prompt: {text: Summarise.}
+        params: {barge_functions: {BARGE}}
         SWAIG:
           functions:
             - function: lookup
@@ -37,7 +38,7 @@ sections:
                     output: {response: "Order ${args.id} shipped.", action: [{say: "Found it."}]}
                 output: {response: "No such order."}
     - hangup: {}
-""", "property.yaml")
+"""
 
 RULES = """\
 rules:
@@ -56,24 +57,30 @@ rules:
 """
 
 utterances = st.sampled_from(["order A1", "order B2", "slow", "broken", "hello", "hmm"])
-steps = st.lists(st.tuples(utterances, st.one_of(st.none(), st.floats(0.1, 3.0))),
-                 min_size=1, max_size=5)
+steps = st.lists(st.tuples(utterances, st.one_of(st.none(), st.floats(0.1, 3.0)),
+                           st.booleans()), min_size=1, max_size=5)
+FLOWS = {barge: compile_text(FLOW_TEXT.replace("{BARGE}", str(barge).lower()), "property.yaml")
+         for barge in (True, False)}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps, st.floats(5, 15))
+@given(steps, st.floats(5, 15), st.booleans(), st.integers(0, 3))
 def test_ai_invariants_hold_under_random_interleavings(
-        said: list[tuple[str, float | None]], linger: float) -> None:
+        said: list[tuple[str, float | None, bool]], linger: float, barge_functions: bool,
+        voice_failures: int) -> None:
     lines = [f'  - say: "{text}"' + (f"\n    barge_in: {barge}" if barge else "")
-             for text, barge in said]
-    script = load_caller_script(f"linger: {linger}\npatience: 20\nsteps:\n" +
+             + ("\n    garbled: true" if garbled else "") for text, barge, garbled in said]
+    # Speech synthesis fails on the tool's follow-up `voice_failures` times (0: never).
+    faults = (f'faults:\n  tts: [{{saying: "Anything else", times: {voice_failures}}}]\n'
+              if voice_failures else "")
+    script = load_caller_script(f"linger: {linger}\npatience: 20\n{faults}steps:\n" +
                                 "\n".join(lines) + "\n", "property.caller.yaml")
     model = load_rules(RULES, "rules.yaml")
 
     async def main() -> Call:
         channel = SimulatedCaller(script)
         network = SimulatedNetwork.for_script(script)
-        call = Call(FLOW, channel, network, ai_runner=runner(model))
+        call = Call(FLOWS[barge_functions], channel, network, ai_runner=runner(model))
         await asyncio.wait_for(call.run(), 3600)
         await channel.close()
         await network.close()
@@ -98,6 +105,19 @@ def test_ai_invariants_hold_under_random_interleavings(
     seqs = [int(str(r["seq"])) for r in records if r["kind"] in ("event", "event_dropped")]
     assert seqs == sorted(seqs)
     # Every error is classified with a known type.
+    # Every tool call the model made has its result in the history: none is
+    # left "in progress", whether it completed, was cancelled or never ran.
+    conversation = [r for r in model.requests if r.metadata.get("purpose") != "summary"]
+    if conversation:
+        history = conversation[-1].messages
+        answered = {m.tool_call_id for m in history if m.role == "tool"}
+        assert all(c.id in answered for m in history for c in m.tool_calls)
+    # A recovered error is followed by speech: the caller never sits in silence.
+    for error in call.trace.of_kind("error"):
+        if not error["fatal"] and error["type"] in ("tts_error", "stt_error", "llm_error"):
+            later = [r for r in records[int(str(error["n"])):]
+                     if r["kind"] in ("say", "play", "filler")]
+            assert later or call.trace.of_kind("call_ended")[0]["t"] == error["t"]
     for error in call.trace.of_kind("error"):
         assert error["type"] in {"llm_timeout", "llm_error", "tool_error", "tool_timeout",
                                  "tool_invalid_call", "state_error", "transfer_failed",
