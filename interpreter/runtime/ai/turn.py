@@ -216,6 +216,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     first_sentence: float | None = None
     tokens = 0
     thinking = fillers.for_thinking(session)
+    heard_earlier: list[str] = []  # sentences heard before a failed voice cut the turn
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed):
@@ -265,12 +266,18 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 playing = 0
             case ev.PlayoutFailed(playout_id=failed, reason=reason) \
                     if failed != session.background:
-                last_playout = await _voice_failed(session, effect, spoken, failed, reason)
+                # What played before the failure was heard; the new playout
+                # opens with the recovery phrase, which is not the model's.
+                played_before = [t for p, t in spoken if p < failed]
+                last_playout, phrase = await _voice_failed(session, effect, spoken, failed,
+                                                           reason)
+                heard_earlier += played_before
+                queued_fillers = phrase.split()
                 playing = 1
             case ev.PlayoutFailed(reason=reason):
                 background_failed(session, reason)
             case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
-                _barge(session, effect, playing, text, event, queued_fillers)
+                _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.TranscriptReceived(text=said):
                 session.pending_input.append(said)
     timing = _timing(session, text, started, first_token, first_sentence, tokens)
@@ -280,11 +287,11 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
 
 
 async def _voice_failed(session: AiSession, effect: int, spoken: list[tuple[int, str]],
-                        failed: int, reason: str) -> int:
+                        failed: int, reason: str) -> tuple[int, str]:
     """Speech synthesis failed from playout `failed` on, so nothing after it
     played. Recovered: the phrase, then the unheard sentences, in the fallback
-    voice; the id of the last playout queued. Fatal: the goodbye, and the
-    turn ends."""
+    voice; the id of the last playout queued and the phrase. Fatal: the
+    goodbye, and the turn ends."""
     executor = session.executor
     unheard = [(playout, sentence) for playout, sentence in spoken if playout >= failed]
     outcome = recovery.classify(session, ErrorType.TTS_ERROR, reason,
@@ -302,7 +309,7 @@ async def _voice_failed(session: AiSession, effect: int, spoken: list[tuple[int,
     for _, sentence in unheard:
         last = play(session, sentence)
         spoken.append((last, sentence))
-    return last
+    return last, outcome.phrase
 
 
 def _timing(session: AiSession, text: str, started: float, first_token: float | None,
@@ -355,12 +362,13 @@ def _barge_allowed(session: AiSession) -> bool:
 
 
 def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event,
-           queued_fillers: list[str]) -> None:
+           queued_fillers: list[str], heard_earlier: list[str]) -> None:
     """Stop speaking now; keep only what was heard; drop the rest of the generation."""
     call = session.call
     words = (_stop_speaking(session, playing) if playing else "").split()
     lead = len(queued_fillers)
-    heard = " ".join(words[lead:] if words[:lead] == queued_fillers[:len(words)] else words)
+    words = words[lead:] if words[:lead] == queued_fillers[:len(words)] else words
+    heard = " ".join([*heard_earlier, *words])
     call.cancel_effect(effect)
     call.new_epoch("barge-in")
     call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
