@@ -198,7 +198,8 @@ async def _converse(session: AiSession) -> None:
         # the clock must not leave a deadline a hair in the future forever.
         inactivity_at = silent_since + params.inactivity_timeout_ms / 1000
         attention_at = silent_since + params.attention_timeout_ms / 1000 \
-            if params.attention_timeout_ms > 0 and not session.attention_sent else None
+            if params.attention_timeout_ms > 0 and not session.attention_sent \
+            and not session.wait_for_user else None
         hard_at = started + params.hard_stop_time_s \
             if params.hard_stop_time_s is not None else None
         reply_at = session.wait_for_user_until
