@@ -13,7 +13,7 @@ from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, fillers, prompt, recovery
+from interpreter.runtime.ai import actions, barge, fillers, prompt, recovery
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
@@ -128,7 +128,6 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
 
     filler = fillers.for_function(session, function)
     filler_playing = False
-    barge = session.verb.params.barge is not ir.Barge.OFF
     while True:
         event = await runtime.wait_for(wanted, fillers.FILLER_AFTER if filler else None)
         if event is None and filler:
@@ -138,9 +137,9 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
             filler, filler_playing = None, True
             continue
         if isinstance(event, ev.SpeechStarted | ev.TranscriptReceived):
-            if isinstance(event, ev.TranscriptReceived):
+            if isinstance(event, ev.TranscriptReceived) and event.final:
                 session.pending_input.append(event.text)
-            if not barge:
+            if not barge.barges(session, event):
                 continue
             if filler_playing:
                 session.executor.channel.stop_playout()

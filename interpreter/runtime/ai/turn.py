@@ -16,7 +16,6 @@ import json
 import re
 from dataclasses import replace
 
-from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import (
@@ -29,7 +28,7 @@ from interpreter.providers.llm.base import (
     ToolCallReady,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
+from interpreter.runtime.ai import actions, barge, fillers, gather, prompt, recovery
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.templates import render
 from interpreter.runtime.ai.tools import run_tool
@@ -276,9 +275,9 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 playing = 1
             case ev.PlayoutFailed(reason=reason):
                 background_failed(session, reason)
-            case ev.SpeechStarted() | ev.TranscriptReceived() if _barge_allowed(session):
+            case ev.SpeechStarted() | ev.TranscriptReceived() if barge.barges(session, event):
                 _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
-            case ev.TranscriptReceived(text=said):
+            case ev.TranscriptReceived(text=said, final=True):
                 session.pending_input.append(said)
     timing = _timing(session, text, started, first_token, first_sentence, tokens)
     call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
@@ -357,10 +356,6 @@ def _stop_speaking(session: AiSession, playing: int) -> str:
     return heard.text
 
 
-def _barge_allowed(session: AiSession) -> bool:
-    return session.verb.params.barge is not ir.Barge.OFF
-
-
 def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.Event,
            queued_fillers: list[str], heard_earlier: list[str]) -> None:
     """Stop speaking now; keep only what was heard; drop the rest of the generation."""
@@ -374,7 +369,7 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
     if heard:
         session.messages.append(ChatMessage("assistant", heard))
-    if isinstance(event, ev.TranscriptReceived):
+    if isinstance(event, ev.TranscriptReceived) and event.final:
         session.pending_input.append(event.text)
     raise _Interrupted()
 

@@ -195,3 +195,48 @@ def test_back_to_back_functions_lets_one_turn_chain_more_tool_calls() -> None:
     assert not call.trace.of_kind("error")
     assert len(call.trace.of_kind("tool_mocked")) == 11
     assert "Booked." in spoken(channel)
+
+
+BARGE_FLOW = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: You read the news.}
+        params: {attention_timeout: 0, BARGE}
+    - hangup: {}
+"""
+NEWS = """\
+rules:
+  - when: {start: true}
+    reply: "Here is the news. Markets rose today. Rain is expected tomorrow. Sports are next."
+  - when: {said: "(?P<words>.+)"}
+    reply: "You said {words}."
+"""
+
+
+def _barged(params: str, words: str) -> str | None:
+    """What interrupted the agent (an event name), or None."""
+    call, _, _, model = run_ai_call(BARGE_FLOW.replace("BARGE", params),
+                                    f'steps:\n  - say: "{words}"\n    barge_in: 1.0\n'
+                                    "  - hangup: {after: 6}\n", NEWS)
+    # Words that did not interrupt are still answered after the agent finished.
+    assert model.requests[-1].messages[-1].content == words
+    barges = call.trace.of_kind("barge_in")
+    return str(barges[0]["by"]) if barges else None
+
+
+def test_barge_min_words_lets_short_backchannels_through() -> None:
+    assert _barged("barge_min_words: 3", "uh huh") is None
+    assert _barged("barge_min_words: 3", "wait a moment please") == "TranscriptReceived"
+
+
+def test_barge_match_string_barges_only_on_matching_words() -> None:
+    assert _barged("barge_match_string: 'stop|wait'", "yes go on") is None
+    assert _barged("barge_match_string: 'stop|wait'", "hold on wait") == "TranscriptReceived"
+
+
+def test_enable_barge_false_never_interrupts_and_complete_waits_for_words() -> None:
+    assert _barged("enable_barge: false", "stop talking") is None
+    assert _barged("enable_barge: complete", "stop talking") == "TranscriptReceived"
+    assert _barged("enable_barge: partial", "stop talking") == "SpeechStarted"
