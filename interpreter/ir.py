@@ -79,11 +79,14 @@ def freeze(value: JSONValue) -> FrozenJSON:
 
 def thaw(value: object) -> JSONValue:
     """IR JSON back to plain dicts and lists (for the wire and for mutation)."""
-    if isinstance(value, Mapping):
-        return {str(key): thaw(item) for key, item in value.items()}
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # type: ignore[return-value]
+    if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
+        return {str(key): thaw(item) for key, item in value.items()}  # type: ignore[attr-defined]
     if isinstance(value, tuple | list):
         return [thaw(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, bool | int | float | str):
         return value
     return str(value)
 

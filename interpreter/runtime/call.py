@@ -75,55 +75,64 @@ class CallResult:
     trace: Trace = field(repr=False)
 
 
+def _ignore(event: ev.Event) -> None:
+    pass
+
+
 class EventSink:
     """Turns a transport's reports into events for one source (caller or leg)."""
 
     def __init__(self, call: Call, source: str) -> None:
-        self._call = call
+        self._post: Callable[[ev.Event], None] = call.post
         self._source = source
 
+    def detach(self) -> None:
+        """The call is over: later reports are dropped, and the sink no longer
+        keeps the call alive (no Call <-> sink reference cycle)."""
+        self._post = _ignore
+
     def speech_started(self) -> None:
-        self._call.post(ev.SpeechStarted(source=self._source))
+        self._post(ev.SpeechStarted(source=self._source))
 
     def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
-        self._call.post(ev.TranscriptReceived(text, final, confidence, source=self._source))
+        self._post(ev.TranscriptReceived(text, final, confidence, source=self._source))
 
     def digit(self, digit: str) -> None:
-        self._call.post(ev.DigitPressed(digit, source=self._source))
+        self._post(ev.DigitPressed(digit, source=self._source))
 
     def hung_up(self) -> None:
         if self._source == "caller":
-            self._call.post(ev.CallerHungUp())
+            self._post(ev.CallerHungUp())
         else:
-            self._call.post(ev.LegEnded(self._source))
+            self._post(ev.LegEnded(self._source))
 
     def closed(self, reason: str) -> None:
         if self._source == "caller":
-            self._call.post(ev.TransportClosed(reason))
+            self._post(ev.TransportClosed(reason))
 
     def playout_finished(self, playout_id: int) -> None:
-        self._call.post(ev.PlayoutFinished(playout_id, source=self._source))
+        self._post(ev.PlayoutFinished(playout_id, source=self._source))
 
     def playout_failed(self, playout_id: int, reason: str) -> None:
-        self._call.post(ev.PlayoutFailed(playout_id, reason, source=self._source))
+        self._post(ev.PlayoutFailed(playout_id, reason, source=self._source))
 
     def transcription_failed(self, reason: str) -> None:
-        self._call.post(ev.TranscriptionFailed(reason, source=self._source))
+        self._post(ev.TranscriptionFailed(reason, source=self._source))
 
     def leg_ringing(self, leg_id: str) -> None:
-        self._call.post(ev.LegRinging(leg_id))
+        self._post(ev.LegRinging(leg_id))
 
     def leg_answered(self, leg_id: str) -> None:
-        self._call.post(ev.LegAnswered(leg_id))
+        self._post(ev.LegAnswered(leg_id))
 
     def leg_failed(self, leg_id: str, reason: str) -> None:
-        self._call.post(ev.LegFailed(leg_id, reason))
+        self._post(ev.LegFailed(leg_id, reason))
 
     def leg_ended(self, leg_id: str) -> None:
-        self._call.post(ev.LegEnded(leg_id))
+        self._post(ev.LegEnded(leg_id))
 
     def leg_status(self, leg_id: str, status: str) -> None:
-        self._call.post(ev.LegStatusReported(leg_id, status))
+        self._post(ev.LegStatusReported(leg_id, status))
 
 
 class Call:
@@ -134,7 +143,10 @@ class Call:
                  envs: dict[str, JSONValue] | None = None,
                  trace_path: str | Path | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
-                 ai_runner: AiRunner | None = None) -> None:
+                 ai_runner: AiRunner | None = None,
+                 http: aiohttp.ClientSession | None = None) -> None:
+        """`http`: a client session the host shares between its calls (and
+        closes); without one the call opens its own and closes it at the end."""
         self.flow = flow
         self.channel = channel
         self.telephony = telephony
@@ -159,7 +171,9 @@ class Call:
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._effects: dict[int, tuple[str, asyncio.Task[None]]] = {}
-        self.sink = EventSink(self, "caller")
+        self._sinks: list[EventSink] = []
+        self.sink = self.new_sink("caller")
+        self._shared_http = http
         self._http: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------ running
@@ -196,8 +210,13 @@ class Call:
 
     def post(self, event: ev.Event) -> None:
         """Enqueue an event, stamped with its inbox position and time."""
-        stamped = dataclasses.replace(event, seq=next(self._seq), at=self._loop.time())
-        self._inbox.put_nowait(stamped)
+        cls = type(event)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(event))
+        values = {name: getattr(event, name) for name in names}
+        values["seq"], values["at"] = next(self._seq), self._loop.time()
+        self._inbox.put_nowait(cls(**values))
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -318,9 +337,17 @@ class Call:
             entry[1].cancel()
             self.trace.record("effect_cancelled", effect=entry[0], id=effect_id)
 
+    def new_sink(self, source: str) -> EventSink:
+        """A sink for the caller's or a leg's reports, detached when the call ends."""
+        sink = EventSink(self, source)
+        self._sinks.append(sink)
+        return sink
+
     def http(self) -> aiohttp.ClientSession:
         """The call's HTTP client, shared by its effects so connections are
         pooled; closed when the call ends."""
+        if self._shared_http is not None and not self._shared_http.closed:
+            return self._shared_http
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         return self._http
@@ -335,7 +362,7 @@ class Call:
         leg = Leg(f"leg-{self.next_id()}", destination)
         self.legs[leg.leg_id] = leg
         self.trace.record("leg_dial", leg=leg.leg_id, destination=destination, timeout=timeout)
-        self.telephony.dial(leg.leg_id, destination, timeout, EventSink(self, leg.leg_id))
+        self.telephony.dial(leg.leg_id, destination, timeout, self.new_sink(leg.leg_id))
         return leg
 
     def hangup_leg(self, leg: Leg, why: str) -> None:
@@ -359,6 +386,10 @@ class Call:
         if self._http is not None:
             await self._http.close()
         self.channel.hangup(disposition)
+        # Reports after the end are dropped, and no sink keeps the call alive:
+        # a finished call is freed by reference counting, not by a full GC.
+        for sink in self._sinks:
+            sink.detach()
         self.trace.record("call_ended", disposition=disposition, vars=self.vars)
         self.trace.close()
 
@@ -395,10 +426,18 @@ class Call:
                         self.trace.record("leg_state", leg=leg_id, new=LegState.ENDED.value)
 
 
+# Each event type's field names, and those a trace record shows (not seq/at/epoch).
+_FIELD_NAMES: dict[type[ev.Event], tuple[str, ...]] = {}
+_SHOWN_FIELDS: dict[type[ev.Event], tuple[str, ...]] = {}
+
+
 def _event_fields(event: ev.Event) -> dict[str, Any]:
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    for key in ("seq", "at", "epoch"):
-        fields.pop(key, None)
+    cls = type(event)
+    names = _SHOWN_FIELDS.get(cls)
+    if names is None:
+        names = _SHOWN_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(event)
+                                           if f.name not in ("seq", "at", "epoch"))
+    fields = {name: getattr(event, name) for name in names}
     if event.epoch:
         fields["epoch"] = event.epoch
     return fields

@@ -28,13 +28,32 @@ _TOKEN_QUERY = re.compile(r"(?P<key>[?&](?:__token|token|key|signature)=)[^&#\s]
 REDACTED = "***"
 
 
+_secret_key_cache: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    known = _secret_key_cache.get(key)
+    if known is None:
+        known = _SECRET_KEYS.search(key) is not None
+        if len(_secret_key_cache) < 4096:  # keys come from code, but user data has keys too
+            _secret_key_cache[key] = known
+    return known
+
+
 def redact(value: Any, key: str = "") -> Any:
     """A copy of `value` with credentials removed from keys, URLs and query strings."""
-    if key and _SECRET_KEYS.search(key) and value not in (None, "", {}, []):
+    kind = type(value)
+    if key and _is_secret_key(key) and value not in (None, "", {}, []):
         return REDACTED
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, str):
-        value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{REDACTED}@", value)
-        return _TOKEN_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", value)
+        # URL credentials need an "@", a token in a query string needs an "=".
+        if "@" in value:
+            value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{REDACTED}@", value)
+        if "=" in value:
+            value = _TOKEN_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", value)
+        return value
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -57,10 +76,10 @@ class Trace:
             Path(path).open("a", encoding="utf-8") if path else None)  # noqa: SIM115
 
     def record(self, kind: str, /, **fields: Any) -> dict[str, Any]:
-        details = {(f"{key}_" if key in _SKIP else key): value
-                   for key, value in redact(fields).items()}
         entry = {"n": len(self.records), "t": round(self._clock() - self._start, 6),
-                 "kind": kind, **details}
+                 "kind": kind}
+        for key, value in fields.items():
+            entry[f"{key}_" if key in _SKIP else key] = redact(value, key)
         self.records.append(entry)
         if self._sink is not None:
             self._sink.write(json.dumps(entry, default=str, sort_keys=False) + "\n")

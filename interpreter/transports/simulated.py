@@ -117,6 +117,14 @@ def _ignore_failure(playout_id: int, reason: str) -> None:
     """For a path with no faults to report."""
 
 
+def _ignore_finished(playout_id: int) -> None:
+    """For a released player."""
+
+
+def _ignore_change() -> None:
+    """For a released player."""
+
+
 class FaultInjector:
     """Which items fail, as a script's `faults` say; it counts each tts fault's
     failures, so one injector serves one call."""
@@ -176,6 +184,11 @@ class Player:
         self._on_change = on_change
         self._fault = fault
         self._on_failed = on_failed
+
+    def release(self) -> None:
+        """Forget the callbacks (the owner is done with this player)."""
+        self._on_finished, self._on_change = _ignore_finished, _ignore_change
+        self._fault, self._on_failed = _never_fails, _ignore_failure
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
         # Appending keeps one turn going; only the latest id reports finished.
@@ -258,6 +271,11 @@ class Background:
         self._on_finished = on_finished
         self._fault = fault
         self._on_failed = on_failed
+
+    def release(self) -> None:
+        """Forget the callbacks (the owner is done with this track)."""
+        self._on_finished, self._fault, self._on_failed = (
+            _ignore_finished, _never_fails, _ignore_failure)
 
     def play(self, playout_id: int, url: str, loops: int) -> None:
         if loops < 0:
@@ -367,6 +385,11 @@ class SimulatedCaller:
         if not self.ended:
             self._end("closed")
         await self.finished()
+        # Player and Background call back into this caller through bound
+        # methods: drop them, so a closed caller is freed without a full GC.
+        self._player.release()
+        self._background.release()
+        self._task = None
 
     def _end(self, reason: str) -> None:
         self.ended_at, self.end_reason = stamp(), reason

@@ -46,6 +46,10 @@ from interpreter.transports.simulated import (
 )
 
 
+def _no_hangup(leg_id: str) -> None:
+    """For a released callee."""
+
+
 class SimulatedCallee:
     """A called party's media path: hears what the flow plays it and, after each
     playout that finishes, presses its destination's digits (after `pause`).
@@ -100,6 +104,14 @@ class SimulatedCallee:
             timer.cancel()
         self._player.stop()
         self._background.stop()
+
+    def release(self) -> None:
+        """Drop the callbacks into this callee and the network (no cycles left)."""
+        self._player.release()
+        self._background.release()
+        self._on_hangup = _no_hangup
+        self._sink = None
+        self._timers.clear()
 
     def _playout_finished(self, playout_id: int) -> None:
         if self._sink is None or self._closed:
@@ -213,8 +225,11 @@ class SimulatedNetwork:
         """Cancel every pending report and silence every leg."""
         for handle in self._queries:
             handle.cancel()
+        self._queries.clear()
         for leg in self.legs.values():
             self._stop(leg)
+            leg.timers.clear()
+            leg.channel.release()
 
     def _leg(self, leg_id: str) -> SimulatedLeg:
         try:

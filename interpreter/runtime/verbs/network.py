@@ -11,7 +11,7 @@ from interpreter import ir
 from interpreter.clock import real_io
 from interpreter.errors import CallFault, ErrorType
 from interpreter.runtime import events as ev
-from interpreter.runtime.call import EventSink, Leg
+from interpreter.runtime.call import Leg
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
 
@@ -169,7 +169,7 @@ async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
 
     call = executor.call
     channel = call.telephony.channel(leg.leg_id)
-    channel.attach(EventSink(call, leg.leg_id))
+    channel.attach(call.new_sink(leg.leg_id))
     confirm = verb.confirm
     block = confirm.section.body if isinstance(confirm, ir.Destination) and confirm.section \
         else confirm if isinstance(confirm, tuple) else ()
