@@ -107,6 +107,8 @@ _SKIP = ("n", "t", "kind")
 
 def format_record(record: dict[str, Any]) -> str:
     """One timeline line: `  12.340  kind            key=value ...`."""
-    details = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in record.items()
-                       if k not in _SKIP)
+    # default=str: in memory a record may hold a value the file has as text
+    # (an event's tool reply), and a timeline must never fail on it.
+    details = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}"
+                       for k, v in record.items() if k not in _SKIP)
     return f"{record.get('t', 0):9.3f}  {record.get('kind', '?'):<20} {details}".rstrip()

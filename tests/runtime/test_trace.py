@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interpreter.runtime.trace import REDACTED, Trace, format_record, read_trace
+from interpreter.runtime.tools.base import ToolReply
+from interpreter.runtime.trace import REDACTED, Trace, format_record, read_trace, redact
 
 
 def test_secrets_are_redacted_but_counts_are_kept(tmp_path: Path) -> None:
@@ -36,3 +37,16 @@ def test_records_are_numbered_in_order_and_reserved_names_are_kept_apart(
                                                                (1, 2.25, "state")]
     assert records[0]["kind_"] == "speech"
     assert format_record(records[1]) == '    2.250  state                old="new" new="ringing"'
+
+
+def test_a_timeline_line_shows_values_json_cannot_hold() -> None:
+    trace = Trace("call-1", lambda: 0.0)
+    record = trace.record("event", event="ToolReturned", reply=ToolReply("ok"))
+    assert "reply=\"ToolReply(response='ok'" in format_record(record)
+
+
+def test_numbers_and_plain_text_pass_redaction_untouched() -> None:
+    value = {"n": 3, "ratio": 0.5, "on": True, "none": None, "text": "a=b c@d",
+             "url": "https://user:pw@x.example/p?token=t&x=1"}
+    assert redact(value) == {"n": 3, "ratio": 0.5, "on": True, "none": None,
+                             "text": "a=b c@d", "url": "https://***@x.example/p?token=***&x=1"}
