@@ -17,8 +17,9 @@ from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ChatMessage
-from interpreter.runtime.ai import fillers, gather
+from interpreter.runtime.ai import fillers, gather, recovery
 from interpreter.runtime.ai.session import voice_of
+from interpreter.runtime.ai.templates import render
 from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
@@ -74,11 +75,19 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
     session.context = target
     session.step = target.first_step
     session.fresh_step = True
-    reset = target.reset
-    if target.isolated or (reset is not None and reset.full_reset):
+    # The step's `reset` applies when it navigates to a context, else the
+    # context's own (its system_prompt is part of prompt.system_prompt).
+    leaving_step = step.reset if step is not None else None
+    if leaving_step is not None and leaving_step.system_prompt is not None:
+        session.prompt_override = (render(leaving_step.system_prompt, session),
+                                   leaving_step.full_reset)
+    reset = leaving_step or target.reset
+    if reset is not None and reset.consolidate:
+        consolidate(session)
+    elif target.isolated or (reset is not None and reset.full_reset):
         session.messages.clear()
     if reset is not None and reset.user_prompt is not None:
-        session.messages.append(ChatMessage("user", reset.user_prompt.source))
+        session.messages.append(ChatMessage("user", render(reset.user_prompt, session)))
     _entered(session)
     return f"Switched to context {target.name}, step {target.first_step.name}."
 
@@ -164,7 +173,7 @@ async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token:
             case "user_input":
                 session.pending_input.append(str(value))
             case "transfer":
-                _transfer(session, value)
+                await _transfer(session, value)
             case "SWML":
                 _swml(session, value, action.get("transfer"))
             case "context_switch":
@@ -225,12 +234,14 @@ def _toggle(session: AiSession, toggles: list[JSONValue]) -> None:
                 session.activated.discard(str(name))
 
 
-def _transfer(session: AiSession, value: JSONValue) -> None:
+async def _transfer(session: AiSession, value: JSONValue) -> None:
     dest = value.get("dest") if isinstance(value, dict) else value
     section = session.call.flow.section(str(dest)) if dest else None
     if section is None:
-        session.call.trace.record("error", type=ErrorType.TRANSFER_FAILED.value, fatal=False,
-                                  message=f'no section "{dest}" to transfer to')
+        outcome = recovery.classify(session, ErrorType.TRANSFER_FAILED,
+                                    f'no section "{dest}" to transfer to',
+                                    then="the conversation goes on")
+        await session.executor.say(outcome.phrase)
         return
     session.transfer = section
     session.ended = "transfer"

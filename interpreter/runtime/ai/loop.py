@@ -86,7 +86,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     call.vars["ai_result"] = "success" if not (session.ended or "").startswith("error") \
         else "failed"
     for document, hard in session.swml_actions:
-        await _run_swml(executor, document, hard)
+        await _run_swml(executor, verb, document, hard)
     if session.hangup_after:
         from interpreter.runtime.executor import ScriptEnded
 
@@ -126,21 +126,23 @@ def _handover(session: AiSession) -> dict[str, JSONValue]:
             "summary": actions.transcript(session, HANDOVER_MESSAGES)}
 
 
-async def _run_swml(executor: Executor, document: object, hard: bool) -> None:
+async def _run_swml(executor: Executor, verb: ir.Ai, document: object, hard: bool) -> None:
     """A SWML action: run it inline, or (`transfer: true`) replace the script."""
     from interpreter.runtime.executor import Executor as Runner
     from interpreter.runtime.executor import ScriptEnded
 
     call = executor.call
-    if call.flow_loader is None:
-        call.trace.record("error", type=ErrorType.TRANSFER_FAILED.value, fatal=False,
-                          message="SWML action: this host cannot load documents")
-        return
     try:
+        if call.flow_loader is None:
+            raise ValueError("this host cannot load documents")
         flow = await call.flow_loader(json.dumps(document))
     except Exception as error:
+        # The ai session is over: the flow's phrase, then the flow goes on.
+        phrase = verb.error_recovery[ErrorType.TRANSFER_FAILED].phrase
         call.trace.record("error", type=ErrorType.TRANSFER_FAILED.value, fatal=False,
-                          message=f"SWML action: {error}")
+                          message=f"SWML action: {error}", phrase=phrase,
+                          next="the flow continues after the ai verb")
+        await executor.say(phrase)
         return
     if hard:
         executor.stack.clear()

@@ -198,3 +198,13 @@ def test_unknown_action_is_traced_not_dropped() -> None:
                       {"teleport": True})
     (unknown,) = call.trace.of_kind("action_unknown")
     assert unknown["action"] == "teleport"
+
+
+def test_a_transfer_to_nowhere_is_a_spoken_transfer_failed_and_the_call_goes_on() -> None:
+    call, channel, _ = _run('steps:\n  - say: "please"\n  - hangup: {after: 5}\n',
+                            {"transfer": {"dest": "nowhere"}})
+    (error,) = call.trace.of_kind("error")
+    assert (error["type"], error["fatal"]) == ("transfer_failed", False)
+    lines = spoken(channel)
+    assert "I'm sorry, I couldn't connect your call." in lines
+    assert lines[-1] == "Done with that."

@@ -240,3 +240,19 @@ def test_enable_barge_false_never_interrupts_and_complete_waits_for_words() -> N
     assert _barged("enable_barge: false", "stop talking") is None
     assert _barged("enable_barge: complete", "stop talking") == "TranscriptReceived"
     assert _barged("enable_barge: partial", "stop talking") == "SpeechStarted"
+
+
+def test_a_steps_reset_applies_when_it_moves_to_another_context() -> None:
+    indent = " " * 18
+    flow = CONTEXTS.replace(f"{indent}valid_contexts: [billing]\n", (
+        f"{indent}valid_contexts: [billing]\n{indent}reset:\n"
+        f'{indent}  system_prompt: "You are the billing desk now."\n'
+        f'{indent}  user_prompt: "The caller has a billing question."\n'
+        f"{indent}  consolidate: true\n"))
+    _, _, _, model = run_ai_call(flow, 'steps:\n  - say: "my bill"\n  - hangup: {after: 6}\n',
+                                 CONTEXT_RULES)
+    after = model.requests[-1].messages
+    assert "You are the billing desk now." in after[0].content
+    assert after[1].content.startswith("The conversation so far: assistant: Hello. | user: my")
+    assert [m.content for m in after if m.role == "user"] == [
+        "The caller has a billing question."]
