@@ -1,19 +1,18 @@
-"""The ai verb's agent loop, run inside the call's actor.
+"""The ai verb's session, run inside the call's actor.
 
-A turn: the caller's words become a user message; the model's reply streams
-in as an effect; each sentence goes to speech as soon as it is complete; tool
-calls run as effects and their replies go back to the model. When the caller
-barges in, playout stops in the same tick, the generation is cancelled (its
-epoch passes, so nothing more of it is spoken), and the conversation keeps
-only the words the caller heard. Errors are classified, spoken and retried
-per the flow's error_recovery; a fatal one ends the call with a goodbye.
+The session starts (includes fetched, startup hook), greets, then converses:
+each time the caller's words arrive, a turn (turn.py) streams the model's
+reply to speech and runs its tools; between turns it keeps the timers
+(attention, inactivity, hard stop, wait_for_user), holds, gathers answers and
+handles speech that could not be recognized. When it ends, for whatever
+reason, the hangup hook runs and the summary is delivered; then the context
+is handed over and any transfer or SWML action takes effect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -25,25 +24,18 @@ from interpreter.providers.llm.base import (
     LlmProvider,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, gather, recovery, summary, turn
+from interpreter.runtime.ai import actions, barge, gather, recovery, summary, turn
 from interpreter.runtime.ai.includes import fetch_includes
 from interpreter.runtime.ai.session import AiSession, ToolMock
 from interpreter.runtime.ai.tools import run_hook
 from interpreter.runtime.state import CallState
+from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-# A model that keeps calling tools without speaking is stopped after this many.
-MAX_TOOL_ROUNDS = 8
-_LLM_KINDS = {"timeout": ErrorType.LLM_TIMEOUT}
 _EPSILON = 1e-6
 _TICK = 0.001  # the shortest wait, so a deadline always makes the clock move
-
-
-class _Barged(Exception):
-    """The caller interrupted the turn."""
 
 
 def runner(llm: LlmProvider, *, mocks: Mapping[str, ToolMock] | None = None,
@@ -165,8 +157,7 @@ async def _converse(session: AiSession) -> None:
     if gather.pending(session):
         gather.begin(session)
     if params.static_greeting:
-        await session.executor.say(params.static_greeting)
-        session.messages.append(ChatMessage("assistant", params.static_greeting))
+        await _greet(session, params.static_greeting)
     elif not params.wait_for_user:
         await turn.take(session)
     started = call.now()
@@ -246,6 +237,36 @@ async def _converse(session: AiSession) -> None:
             session.attention_sent = True
             session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
             await turn.take(session, offer_tools=session.functions_on_speaker_timeout)
+
+
+async def _greet(session: AiSession, greeting: str) -> None:
+    """`static_greeting`: spoken as written; the caller may interrupt it unless
+    `static_greeting_no_barge`, and the history keeps what they heard."""
+    call = session.call
+    no_barge = session.verb.params.raw.get("static_greeting_no_barge") in (True, "true")
+    playout = turn.play(session, greeting)
+
+    def wanted(event: ev.Event) -> bool:
+        if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
+            return event.playout_id == playout
+        return getattr(event, "source", None) == "caller" and not no_barge and \
+            barge.barges(session, event)
+
+    event = await call.wait_for(wanted)
+    if isinstance(event, ev.PlayoutFailed):
+        # The voice failed: the executor's fallback voice says it again.
+        call.trace.record("error", type=ErrorType.TTS_ERROR.value, fatal=False,
+                          message=event.reason, next="retry with the fallback voice")
+        session.executor.voice = FALLBACK_VOICE
+        await session.executor.say(greeting)
+    elif event is not None and not isinstance(event, ev.PlayoutFinished):
+        heard = session.executor.channel.stop_playout().text
+        call.trace.record("barge_in", heard=heard, generated=greeting, by=event.type_name)
+        if isinstance(event, ev.TranscriptReceived) and event.final:
+            session.pending_input.append(event.text)
+        greeting = heard
+    if greeting:
+        session.messages.append(ChatMessage("assistant", greeting))
 
 
 def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:

@@ -286,3 +286,31 @@ def test_startup_and_hangup_hooks_run_and_are_never_offered_to_the_model() -> No
     first = model.requests[0]
     assert first.messages[0].content == "Tier: gold."
     assert not any(tool.name.endswith("_hook") for r in model.requests for tool in r.tools)
+
+
+GREETING = WEATHER.replace("    - hangup: {}\n", "", 1).replace(
+    "                  end: true\n",
+    "                  end: true\n        params:\n          static_greeting: "
+    "Welcome to the weather line, where every forecast is fresh and local.\n"
+    "    - hangup: {}\n")
+
+
+def test_the_static_greeting_can_be_interrupted_and_history_keeps_what_was_heard() -> None:
+    call, _, channel, model = _run('steps:\n  - say: "weather in Oslo"\n'
+                                   "    barge_in: 1.2\n  - hangup: {after: 8}\n",
+                                   flow=GREETING)
+    (barge,) = call.trace.of_kind("barge_in")
+    assert barge["generated"].startswith("Welcome") and barge["heard"] == "Welcome to the"
+    first = model.requests[0].messages
+    assert [(m.role, m.content) for m in first[1:]] == [
+        ("assistant", "Welcome to the"), ("user", "weather in Oslo")]
+    assert any("The weather in Oslo" in line.text for line in channel.heard)
+
+
+def test_static_greeting_no_barge_plays_the_greeting_out() -> None:
+    flow = GREETING.replace("        params:\n", "        params:\n"
+                            "          static_greeting_no_barge: true\n")
+    call, _, _, model = _run('steps:\n  - say: "weather in Oslo"\n'
+                             "    barge_in: 1.2\n  - hangup: {after: 8}\n", flow=flow)
+    assert not call.trace.of_kind("barge_in")
+    assert model.requests[0].messages[1].content.endswith("fresh and local.")
