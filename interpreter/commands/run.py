@@ -39,7 +39,7 @@ FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
 # Trace kinds worth a line in the conversation view, and how to say them.
-_SHOWN = {
+_SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
     "state": lambda r: f"call is {r['new']}",
     "leg_dial": lambda r: f"dialing {r['destination']} ({r['leg']})",
     "leg_state": lambda r: f"{r['leg']} {r['new']}",
@@ -58,6 +58,11 @@ _SHOWN = {
     if r.get("effect") == "tool" else "",
     "tool_returned": lambda r: f"{r['function']} returned: {r.get('response')}",
     "barge_in": lambda r: f"barge-in; agent was heard saying: \"{r['heard']}\"",
+    "tool_cancelled": lambda r: f"{r['function']} cancelled: {r['why']}",
+    "gather_answer": lambda r: f"gathered {r['key']}: {r['answer']}",
+    "language_change": lambda r: f"language {r['old']} → {r['new']}",
+    "hold": lambda r: f"caller on hold for {r['seconds']:g} s",
+    "unhold": lambda r: "caller back from hold",
 }
 
 
@@ -117,6 +122,9 @@ def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, 
         if line.cut_off:
             text += f"  (cut off; heard: \"{line.heard}\")"
         lines.append((line.start, "agent", text))
+    for track in caller.background:
+        lines.append((track.start, "agent", f"[background {track.text} until "
+                      f"{track.end:.1f} s{', stopped' if track.cut_off else ''}]"))
     for action in caller.said:
         verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
         text = f"{verb}{action.value}" if action.kind != "hangup" else verb

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
 
 _EPSILON = 1e-6
+# How long a caller who started speaking may take to produce words before the
+# silence counts again (the hosted platform's speech_timeout default).
+SPEECH_TIMEOUT = 60.0
 _TICK = 0.001  # the shortest wait, so a deadline always makes the clock move
 
 
@@ -162,6 +165,7 @@ async def _converse(session: AiSession) -> None:
         await turn.take(session)
     started = call.now()
     silent_since = call.now()
+    speaking_since: float | None = None  # the caller started speaking, no words yet
     while session.ended is None:
         if params.hard_stop_time_s is not None and \
                 call.now() - started >= params.hard_stop_time_s:
@@ -192,14 +196,23 @@ async def _converse(session: AiSession) -> None:
         inactivity_at = silent_since + params.inactivity_timeout_ms / 1000
         attention_at = silent_since + params.attention_timeout_ms / 1000 \
             if params.attention_timeout_ms > 0 and not session.attention_sent \
-            and not session.wait_for_user else None
+            and not session.wait_for_user and speaking_since is None else None
+        if speaking_since is not None:
+            # The caller is talking: not silent, however long the sentence, but
+            # words that never come end in an inactivity timeout all the same.
+            inactivity_at = max(inactivity_at, speaking_since + SPEECH_TIMEOUT)
         hard_at = started + params.hard_stop_time_s \
             if params.hard_stop_time_s is not None else None
         reply_at = session.wait_for_user_until
         deadline = min(t for t in (inactivity_at, attention_at, hard_at, reply_at)
                        if t is not None)
         event = await call.wait_for(_caller_input(session), max(deadline - call.now(), _TICK))
+        if not isinstance(event, ev.SpeechStarted | ev.PlayoutFinished | ev.PlayoutFailed):
+            speaking_since = None
         match event:
+            case ev.SpeechStarted():
+                speaking_since = call.now()
+                continue
             case ev.TranscriptReceived(text=text) if text.strip():
                 session.pending_input.append(text)
                 session.last_words_at = event.at
@@ -270,11 +283,13 @@ async def _greet(session: AiSession, greeting: str) -> None:
 
 
 def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:
-    """The caller's final words or failed ones, and the end of background audio."""
+    """The caller starting to speak, their final words or failed ones, and the
+    end of background audio."""
     def accept(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
             return event.playout_id == session.background and event.source == "caller"
-        return isinstance(event, ev.TranscriptReceived | ev.TranscriptionFailed) and \
+        return isinstance(event, ev.SpeechStarted | ev.TranscriptReceived
+                          | ev.TranscriptionFailed) and \
             event.source == "caller" and getattr(event, "final", True)
     return accept
 

@@ -314,3 +314,11 @@ def test_static_greeting_no_barge_plays_the_greeting_out() -> None:
                              "    barge_in: 1.2\n  - hangup: {after: 8}\n", flow=flow)
     assert not call.trace.of_kind("barge_in")
     assert model.requests[0].messages[1].content.endswith("fresh and local.")
+
+
+def test_a_caller_still_speaking_is_not_silent_for_the_attention_timeout() -> None:
+    long = " ".join(["and then"] * 18) + " next"  # 37 words: about 13 s of speech
+    call, _, _, _ = _run(f'steps:\n  - say: "{long}"\n  - hangup: {{after: 3}}\n',
+                         TIMER_RULES, TIMERS)
+    assert not call.trace.of_kind("attention_timeout")
+    assert [r["new"] for r in call.trace.of_kind("step_change")] == ["announce"]
