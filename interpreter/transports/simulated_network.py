@@ -37,13 +37,10 @@ from interpreter.transports.simulated import (
     DECLINED_AFTER,
     DIGIT_INTERVAL,
     STATUS_DELAY,
-    AgentLine,
-    Background,
     CallerAction,
-    Player,
     SimulatedCaller,
-    stamp,
 )
+from interpreter.transports.simulated_media import AgentLine, Background, Player, stamp
 
 
 def _no_hangup(leg_id: str) -> None:

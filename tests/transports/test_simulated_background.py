@@ -16,7 +16,8 @@ from interpreter.transports.caller_script import (
     Timing,
 )
 from interpreter.transports.protocols import Heard
-from interpreter.transports.simulated import URL_SECONDS, AgentLine, SimulatedCaller
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_media import URL_SECONDS, AgentLine
 from interpreter.transports.simulated_network import SimulatedNetwork
 from tests.transports.recording import Recorder, at, caller_run, run, say
 

@@ -14,12 +14,8 @@ from interpreter.transports.caller_script import (
     load_caller_script,
 )
 from interpreter.transports.protocols import FALLBACK_VOICE, Heard, Utterance
-from interpreter.transports.simulated import (
-    GARBLED,
-    AgentLine,
-    CallerAction,
-    SimulatedCaller,
-)
+from interpreter.transports.simulated import GARBLED, CallerAction, SimulatedCaller
+from interpreter.transports.simulated_media import AgentLine
 from tests.transports.recording import Recorder, at, caller_run, say
 
 STATUS = "Your order status is shipped"  # 5 words, 2.0 s
