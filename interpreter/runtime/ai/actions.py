@@ -35,6 +35,10 @@ DEFAULT_HOLD_SECONDS = 300.0
 # Hold music when the flow sets no params.hold_music: the media runtime's own
 # tone, so a caller on hold never hears dead air.
 DEFAULT_HOLD_MUSIC = "builtin:hold"
+# Actions matched above only with a usable value.
+_GUARDED = {"set_global_data", "set_meta_data", "toggle_functions", "stop_playback_bg",
+            "settings", "end_of_speech_timeout", "speech_event_timeout", "add_dynamic_hints",
+            "replace_in_history", "extensive_data"}
 # back_to_back_functions: how many tool rounds one turn may chain.
 CHAINED_TOOL_ROUNDS = 32
 
@@ -207,6 +211,11 @@ async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token:
                     else str(value)
             case "extensive_data" if tool_call_id and value not in (False, "false"):
                 session.shorten_results.add(tool_call_id)
+            case _ if name in _GUARDED:
+                # A known action whose value it cannot use (or, for
+                # stop_playback_bg/extensive_data, false): nothing to do.
+                trace.record("action_ignored", action=name, value=value,
+                             why="value not applicable")
             case _:
                 trace.record("action_unknown", action=name)
 

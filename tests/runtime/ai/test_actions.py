@@ -208,3 +208,11 @@ def test_a_transfer_to_nowhere_is_a_spoken_transfer_failed_and_the_call_goes_on(
     lines = spoken(channel)
     assert "I'm sorry, I couldn't connect your call." in lines
     assert lines[-1] == "Done with that."
+
+
+def test_a_known_action_with_an_unusable_value_is_traced_as_ignored() -> None:
+    call, _, _ = _run('steps:\n  - say: "please"\n  - hangup: {after: 5}\n',
+                      {"set_global_data": "not a map"})
+    (ignored,) = call.trace.of_kind("action_ignored")
+    assert (ignored["action"], ignored["value"]) == ("set_global_data", "not a map")
+    assert not call.trace.of_kind("action_unknown")
