@@ -22,6 +22,7 @@ of caller turns in any one second is printed). The simulated callers run in
 the calls' process: they are its transport.
 
 Usage: python bench/bench_ai.py [--calls 100 500 1000] [--stagger 4] [--no-write]
+(or python bench/bench_kernel.py --ai ...)
 Writes the `bench_ai` section of docs/performance.md.
 """
 

@@ -7,6 +7,7 @@ plus running the verbs it unblocked). Runs on the virtual clock (pure CPU
 cost, time jumps) and in real time (calls paced by the wall clock).
 
 Usage: python bench/bench_kernel.py [--calls 100 1000] [--rounds 6] [--no-write]
+       python bench/bench_kernel.py --ai [bench_ai options]   (ai calls: bench_ai.py)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime
 import gc
 import os
 import platform
+import runpy
 import statistics
 import sys
 import time
@@ -160,4 +162,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--ai" in sys.argv:
+        # The ai-call benchmark lives beside this one; same figures, same docs.
+        sys.argv.remove("--ai")
+        runpy.run_path(str(Path(__file__).with_name("bench_ai.py")), run_name="__main__")
+    else:
+        main()
