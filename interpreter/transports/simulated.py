@@ -21,7 +21,6 @@ only task is the caller's script, which `close()` cancels and awaits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from interpreter.transports.caller_script import (
@@ -33,12 +32,12 @@ from interpreter.transports.caller_script import (
     Timing,
     Wait,
 )
-from interpreter.transports.protocols import CallSink, Heard, Utterance
+from interpreter.transports.protocols import CallSink
 from interpreter.transports.simulated_media import (
     _EPSILON,
-    AgentLine,
     Background,
     FaultInjector,
+    MediaPath,
     Player,
     loop_now,
     stamp,
@@ -66,7 +65,7 @@ class CallerAction:
     note: str = ""
 
 
-class SimulatedCaller:
+class SimulatedCaller(MediaPath):
     """A `CallerChannel` whose caller follows a script; see docs/caller-scripts.md."""
 
     def __init__(self, script: CallerScript) -> None:
@@ -88,15 +87,6 @@ class SimulatedCaller:
         self._lines_seen = 0  # lines heard when the caller last acted
 
     @property
-    def heard(self) -> list[AgentLine]:
-        return self._player.heard
-
-    @property
-    def background(self) -> list[AgentLine]:
-        """The background tracks played, each from start to end."""
-        return self._background.played
-
-    @property
     def ended(self) -> bool:
         return self.ended_at is not None
 
@@ -110,19 +100,8 @@ class SimulatedCaller:
         if self.answered_at is None:
             self.answered_at = stamp()
 
-    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
-        if not self.ended:
-            self._player.play(playout_id, items)
-
-    def stop_playout(self) -> Heard:
-        return self._player.stop()
-
-    def play_background(self, playout_id: int, url: str, loops: int) -> None:
-        if not self.ended:
-            self._background.play(playout_id, url, loops)
-
-    def stop_background(self) -> None:
-        self._background.stop()
+    def _muted(self) -> bool:
+        return self.ended
 
     def hangup(self, reason: str) -> None:
         if not self.ended:

@@ -263,3 +263,37 @@ class Background:
             url, start = self._track
             self.played.append(AgentLine("background", url, stamp(start), stamp(), cut_off))
             self._track = None
+
+
+class MediaPath:
+    """What a simulated party hears: the foreground player and the background
+    track, silent once `_muted()` (the call ended, the leg was closed)."""
+
+    _player: Player
+    _background: Background
+
+    def _muted(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def heard(self) -> list[AgentLine]:
+        return self._player.heard
+
+    @property
+    def background(self) -> list[AgentLine]:
+        """The background tracks played, each from start to end."""
+        return self._background.played
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        if not self._muted():
+            self._player.play(playout_id, items)
+
+    def stop_playout(self) -> Heard:
+        return self._player.stop()
+
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        if not self._muted():
+            self._background.play(playout_id, url, loops)
+
+    def stop_background(self) -> None:
+        self._background.stop()

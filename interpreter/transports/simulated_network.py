@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from interpreter.transports.caller_script import (
@@ -27,10 +27,8 @@ from interpreter.transports.caller_script import (
 from interpreter.transports.protocols import (
     CallerChannel,
     CallSink,
-    Heard,
     LegSink,
     Telephony,
-    Utterance,
 )
 from interpreter.transports.simulated import (
     BUSY_AFTER,
@@ -40,14 +38,14 @@ from interpreter.transports.simulated import (
     CallerAction,
     SimulatedCaller,
 )
-from interpreter.transports.simulated_media import AgentLine, Background, Player, stamp
+from interpreter.transports.simulated_media import AgentLine, Background, MediaPath, Player, stamp
 
 
 def _no_hangup(leg_id: str) -> None:
     """For a released callee."""
 
 
-class SimulatedCallee:
+class SimulatedCallee(MediaPath):
     """A called party's media path: hears what the flow plays it and, after each
     playout that finishes, presses its destination's digits (after `pause`).
     Background audio is only recorded: its end prompts no digits."""
@@ -63,33 +61,14 @@ class SimulatedCallee:
         self._timers: list[asyncio.TimerHandle] = []
         self._closed = False
 
-    @property
-    def heard(self) -> list[AgentLine]:
-        return self._player.heard
-
-    @property
-    def background(self) -> list[AgentLine]:
-        return self._background.played
-
     def attach(self, sink: CallSink) -> None:
         self._sink = sink
 
     def answer(self) -> None:
         """The leg is already answered when the runtime gets its channel."""
 
-    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
-        if not self._closed:
-            self._player.play(playout_id, items)
-
-    def stop_playout(self) -> Heard:
-        return self._player.stop()
-
-    def play_background(self, playout_id: int, url: str, loops: int) -> None:
-        if not self._closed:
-            self._background.play(playout_id, url, loops)
-
-    def stop_background(self) -> None:
-        self._background.stop()
+    def _muted(self) -> bool:
+        return self._closed
 
     def hangup(self, reason: str) -> None:
         """Hanging up the called party ends its leg (`leg_ended` follows)."""

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 class Recovery:
     fatal: bool
     phrase: str  # what the caller hears: the recovery phrase, or the goodbye
+    attempt: int  # consecutive failures of this type, this one included
 
 
 def classify(session: AiSession, error_type: ErrorType, message: str, *,
              retryable: bool = True, then: str = "", **detail: JSONValue) -> Recovery:
-    """Count the failure and trace it with what happens next (`then` when recovered)."""
+    """Count the failure and trace it with what happens next (`then` when
+    recovered; `{attempt}` in it is filled in)."""
     policy = session.policy(error_type)
     attempt = session.failures.get(error_type, 0) + 1
     session.failures[error_type] = attempt
@@ -36,11 +38,12 @@ def classify(session: AiSession, error_type: ErrorType, message: str, *,
     phrase = goodbye(policy.phrase) if fatal else policy.phrase
     session.call.trace.record("error", type=error_type.value, fatal=fatal, message=message,
                               attempt=attempt, phrase=phrase,
-                              next="goodbye and hang up" if fatal else then, **detail)
+                              next="goodbye and hang up" if fatal else then.format(attempt=attempt),
+                              **detail)
     if fatal:
         session.ended = f"error:{error_type.value}"
         session.hangup_after = True
-    return Recovery(fatal, phrase)
+    return Recovery(fatal, phrase, attempt)
 
 
 def succeeded(session: AiSession, *error_types: ErrorType) -> None:

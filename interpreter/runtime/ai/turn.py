@@ -377,14 +377,13 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
 async def _llm_failed(session: AiSession, error: LlmError) -> bool:
     """Speak the recovery phrase and say whether to retry the generation."""
     error_type = _LLM_KINDS.get(error.kind, ErrorType.LLM_ERROR)
-    count = session.failures.get(error_type, 0) + 1
     outcome = recovery.classify(session, error_type, str(error), retryable=error.retryable,
-                                then=f"retry after {count} s")
+                                then="retry after {attempt} s")
     await session.executor.say(outcome.phrase)
     if outcome.fatal:
         return False
-    # Back off (count seconds) while still handling the caller's events.
-    await session.call.wait_for(lambda e: False, float(count))
+    # Back off (attempt seconds) while still handling the caller's events.
+    await session.call.wait_for(lambda e: False, float(outcome.attempt))
     return True
 
 
