@@ -24,6 +24,7 @@ from interpreter.diagnostics import Span
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.expressions import Expr, SwaigTemplate, SwmlTemplate
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import ListenSettings, Voice
 
 # JSON as the IR holds it: immutable containers all the way down.
 FrozenJSON: TypeAlias = (
@@ -124,8 +125,9 @@ class Play:
     span: Span
     items: tuple[PlayItem, ...]
     volume: float = 0.0
-    say_voice: str = "Polly.Salli"
-    say_language: str = "en-US"
+    # say_voice + say_language; None when the document names no voice (the
+    # call's voice then applies).
+    voice: Voice | None = None
     auto_answer: bool = True
 
 
@@ -144,6 +146,10 @@ class PromptInput:
     speech_end_timeout: float | None = None
     speech_language: str = "en-US"
     speech_hints: tuple[str, ...] = ()
+    volume: float = 0.0
+    voice: Voice | None = None
+    # What the transport's recognizer gets while the prompt listens.
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +336,9 @@ class LlmSettings:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     max_tokens: int = 256
+    # The model to ask (prompt `model`, else params `ai_model`); None: the
+    # provider's default.
+    model: str | None = None
     extra: Mapping[str, FrozenJSON] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -367,6 +376,8 @@ class Pronounce:
     replace: str
     with_: str
     ignore_case: bool = True
+    # `replace` as a whole-word pattern, compiled once with the case flag.
+    pattern: re.Pattern[str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,8 +440,19 @@ class DataMap:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function as offered to the model (OpenAI `tools[].function` shape);
+    `parameters` is plain JSON, ready for the wire."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
 class Function:
-    """A SWAIG function; exactly one of webhook, data_map and native is set."""
+    """A SWAIG function; exactly one of webhook, data_map and native is set.
+    Its `spec` for the model is made once, when it is built."""
 
     name: str
     description: str
@@ -446,6 +468,12 @@ class Function:
     meta_data_token: str | None = None
     wait_file: str | None = None
     timeout: float = 10.0
+    spec: ToolSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parameters = thaw(self.parameters)
+        object.__setattr__(self, "spec", ToolSpec(
+            self.name, self.description, parameters if isinstance(parameters, dict) else {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,14 +562,41 @@ class Barge(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class BargePolicy:
+    """When the caller interrupts what is playing, compiled from the ai
+    `params` (enable_barge, barge_min_words, barge_match_string,
+    transparent_barge, interrupt_on_noise, static_greeting_no_barge,
+    barge_functions) and the prompt's barge_confidence; media/barge.py
+    applies it, at the frame in the audio runtime."""
+
+    mode: Barge = Barge.COMPLETE_AND_PARTIAL
+    min_words: int = 1
+    match: re.Pattern[str] | None = None
+    # Words recognized with less confidence do not interrupt.
+    confidence: float = 0.0
+    # transparent_barge: the agent waits for the caller's whole turn (up to
+    # transparent_max_s) before answering, and the interrupted reply's unheard
+    # part is not kept anywhere.
+    transparent: bool = True
+    transparent_max_s: float = 3.0
+    # interrupt_on_noise: sound this long interrupts even without words.
+    noise_s: float | None = None
+    greeting: bool = True  # the static greeting may be interrupted
+    digits: bool = False  # a DTMF digit interrupts (the prompt verb)
+    functions: bool = True  # barge_functions: a running tool completes
+
+
+# The prompt verb: any speech or digit stops its play (reference §1.3).
+PROMPT_BARGE = BargePolicy(mode=Barge.ALL, digits=True)
+
+
+@dataclass(frozen=True, slots=True)
 class AiParams:
     """The `params` the runtime acts on, typed and defaulted; `raw` keeps all."""
 
-    barge: Barge = Barge.COMPLETE_AND_PARTIAL
-    barge_match_string: re.Pattern[str] | None = None
-    barge_min_words: int = 1
-    barge_functions: bool = True
-    end_of_speech_timeout_ms: int = 700
+    barge: BargePolicy = BargePolicy()
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    volume_db: float = 0.0  # ai_volume: the agent's speech gain
     attention_timeout_ms: int = 5000
     attention_timeout_prompt: str = (
         "The user has not responded, try to get their attention. Stay in the same language.")

@@ -24,6 +24,7 @@ from interpreter.document.normalize import content_hash
 from interpreter.errors import DocumentError
 from interpreter.expressions import ExpressionSyntaxError, SwaigTemplate, SwmlTemplate
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import ListenSettings, Voice
 
 _SECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -171,9 +172,7 @@ class _Compiler:
     def _play(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         urls = args.get("urls", args.get("url"))
         return ir.Play(self.span(path), self.play_items(urls), number(args.get("volume"), 0.0),
-                       str(args.get("say_voice", "Polly.Salli")),
-                       str(args.get("say_language", "en-US")),
-                       flag(args.get("auto_answer"), True))
+                       _voice(args), flag(args.get("auto_answer"), True))
 
     def _prompt(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         speech = any(key.startswith("speech_") for key in args)
@@ -185,7 +184,8 @@ class _Compiler:
             number(args.get("digit_timeout"), 5.0), number(args.get("initial_timeout"), 5.0),
             speech, number(timeout, 0) if timeout is not None else None,
             number(end, 0) if end is not None else None,
-            str(args.get("speech_language", "en-US")), strings(args.get("speech_hints")))
+            str(args.get("speech_language", "en-US")), strings(args.get("speech_hints")),
+            number(args.get("volume"), 0.0), _voice(args), _prompt_listen(args))
 
     def _sleep(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         value = args.get("duration") if isinstance(args, dict) else args
@@ -364,3 +364,23 @@ class _ListScope:
             return self.top.labels[label], False
         raise AssertionError(f"lint let an undefined label through: {label!r}")
 
+
+
+def _voice(args: dict[str, Any]) -> Voice | None:
+    """say_voice ("Polly.Salli", "engine.voice:model") and say_language."""
+    voice, language = args.get("say_voice"), args.get("say_language")
+    if not isinstance(voice, str) and not isinstance(language, str):
+        return None
+    return Voice.parse(voice if isinstance(voice, str) else "",
+                       language if isinstance(language, str) else "")
+
+
+def _prompt_listen(args: dict[str, Any]) -> ListenSettings:
+    """The prompt verb's speech settings (seconds in SWML) as listen settings."""
+    base = ListenSettings()
+    end, timeout = args.get("speech_end_timeout"), args.get("speech_timeout")
+    return ListenSettings(
+        end_of_speech_ms=int(number(end, base.end_of_speech_ms / 1000) * 1000),
+        speech_timeout_ms=int(number(timeout, base.speech_timeout_ms / 1000) * 1000),
+        language=str(args.get("speech_language", base.language)),
+        hints=strings(args.get("speech_hints")))

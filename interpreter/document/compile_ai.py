@@ -4,6 +4,7 @@ contexts and steps (with their references tied), and error recovery."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +17,18 @@ from interpreter.document.coerce import (
     flag,
     freeze,
     hint,
+    item_limit,
     number,
+    parameter_schema,
     strings,
+    template_text,
     webhook,
 )
+from interpreter.document.coerce import action as sdk_action
 from interpreter.document.pom import render_pom
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import ListenSettings
 
 if TYPE_CHECKING:
     from interpreter.document.compile import _Compiler
@@ -45,19 +51,23 @@ def compile_ai(compiler: _Compiler, args: dict[str, Any], path: JSONPath) -> ir.
     by_name = {function.name: function for function in functions}
     contexts, start = _contexts(compiler, args.get("prompt") or {}, by_name, pom_format, path)
     post_url = args.get("post_prompt_url")
+    prompt = _prompt(compiler, args.get("prompt") or {}, pom_format)
+    ai_model = params.get("ai_model")
+    if prompt.settings.model is None and isinstance(ai_model, str) and ai_model:
+        # The prompt's own `model` wins over params.ai_model (the SDK writes the former).
+        prompt = replace(prompt, settings=replace(prompt.settings, model=ai_model))
     return ir.Ai(
         span=compiler.span(path),
-        prompt=_prompt(compiler, args.get("prompt") or {}, pom_format),
+        prompt=prompt,
         post_prompt=_prompt(compiler, args["post_prompt"], pom_format)
         if "post_prompt" in args else None,
         post_prompt_url=webhook(post_url) if isinstance(post_url, str) else None,
-        params=_params(params),
+        params=_params(params, args),
         languages=tuple(_language(item) for item in args.get("languages") or []
                         if isinstance(item, dict)),
         hints=tuple(hint(item) for item in args.get("hints") or []),
-        pronounce=tuple(ir.Pronounce(str(item.get("replace", "")), str(item.get("with", "")),
-                                     flag(item.get("ignore_case"), True))
-                        for item in args.get("pronounce") or [] if isinstance(item, dict)),
+        pronounce=tuple(_pronounce(item) for item in args.get("pronounce") or []
+                        if isinstance(item, dict)),
         global_data=MappingProxyType({key: freeze(value) for key, value
                                       in (args.get("global_data") or {}).items()}),
         functions=functions,
@@ -86,6 +96,13 @@ _NATIVE_SIGNATURES: dict[str, tuple[str, dict[str, JSONValue]]] = {
 }
 
 
+def _pronounce(item: dict[str, JSONValue]) -> ir.Pronounce:
+    replace, with_ = str(item.get("replace", "")), str(item.get("with", ""))
+    ignore_case = flag(item.get("ignore_case"), True)
+    pattern = re.compile(rf"\b{re.escape(replace)}\b", re.IGNORECASE if ignore_case else 0)
+    return ir.Pronounce(replace, with_, ignore_case, pattern)
+
+
 def _prompt_text(compiler: _Compiler, value: JSONValue, pom_format: str) -> ir.SwaigText:
     if isinstance(value, str):
         return compiler.swaig(value)
@@ -105,8 +122,10 @@ def _prompt(compiler: _Compiler, value: JSONValue, pom_format: str) -> ir.Prompt
     if "max_tokens" in knobs:
         knobs["max_tokens"] = int(knobs["max_tokens"])
     extra = {key: freeze(item) for key, item in value.items()
-             if key not in (*_LLM_KNOBS, "text", "pom", "contexts")}
-    settings = ir.LlmSettings(**knobs, extra=MappingProxyType(extra))  # type: ignore[arg-type]
+             if key not in (*_LLM_KNOBS, "text", "pom", "contexts", "model")}
+    model = value.get("model")
+    settings = ir.LlmSettings(**knobs, extra=MappingProxyType(extra),  # type: ignore[arg-type]
+                              model=model if isinstance(model, str) and model else None)
     return ir.PromptText(_prompt_text(compiler, value, pom_format), settings)
 
 
@@ -121,18 +140,63 @@ def _barge(value: JSONValue) -> ir.Barge:
     return ir.Barge.COMPLETE_AND_PARTIAL
 
 
-def _params(params: dict[str, JSONValue]) -> ir.AiParams:
-    base = ir.AiParams()
+def _barge_policy(params: dict[str, JSONValue], prompt: JSONValue) -> ir.BargePolicy:
+    base = ir.BargePolicy()
     pattern = params.get("barge_match_string")
+    confidence = prompt.get("barge_confidence") if isinstance(prompt, dict) else None
+    noise = params.get("interrupt_on_noise")
+    # interrupt_on_noise: true is the platform's "sound over 1 s"; a number
+    # is read as that many seconds of sound.
+    noise_s = 1.0 if noise is True or noise == "true" else \
+        float(noise) if isinstance(noise, int | float) and not isinstance(noise, bool) \
+        and noise > 0 else None
+    return ir.BargePolicy(
+        mode=_barge(params.get("enable_barge", True)),
+        min_words=int(number(params.get("barge_min_words"), base.min_words)),
+        match=re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else None,
+        confidence=number(confidence, base.confidence),
+        transparent=flag(params.get("transparent_barge"), base.transparent),
+        transparent_max_s=number(params.get("transparent_barge_max_time"),
+                                 base.transparent_max_s * 1000) / 1000,
+        noise_s=noise_s,
+        greeting=not flag(params.get("static_greeting_no_barge"), False),
+        functions=flag(params.get("barge_functions"), base.functions),
+    )
+
+
+def _listen(params: dict[str, JSONValue], args: dict[str, Any]) -> ListenSettings:
+    """The caller's side of the ai verb: endpointing and VAD from params, the
+    recognizer's hints and language from the document's hints and first language."""
+    base = ListenSettings()
+    prompt = args.get("prompt")
+    confidence = prompt.get("confidence") if isinstance(prompt, dict) else None
+    languages = [item for item in args.get("languages") or [] if isinstance(item, dict)]
+    code = languages[0].get("code") if languages else None
+    vad = params.get("vad_config")
+    return ListenSettings(
+        end_of_speech_ms=int(number(params.get("end_of_speech_timeout"),
+                                    base.end_of_speech_ms)),
+        speech_event_ms=int(number(params.get("speech_event_timeout"), base.speech_event_ms)),
+        speech_timeout_ms=int(number(params.get("speech_timeout"), base.speech_timeout_ms)),
+        first_word_ms=int(number(params.get("first_word_timeout"), base.first_word_ms)),
+        confidence=number(confidence, base.confidence),
+        language=code if isinstance(code, str) and code else base.language,
+        hints=tuple(h.hint for h in map(hint, args.get("hints") or []) if h.hint),
+        energy_level_db=number(params.get("energy_level"), base.energy_level_db),
+        vad=str(vad) if isinstance(vad, str | int | float) else "",
+        turn_detection_ms=int(number(params.get("turn_detection_timeout"),
+                                     base.turn_detection_ms or 0))
+        if flag(params.get("enable_turn_detection"), True) else None,
+    )
+
+
+def _params(params: dict[str, JSONValue], args: dict[str, Any]) -> ir.AiParams:
+    base = ir.AiParams()
     wait = params.get("wait_for_user")
     return ir.AiParams(
-        barge=_barge(params.get("enable_barge", True)),
-        barge_match_string=re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str)
-        else None,
-        barge_min_words=int(number(params.get("barge_min_words"), base.barge_min_words)),
-        barge_functions=flag(params.get("barge_functions"), base.barge_functions),
-        end_of_speech_timeout_ms=int(number(params.get("end_of_speech_timeout"),
-                                             base.end_of_speech_timeout_ms)),
+        barge=_barge_policy(params, args.get("prompt")),
+        listen=_listen(params, args),
+        volume_db=number(params.get("ai_volume"), 0.0),
         attention_timeout_ms=int(number(params.get("attention_timeout"),
                                          base.attention_timeout_ms)),
         attention_timeout_prompt=str(params.get("attention_timeout_prompt",
@@ -240,7 +304,7 @@ def _functions(compiler: _Compiler, swaig: dict[str, Any], default_hook: ir.Webh
 
 def _parameters(value: JSONValue) -> MappingProxyType[str, ir.FrozenJSON]:
     if isinstance(value, dict):
-        frozen = freeze(value)
+        frozen = freeze(parameter_schema(value))
         assert isinstance(frozen, MappingProxyType)
         return frozen
     return MappingProxyType({"type": "object", "properties": MappingProxyType({})})
@@ -259,7 +323,8 @@ def _output(compiler: _Compiler, value: JSONValue) -> ir.Output | None:
     return ir.Output(compiler.maybe_swaig(response), tool_prompt,
                      # SWML documents in actions included: the platform expands their
                      # ${...} (args, global_data) when the tool replies.
-                     tuple(compiler.templated(action, swaig=True) for action in action_list),
+                     tuple(compiler.templated(sdk_action(action), swaig=True)
+                           for action in action_list),
                      flag(value.get("post_process"), False))
 
 
@@ -292,8 +357,8 @@ def _data_map(compiler: _Compiler, value: dict[str, Any], path: JSONPath) -> ir.
             error_keys=strings(hook.get("error_keys")),
             foreach=ir.Foreach(str(foreach.get("input_key", "")),
                                str(foreach.get("output_key", "")),
-                               compiler.swaig(str(foreach.get("append", ""))),
-                               int(foreach["max"]) if "max" in foreach else None)
+                               compiler.swaig(template_text(foreach.get("append"))),
+                               item_limit(foreach.get("max")))
             if isinstance(foreach, dict) else None,
             expressions=_expressions(compiler, hook.get("expressions")),
             output=_output(compiler, hook.get("output")),

@@ -15,10 +15,12 @@ are cancelled, legs still up are hung up and drained, and ENDED is final.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,9 @@ import aiohttp
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Utterance
 from interpreter.runtime import events as ev
+from interpreter.runtime import faults
 from interpreter.runtime.state import (
     CallState,
     IllegalTransition,
@@ -38,7 +42,6 @@ from interpreter.runtime.state import (
     is_terminal,
 )
 from interpreter.runtime.trace import Trace
-from interpreter.transports.protocols import CallerChannel, Telephony
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
@@ -46,6 +49,12 @@ if TYPE_CHECKING:
 # How long the actor waits, after the call ended, for legs it hung up to report
 # that they are gone before it gives up and traces them as abandoned.
 DRAIN_SECONDS = 5.0
+# Beyond an effect's own timeout, how long its wait lasts before the effect is
+# treated as lost (a client that does not honour its timeout).
+EFFECT_GRACE = 5.0
+# The longest a transport may take to report that a playout ended, beyond
+# how long it should last: past it the playout is treated as failed.
+PLAYOUT_GRACE = 30.0
 
 
 # Runs an `ai` verb for an executor (the agent loop plugs in here).
@@ -113,8 +122,9 @@ class EventSink:
     def playout_finished(self, playout_id: int) -> None:
         self._post(ev.PlayoutFinished(playout_id, source=self._source))
 
-    def playout_failed(self, playout_id: int, reason: str) -> None:
-        self._post(ev.PlayoutFailed(playout_id, reason, source=self._source))
+    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
+        self._post(ev.PlayoutFailed(playout_id, failure.kind, failure.item, failure.reason,
+                                    source=self._source))
 
     def transcription_failed(self, reason: str) -> None:
         self._post(ev.TranscriptionFailed(reason, source=self._source))
@@ -167,7 +177,13 @@ class Call:
         self.ai_runner = ai_runner
         self._loop = asyncio.get_running_loop()
         self.trace = Trace(self.call_id, self._loop.time, trace_path)
-        self._inbox: asyncio.Queue[ev.Event] = asyncio.Queue()
+        # Consecutive failures per error type (runtime/faults.py).
+        self.failures: dict[ErrorType, int] = {}
+        # Speech that failed to transcribe while nothing listened for it (the
+        # agent was speaking): kept for the next wait that does.
+        self.held: deque[ev.Event] = deque(maxlen=HELD_EVENTS)
+        self._inbox: deque[ev.Event] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._effects: dict[int, tuple[str, asyncio.Task[None]]] = {}
@@ -191,13 +207,12 @@ class Call:
         except CallEnded as ended:
             disposition = ended.disposition
         except CallFault as fault:
-            self.trace.record("error", type=fault.error_type.value, fatal=True,
-                              message=fault.detail, next="hangup")
+            faults.record(self, fault.error_type, fault.detail, fatal=True, next="hangup")
             disposition = f"error:{fault.error_type.value}"
         except Exception as bug:  # a bug must not leave the call untracked
-            self.trace.record("error", type=ErrorType.STATE_ERROR.value, fatal=True,
-                              message=f"internal error: {type(bug).__name__}: {bug}",
-                              next="hangup")
+            faults.record(self, ErrorType.STATE_ERROR,
+                          f"internal error: {type(bug).__name__}: {bug}", fatal=True,
+                          next="hangup")
             disposition = f"error:{ErrorType.STATE_ERROR.value}"
         finally:
             await self.finish(disposition)
@@ -209,35 +224,54 @@ class Call:
     # ------------------------------------------------------------ the inbox
 
     def post(self, event: ev.Event) -> None:
-        """Enqueue an event, stamped with its inbox position and time."""
-        cls = type(event)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(event))
-        values = {name: getattr(event, name) for name in names}
-        values["seq"], values["at"] = next(self._seq), self._loop.time()
-        self._inbox.put_nowait(cls(**values))
+        """Enqueue an event, stamped with its inbox position and time.
+
+        Stamped in place before anyone else sees it: rebuilding every event
+        to stamp it cost more than handling it. An event posted a second time
+        is copied first, so a stamp never changes once seen."""
+        if event.seq:
+            event = dataclasses.replace(event)
+        object.__setattr__(event, "seq", next(self._seq))
+        object.__setattr__(event, "at", self._loop.time())
+        self._inbox.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def next_id(self) -> int:
         return next(self._ids)
 
     async def wait_for(self, accept: Callable[[ev.Event], bool],
                        timeout: float | None = None) -> ev.Event | None:
-        """Handle events in order until one is accepted, or `timeout` passes (None)."""
+        """Handle events in order until one is accepted, or `timeout` passes (None).
+
+        Events held for later (speech that failed while nobody listened) are
+        offered first. One future and one timer per wait, no task."""
+        for held in self.held:
+            if accept(held):
+                self.held.remove(held)
+                return held
         deadline = None if timeout is None else self._loop.time() + max(timeout, 0.0)
         while True:
-            if deadline is None:
-                event = await self._inbox.get()
-            else:
-                remaining = deadline - self._loop.time()
-                if remaining <= 0 and self._inbox.empty():
-                    return None
-                try:
-                    event = await asyncio.wait_for(self._inbox.get(), max(remaining, 0))
-                except TimeoutError:
-                    return None
+            event = await self._next(deadline)
+            if event is None:
+                return None
             if self._handle(event, accept):
                 return event
+
+    async def _next(self, deadline: float | None) -> ev.Event | None:
+        while not self._inbox:
+            if deadline is not None and self._loop.time() >= deadline:
+                return None
+            waiter = self._waiter = self._loop.create_future()
+            timer = None if deadline is None else self._loop.call_at(deadline, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return self._inbox.popleft()
 
     def _handle(self, event: ev.Event, accept: Callable[[ev.Event], bool]) -> bool:
         if event.epoch and event.epoch != self.epoch:
@@ -250,8 +284,9 @@ class Call:
             case ev.CallerHungUp():
                 raise CallEnded("caller_hangup")
             case ev.TransportClosed(reason=reason):
-                self.trace.record("error", type=ErrorType.MEDIA_ERROR.value, fatal=True,
-                                  message=f"transport closed: {reason or 'no reason'}")
+                faults.record(self, ErrorType.MEDIA_ERROR,
+                              f"transport closed: {reason or 'no reason'}", fatal=True,
+                              next="the call ends")
                 raise CallEnded("transport_lost")
             case ev.HangupRequested():
                 raise CallEnded("hangup_requested")
@@ -271,10 +306,31 @@ class Call:
                 self.ended_playouts.add(playout)
         if accept(event):
             return True
-        if isinstance(event, ev.DigitPressed) and event.source == "caller":
-            # Digits typed ahead (while a play runs) are kept for the next prompt.
-            self.pending_digits.append(event.digit)
+        self._not_taken(event)
         return False
+
+    def _not_taken(self, event: ev.Event) -> None:
+        """An event the wait did not take is kept for later or traced as ignored."""
+        match event:
+            case ev.DigitPressed(source="caller"):
+                # Digits typed ahead (while a play or an ai session runs) are
+                # kept for the next prompt.
+                self.pending_digits.append(event.digit)
+                self.trace.record("event_kept", event=event.type_name, seq=event.seq,
+                                  why="digits are kept for the next prompt")
+            case ev.TranscriptionFailed(source="caller"):
+                if len(self.held) == self.held.maxlen:
+                    self.trace.record("event_ignored", event=self.held[0].type_name,
+                                      seq=self.held[0].seq, why="too many events held")
+                self.held.append(event)
+                self.trace.record("event_kept", event=event.type_name, seq=event.seq,
+                                  why="held until the caller is listened to")
+            case ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() | ev.LegFailed() \
+                    | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed():
+                pass  # applied to the call's state above; waits may look at it later
+            case _:
+                self.trace.record("event_ignored", event=event.type_name, seq=event.seq,
+                                  why="nothing in the call was waiting for it")
 
     # ------------------------------------------------------------ state
 
@@ -311,8 +367,12 @@ class Call:
     # ------------------------------------------------------------ effects
 
     def start_effect(self, kind: str, work: Callable[[int], Coroutine[Any, Any, None]],
-                     **details: Any) -> int:
-        """Run `work(effect_id)` as a child task; it reports only by posting events."""
+                     fault: ErrorType = ErrorType.STATE_ERROR, **details: Any) -> int:
+        """Run `work(effect_id)` as a child task; it reports only by posting events.
+
+        Whatever it raises — foreseen or not — reaches the actor as
+        `EffectFailed`, classified as the CallFault's type or else `fault`,
+        so the wait for it always ends."""
         effect_id = self.next_id()
         epoch = self.epoch
 
@@ -322,8 +382,10 @@ class Call:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # an effect never raises into the actor
-                self.post(ev.RequestFailed(effect_id, f"{type(error).__name__}: {error}",
-                                           epoch=epoch))
+                error_type = error.error_type if isinstance(error, CallFault) else fault
+                message = error.detail if isinstance(error, CallFault) else \
+                    f"{kind} failed: {type(error).__name__}: {error}"
+                self.post(ev.EffectFailed(effect_id, error_type, message, epoch=epoch))
 
         task = self._loop.create_task(guarded(), name=f"{self.call_id}:{kind}:{effect_id}")
         self._effects[effect_id] = (kind, task)
@@ -399,16 +461,15 @@ class Call:
         deadline = self._loop.time() + DRAIN_SECONDS
         while True:
             live = [leg for leg in self.legs.values() if not is_terminal(leg.state)]
-            if not live and self._inbox.empty():
+            if not live and not self._inbox:
                 return
             remaining = deadline - self._loop.time()
             if remaining <= 0:
                 for leg in live:
                     self.trace.record("leg_abandoned", leg=leg.leg_id, state=leg.state.value)
                 return
-            try:
-                event = await asyncio.wait_for(self._inbox.get(), remaining)
-            except TimeoutError:
+            event = await self._next(self._loop.time() + remaining)
+            if event is None:
                 continue
             self.trace.record("event_after_end", event=event.type_name, seq=event.seq,
                               **_event_fields(event))
@@ -426,8 +487,35 @@ class Call:
                         self.trace.record("leg_state", leg=leg_id, new=LegState.ENDED.value)
 
 
-# Each event type's field names, and those a trace record shows (not seq/at/epoch).
-_FIELD_NAMES: dict[type[ev.Event], tuple[str, ...]] = {}
+# Seconds a played file may last, for the playout deadline (a hold's limit).
+LONGEST_FILE = 900.0
+
+
+def playout_deadline(items: Sequence[Utterance]) -> float:
+    """How long a playout may take before a missing report is a failure:
+    generously longer than it should last."""
+    seconds = PLAYOUT_GRACE
+    for item in items:
+        if item.kind == "say":
+            seconds += 0.6 * len(item.value.split())
+        elif item.kind == "silence":
+            with contextlib.suppress(ValueError):
+                seconds += min(max(float(item.value), 0.0), LONGEST_FILE)
+        else:
+            seconds += LONGEST_FILE
+    return seconds
+
+
+# Caller events kept for a later wait (call.held).
+HELD_EVENTS = 16
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+# Each event type's field names a trace record shows (not seq/at/epoch).
 _SHOWN_FIELDS: dict[type[ev.Event], tuple[str, ...]] = {}
 
 

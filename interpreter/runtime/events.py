@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from interpreter.errors import ErrorType
+from interpreter.ir import BargePolicy
 from interpreter.jsontypes import JSONValue
+from interpreter.media import barge
+from interpreter.media.ports import FailureKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,12 +91,18 @@ class PlayoutFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class PlayoutFailed(Event):
-    """Speech synthesis (tts_error) or a file (media_error) failed: the playout
-    with this id and everything queued after it were dropped."""
+    """Speech synthesis (tts_error) or a file (media_error) failed: item `item`
+    of the playout with this id and everything queued after it were dropped."""
 
     playout_id: int
+    kind: FailureKind
+    item: int
     reason: str
     source: str = "caller"
+
+    @property
+    def error_type(self) -> ErrorType:
+        return ErrorType.TTS_ERROR if self.kind is FailureKind.SPEECH else ErrorType.MEDIA_ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +119,12 @@ class RequestCompleted(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class RequestFailed(Event):
+class EffectFailed(Event):
+    """An effect could not do its work: a classified failure, never an exception
+    the actor would have to catch."""
+
     effect_id: int
+    error_type: ErrorType
     error: str
 
 
@@ -211,3 +225,15 @@ class ToolFailed(Event):
     name: str
     error_type: str
     message: str
+
+
+def barges(policy: BargePolicy, event: Event, interruptible: bool = True) -> bool:
+    """Whether this caller event interrupts what plays (media/barge.py decides)."""
+    match event:
+        case SpeechStarted():
+            return barge.on_speech(policy, interruptible)
+        case TranscriptReceived(text=text, final=final, confidence=confidence):
+            return barge.on_words(policy, text, final, confidence, interruptible)
+        case DigitPressed():
+            return barge.on_digit(policy, interruptible)
+    return False

@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import FALLBACK_VOICE, CallerChannel, FailureKind, Utterance, Voice
+from interpreter.runtime import faults
+from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.events import PlayoutFailed, PlayoutFinished
 from interpreter.runtime.scope import render, render_text, scope_of, test, text_of, value_of
-from interpreter.transports.protocols import (
-    FALLBACK_VOICE,
-    TTS_FAILURE,
-    CallerChannel,
-    Utterance,
-)
 
 if TYPE_CHECKING:
     from interpreter.expressions import MappingScope
@@ -72,9 +69,9 @@ class Executor:
     stack: list[Frame] = field(default_factory=list)
     goto_counts: dict[int, int] = field(default_factory=dict)
     transfers: int = 0
-    # The voice "say" items are spoken in: the ai verb's language voice, or
-    # FALLBACK_VOICE for the rest of the call once a voice has failed.
-    voice: str = ""
+    # The voice "say" items are spoken in when they name none: the ai verb's
+    # language voice; FALLBACK_VOICE for everything once a voice has failed.
+    voice: Voice | None = None
 
     @property
     def scope(self) -> MappingScope:
@@ -251,48 +248,60 @@ class Executor:
 
     async def recover(self, fault: CallFault, verb: ir.Verb) -> None:
         """Classify, speak the recovery phrase, and go on — or end the call."""
-        policy = fault.error_type.default_policy
-        self.call.trace.record("error", type=fault.error_type.value, fatal=policy.fatal,
-                               message=fault.detail, verb=_verb_name(verb), line=_line(verb),
-                               phrase=policy.phrase,
-                               next="hangup" if policy.fatal else "next method")
-        if policy.phrase:
-            await self.say(policy.phrase)
-        if policy.fatal:
+        outcome = faults.classify(self.call, fault.error_type, fault.detail,
+                                  then="next method", verb=_verb_name(verb), line=_line(verb))
+        if outcome.phrase:
+            await self.say(outcome.phrase)
+        if outcome.fatal:
             raise ScriptEnded(f"error:{fault.error_type.value}")
 
     async def say(self, text: str) -> bool:
         return await self.play([Utterance("say", text)])
 
+    def voiced(self, item: Utterance) -> Utterance:
+        """The item in the voice it is spoken in: its own, else the call's; the
+        fallback voice for all once a voice has failed."""
+        if item.kind != "say":
+            return item
+        if self.voice == FALLBACK_VOICE or item.voice is None:
+            return replace(item, voice=self.voice)
+        return item
+
     async def play(self, items: list[Utterance]) -> bool:
         """Play and wait until it has been heard (or the call ends); False when
         something could not be played.
 
-        A voice that fails to synthesize is a tts_error: the rest is retried
-        once in the fallback voice, which the call keeps from then on (the
-        hosted platform falls back to a default voice the same way). A file
-        that fails to play is a media_error and is skipped."""
+        A voice that fails to synthesize is a tts_error: the items not yet
+        heard are played again in the fallback voice, which the call keeps
+        from then on (the hosted platform falls back to a default voice the
+        same way). A file that fails to play is a media_error and is skipped."""
         if not items:
             return True
-        items = [replace(u, voice=self.voice) if u.kind == "say" and not u.voice else u
-                 for u in items]
+        items = [self.voiced(u) for u in items]
         playout = self.call.next_id()
         self.channel.play(playout, items)
         self.call.trace.record("play", playout=playout, source=self.source,
                                items=[f"{u.kind}:{u.value}" for u in items])
-        event = await self.call.wait_for(lambda e: _finished(e, playout, self.source))
-        if not isinstance(event, PlayoutFailed):
+        event = await self.call.wait_for(lambda e: _finished(e, playout, self.source),
+                                         playout_deadline(items))
+        if isinstance(event, PlayoutFinished):
             return True
-        voiced = event.reason.startswith(TTS_FAILURE)
-        retry = voiced and self.voice != FALLBACK_VOICE
-        error = ErrorType.TTS_ERROR if voiced else ErrorType.MEDIA_ERROR
-        self.call.trace.record("error", type=error.value, fatal=False, message=event.reason,
-                               next="retry with the fallback voice" if retry else "skipped")
-        if not retry:
+        if event is None:
+            self.channel.stop_playout()
+            faults.record(self.call, ErrorType.MEDIA_ERROR,
+                          "the transport never reported the end of the playout",
+                          fatal=False, next="carry on")
             return False
-        self.voice = FALLBACK_VOICE
-        return await self.play([replace(u, voice=FALLBACK_VOICE) if u.kind == "say" else u
-                                for u in items])
+        assert isinstance(event, PlayoutFailed)
+        retry = event.kind is FailureKind.SPEECH and self.voice != FALLBACK_VOICE
+        faults.record(self.call, event.error_type, event.reason, fatal=False,
+                      next="the rest in the fallback voice" if retry else "skipped",
+                      item=event.item)
+        if retry:
+            self.voice = FALLBACK_VOICE
+            return await self.play(items[event.item:])
+        await self.play(items[event.item + 1:])
+        return False
 
 
 def _finished(event: object, playout: int, source: str) -> bool:

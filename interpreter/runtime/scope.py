@@ -22,7 +22,7 @@ from interpreter.expressions import (
     render_swml,
 )
 from interpreter.jsontypes import JSONValue
-from interpreter.transports.protocols import Utterance
+from interpreter.media.ports import Utterance, Voice
 
 
 def scope_of(call: dict[str, JSONValue], params: dict[str, JSONValue],
@@ -80,7 +80,8 @@ def value_of(expression: ir.Js, scope: MappingScope) -> JSONValue:
         raise CallFault(ErrorType.STATE_ERROR, f"{expression.source}: {error}") from None
 
 
-def utterances(items: tuple[ir.PlayItem, ...], scope: MappingScope) -> list[Utterance]:
+def utterances(items: tuple[ir.PlayItem, ...], scope: MappingScope, *,
+               voice: Voice | None = None, volume_db: float = 0.0) -> list[Utterance]:
     """Play items with their templates rendered; a dynamic item is classified by
     the prefix its rendered text starts with."""
     out = []
@@ -92,5 +93,6 @@ def utterances(items: tuple[ir.PlayItem, ...], scope: MappingScope) -> list[Utte
             for prefix in ("say:", "silence:", "ring:"):
                 if text.startswith(prefix):
                     kind, text = prefix[:-1], text[len(prefix):]
-        out.append(Utterance(kind, text))
+        out.append(Utterance(kind, text, voice if kind == "say" else None,  # type: ignore[arg-type]
+                             volume_db=volume_db))
     return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from interpreter.media.ports import CallSink, PlayoutFailure
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
@@ -32,7 +33,6 @@ from interpreter.transports.caller_script import (
     Timing,
     Wait,
 )
-from interpreter.transports.protocols import CallSink
 from interpreter.transports.simulated_media import (
     _EPSILON,
     Background,
@@ -137,9 +137,9 @@ class SimulatedCaller(MediaPath):
         if self._sink is not None and not self.ended:
             self._sink.playout_finished(playout_id)
 
-    def _playout_failed(self, playout_id: int, reason: str) -> None:
+    def _playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         if self._sink is not None and not self.ended:
-            self._sink.playout_failed(playout_id, reason)
+            self._sink.playout_failed(playout_id, failure)
 
     def _changed(self) -> None:
         self._change.set()

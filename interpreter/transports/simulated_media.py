@@ -16,8 +16,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from interpreter.media.ports import (
+    FALLBACK_VOICE,
+    FailureKind,
+    Heard,
+    ListenSettings,
+    PlayoutFailure,
+    Utterance,
+)
 from interpreter.transports.caller_script import Faults
-from interpreter.transports.protocols import FALLBACK_VOICE, TTS_FAILURE, Heard, Utterance
 
 WORDS_PER_SECOND = 2.5  # agent speech: a word every 0.4 s
 URL_SECONDS = 2.0  # a played file, whatever it holds
@@ -64,12 +71,20 @@ def stamp(when: float | None = None) -> float:
     return round(loop_now() if when is None else when, 6)
 
 
-def _never_fails(_: object) -> str | None:
+def _never_fails(_: object) -> Fault | None:
     return None
 
 
-def _ignore_failure(playout_id: int, reason: str) -> None:
+# Why an item fails: the kind of failure and its reason.
+Fault = tuple[FailureKind, str]
+
+
+def _ignore_failure(playout_id: int, failure: PlayoutFailure) -> None:
     """For a path with no faults to report."""
+
+
+def _never_files_fail(_: str) -> str | None:
+    return None
 
 
 def _ignore_finished(playout_id: int) -> None:
@@ -88,11 +103,12 @@ class FaultInjector:
         self._faults = faults
         self._failures = [0] * len(faults.tts)
 
-    def playout_fault(self, item: Utterance) -> str | None:
+    def playout_fault(self, item: Utterance) -> Fault | None:
         """Why `item` fails to play, or None; asked as it starts, so an item
         never reached (the playout stopped first) uses up no failure."""
         if item.kind == "url":
-            return self.file_fault(item.value)
+            reason = self.file_fault(item.value)
+            return None if reason is None else (FailureKind.MEDIA, reason)
         if item.kind != "say":
             return None
         text = _words(item.value)
@@ -102,11 +118,12 @@ class FaultInjector:
                     and (fault.all_voices or item.voice != FALLBACK_VOICE)
                     and (fault.times == 0 or self._failures[index] < fault.times)):
                 self._failures[index] += 1
-                return f'{TTS_FAILURE} synthesis failed for voice "{item.voice or "default"}"'
+                return FailureKind.SPEECH, \
+                    f'synthesis failed for voice "{item.voice or "default"}"'
         return None
 
     def file_fault(self, url: str) -> str | None:
-        return f"media: could not fetch {url}" if url in self._faults.files else None
+        return f"could not fetch {url}" if url in self._faults.files else None
 
 
 def _words(text: str) -> str:
@@ -122,14 +139,15 @@ class Player:
     is not kept in `heard`, and the turn does not count as finished."""
 
     def __init__(self, on_finished: Callable[[int], None], on_change: Callable[[], None], *,
-                 fault: Callable[[Utterance], str | None] = _never_fails,
-                 on_failed: Callable[[int, str], None] = _ignore_failure) -> None:
+                 fault: Callable[[Utterance], Fault | None] = _never_fails,
+                 on_failed: Callable[[int, PlayoutFailure], None] = _ignore_failure) -> None:
         self.heard: list[AgentLine] = []
         self.turns_finished = 0  # turns that played out, not those stopped or failed
         self.turn_start: float | None = None  # None while silent
         self.silent_since = 0.0
-        # Each item with the id of its play() call, to name the playout that failed.
-        self._queue: deque[tuple[int, Utterance]] = deque()
+        # Each item with the id of its play() call and its index there, to name
+        # the playout and the item that failed.
+        self._queue: deque[tuple[int, int, Utterance]] = deque()
         self._playout_id = 0
         self._item: Utterance | None = None
         self._item_start = 0.0
@@ -148,7 +166,7 @@ class Player:
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
         # Appending keeps one turn going; only the latest id reports finished.
         self._playout_id = playout_id
-        self._queue.extend((playout_id, item) for item in items)
+        self._queue.extend((playout_id, index, item) for index, item in enumerate(items))
         if self.turn_start is None:
             self.turn_start = loop_now()
             self._played = []
@@ -186,11 +204,11 @@ class Player:
             self._end_turn(loop_now())
             self._on_finished(self._playout_id)
             return
-        playout_id, item = self._queue.popleft()
-        reason = self._fault(item)
-        if reason is not None:
+        playout_id, index, item = self._queue.popleft()
+        fault = self._fault(item)
+        if fault is not None:
             self._end_turn(loop_now())
-            self._on_failed(playout_id, reason)
+            self._on_failed(playout_id, PlayoutFailure(fault[0], index, fault[1]))
             return
         self._item = item
         self._item_start = loop_now()
@@ -218,8 +236,8 @@ class Background:
     `loops` is 0. `played` keeps each track, cut off if stopped or replaced."""
 
     def __init__(self, on_finished: Callable[[int], None], *,
-                 fault: Callable[[str], str | None] = _never_fails,
-                 on_failed: Callable[[int, str], None] = _ignore_failure) -> None:
+                 fault: Callable[[str], str | None] = _never_files_fail,
+                 on_failed: Callable[[int, PlayoutFailure], None] = _ignore_failure) -> None:
         self.played: list[AgentLine] = []
         self._track: tuple[str, float] | None = None  # url, start; None while silent
         self._timer: asyncio.Handle | None = None
@@ -230,7 +248,7 @@ class Background:
     def release(self) -> None:
         """Forget the callbacks (the owner is done with this track)."""
         self._on_finished, self._fault, self._on_failed = (
-            _ignore_finished, _never_fails, _ignore_failure)
+            _ignore_finished, _never_files_fail, _ignore_failure)
 
     def play(self, playout_id: int, url: str, loops: int) -> None:
         if loops < 0:
@@ -241,7 +259,8 @@ class Background:
         if reason is not None:
             # Deferred like every report, so it arrives after this call returns;
             # a stop before then cancels it: the runtime no longer wants the track.
-            self._timer = loop.call_soon(self._on_failed, playout_id, reason)
+            self._timer = loop.call_soon(self._on_failed, playout_id,
+                                         PlayoutFailure(FailureKind.MEDIA, 0, reason))
             return
         self._track = (url, loop.time())
         if loops:
@@ -267,10 +286,28 @@ class Background:
 
 class MediaPath:
     """What a simulated party hears: the foreground player and the background
-    track, silent once `_muted()` (the call ended, the leg was closed)."""
+    track, silent once `_muted()` (the call ended, the leg was closed); and
+    what the runtime asked of it besides (listen settings, digits sent,
+    recordings)."""
 
     _player: Player
     _background: Background
+    listening: ListenSettings = ListenSettings()
+    digits_sent: str = ""
+    recordings: tuple[str, ...] = ()
+
+    def listen(self, settings: ListenSettings) -> None:
+        self.listening = settings
+
+    def send_digits(self, digits: str) -> None:
+        self.digits_sent += digits
+
+    def start_recording(self, control_id: str, stereo: bool, fmt: str) -> str:
+        self.recordings = (*self.recordings, control_id)
+        return f"callkernel://recordings/{control_id}.{fmt}"
+
+    def stop_recording(self, control_id: str) -> None:
+        self.recordings = tuple(r for r in self.recordings if r != control_id)
 
     def _muted(self) -> bool:
         raise NotImplementedError

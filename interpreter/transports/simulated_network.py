@@ -17,18 +17,18 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from interpreter.media.ports import (
+    CallerChannel,
+    CallSink,
+    LegSink,
+    Telephony,
+)
 from interpreter.transports.caller_script import (
     DEFAULT_PAUSE,
     UNLISTED,
     CallerScript,
     Destination,
     Outcome,
-)
-from interpreter.transports.protocols import (
-    CallerChannel,
-    CallSink,
-    LegSink,
-    Telephony,
 )
 from interpreter.transports.simulated import (
     BUSY_AFTER,
@@ -158,6 +158,7 @@ class SimulatedNetwork:
         self._destinations = destinations or {}
         self._pause = pause
         self._queries: list[asyncio.Handle] = []
+        self.bridged: list[str] = []  # legs bridged with the caller, in order
 
     @classmethod
     def for_script(cls, script: CallerScript) -> SimulatedNetwork:
@@ -188,6 +189,10 @@ class SimulatedNetwork:
 
     def channel(self, leg_id: str) -> SimulatedCallee:
         return self._leg(leg_id).channel
+
+    def bridge(self, leg_id: str) -> None:
+        """Connect the caller with the leg: recorded, the media is text."""
+        self.bridged.append(leg_id)
 
     def hangup(self, leg_id: str) -> None:
         """End a ringing or answered leg; a failed or ended one reports nothing more."""

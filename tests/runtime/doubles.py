@@ -10,7 +10,14 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from interpreter.transports.protocols import CallerChannel, CallSink, Heard, LegSink, Utterance
+from interpreter.media.ports import (
+    CallerChannel,
+    CallSink,
+    Heard,
+    LegSink,
+    ListenSettings,
+    Utterance,
+)
 
 SECONDS_PER_WORD = 0.4
 
@@ -29,6 +36,8 @@ class ScriptedChannel:
     backgrounds: list[tuple[float, int, str, int]] = field(default_factory=list)
     background_stops: list[float] = field(default_factory=list)
     hung_up: str | None = None
+    listening: list[ListenSettings] = field(default_factory=list)
+    digits_sent: str = ""
     sink: CallSink | None = None
     _playing: asyncio.TimerHandle | None = None
     _started: float = 0.0
@@ -68,6 +77,18 @@ class ScriptedChannel:
     def hangup(self, reason: str) -> None:
         self.hung_up = reason
 
+    def listen(self, settings: ListenSettings) -> None:
+        self.listening.append(settings)
+
+    def send_digits(self, digits: str) -> None:
+        self.digits_sent += digits
+
+    def start_recording(self, control_id: str, stereo: bool, fmt: str) -> str:
+        return f"test://{control_id}.{fmt}"
+
+    def stop_recording(self, control_id: str) -> None:
+        pass
+
 
 @dataclass
 class Destination:
@@ -83,6 +104,7 @@ class ScriptedTelephony:
     destinations: dict[str, Destination] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     hangups: list[tuple[float, str]] = field(default_factory=list)
+    bridged: list[str] = field(default_factory=list)
     sinks: dict[str, LegSink] = field(default_factory=dict)
     _timers: dict[str, list[asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -115,6 +137,9 @@ class ScriptedTelephony:
 
     def query(self, leg_id: str) -> None:
         later(0.1, lambda: self.sinks[leg_id].leg_status(leg_id, self.status[leg_id]))
+
+    def bridge(self, leg_id: str) -> None:
+        self.bridged.append(leg_id)
 
     def channel(self, leg_id: str) -> CallerChannel:
         raise NotImplementedError("confirm is exercised with the simulated network")

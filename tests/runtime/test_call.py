@@ -10,6 +10,7 @@ import asyncio
 
 from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
+from interpreter.errors import ErrorType
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call, CallResult
 from interpreter.runtime.state import CallState, LegState
@@ -168,11 +169,11 @@ def test_stale_effect_results_are_dropped_and_traced() -> None:
         call = Call(flow, ScriptedChannel(), ScriptedTelephony())
         loop = asyncio.get_running_loop()
         loop.call_later(1.0, call.new_epoch, "barge-in")
-        loop.call_later(2.0, call.post, ev.RequestFailed(99, "late", epoch=1))
+        loop.call_later(2.0, call.post, ev.EffectFailed(99, ErrorType.TOOL_ERROR, "late", epoch=1))
         await call.run()
         return call
 
     call = run_virtual(main)
     (dropped,) = call.trace.of_kind("event_dropped")
     assert (dropped["event"], dropped["epoch"], dropped["current_epoch"]) == (
-        "RequestFailed", 1, 2)
+        "EffectFailed", 1, 2)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
+from interpreter.errors import ErrorType
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
 from interpreter.runtime.state import CallState, IllegalTransition, LegState, advance
@@ -40,7 +41,8 @@ caller_actions = st.lists(st.tuples(
     st.sampled_from(["digit", "transcript", "speech_started", "hung_up", "closed"]),
     st.sampled_from(["1", "2", "9"])), max_size=8)
 commands = st.lists(st.tuples(st.floats(0, 30, allow_nan=False), st.sampled_from(
-    [ev.HangupRequested(), ev.VariablesSet({"x": 1}), ev.RequestFailed(7, "late", epoch=1),
+    [ev.HangupRequested(), ev.VariablesSet({"x": 1}),
+     ev.EffectFailed(7, ErrorType.TOOL_ERROR, "late", epoch=1),
      ev.LegAnswered("leg-unknown")])), max_size=4)
 destinations = st.builds(
     Destination,

@@ -273,7 +273,7 @@ steps: []
 
     call, channel = run_virtual(main)
     assert [(e["type"], e["next"]) for e in call.trace.of_kind("error")] == [
-        ("tts_error", "retry with the fallback voice"), ("media_error", "skipped")]
+        ("tts_error", "the rest in the fallback voice"), ("media_error", "skipped")]
     assert [line.text for line in channel.heard] == ["Welcome to Parkside.", "Welcome back."]
     # The call keeps the fallback voice once its voice has failed.
     plays = [r for r in call.trace.of_kind("play")]

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from interpreter.clock import run_virtual
+from interpreter.media.ports import PlayoutFailure, Utterance
 from interpreter.transports.caller_script import CallerScript
-from interpreter.transports.protocols import Utterance
 from interpreter.transports.simulated import SimulatedCaller
 
 Entry = tuple[float, str, tuple[object, ...]]
@@ -45,8 +45,8 @@ class Recorder:
     def playout_finished(self, playout_id: int) -> None:
         self._report("playout_finished", playout_id)
 
-    def playout_failed(self, playout_id: int, reason: str) -> None:
-        self._report("playout_failed", playout_id, reason)
+    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
+        self._report("playout_failed", playout_id, f"{failure.kind.value}: {failure.reason}")
 
     def transcription_failed(self, reason: str) -> None:
         self._report("transcription_failed", reason)

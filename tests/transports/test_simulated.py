@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from interpreter.media.ports import Heard, Utterance
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
@@ -19,7 +20,6 @@ from interpreter.transports.caller_script import (
     Wait,
     load_caller_script,
 )
-from interpreter.transports.protocols import Heard, Utterance
 from interpreter.transports.simulated import CallerAction, SimulatedCaller
 from interpreter.transports.simulated_media import WORDS_PER_SECOND, AgentLine
 from interpreter.transports.simulated_network import LegStatus, SimulatedNetwork

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from interpreter.media.ports import Heard
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
@@ -15,7 +16,6 @@ from interpreter.transports.caller_script import (
     Say,
     Timing,
 )
-from interpreter.transports.protocols import Heard
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_media import URL_SECONDS, AgentLine
 from interpreter.transports.simulated_network import SimulatedNetwork

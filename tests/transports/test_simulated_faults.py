@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from interpreter.media.ports import FALLBACK_VOICE, Heard, Utterance, Voice
 from interpreter.transports.caller_script import (
     CallerScript,
     Cue,
@@ -13,14 +14,13 @@ from interpreter.transports.caller_script import (
     TtsFault,
     load_caller_script,
 )
-from interpreter.transports.protocols import FALLBACK_VOICE, Heard, Utterance
 from interpreter.transports.simulated import GARBLED, CallerAction, SimulatedCaller
 from interpreter.transports.simulated_media import AgentLine
 from tests.transports.recording import Recorder, at, caller_run, say
 
 STATUS = "Your order status is shipped"  # 5 words, 2.0 s
 MISSING = "https://example.com/missing.mp3"
-TTS_FAILED = 'tts: synthesis failed for voice "default"'
+TTS_FAILED = 'speech: synthesis failed for voice "default"'
 FAULTY = CallerScript(linger=100, faults=Faults(tts=(TtsFault("order status"),),
                                                 files=frozenset({MISSING})))
 
@@ -106,12 +106,12 @@ def test_all_voices_fails_the_fallback_voice_too() -> None:
     def drive(caller: SimulatedCaller, _: Recorder) -> None:
         caller.play(1, say(STATUS))
         at(1.0, lambda: caller.play(2, [Utterance("say", STATUS, FALLBACK_VOICE)]))
-        at(2.0, lambda: caller.play(3, [Utterance("say", STATUS, "en-GB-Neural")]))
+        at(2.0, lambda: caller.play(3, [Utterance("say", STATUS, Voice.parse("en-GB-Neural"))]))
 
     caller, sink = caller_run(CallerScript(linger=100, faults=faults), drive, until=10)
     assert failures(sink) == [(0.0, 1, TTS_FAILED),
-                              (1.0, 2, 'tts: synthesis failed for voice "fallback"'),
-                              (2.0, 3, 'tts: synthesis failed for voice "en-GB-Neural"')]
+                              (1.0, 2, 'speech: synthesis failed for voice "callkernel.fallback"'),
+                              (2.0, 3, 'speech: synthesis failed for voice "en-GB-Neural"')]
     assert caller.heard == []
 
 
@@ -119,11 +119,12 @@ def test_without_all_voices_every_voice_but_the_fallback_fails() -> None:
     faults = Faults(tts=(TtsFault("order status", times=0),))
 
     def drive(caller: SimulatedCaller, _: Recorder) -> None:
-        caller.play(1, [Utterance("say", STATUS, "rime.spore:mistv2")])  # a language's voice
+        # A language's voice.
+        caller.play(1, [Utterance("say", STATUS, Voice.parse("rime.spore:mistv2"))])
         at(1.0, lambda: caller.play(2, [Utterance("say", STATUS, FALLBACK_VOICE)]))
 
     caller, sink = caller_run(CallerScript(linger=100, faults=faults), drive, until=10)
-    assert sink.log == [(0.0, "playout_failed", (1, 'tts: synthesis failed for voice '
+    assert sink.log == [(0.0, "playout_failed", (1, 'speech: synthesis failed for voice '
                                                     '"rime.spore:mistv2"')),
                         (3.0, "playout_finished", (2,))]
     assert [line.heard for line in caller.heard] == [STATUS]

@@ -9,11 +9,12 @@ barge-in stops paying for tokens.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from interpreter.jsontypes import JSONValue
+from interpreter.errors import CallFault, ErrorType
+from interpreter.ir import ToolSpec as ToolSpec
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -34,15 +35,6 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """A function offered to the model (OpenAI `tools[].function` shape)."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, JSONValue]
-
-
-@dataclass(frozen=True, slots=True)
 class LlmRequest:
     messages: tuple[ChatMessage, ...]
     tools: tuple[ToolSpec, ...] = ()
@@ -51,11 +43,7 @@ class LlmRequest:
     max_tokens: int = 256
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-    model: str | None = None
-    # What the scripted provider matches on; real providers ignore it.
-    context: str = ""
-    step: str = ""
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    model: str | None = None  # None: the provider's default model
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +68,20 @@ StreamItem = TextDelta | ToolCallReady | Finished
 LlmErrorKind = Literal["timeout", "rate_limit", "token_limit", "provider", "protocol"]
 
 
-class LlmError(Exception):
-    """A provider failure, classified; `retryable` says whether trying again can help."""
+class LlmError(CallFault):
+    """A provider failure, classified: llm_timeout for a timeout, llm_error for
+    the rest; `retryable` says whether trying again can help."""
 
     def __init__(self, kind: LlmErrorKind, message: str, *, status: int | None = None,
                  retryable: bool = True) -> None:
-        super().__init__(message)
+        super().__init__(ErrorType.LLM_TIMEOUT if kind == "timeout" else ErrorType.LLM_ERROR,
+                         message)
         self.kind: LlmErrorKind = kind
         self.status = status
         self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class LlmProvider(Protocol):

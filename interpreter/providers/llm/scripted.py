@@ -118,7 +118,8 @@ class ScriptedProvider:
         said = last.content if last.role == "user" else ""
         tool = _tool_name(request.messages) if last.role == "tool" else None
         started = not any(m.role in ("user", "tool") for m in request.messages)
-        summarizing = request.metadata.get("purpose") == "summary"
+        position = _position(request)
+        summarizing = is_summary(request)
         for index, rule in enumerate(self.rules):
             if bool(rule.summary) != summarizing:
                 continue
@@ -126,13 +127,13 @@ class ScriptedProvider:
                 continue
             if rule.start is not None and rule.start != started:
                 continue
-            if rule.step is not None and rule.step != request.step:
+            if rule.step is not None and rule.step != position.get("step"):
                 continue
-            if rule.context is not None and rule.context != request.context:
+            if rule.context is not None and rule.context != position.get("context", "default"):
                 continue
             if rule.after_tool is not None and rule.after_tool != tool:
                 continue
-            if rule.asking is not None and rule.asking != request.metadata.get("gather_key"):
+            if rule.asking is not None and rule.asking != position.get("asking"):
                 continue
             groups: dict[str, str] = {}
             for pattern, role in ((rule.said, "user"), (rule.prompted, "system")):
@@ -144,8 +145,8 @@ class ScriptedProvider:
                 groups.update({k: v for k, v in match.groupdict().items() if v is not None})
             else:
                 groups.setdefault("said", said)
-                if "gather_question" in request.metadata:
-                    groups["question"] = request.metadata["gather_question"]
+                if "question" in position:
+                    groups["question"] = position["question"]
                 if last.role == "tool":
                     groups["tool"] = last.content
                 return index, rule, groups
@@ -158,6 +159,36 @@ class ScriptedProvider:
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# What the rules match on is read from what a real model sees: the runtime's
+# system prompt names the context and step, a gather question is in the
+# instructions and the submit tool names its key, and a summary request is
+# the post_prompt with the conversation.
+_CONTEXT = re.compile(r"^## Current context: (\S+)$", re.MULTILINE)
+_STEP = re.compile(r"^## Current step: (\S+)$", re.MULTILINE)
+_QUESTION = re.compile(r"Ask the caller this question, and nothing else: (.*)$", re.MULTILINE)
+_SUBMIT_KEY = re.compile(r'answer to "([^"]+)"')
+SUMMARY_OPENING = "The conversation:\n"
+
+
+def is_summary(request: LlmRequest) -> bool:
+    last = request.messages[-1] if request.messages else None
+    return not request.tools and last is not None and last.role == "user" and \
+        last.content.startswith(SUMMARY_OPENING)
+
+
+def _position(request: LlmRequest) -> dict[str, str]:
+    system = request.messages[0].content if request.messages and \
+        request.messages[0].role == "system" else ""
+    found: dict[str, str] = {}
+    for key, pattern in (("context", _CONTEXT), ("step", _STEP), ("question", _QUESTION)):
+        match = pattern.search(system)
+        if match is not None:
+            found[key] = match[1]
+    submit = next((t for t in request.tools if t.name == "gather_submit"), None)
+    asking = _SUBMIT_KEY.search(submit.description) if submit is not None else None
+    if asking is not None:
+        found["asking"] = asking[1]
+    return found
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import FALLBACK_VOICE
 from interpreter.providers.llm.base import ChatMessage
+from interpreter.runtime import faults
 from interpreter.runtime.ai import fillers, gather, recovery
 from interpreter.runtime.ai.session import voice_of
 from interpreter.runtime.ai.templates import render
-from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -114,14 +115,14 @@ def change_language(session: AiSession, name: str) -> str:
     if target.voice and executor.voice != FALLBACK_VOICE:
         executor.voice = voice_of(target)
     session.call.trace.record("language_change", old=old, new=target.name, code=target.code,
-                              voice=executor.voice)
+                              voice=str(executor.voice or ""))
     return f"Now speaking {target.name}."
 
 
 def _illegal(session: AiSession, message: str) -> str:
     """An illegal move is a state_error the model is told about, so it can correct it."""
-    session.call.trace.record("error", type=ErrorType.STATE_ERROR.value, fatal=False,
-                              message=message, next="told the model")
+    faults.record(session.call, ErrorType.STATE_ERROR, message, fatal=False,
+                  next="told the model")
     return f"Error: {message}."
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interpreter import ir
-from interpreter.transports.protocols import Utterance
+from interpreter.media.ports import Utterance
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession

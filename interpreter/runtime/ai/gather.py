@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.ir import ToolSpec
 from interpreter.jsontypes import JSONValue
-from interpreter.providers.llm.base import ToolCall, ToolSpec
+from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime.ai.templates import render
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolFault

@@ -19,17 +19,19 @@ from typing import TYPE_CHECKING
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import FALLBACK_VOICE, Utterance
 from interpreter.providers.llm.base import (
     ChatMessage,
     LlmProvider,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, barge, gather, recovery, summary, turn
+from interpreter.runtime import faults
+from interpreter.runtime.ai import actions, gather, recovery, summary, turn
 from interpreter.runtime.ai.includes import fetch_includes
 from interpreter.runtime.ai.session import AiSession, ToolMock
 from interpreter.runtime.ai.tools import run_hook
+from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.state import CallState
-from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
@@ -134,9 +136,8 @@ async def _run_swml(executor: Executor, verb: ir.Ai, document: object, hard: boo
     except Exception as error:
         # The ai session is over: the flow's phrase, then the flow goes on.
         phrase = verb.error_recovery[ErrorType.TRANSFER_FAILED].phrase
-        call.trace.record("error", type=ErrorType.TRANSFER_FAILED.value, fatal=False,
-                          message=f"SWML action: {error}", phrase=phrase,
-                          next="the flow continues after the ai verb")
+        faults.record(call, ErrorType.TRANSFER_FAILED, f"SWML action: {error}", fatal=False,
+                      phrase=phrase, next="the flow continues after the ai verb")
         await executor.say(phrase)
         return
     if hard:
@@ -256,20 +257,25 @@ async def _greet(session: AiSession, greeting: str) -> None:
     """`static_greeting`: spoken as written; the caller may interrupt it unless
     `static_greeting_no_barge`, and the history keeps what they heard."""
     call = session.call
-    no_barge = session.verb.params.raw.get("static_greeting_no_barge") in (True, "true")
-    playout = turn.play(session, greeting)
+    policy = session.verb.params.barge
+    playout = turn.play(session, greeting, interruptible=policy.greeting)
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
             return event.playout_id == playout
-        return getattr(event, "source", None) == "caller" and not no_barge and \
-            barge.barges(session, event)
+        return getattr(event, "source", None) == "caller" and \
+            ev.barges(policy, event, interruptible=policy.greeting)
 
-    event = await call.wait_for(wanted)
-    if isinstance(event, ev.PlayoutFailed):
+    event = await call.wait_for(wanted, playout_deadline([Utterance("say", greeting)]))
+    if event is None:
+        session.executor.channel.stop_playout()
+        faults.record(call, ErrorType.MEDIA_ERROR,
+                      "the transport never reported the end of the greeting", fatal=False,
+                      next="the conversation goes on")
+    elif isinstance(event, ev.PlayoutFailed):
         # The voice failed: the executor's fallback voice says it again.
-        call.trace.record("error", type=ErrorType.TTS_ERROR.value, fatal=False,
-                          message=event.reason, next="retry with the fallback voice")
+        faults.record(call, event.error_type, event.reason, fatal=False,
+                      next="retry with the fallback voice")
         session.executor.voice = FALLBACK_VOICE
         await session.executor.say(greeting)
     elif event is not None and not isinstance(event, ev.PlayoutFinished):

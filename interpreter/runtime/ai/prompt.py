@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.ir import ToolSpec
 from interpreter.jsontypes import JSONValue
-from interpreter.providers.llm.base import ToolSpec
 from interpreter.runtime.ai import gather
 from interpreter.runtime.ai.templates import render
 
@@ -30,7 +30,6 @@ CHANGE_LANGUAGE = "change_language"
 
 
 def system_prompt(session: AiSession) -> str:
-    gathering = session.gathering
     parts = [render(session.verb.prompt.text, session)]
     if session.prompt_override is not None:
         # A context_switch action: its prompt replaces (full_reset) or joins.
@@ -51,17 +50,39 @@ def system_prompt(session: AiSession) -> str:
     if context is not None and context.text is not None:
         parts.append(render(context.text, session))
     step = session.step
-    if step is not None and gathering is not None:
-        parts.append(f"## Current step: {step.name}\n\n{gather.instructions(session, gathering)}")
-    elif step is not None:
-        block = f"## Current step: {step.name}\n\n{render(step.text, session)}"
-        if step.criteria is not None:
-            block += ("\n\nWhen this is true, call next_step to move on: "
-                      f"{render(step.criteria, session)}")
-        if step.end:
-            block += "\n\nThis is the last step: finish the conversation politely."
-        parts.append(block)
+    if step is not None:
+        parts.append(step_block(session, step))
     return "\n\n".join(part.strip() for part in parts if part.strip())
+
+
+# What an end step tells the model; the runtime's rule (turn.py): the
+# conversation ends after a reply in it that asks the caller nothing.
+END_STEP = ("This is the last step. Ask what you still need to ask and wait for "
+            "the answers; once the work of this step is done, say goodbye without asking "
+            "anything else: the call ends after a reply that asks no question.")
+
+
+def step_block(session: AiSession, step: ir.Step) -> str:
+    """The current step: where the conversation is (context and step), what to
+    do in it, and how it moves on — only by the means this step offers."""
+    header = f"## Current step: {step.name}"
+    if session.context is not None and len(session.verb.contexts) > 1:
+        header = f"## Current context: {session.context.name}\n\n{header}"
+    gathering = session.gathering
+    if gathering is not None:
+        return f"{header}\n\n{gather.instructions(session, gathering)}"
+    block = f"{header}\n\n{render(step.text, session)}"
+    if step.criteria is not None:
+        criteria = render(step.criteria, session)
+        if step.valid_steps:
+            block += f"\n\nWhen this is true, call {NEXT_STEP} to move on: {criteria}"
+        elif step.valid_contexts:
+            block += f"\n\nWhen this is true, call {CHANGE_CONTEXT} to move on: {criteria}"
+        else:
+            block += f"\n\nThis step is complete when: {criteria}"
+    if step.end:
+        block += f"\n\n{END_STEP}"
+    return block
 
 
 def offered_functions(session: AiSession) -> list[ir.Function]:
@@ -82,8 +103,7 @@ def offered_functions(session: AiSession) -> list[ir.Function]:
 
 
 def tools(session: AiSession) -> tuple[ToolSpec, ...]:
-    specs = [ToolSpec(f.name, f.description, plain(f.parameters))
-             for f in offered_functions(session)]
+    specs = [f.spec for f in offered_functions(session)]
     if session.gathering is not None:
         return (gather.submit_spec(session.gathering.question), *specs)
     step = session.step

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from interpreter import ir
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import FALLBACK_VOICE, Voice
 from interpreter.providers.llm.base import ChatMessage, LlmProvider
-from interpreter.transports.protocols import FALLBACK_VOICE
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.gather import Gathering
@@ -44,8 +44,6 @@ class AiSession:
     inactive: set[str] = field(default_factory=set)
     activated: set[str] = field(default_factory=set)
     pending_input: list[str] = field(default_factory=list)
-    # Consecutive failures per error type; reset by a success of that kind.
-    failures: dict[ErrorType, int] = field(default_factory=dict)
     ended: str | None = None  # why the session ended: "end", "stop", "hangup", "error:..."
     fresh_step: bool = False  # moved into a step it has not spoken in yet
     attention_sent: bool = False
@@ -135,8 +133,7 @@ class AiSession:
         return self.language.code if self.language is not None else "en-US"
 
 
-def voice_of(language: ir.Language) -> str:
-    """The voice name transports get: "engine.voice:model" as documented."""
-    voice = f"{language.engine}.{language.voice}" if language.engine else language.voice
-    return f"{voice}:{language.model}" if language.model else voice
+def voice_of(language: ir.Language) -> Voice:
+    """The language's voice as transports get it."""
+    return Voice(language.engine or "", language.voice, language.model or "", language.code)
 

@@ -33,7 +33,7 @@ async def summarize(session: AiSession) -> str | None:
     request = LlmRequest((ChatMessage("system", instructions),
                           ChatMessage("user", f"The conversation:\n{transcript}")),
                          max_tokens=verb.post_prompt.settings.max_tokens,
-                         metadata={"purpose": "summary"})
+                         model=verb.post_prompt.settings.model)
     text = ""
     try:
         async for item in session.llm.stream(request):

@@ -13,7 +13,9 @@ from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, barge, fillers, prompt, recovery
+from interpreter.runtime import faults
+from interpreter.runtime.ai import actions, fillers, prompt, recovery
+from interpreter.runtime.call import EFFECT_GRACE
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
@@ -40,9 +42,8 @@ async def run_hook(session: AiSession, names: tuple[str, ...]) -> None:
     try:
         reply = await _run(session, function, call, {})
     except ToolFault as fault:
-        session.call.trace.record("error", type=fault.error_type.value, fatal=False,
-                                  message=fault.detail, function=function.name,
-                                  next="session continues")
+        faults.record(session.call, fault.error_type, fault.detail, fatal=False,
+                      function=function.name, next="session continues")
         return
     await actions.apply(session, reply.actions, False, meta_data_token(function))
 
@@ -117,11 +118,14 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     if mock is not None:
         runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
     started = runtime.now()
-    effect = runtime.start_effect("tool", work, function=function.name,
+    effect = runtime.start_effect("tool", work, ErrorType.TOOL_ERROR, function=function.name,
                                   arguments=call.arguments, request_id=request_id)
+    # The webhook's own timeout ends the request; past it and a grace the
+    # tool is lost: a tool_timeout, whatever the effect is doing.
+    deadline = runtime.now() + function.timeout + EFFECT_GRACE + (mock.delay if mock else 0)
 
     def wanted(event: ev.Event) -> bool:
-        if isinstance(event, ev.ToolReturned | ev.ToolFailed):
+        if isinstance(event, ev.ToolReturned | ev.ToolFailed | ev.EffectFailed):
             return event.effect_id == effect
         return getattr(event, "source", None) == "caller" and \
             isinstance(event, ev.SpeechStarted | ev.TranscriptReceived)
@@ -129,7 +133,14 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     filler = fillers.for_function(session, function)
     filler_playing = False
     while True:
-        event = await runtime.wait_for(wanted, fillers.FILLER_AFTER if filler else None)
+        left = deadline - runtime.now()
+        event = await runtime.wait_for(wanted, min(fillers.FILLER_AFTER, left) if filler
+                                       else left)
+        if event is None and runtime.now() >= deadline - 1e-6:
+            runtime.cancel_effect(effect)
+            raise ToolFault(ErrorType.TOOL_TIMEOUT,
+                            f'"{function.name}" gave no reply within '
+                            f"{function.timeout + EFFECT_GRACE:g} seconds")
         if event is None and filler:
             # The tool is taking a while: a filler, so the caller does not sit
             # in silence (a fast tool answers before one is needed).
@@ -139,12 +150,12 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
         if isinstance(event, ev.SpeechStarted | ev.TranscriptReceived):
             if isinstance(event, ev.TranscriptReceived) and event.final:
                 session.pending_input.append(event.text)
-            if not barge.barges(session, event):
+            if not ev.barges(session.verb.params.barge, event):
                 continue
             if filler_playing:
                 session.executor.channel.stop_playout()
                 filler_playing = False
-            if session.verb.params.barge_functions:
+            if session.verb.params.barge.functions:
                 # The tool completes (its side effect must not run twice) and
                 # the caller's words reach the model with its result.
                 continue
@@ -162,10 +173,13 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     seconds = round(runtime.now() - started, 6)
     session.swaig_log.append({"command_name": function.name, "command_arg": call.arguments,
                               "seconds": seconds})
-    if isinstance(event, ev.ToolFailed):
-        runtime.trace.record("tool_failed", function=function.name, error=event.error_type,
-                             message=event.message, seconds=seconds)
-        raise ToolFault(ErrorType(event.error_type), event.message)
+    if isinstance(event, ev.ToolFailed | ev.EffectFailed):
+        error_type = ErrorType(event.error_type) if isinstance(event, ev.ToolFailed) \
+            else event.error_type
+        message = event.message if isinstance(event, ev.ToolFailed) else event.error
+        runtime.trace.record("tool_failed", function=function.name, error=error_type.value,
+                             message=message, seconds=seconds)
+        raise ToolFault(error_type, message)
     assert isinstance(event, ev.ToolReturned) and isinstance(event.reply, ToolReply)
     runtime.trace.record("tool_returned", function=function.name, seconds=seconds,
                          response=event.reply.response,

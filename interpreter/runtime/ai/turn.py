@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import FALLBACK_VOICE, Utterance
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -28,17 +29,19 @@ from interpreter.providers.llm.base import (
     ToolCallReady,
 )
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai import actions, barge, fillers, gather, prompt, recovery
+from interpreter.runtime import faults
+from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
 from interpreter.runtime.ai.session import AiSession
-from interpreter.runtime.ai.templates import render
 from interpreter.runtime.ai.tools import run_tool
-from interpreter.transports.protocols import FALLBACK_VOICE, Utterance
+from interpreter.runtime.call import PLAYOUT_GRACE
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # A model that keeps calling tools without speaking is stopped after this many
 # rounds in one turn (back_to_back_functions raises it).
 MAX_TOOL_ROUNDS = 8
-_LLM_KINDS = {"timeout": ErrorType.LLM_TIMEOUT}
+# A model that sends nothing for this long (no token, no end) has stalled: an
+# llm_timeout, whatever the provider's own timeouts are.
+LLM_STALL_SECONDS = 30.0
 # How much of a tool result stays in the history after extensive_data.
 SHORTENED_RESULT_CHARS = 200
 
@@ -68,7 +71,7 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
             session.messages.append(ChatMessage("assistant", text, tuple(calls)))
             if not calls:
                 await actions.flush_post_process(session)
-                if session.step is not None and session.step.end:
+                if session.step is not None and session.step.end and ends_conversation(text):
                     session.ended = "end"
                 return
             for call in calls:
@@ -86,11 +89,21 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
             if session.pending_input:
                 # The caller spoke while the tools ran: the next reply hears it.
                 session.messages.append(ChatMessage("user", take_input(session)))
-        session.call.trace.record("error", type=ErrorType.TOOL_INVALID_CALL.value, fatal=False,
-                                  message=f"more than {rounds} tool rounds in one turn")
+        faults.record(session.call, ErrorType.TOOL_INVALID_CALL,
+                      f"more than {rounds} tool rounds in one turn", fatal=False,
+                      next="the turn ends")
     finally:
         if not session.chain_forever:
             session.tool_round_limit = None
+
+
+def ends_conversation(reply: str) -> bool:
+    """The rule of an `end: true` step: the conversation ends after the
+    agent's reply in it that asks the caller nothing (its last sentence is
+    not a question). A reply that asks ("Shall I book it?") waits for the
+    answer, and the step's tools run as in any step."""
+    sentences = _SENTENCE_END.split(reply.strip())
+    return bool(reply.strip()) and not sentences[-1].rstrip("\"')»” ").endswith("?")
 
 
 def take_input(session: AiSession) -> str:
@@ -123,8 +136,8 @@ async def _background_done(session: AiSession) -> None:
 
 def background_failed(session: AiSession, reason: str) -> None:
     # Background audio is decoration: its failure never ends the call.
-    session.call.trace.record("error", type=ErrorType.MEDIA_ERROR.value, fatal=False,
-                              message=reason, next="the conversation goes on without it")
+    faults.record(session.call, ErrorType.MEDIA_ERROR, reason, fatal=False,
+                  next="the conversation goes on without it")
     session.background = None
 
 
@@ -138,18 +151,7 @@ def _request(session: AiSession, offer_tools: bool) -> LlmRequest:
         int(tuned.get("max_tokens", settings.max_tokens)),
         tuned.get("presence_penalty", settings.presence_penalty),
         tuned.get("frequency_penalty", settings.frequency_penalty),
-        context=session.context.name if session.context else "",
-        step=session.step.name if session.step else "",
-        metadata=_gather_metadata(session))
-
-
-def _gather_metadata(session: AiSession) -> dict[str, str]:
-    """The question being asked, for the scripted model's `asking` rules."""
-    gathering = session.gathering
-    if gathering is None:
-        return {}
-    return {"gather_key": gathering.question.key,
-            "gather_question": render(gathering.question.question, session)}
+        model=settings.model)
 
 
 def _edit_history(session: AiSession) -> None:
@@ -204,7 +206,8 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                                    epoch=epoch))
 
     started = call.now()
-    effect = call.start_effect("llm", work, messages=len(request.messages),
+    effect = call.start_effect("llm", work, ErrorType.LLM_ERROR,
+                               messages=len(request.messages),
                                tools=[t.name for t in request.tools])
     text, pending, calls = "", "", []
     spoken: list[tuple[int, str]] = []  # (playout id, sentence) handed to speech
@@ -217,8 +220,11 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     thinking = fillers.for_thinking(session)
     heard_earlier: list[str] = []  # sentences heard before a failed voice cut the turn
 
+    policy = session.verb.params.barge
+
     def wanted(event: ev.Event) -> bool:
-        if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed):
+        if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed
+                      | ev.EffectFailed):
             return event.effect_id == effect
         return getattr(event, "source", None) == "caller" and isinstance(
             event, ev.PlayoutFinished | ev.PlayoutFailed | ev.SpeechStarted
@@ -233,8 +239,21 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
 
     while not (finished and not playing):
         slow = thinking is not None and first_sentence is None and not playing
-        event = await call.wait_for(wanted, fillers.FILLER_AFTER if slow else None)
+        # Every wait ends: a model that stalls is an llm_timeout, a transport
+        # that never reports the end of speech has stopped speaking.
+        limit = LLM_STALL_SECONDS if not finished else \
+            PLAYOUT_GRACE + 0.6 * len(" ".join(t for _, t in spoken).split())
+        event = await call.wait_for(wanted, fillers.FILLER_AFTER if slow else limit)
         match event:
+            case None if not finished and not slow:
+                _stop_speaking(session, playing)
+                raise LlmError("timeout", f"the model sent nothing for {limit:g} seconds")
+            case None if finished and not slow:
+                session.executor.channel.stop_playout()
+                faults.record(call, ErrorType.MEDIA_ERROR,
+                              "the transport never reported the end of the reply",
+                              fatal=False, next="the turn ends")
+                playing = 0
             case None if thinking is not None:
                 # The model is slow to start: a thinking filler, not silence.
                 last_playout = fillers.play(session, thinking, "thinking")
@@ -261,6 +280,10 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
             case ev.LlmFailed(error_kind=kind, message=message, retryable=retryable):
                 _stop_speaking(session, playing)
                 raise LlmError(kind, message, retryable=retryable)  # type: ignore[arg-type]
+            case ev.EffectFailed(error=message):
+                # Anything else the stream raised: a classified llm_error.
+                _stop_speaking(session, playing)
+                raise LlmError("provider", message)
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
             case ev.PlayoutFailed(playout_id=failed, reason=reason) \
@@ -275,7 +298,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 playing = 1
             case ev.PlayoutFailed(reason=reason):
                 background_failed(session, reason)
-            case ev.SpeechStarted() | ev.TranscriptReceived() if barge.barges(session, event):
+            case ev.SpeechStarted() | ev.TranscriptReceived() if ev.barges(policy, event):
                 _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.TranscriptReceived(text=said, final=True):
                 session.pending_input.append(said)
@@ -295,7 +318,7 @@ async def _voice_failed(session: AiSession, effect: int, spoken: list[tuple[int,
     unheard = [(playout, sentence) for playout, sentence in spoken if playout >= failed]
     outcome = recovery.classify(session, ErrorType.TTS_ERROR, reason,
                                 then="fallback voice, unheard words spoken again",
-                                voice=executor.voice)
+                                voice=str(executor.voice or ""))
     executor.voice = FALLBACK_VOICE
     if outcome.fatal:
         session.call.cancel_effect(effect)
@@ -332,20 +355,22 @@ def _timing(session: AiSession, text: str, started: float, first_token: float | 
     }
 
 
-def play(session: AiSession, sentence: str) -> int:
+def play(session: AiSession, sentence: str, *, interruptible: bool = True) -> int:
     playout = session.call.next_id()
-    session.executor.channel.play(playout, [Utterance("say", pronounced(session, sentence),
-                                                      session.executor.voice)])
+    voice = session.executor.voice
+    session.executor.channel.play(playout, [Utterance(
+        "say", pronounced(session, sentence), voice, interruptible,
+        session.verb.params.volume_db)])
     session.call.trace.record("say", playout=playout, text=sentence,
-                              voice=session.executor.voice)
+                              voice=str(voice) if voice is not None else "")
     return playout
 
 
 def pronounced(session: AiSession, text: str) -> str:
     """The flow's `pronounce` rules applied to what is spoken (not to the history)."""
     for rule in session.verb.pronounce:
-        flags = re.IGNORECASE if rule.ignore_case else 0
-        text = re.sub(rf"\b{re.escape(rule.replace)}\b", rule.with_, text, flags=flags)
+        if rule.pattern is not None:
+            text = rule.pattern.sub(rule.with_, text)
     return text
 
 
@@ -376,9 +401,8 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
 
 async def _llm_failed(session: AiSession, error: LlmError) -> bool:
     """Speak the recovery phrase and say whether to retry the generation."""
-    error_type = _LLM_KINDS.get(error.kind, ErrorType.LLM_ERROR)
-    outcome = recovery.classify(session, error_type, str(error), retryable=error.retryable,
-                                then="retry after {attempt} s")
+    outcome = recovery.classify(session, error.error_type, str(error),
+                                retryable=error.retryable, then="retry after {attempt} s")
     await session.executor.say(outcome.phrase)
     if outcome.fatal:
         return False

@@ -27,7 +27,8 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
         case ir.Play():
             if verb.auto_answer:
                 answer(executor)
-            await executor.play(utterances(verb.items, executor.scope))
+            await executor.play(utterances(verb.items, executor.scope, voice=verb.voice,
+                                           volume_db=verb.volume))
         case ir.PromptInput():
             answer(executor)
             await prompt(executor, verb)
@@ -36,10 +37,13 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
         case ir.Record():
             await record(executor, verb)
         case ir.StopRecordCall(control_id=control_id):
-            executor.call.trace.record("record_stopped", control_id=control_id)
+            stopped = control_id or str(executor.call.vars.get("record_control_id", ""))
+            executor.channel.stop_recording(stopped)
+            executor.call.trace.record("record_stopped", control_id=stopped)
         case ir.SendDigits(digits=digits):
-            executor.call.trace.record("digits_sent", digits=render_text(digits,
-                                                                         executor.scope))
+            sent = render_text(digits, executor.scope)
+            executor.channel.send_digits(sent)
+            executor.call.trace.record("digits_sent", digits=sent)
             executor.call.vars["send_digits_result"] = "success"
 
 
@@ -74,8 +78,11 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
     call = executor.call
     source = executor.source
     playout = call.next_id()
-    items = utterances(verb.play, executor.scope)
+    items = [executor.voiced(u) for u in utterances(verb.play, executor.scope,
+                                                    voice=verb.voice, volume_db=verb.volume)]
     playing = bool(items)
+    if verb.speech:
+        executor.channel.listen(verb.listen)
     if playing:
         executor.channel.play(playout, items)
         call.trace.record("play", playout=playout, source=source,
@@ -154,6 +161,7 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     control = verb.control_id or f"rec-{call.next_id()}"
     url = f"callkernel://recordings/{call.call_id}/{control}.{verb.format}"
     if verb.background:
+        url = executor.channel.start_recording(control, verb.stereo, verb.format)
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
         call.trace.record("recording_started", control_id=control, url=url)

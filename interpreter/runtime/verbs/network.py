@@ -11,7 +11,7 @@ from interpreter import ir
 from interpreter.clock import real_io
 from interpreter.errors import CallFault, ErrorType
 from interpreter.runtime import events as ev
-from interpreter.runtime.call import Leg
+from interpreter.runtime.call import EFFECT_GRACE, Leg
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
 
@@ -186,6 +186,7 @@ async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
 
 async def _bridge(executor: Executor, leg: Leg) -> None:
     call = executor.call
+    call.telephony.bridge(leg.leg_id)
     call.move_leg(leg.leg_id, LegState.BRIDGED)
     call.set_state(CallState.BRIDGED)
     await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
@@ -235,12 +236,14 @@ async def request(executor: Executor, verb: ir.Request) -> None:
             call.post(ev.RequestCompleted(effect_id, status, saved,
                                           raw.decode("utf-8", "replace"), epoch=epoch))
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            call.post(ev.RequestFailed(effect_id, f"{type(error).__name__}: {error}",
-                                       epoch=epoch))
+            call.post(ev.EffectFailed(effect_id, ErrorType.STATE_ERROR,
+                                      f"{type(error).__name__}: {error}", epoch=epoch))
 
     effect = call.start_effect("request", work, method=verb.method, url=url)
-    event = await call.wait_for(lambda e: isinstance(e, ev.RequestCompleted | ev.RequestFailed)
-                                and e.effect_id == effect)
+    # The client's own timeout ends the exchange; the grace covers a client
+    # that does not honour it, so this wait always ends.
+    event = await call.wait_for(lambda e: isinstance(e, ev.RequestCompleted | ev.EffectFailed)
+                                and e.effect_id == effect, timeout + EFFECT_GRACE)
     call.vars["request_url"] = url
     if isinstance(event, ev.RequestCompleted):
         ok = 200 <= event.status < 300
@@ -258,7 +261,10 @@ async def request(executor: Executor, verb: ir.Request) -> None:
                 call.vars["request_response"] = parsed
         call.trace.record("request_finished", status=event.status, bytes=len(event.body))
     else:
-        assert isinstance(event, ev.RequestFailed)
+        if event is None:
+            call.cancel_effect(effect)
+        error = event.error if isinstance(event, ev.EffectFailed) else \
+            f"no reply within {timeout + EFFECT_GRACE:g} seconds"
         call.vars.update(request_result="failed", return_value="failed",
                          request_response_code=0, request_response_body="")
-        call.trace.record("request_failed", error=event.error)
+        call.trace.record("request_failed", error=error)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from interpreter.providers.llm.base import LlmRequest
 from tests.runtime.ai.harness import run_ai_call, spoken
+
+
+def _asking(request: LlmRequest) -> str | None:
+    """The gather question key the request asks about: the submit tool names it."""
+    submit = next((t for t in request.tools if t.name == "gather_submit"), None)
+    return submit.description.split('"')[1] if submit is not None else None
 
 GATHER = """\
 sections:
@@ -77,7 +84,8 @@ steps:
     assert complete["answers"] == {"name": "Robin Park", "age": 42}  # an integer
     (change,) = call.trace.of_kind("step_change")
     assert (change["new"], change["trigger"]) == ("help", "gather_complete")
-    help_request = next(r for r in model.requests if r.step == "help")
+    help_request = next(r for r in model.requests
+                        if "## Current step: help" in r.messages[0].content)
     assert "Help Robin Park, age 42." in help_request.messages[0].content
     # Each submit is seen once, then leaves the history: the last request holds
     # only the final one, the name's exchange is gone.
@@ -94,14 +102,14 @@ steps:
   - say: "yes"
   - hangup: {after: 6}
 """, RULES)
-    asking_name = next(r for r in model.requests if r.metadata.get("gather_key") == "name")
+    asking_name = next(r for r in model.requests if _asking(r) == "name")
     system = asking_name.messages[0].content
     assert "You are registering a new patient." in system
     assert "Ask the caller this question, and nothing else: What is your full name?" in system
     assert "once they confirm it" in system
     assert [t.name for t in asking_name.tools] == ["gather_submit"]
     assert asking_name.tools[0].parameters["required"] == ["answer", "confirmed"]
-    asking_age = next(r for r in model.requests if r.metadata.get("gather_key") == "age")
+    asking_age = next(r for r in model.requests if _asking(r) == "age")
     assert "Ages are whole years." in asking_age.messages[0].content
     assert [t.name for t in asking_age.tools] == ["gather_submit", "lookup_patient"]
     assert asking_age.tools[0].parameters["properties"]["answer"]["type"] == "integer"
@@ -143,6 +151,6 @@ def test_without_completion_action_the_step_goes_on_in_normal_mode() -> None:
                                     '  - hangup: {after: 6}\n', RULES)
     assert call.trace.of_kind("gather_complete") and not call.trace.of_kind("step_change")
     last = model.requests[-1]
-    assert last.step == "intake" and "gather_key" not in last.metadata
+    assert "## Current step: intake" in last.messages[0].content and _asking(last) is None
     assert "Collect details." in last.messages[0].content
     assert "book" in [t.name for t in last.tools]

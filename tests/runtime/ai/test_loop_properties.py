@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
-from interpreter.providers.llm.scripted import load_rules
+from interpreter.providers.llm.scripted import is_summary, load_rules
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
 from interpreter.runtime.state import CallState
@@ -107,7 +107,7 @@ def test_ai_invariants_hold_under_random_interleavings(
     # Every error is classified with a known type.
     # Every tool call the model made has its result in the history: none is
     # left "in progress", whether it completed, was cancelled or never ran.
-    conversation = [r for r in model.requests if r.metadata.get("purpose") != "summary"]
+    conversation = [r for r in model.requests if not is_summary(r)]
     if conversation:
         history = conversation[-1].messages
         answered = {m.tool_call_id for m in history if m.role == "tool"}

@@ -52,7 +52,7 @@ steps:
     at = lines.index("There was an error with the current voice, sorry for the trouble.")
     assert lines[at + 1:at + 3] == ["It is sunny today.", "Tomorrow brings rain."]
     voices = [r["voice"] for r in call.trace.of_kind("say")]
-    assert voices[0] == "rime.spore" and voices[-1] == "fallback"
+    assert voices[0] == "rime.spore" and voices[-1] == "callkernel.fallback"
 
 
 def test_a_voice_that_keeps_failing_ends_the_call_after_the_retries() -> None:

@@ -1,0 +1,1 @@
+"""The media path: ports to transports, frames, the media clock, barge-in."""
