@@ -57,7 +57,7 @@ from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.host import tune_gc_for_calls
+from interpreter.host import tune_gc_for_calls
 from interpreter.server.demo_webhook import build_app
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
@@ -326,7 +326,7 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
 
 def measure(count: int, stagger: float, tuned_gc: bool = True) -> Run:
     """One run of `count` calls; `tuned_gc`: the process set up as a call host
-    (interpreter/runtime/host.py), else CPython's default collector."""
+    (interpreter/host.py), else CPython's default collector."""
     if tuned_gc:
         tune_gc_for_calls()
     else:
@@ -422,7 +422,7 @@ def main(counts: Sequence[int] = COUNTS, stagger: float = STAGGER_SECONDS,
         "garbage collection, whose longest pause is shown (p99 and max at high N move from run "
         "to run with where those pauses land). CPU = the calls' process's CPU time over the "
         "run's wall time.\n\n"
-        "The calls' process is set up as a call host (`interpreter/runtime/host.py`): startup "
+        "The calls' process is set up as a call host (`interpreter/host.py`): startup "
         "objects frozen out of the collector's sight and full collections made rare, which "
         "finished calls do not need since they leave no reference cycles; the calls share "
         "one HTTP client. The last row is the same load with CPython's default collector, "

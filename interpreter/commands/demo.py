@@ -22,6 +22,7 @@ from interpreter.commands.run import conversation, model, run_call
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
+from interpreter.host import CallHost
 from interpreter.server.demo_webhook import CALLS, SUMMARIES, build_app
 from interpreter.transports.caller_script import load_caller_script
 
@@ -54,8 +55,9 @@ def run(flow_path: str, script_path: str, out: TextIO | None = None,
             print(f"callkernel demo: cannot listen on {HOST}:{PORT}: {error}", file=err)
             return 2
         try:
-            call, caller = await run_call(flow, script, base=Path(flow_path).parent,
-                                          trace_path=None, err=err, llm=provider)
+            async with CallHost(llm={"scripted": provider}, warnings=err) as host:
+                call, caller = await run_call(host, flow, script, base=Path(flow_path).parent,
+                                              trace_path=None)
         finally:
             await runner.cleanup()
         for t, who, text in conversation(caller, call):

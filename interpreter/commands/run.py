@@ -13,30 +13,22 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
-
-import aiohttp
 
 from interpreter import ir
 from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
-from interpreter.document.coerce import split_credentials
-from interpreter.document.compile import compile_flow
-from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
+from interpreter.host import CallHost, FlowUnavailable
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
-from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.runtime.tools.webhook import basic_auth
+from interpreter.runtime.outbox import MemoryOutbox
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
-
-FETCH_TIMEOUT = 10.0
-MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
 # Trace kinds worth a line in the conversation view, and how to say them.
 _SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -64,50 +56,6 @@ _SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
     "hold": lambda r: f"caller on hold for {r['seconds']:g} s",
     "unhold": lambda r: "caller back from hold",
 }
-
-
-async def fetch_document(url: str, call_info: dict[str, Any]) -> bytes:
-    """Fetch a SWML document the way the hosted platform does (reference §1.1):
-    POST the call's details as JSON, Basic auth from the URL's credentials."""
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
-    body = {"call": call_info, "vars": {}, "envs": {}, "params": {}}
-    target = split_credentials(url)
-    headers = {"Authorization": basic_auth(target.user, target.password)} if target.user \
-        else {}
-    async with aiohttp.ClientSession(timeout=timeout) as session, \
-            session.post(target.url, json=body, headers=headers) as response:
-        if response.status >= 300:
-            raise UnreadableInput(f"{url}: HTTP {response.status}")
-        data = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise UnreadableInput(f"{url}: document over {MAX_DOCUMENT_BYTES} bytes")
-        return data
-
-
-def _compile(raw: bytes, name: str, err: TextIO) -> ir.CompiledFlow:
-    flow, warnings = compile_flow(load_document(raw, name))
-    for warning in warnings:
-        print(str(warning), file=err)
-    return flow
-
-
-def flow_loader(base: Path | None, call_info: dict[str, Any],
-                err: TextIO) -> Callable[[str], Awaitable[ir.CompiledFlow]]:
-    """Resolves transfer destinations that are not sections: inline SWML, URLs
-    (fetched like the hosted platform does), and flow files next to the running one."""
-
-    async def load(dest: str) -> ir.CompiledFlow:
-        if dest.lstrip().startswith("{"):  # inline SWML (reference §1.3 transfer)
-            return _compile(dest.encode("utf-8"), "<inline SWML>", err)
-        if dest.startswith(("http://", "https://")):
-            return _compile(await fetch_document(dest, call_info), dest, err)
-        if base is not None:
-            candidate = (base / dest).resolve()
-            if candidate.is_file() and candidate.suffix in (".yaml", ".yml", ".json"):
-                return _compile(candidate.read_bytes(), str(candidate), err)
-        raise LookupError(f'no section, flow file or URL "{dest}"')
-
-    return load
 
 
 def call_details(script: CallerScript) -> dict[str, Any]:
@@ -141,21 +89,29 @@ def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, 
     return sorted(lines, key=lambda line: (line[0], order[line[1]]))
 
 
-async def run_call(flow: ir.CompiledFlow, script: CallerScript, *, base: Path | None,
-                   trace_path: str | None, err: TextIO, llm: LlmProvider | None = None,
+async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, *,
+                   base: Path | None, trace_path: str | None,
                    call_id: str | None = None) -> tuple[Call, SimulatedCaller]:
     caller = SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
-    info = call_details(script)
-    call = Call(flow, caller, network, call_id=call_id, call_info=info, trace_path=trace_path,
-                flow_loader=flow_loader(base, info, err),
-                ai_runner=runner(llm) if llm is not None else None)
     try:
-        await call.run()
+        call = await host.run_call(flow, caller, network, call_id=call_id,
+                                   call_info=call_details(script), base=base,
+                                   trace_path=trace_path)
     finally:
         await caller.close()
         await network.close()
     return call, caller
+
+
+def print_deliveries(host: CallHost, out: TextIO) -> None:
+    """What left the call afterwards: each summary and where it went."""
+    outbox = host.outbox
+    for result in outbox.results if isinstance(outbox, MemoryOutbox) else []:
+        where = {"delivered": "delivered", "kept": "kept (no post_prompt_url)",
+                 "given_up": f"NOT delivered after {result.attempts} attempts: {result.error}"
+                 }[result.state]
+        print(f"summary {where}: {result.summary or '(none: the model gave none)'}", file=out)
 
 
 def model(kind: str, rules_path: str | None, flow_path: str) -> LlmProvider:
@@ -182,39 +138,42 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     try:
         script = load_caller_script(read(script_path), script_path)
         provider = model(llm, model_script, flow_path)
-        call_id = str(uuid.uuid4())
-        if flow_path.startswith(("http://", "https://")):
-            # The same call id in the fetch and in tool calls: applications
-            # (the SDK's secure functions) tie their tokens to it.
-            info = {"call_id": call_id, **call_details(script)}
-            raw = asyncio.run(fetch_document(flow_path, info))
-            base = None
-        else:
-            raw = read(flow_path)
-            base = Path(flow_path).resolve().parent
-        flow = _compile(raw, flow_path, err)
-    except (UnreadableInput, aiohttp.ClientError, TimeoutError) as error:
+    except UnreadableInput as error:
         print(f"callkernel run: {error}", file=err)
         return 2
     except DocumentError as error:
         for diagnostic in error.diagnostics:
             print(diagnostic.render(), file=err)
         return 1
+    call_id = str(uuid.uuid4())
 
-    async def main() -> tuple[Call, SimulatedCaller]:
-        return await run_call(flow, script, base=base, trace_path=trace_path, err=err,
-                              llm=provider, call_id=call_id)
+    async def main() -> tuple[Call, SimulatedCaller, CallHost] | int:
+        async with CallHost(llm={llm: provider}, default_llm=llm, warnings=err) as host:
+            try:
+                if flow_path.startswith(("http://", "https://")):
+                    # The same call id in the fetch and in tool calls: applications
+                    # (the SDK's secure functions) tie their tokens to it.
+                    info = {"call_id": call_id, **call_details(script)}
+                    raw, base = await host.fetch_document(flow_path, info), None
+                else:
+                    raw, base = read(flow_path), Path(flow_path).resolve().parent
+                flow = host.compile(raw, flow_path)
+            except (UnreadableInput, FlowUnavailable) as error:
+                print(f"callkernel run: {error}", file=err)
+                return 2
+            except DocumentError as error:
+                for diagnostic in error.diagnostics:
+                    print(diagnostic.render(), file=err)
+                return 1
+            call, caller = await run_call(host, flow, script, base=base,
+                                          trace_path=trace_path, call_id=call_id)
+        # Leaving the host delivered the summary: its result is there now.
+        return call, caller, host
 
-    async def main_and_close() -> tuple[Call, SimulatedCaller]:
-        try:
-            return await main()
-        finally:
-            close = getattr(provider, "close", None)
-            if close is not None:  # a provider owning an HTTP session
-                await close()
-
-    call, caller = asyncio.run(main_and_close()) if real_time \
-        else run_virtual(main_and_close)
+    outcome = asyncio.run(main()) if real_time else run_virtual(main)
+    if isinstance(outcome, int):
+        return outcome
+    call, caller, host = outcome
     lines = conversation(caller, call)
     if as_json:
         json.dump({"call_id": call.call_id, "disposition": call.trace.of_kind("call_ended")[-1]
@@ -225,4 +184,5 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     else:
         for t, who, text in lines:
             print(f"{t:8.2f}  {who:<6}  {text}", file=out)
+        print_deliveries(host, out)
     return 0

@@ -8,14 +8,13 @@ from typing import TextIO
 
 from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
-from interpreter.commands.run import call_details, flow_loader
+from interpreter.commands.run import call_details
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
 from interpreter.flowtest import FlowTest, Outcome, check, load_flow_test
+from interpreter.host import CallHost
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
-from interpreter.runtime.ai.loop import runner
-from interpreter.runtime.call import Call
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
@@ -41,11 +40,11 @@ def run_once(test: FlowTest) -> list[Outcome]:
     async def main() -> list[Outcome]:
         caller = SimulatedCaller(test.script)
         network = SimulatedNetwork.for_script(test.script)
-        info = call_details(test.script)
-        call = Call(flow, caller, network, call_info=info,
-                    flow_loader=flow_loader(test.flow.parent, info, sys.stderr),
-                    ai_runner=runner(model, mocks=test.mocks, start=test.start))
-        await call.run()
+        async with CallHost(llm={"scripted": model}, warnings=sys.stderr) as host:
+            call = await host.run_call(flow, caller, network,
+                                       call_info=call_details(test.script),
+                                       base=test.flow.parent, mocks=test.mocks,
+                                       start=test.start)
         await caller.close()
         await network.close()
         return check(test, call.trace.records, [line.text for line in caller.heard])

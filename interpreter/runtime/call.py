@@ -33,6 +33,7 @@ from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Utterance
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
+from interpreter.runtime.outbox import Delivery, Outbox
 from interpreter.runtime.state import (
     CallState,
     IllegalTransition,
@@ -154,9 +155,12 @@ class Call:
                  trace_path: str | Path | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
                  ai_runner: AiRunner | None = None,
-                 http: aiohttp.ClientSession | None = None) -> None:
+                 http: aiohttp.ClientSession | None = None,
+                 outbox: Outbox | None = None) -> None:
         """`http`: a client session the host shares between its calls (and
-        closes); without one the call opens its own and closes it at the end."""
+        closes); without one the call opens its own and closes it at the end.
+        `outbox`: where post-call work goes when the call ends; without one
+        it stays in `outgoing` for whoever runs the call."""
         self.flow = flow
         self.channel = channel
         self.telephony = telephony
@@ -190,6 +194,8 @@ class Call:
         self._sinks: list[EventSink] = []
         self.sink = self.new_sink("caller")
         self._shared_http = http
+        self.outbox = outbox
+        self.outgoing: list[Delivery] = []
         self._http: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------ running
@@ -399,6 +405,12 @@ class Call:
             entry[1].cancel()
             self.trace.record("effect_cancelled", effect=entry[0], id=effect_id)
 
+    def post_call(self, delivery: Delivery) -> None:
+        """Queue post-call work (a summary); it leaves when the call ends."""
+        self.outgoing.append(delivery)
+        self.trace.record("post_call_queued", kind=delivery.kind, key=delivery.key,
+                          url=delivery.url)
+
     def new_sink(self, source: str) -> EventSink:
         """A sink for the caller's or a leg's reports, detached when the call ends."""
         sink = EventSink(self, source)
@@ -452,6 +464,11 @@ class Call:
         # a finished call is freed by reference counting, not by a full GC.
         for sink in self._sinks:
             sink.detach()
+        if self.outbox is not None:
+            for delivery in self.outgoing:
+                self.outbox.submit(delivery)
+            self.trace.record("post_call_handed", deliveries=len(self.outgoing))
+            self.outgoing = []
         self.trace.record("call_ended", disposition=disposition, vars=self.vars)
         self.trace.close()
 

@@ -2,19 +2,32 @@
 
 Every inbound event, effect started/finished/dropped, state change, verb,
 request and error is one record: `{"n": order, "t": seconds since the call
-started, "kind": ..., ...}`. Records are kept in memory (tests assert on them)
-and, when a path is given, appended to a JSONL file as they happen, so a
-crash still leaves the trace behind. Secrets never reach a record: URL
-credentials and sensitive keys are redacted on the way in.
+started, "kind": ..., ...}`. Secrets never reach a record: URL credentials and
+sensitive keys are redacted on the way in.
+
+Records go two ways, both optional:
+
+- kept in memory (`Trace.records`, what tests assert on): all of them by
+  default, the last N with `retain=N`, none with `retain=0`;
+- handed to a `TraceSink`, in order. `JsonlTraceSink` (what `path=` builds)
+  appends them to a JSONL file in batches: a record is serialized and written
+  when its batch is full, at `flush()` and at `close()`, never one write and
+  flush per record inside the call's actor. Crash safety: a process that dies
+  loses the records of the batch not yet written (at most `batch`); `close()`
+  always writes everything, and a host that wants the file current at some
+  point (a turn, a transfer) calls `flush()`.
+
+docs/performance.md ("Trace") has the cost of each.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 # A key whose last word names a secret: "password", "auth_password", "api_key",
 # "access_token" — but not "tokens" or "token_time_s", which are counts.
@@ -61,38 +74,138 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+class TraceSink(Protocol):
+    """Where a trace's records go besides memory (a file, a host's log shipper).
+
+    `write` gets every record, in order, as the dict the trace keeps: a sink
+    must not change it. Values are JSON types, except objects the runtime
+    traces as they are (a `ToolReply`); those are immutable, and a sink that
+    serializes renders them with `str()`.
+    """
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# One encoder for every record: json.dumps with options builds a new one per call.
+# No cycle check: redact() rebuilt every dict and list, and default=str ends
+# anything else, so a record cannot contain itself.
+_encode = json.JSONEncoder(default=str, check_circular=False).encode
+
+
+class JsonlTraceSink:
+    """Appends records to a JSONL file, `batch` records per write.
+
+    A batch is serialized when it is written, in the call's actor: 64 records
+    cost a few hundred µs once, against a write and flush of about 4 µs per
+    record before; a larger batch saves little more and stalls the actor
+    longer (docs/performance.md, "Trace"). The file is created with the sink,
+    so a bad path fails before the call runs, and opened only to append a
+    batch, so a live call holds no file descriptor.
+    """
+
+    def __init__(self, path: str | Path, *, batch: int = 64) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        self.path = Path(path)
+        self.batch = batch
+        self._pending: list[dict[str, Any]] = []
+        self._closed = False
+        with self.path.open("a", encoding="utf-8"):
+            pass  # created, and known to be writable, before the call runs
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._closed:
+            raise ValueError(f"trace sink {self.path} is closed")
+        self._pending.append(record)
+        if len(self._pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Serialize and append the pending records, if any."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        text = "\n".join(map(_encode, pending)) + "\n"
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(text)
+
+    def close(self) -> None:
+        if not self._closed:
+            self.flush()
+            self._closed = True
+
+
 class Trace:
-    """An append-only, ordered record of one call."""
+    """An append-only, ordered record of one call.
+
+    `retain`: how many records stay in memory (`records`, `of_kind`) — None
+    all of them, 0 none, N the last N (`dropped` counts the others). Records
+    are numbered over the whole call whatever is retained. `path` appends the
+    records to a JSONL file (a `JsonlTraceSink`); `sink` sends them to any
+    other `TraceSink`; not both.
+    """
 
     def __init__(self, call_id: str, clock: Callable[[], float],
-                 path: str | Path | None = None) -> None:
+                 path: str | Path | None = None, *, sink: TraceSink | None = None,
+                 retain: int | None = None) -> None:
+        if path and sink is not None:
+            raise ValueError("a trace takes a path or a sink, not both")
+        if retain is not None and retain < 0:
+            raise ValueError(f"retain must be None or at least 0, not {retain}")
         self.call_id = call_id
         self._clock = clock
         self._start = clock()
-        self.records: list[dict[str, Any]] = []
-        # Kept open for the call's lifetime and closed by close(); a context
-        # manager cannot span the call.
-        self._sink: IO[str] | None = (
-            Path(path).open("a", encoding="utf-8") if path else None)  # noqa: SIM115
+        self._count = 0
+        # A list when everything is kept (`records` is then the live list); a
+        # bounded deque drops the oldest in O(1).
+        self._kept: list[dict[str, Any]] | deque[dict[str, Any]] = (
+            [] if retain is None else deque(maxlen=retain))
+        self._sink: TraceSink | None = JsonlTraceSink(path) if path else sink
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The retained records, oldest first (a copy when `retain` is set)."""
+        kept = self._kept
+        return kept if isinstance(kept, list) else list(kept)
+
+    @property
+    def count(self) -> int:
+        """How many records were made, retained or not (the next record's `n`)."""
+        return self._count
+
+    @property
+    def dropped(self) -> int:
+        """How many records `retain` let go from memory (the sink still had them)."""
+        return self._count - len(self._kept)
 
     def record(self, kind: str, /, **fields: Any) -> dict[str, Any]:
-        entry = {"n": len(self.records), "t": round(self._clock() - self._start, 6),
-                 "kind": kind}
+        entry = {"n": self._count, "t": round(self._clock() - self._start, 6), "kind": kind}
         for key, value in fields.items():
             entry[f"{key}_" if key in _SKIP else key] = redact(value, key)
-        self.records.append(entry)
+        self._count += 1
+        self._kept.append(entry)
         if self._sink is not None:
-            self._sink.write(json.dumps(entry, default=str, sort_keys=False) + "\n")
-            self._sink.flush()
+            self._sink.write(entry)
         return entry
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["kind"] in kinds]
+        """The retained records of these kinds."""
+        return [r for r in self._kept if r["kind"] in kinds]
+
+    def flush(self) -> None:
+        """Have the sink write out what it holds (the file current up to now)."""
+        if self._sink is not None:
+            self._sink.flush()
 
     def close(self) -> None:
+        """Flush and close the sink; later records are kept in memory only."""
         if self._sink is not None:
-            self._sink.close()
-            self._sink = None
+            sink, self._sink = self._sink, None
+            sink.close()
 
 
 def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:

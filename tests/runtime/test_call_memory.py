@@ -1,7 +1,7 @@
 """A finished call leaves no reference cycles: it is freed by reference
 counting the moment its host drops it, so a process hosting many calls can
 make full garbage collections (a stop-the-world pause of ~0.2 ms per live
-call) rare. See interpreter/runtime/host.py."""
+call) rare. See interpreter/host.py."""
 
 from __future__ import annotations
 

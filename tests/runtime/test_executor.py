@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from interpreter.clock import run_virtual
-from interpreter.commands.run import flow_loader
 from interpreter.document.compile import compile_text
+from interpreter.host import CallHost
 from interpreter.runtime.call import Call, CallResult
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
@@ -23,7 +23,8 @@ def _run(source: str, channel: ScriptedChannel | None = None,
     async def main() -> tuple[Call, CallResult]:
         info = {"from": "+15551230000", "type": "sip"}
         call = Call(flow, channel or ScriptedChannel(), ScriptedTelephony(), call_info=info,
-                    envs={"region": "eu"}, flow_loader=flow_loader(base, info, io.StringIO()))
+                    envs={"region": "eu"},
+                    flow_loader=CallHost(warnings=io.StringIO()).flow_loader(base, info))
         return call, await call.run()
 
     return run_virtual(main)

@@ -65,6 +65,10 @@ class Finished:
 
 StreamItem = TextDelta | ToolCallReady | Finished
 
+# A post-call summary request: the post_prompt, then one user message that
+# opens with this and holds the conversation.
+SUMMARY_OPENING = "The conversation:\n"
+
 LlmErrorKind = Literal["timeout", "rate_limit", "token_limit", "provider", "protocol"]
 
 

@@ -41,6 +41,7 @@ from interpreter.diagnostics import Diagnostic, Severity
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import SUMMARY_OPENING as SUMMARY_OPENING
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -167,7 +168,6 @@ _CONTEXT = re.compile(r"^## Current context: (\S+)$", re.MULTILINE)
 _STEP = re.compile(r"^## Current step: (\S+)$", re.MULTILINE)
 _QUESTION = re.compile(r"Ask the caller this question, and nothing else: (.*)$", re.MULTILINE)
 _SUBMIT_KEY = re.compile(r'answer to "([^"]+)"')
-SUMMARY_OPENING = "The conversation:\n"
 
 
 def is_summary(request: LlmRequest) -> bool:

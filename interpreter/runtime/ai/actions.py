@@ -11,6 +11,7 @@ state_error the model hears about, never a crash.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from interpreter.document.coerce import hint
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 _LLM_SETTINGS = {"temperature": "temperature", "top-p": "top_p", "max-tokens": "max_tokens",
                  "frequency-penalty": "frequency_penalty",
                  "presence-penalty": "presence_penalty"}
-_TURN_SETTINGS = ("confidence", "barge-confidence")
 MAX_HOLD_SECONDS = 900.0
 DEFAULT_HOLD_SECONDS = 300.0
 # Hold music when the flow sets no params.hold_music: the media runtime's own
@@ -114,6 +114,7 @@ def change_language(session: AiSession, name: str) -> str:
     executor = session.executor
     if target.voice and executor.voice != FALLBACK_VOICE:
         executor.voice = voice_of(target)
+    session.tune_listening(language=target.code)
     session.call.trace.record("language_change", old=old, new=target.name, code=target.code,
                               voice=str(executor.voice or ""))
     return f"Now speaking {target.name}."
@@ -195,12 +196,17 @@ async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token:
                 _settings(session, value)
             case "end_of_speech_timeout" | "speech_event_timeout" \
                     if isinstance(value, int | float) and not isinstance(value, bool):
-                # Endpointing knobs: the audio runtime's endpointer reads them.
-                session.turn_settings[name] = float(value)
+                # Endpointing: the transport's endpointer applies it from now on.
+                key = "end_of_speech_ms" if name == "end_of_speech_timeout" \
+                    else "speech_event_ms"
+                session.tune_listening(**{key: int(value)})
             case "add_dynamic_hints" if isinstance(value, list):
                 session.hints.extend(hint(item) for item in value)
+                session.tune_listening(hints=(*session.listening.hints,
+                                              *(h.hint for h in map(hint, value) if h.hint)))
             case "clear_dynamic_hints":
                 session.hints = list(session.verb.hints)
+                session.tune_listening(hints=session.verb.params.listen.hints)
             case "functions_on_speaker_timeout":
                 session.functions_on_speaker_timeout = value not in (False, "false")
             case "back_to_back_functions":
@@ -358,5 +364,8 @@ def _settings(session: AiSession, values: dict[str, JSONValue]) -> None:
             continue
         if key in _LLM_SETTINGS:
             session.llm_settings[_LLM_SETTINGS[key]] = float(value)
-        elif key in _TURN_SETTINGS:
-            session.turn_settings[key] = float(value)
+        elif key == "confidence":
+            session.tune_listening(confidence=float(value))
+        elif key == "barge-confidence":
+            session.barge = replace(session.barge, confidence=float(value))
+            session.call.trace.record("barge_policy", confidence=float(value))

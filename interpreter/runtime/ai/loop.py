@@ -64,6 +64,8 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     if start is not None:
         _start_at(session, *start)
     call.set_state(CallState.IN_AI)
+    # The transport listens as the document says, in the session's language.
+    session.tune_listening(language=session.language_code)
     call.trace.record("ai_started", session=session.session_id,
                       context=session.context.name if session.context else None,
                       step=session.step.name if session.step else None)
@@ -74,7 +76,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     finally:
         # Run and delivered whatever ended the session, a hangup included.
         await _final_hook(session)
-        await summary.deliver(session)
+        summary.hand_over(session)
         call.trace.record("ai_ended", session=session.session_id, reason=session.ended,
                           input_tokens=session.input_tokens,
                           output_tokens=session.output_tokens)
@@ -257,7 +259,7 @@ async def _greet(session: AiSession, greeting: str) -> None:
     """`static_greeting`: spoken as written; the caller may interrupt it unless
     `static_greeting_no_barge`, and the history keeps what they heard."""
     call = session.call
-    policy = session.verb.params.barge
+    policy = session.barge
     playout = turn.play(session, greeting, interruptible=policy.greeting)
 
     def wanted(event: ev.Event) -> bool:
@@ -309,6 +311,7 @@ async def _hold(session: AiSession, seconds: float) -> None:
     actions.start_background(session, music if isinstance(music, str) and music
                              else actions.DEFAULT_HOLD_MUSIC, loops=0)
     call.trace.record("hold", seconds=seconds)
+    session.tune_listening(paused=True)
     until = call.now() + seconds
     while (left := until - call.now()) > _EPSILON:
         event = await call.wait_for(_caller_words, left)
@@ -316,6 +319,7 @@ async def _hold(session: AiSession, seconds: float) -> None:
             call.trace.record("ignored_on_hold", text=event.text)
     actions.stop_background(session)
     call.trace.record("unhold", why="timeout")
+    session.tune_listening(paused=False)
     session.messages.append(ChatMessage(
         "system", "The hold is over and the caller is back on the line: tell them you are "
         "back and carry on."))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from interpreter import ir
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
-from interpreter.media.ports import FALLBACK_VOICE, Voice
+from interpreter.media.ports import FALLBACK_VOICE, ListenSettings, Voice
 from interpreter.providers.llm.base import ChatMessage, LlmProvider
 
 if TYPE_CHECKING:
@@ -71,7 +71,11 @@ class AiSession:
     hints: list[ir.Hint] = field(default_factory=list)  # the document's + dynamic ones
     # Reply actions that tune the session from a tool (reference §3.2).
     llm_settings: dict[str, float] = field(default_factory=dict)  # the `settings` action
-    turn_settings: dict[str, float] = field(default_factory=dict)  # endpointing, confidence
+    # How the caller is listened to and when they interrupt, as the document
+    # set them and as actions have tuned them since (end_of_speech_timeout,
+    # settings, hints, a language change, hold).
+    listening: ListenSettings = field(default_factory=ListenSettings)
+    barge: ir.BargePolicy = field(default_factory=ir.BargePolicy)
     prompt_override: tuple[str, bool] | None = None  # context_switch: (prompt, full_reset)
     wait_for_user: bool = False  # the next reply waits for the caller's words
     wait_for_user_until: float | None = None  # ...or until this time
@@ -112,6 +116,8 @@ class AiSession:
                     "system", f"Earlier in this call (before a transfer): {carried['summary']}"))
         session.language = verb.languages[0] if verb.languages else None
         session.hints = list(verb.hints)
+        session.barge = verb.params.barge
+        session.listening = verb.params.listen
         if session.language is not None and session.language.voice and \
                 executor.voice != FALLBACK_VOICE:
             executor.voice = voice_of(session.language)
@@ -127,6 +133,13 @@ class AiSession:
 
     def policy(self, error_type: ErrorType) -> RecoveryPolicy:
         return self.verb.error_recovery[error_type]
+
+    def tune_listening(self, **changes: object) -> None:
+        """Change how the caller is listened to; the transport hears of it at once."""
+        self.listening = replace(self.listening, **changes)  # type: ignore[arg-type]
+        self.executor.channel.listen(self.listening)
+        self.call.trace.record("listen", **{k: list(v) if isinstance(v, tuple) else v
+                                            for k, v in changes.items()})
 
     @property
     def language_code(self) -> str:

@@ -1,67 +1,49 @@
-"""The post-call summary: generated with the post_prompt, delivered to
-post_prompt_url with the reference §2.2 payload, retried with backoff."""
+"""The post-call summary: when the session ends, the post_prompt request and
+the reference §2.2 payload are handed over as a `Delivery`; the host's outbox
+generates and delivers it after the call (runtime/outbox.py), never the
+call's actor."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
+import uuid
 from typing import TYPE_CHECKING
 
-import aiohttp
-
-from interpreter.clock import real_io
 from interpreter.jsontypes import JSONValue
-from interpreter.providers.llm.base import ChatMessage, LlmError, LlmRequest, TextDelta
+from interpreter.providers.llm.base import SUMMARY_OPENING, ChatMessage, LlmRequest
 from interpreter.runtime.ai import templates
+from interpreter.runtime.outbox import Delivery
 from interpreter.runtime.tools.webhook import basic_auth
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
 
-DELIVERY_ATTEMPTS = 4
-DELIVERY_TIMEOUT = 10.0
 
-
-async def summarize(session: AiSession) -> str | None:
+def request(session: AiSession) -> LlmRequest | None:
+    """The post_prompt with the conversation as it was heard."""
     verb = session.verb
     if verb.post_prompt is None:
         return None
     transcript = "\n".join(f"{m.role}: {m.content}" for m in session.messages
                            if m.role in ("user", "assistant") and m.content)
     instructions = templates.render(verb.post_prompt.text, session)
-    request = LlmRequest((ChatMessage("system", instructions),
-                          ChatMessage("user", f"The conversation:\n{transcript}")),
-                         max_tokens=verb.post_prompt.settings.max_tokens,
-                         model=verb.post_prompt.settings.model)
-    text = ""
-    try:
-        async for item in session.llm.stream(request):
-            if isinstance(item, TextDelta):
-                text += item.text
-    except LlmError as error:
-        session.call.trace.record("summary_failed", error=str(error))
-        return None
-    session.call.trace.record("summary", text=text)
-    return text
+    return LlmRequest((ChatMessage("system", instructions),
+                       ChatMessage("user", f"{SUMMARY_OPENING}{transcript}")),
+                      max_tokens=verb.post_prompt.settings.max_tokens,
+                      model=verb.post_prompt.settings.model)
 
 
-def payload(session: AiSession, summary: str | None) -> dict[str, JSONValue]:
+def payload(session: AiSession) -> dict[str, JSONValue]:
+    """The §2.2 body; the outbox adds post_prompt_data once the summary exists."""
     call = session.call
     now_us = int(time.time() * 1_000_000)
-    parsed: list[JSONValue] = []
-    if summary:
-        try:
-            parsed = [json.loads(summary)]
-        except ValueError:
-            parsed = []
     return {
         "content_type": "text/json", "content_disposition": "agent.summary",
         "conversation_type": "voice", "call_id": call.call_id,
         "app_name": session.verb.params.app_name, "ai_session_id": session.session_id,
         "action": "post_conversation",
         "call_log": [{"role": m.role, "content": m.content} for m in session.messages],
-        "global_data": session.global_data,
+        "global_data": dict(session.global_data),
         "swaig_log": list[JSONValue](session.swaig_log),
         "caller_id_number": str(call.call_info.get("from", "")),
         "call_end_date": now_us, "ai_end_date": now_us,
@@ -69,36 +51,19 @@ def payload(session: AiSession, summary: str | None) -> dict[str, JSONValue]:
         "times": list[JSONValue](session.turns),
         "total_input_tokens": session.input_tokens,
         "total_output_tokens": session.output_tokens,
-        "post_prompt_data": {"raw": summary or "", "parsed": parsed},
-        "SWMLVars": call.vars,
+        "SWMLVars": dict(call.vars),
     }
 
 
-async def deliver(session: AiSession) -> None:
-    """Summarise and POST; retried with backoff until delivered or given up."""
+def hand_over(session: AiSession) -> None:
+    """Queue the summary on the call; it leaves when the call ends."""
+    summary = request(session)
     hook = session.verb.post_prompt_url
-    summary = await summarize(session)
-    if hook is None:
+    if summary is None and hook is None:
         return
-    body = payload(session, summary)
-    headers = {"Authorization": basic_auth(hook.user, hook.password)} if hook.user else {}
-    timeout = aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT)
-    for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-        try:
-            with real_io():
-                async with session.call.http().post(hook.url, json=body, headers=headers,
-                                                    timeout=timeout) as response:
-                    status = response.status
-            if status < 300:
-                session.call.trace.record("summary_delivered", url=hook.url, status=status,
-                                          attempt=attempt)
-                return
-            problem = f"HTTP {status}"
-        except (aiohttp.ClientError, TimeoutError) as error:
-            problem = f"{type(error).__name__}: {error}"
-        session.call.trace.record("summary_delivery_failed", url=hook.url, attempt=attempt,
-                                  error=problem)
-        if attempt < DELIVERY_ATTEMPTS:
-            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-    session.call.trace.record("summary_given_up", url=hook.url, attempts=DELIVERY_ATTEMPTS)
-
+    headers = {"Authorization": basic_auth(hook.user, hook.password)} \
+        if hook is not None and hook.user else {}
+    delivery = Delivery(session.call.call_id, "post_prompt", str(uuid.uuid4()),
+                        hook.url if hook is not None else None, payload(session), headers,
+                        summary, session.llm)
+    session.call.post_call(delivery)

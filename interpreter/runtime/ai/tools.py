@@ -150,12 +150,12 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
         if isinstance(event, ev.SpeechStarted | ev.TranscriptReceived):
             if isinstance(event, ev.TranscriptReceived) and event.final:
                 session.pending_input.append(event.text)
-            if not ev.barges(session.verb.params.barge, event):
+            if not ev.barges(session.barge, event):
                 continue
             if filler_playing:
                 session.executor.channel.stop_playout()
                 filler_playing = False
-            if session.verb.params.barge.functions:
+            if session.barge.functions:
                 # The tool completes (its side effect must not run twice) and
                 # the caller's words reach the model with its result.
                 continue

@@ -220,7 +220,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     thinking = fillers.for_thinking(session)
     heard_earlier: list[str] = []  # sentences heard before a failed voice cut the turn
 
-    policy = session.verb.params.barge
+    policy = session.barge
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed

@@ -35,7 +35,7 @@ async def run_native(session: AiSession, function: ir.Function,
         case "adjust_response_latency":
             value = arguments.get("milliseconds")
             if isinstance(value, int) and not isinstance(value, bool):
-                session.turn_settings["end_of_speech_timeout"] = float(value)
+                session.tune_listening(end_of_speech_ms=value)
                 return ToolReply(f"The caller now has {value} ms of silence to finish.")
             return ToolReply("Error: give milliseconds between 250 and 10000.")
     return ToolReply(f"Error: {function.name} is not a native function this runtime has.")

@@ -1,0 +1,235 @@
+"""The call host: what a process running calls stands on.
+
+`CallHost` owns the live calls by id (start, look up, post a command, list),
+where flows come from (a file, inline SWML, a URL fetched the way the hosted
+platform fetches an SDK agent's document), LLM providers by name, one shared
+HTTP client, where traces go, the outbox for post-call work, and the GC
+tuning many live calls need. `callkernel run`, `test` and `demo`, the
+benchmarks and the server all use it; nothing below it knows which.
+
+    host → runtime (Call, verbs, ai loop) → media ports ← transports
+                                          → providers (LLM) / HTTP / outbox
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from interpreter import ir
+from interpreter.clock import real_io
+from interpreter.document.coerce import split_credentials
+from interpreter.document.compile import compile_flow
+from interpreter.document.loader import load_document
+from interpreter.errors import CallkernelError
+from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import CallerChannel, Telephony
+from interpreter.providers.llm.base import LlmProvider
+from interpreter.runtime import events as ev
+from interpreter.runtime.ai.loop import runner
+from interpreter.runtime.ai.session import ToolMock
+from interpreter.runtime.call import Call
+from interpreter.runtime.outbox import MemoryOutbox, Outbox
+from interpreter.runtime.tools.webhook import basic_auth
+
+FETCH_TIMEOUT = 10.0
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+# Young-generation collections before a full one is considered: CPython's
+# default is 10; at this value full collections effectively happen only when
+# the host asks for one (gc.collect(), e.g. while idle).
+FULL_COLLECTION_THRESHOLD = 1_000_000
+
+FlowLoader = Callable[[str], Awaitable[ir.CompiledFlow]]
+
+
+class FlowUnavailable(CallkernelError):
+    """A flow source could not be read or fetched (not a document problem)."""
+
+
+def tune_gc_for_calls() -> None:
+    """Python's full collection stops the loop while it walks every tracked
+    object: about 0.2 ms per live call. Calls leave no reference cycles (see
+    tests/runtime/test_call_memory.py), so freeze what startup allocated and
+    make full collections rare; young collections still run. Call once,
+    after startup has loaded what it needs."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
+
+
+class CallHost:
+    """Live calls, flow sources, providers, one HTTP client, traces, outbox.
+
+    Use as `async with CallHost(...) as host:`; leaving it drains the outbox
+    (summaries are delivered) and closes the shared HTTP client."""
+
+    def __init__(self, *, llm: Mapping[str, LlmProvider] | None = None,
+                 default_llm: str = "scripted", outbox: Outbox | None = None,
+                 trace_dir: str | Path | None = None, warnings: TextIO | None = None,
+                 many_calls: bool = False) -> None:
+        self.providers: dict[str, LlmProvider] = dict(llm or {})
+        self.default_llm = default_llm
+        self.calls: dict[str, Call] = {}
+        self.trace_dir = Path(trace_dir) if trace_dir is not None else None
+        self.warnings = warnings
+        self._outbox = outbox
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: dict[str, asyncio.Task[Call]] = {}
+        self._many_calls = many_calls
+
+    async def __aenter__(self) -> CallHost:
+        # One pooled client for every call's webhooks and the outbox; no
+        # cookies, since calls must not share state through them.
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                           cookie_jar=aiohttp.DummyCookieJar())
+        if self._outbox is None:
+            self._outbox = MemoryOutbox(self._http)
+        if self._many_calls:
+            tune_gc_for_calls()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            await asyncio.wait({task})
+        if isinstance(self._outbox, MemoryOutbox):
+            await self._outbox.drain()
+        for provider in self.providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:  # a provider owning an HTTP session
+                await close()
+        if self._http is not None:
+            await self._http.close()
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            raise RuntimeError("the host is not started (use `async with CallHost()`)")
+        return self._outbox
+
+    @property
+    def http(self) -> aiohttp.ClientSession | None:
+        return self._http
+
+    # ------------------------------------------------------------ flows
+
+    def compile(self, raw: bytes, name: str) -> ir.CompiledFlow:
+        """Load, lint and compile; DocumentError with diagnostics when it is bad."""
+        flow, warnings = compile_flow(load_document(raw, name))
+        for warning in warnings:
+            if self.warnings is not None:
+                print(str(warning), file=self.warnings)
+        return flow
+
+    async def fetch_document(self, url: str, call_info: Mapping[str, JSONValue]) -> bytes:
+        """Fetch a SWML document the way the hosted platform does (reference §1.1):
+        POST the call's details as JSON, Basic auth from the URL's credentials."""
+        body = {"call": dict(call_info), "vars": {}, "envs": {}, "params": {}}
+        target = split_credentials(url)
+        headers = {"Authorization": basic_auth(target.user, target.password)} \
+            if target.user else {}
+        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+        try:
+            with real_io():
+                async with aiohttp.ClientSession(timeout=timeout) as session, \
+                        session.post(target.url, json=body, headers=headers) as response:
+                    if response.status >= 300:
+                        raise FlowUnavailable(f"{target.url}: HTTP {response.status}")
+                    data = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise FlowUnavailable(f"{target.url}: {type(error).__name__}: {error}") from None
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise FlowUnavailable(f"{target.url}: document over {MAX_DOCUMENT_BYTES} bytes")
+        return data
+
+    def flow_loader(self, base: Path | None,
+                    call_info: Mapping[str, JSONValue]) -> FlowLoader:
+        """Resolves transfer destinations that are not sections: inline SWML,
+        URLs (fetched like the hosted platform does), and flow files next to
+        the running one."""
+
+        async def load(dest: str) -> ir.CompiledFlow:
+            if dest.lstrip().startswith("{"):  # inline SWML (reference §1.3 transfer)
+                return self.compile(dest.encode("utf-8"), "<inline SWML>")
+            if dest.startswith(("http://", "https://")):
+                return self.compile(await self.fetch_document(dest, call_info), dest)
+            if base is not None:
+                candidate = (base / dest).resolve()
+                if candidate.is_file() and candidate.suffix in (".yaml", ".yml", ".json"):
+                    return self.compile(candidate.read_bytes(), str(candidate))
+            raise LookupError(f'no section, flow file or URL "{dest}"')
+
+        return load
+
+    # ------------------------------------------------------------ calls
+
+    def llm(self, name: str | None = None) -> LlmProvider:
+        name = name or self.default_llm
+        provider = self.providers.get(name)
+        if provider is None:
+            raise LookupError(f'no LLM provider "{name}" (have: '
+                              f'{", ".join(sorted(self.providers)) or "none"})')
+        return provider
+
+    def start_call(self, flow: ir.CompiledFlow, channel: CallerChannel, telephony: Telephony,
+                   *, call_id: str | None = None,
+                   call_info: Mapping[str, JSONValue] | None = None,
+                   base: Path | None = None, llm: LlmProvider | None = None,
+                   mocks: Mapping[str, ToolMock] | None = None,
+                   start: tuple[str, str | None] | None = None,
+                   trace_path: str | Path | None = None) -> Call:
+        """Start a call as a task; it is live in `calls` until it ends."""
+        call_id = call_id or str(uuid.uuid4())
+        info = dict(call_info or {})
+        model = llm if llm is not None else self.providers.get(self.default_llm)
+        call = Call(flow, channel, telephony, call_id=call_id, call_info=info,
+                    trace_path=trace_path or self._trace_path(call_id),
+                    flow_loader=self.flow_loader(base, info),
+                    ai_runner=runner(model, mocks=mocks, start=start)
+                    if model is not None else None,
+                    http=self._http, outbox=self._outbox)
+        self.calls[call.call_id] = call
+        task = asyncio.get_running_loop().create_task(self._run(call),
+                                                      name=f"call:{call.call_id}")
+        self._tasks[call.call_id] = task
+        return call
+
+    async def run_call(self, flow: ir.CompiledFlow, channel: CallerChannel,
+                       telephony: Telephony, **options: Any) -> Call:
+        """Start a call and wait until it has ended."""
+        call = self.start_call(flow, channel, telephony, **options)
+        return await self._tasks[call.call_id]
+
+    async def _run(self, call: Call) -> Call:
+        try:
+            await call.run()
+        finally:
+            self.calls.pop(call.call_id, None)
+            self._tasks.pop(call.call_id, None)
+        return call
+
+    def post(self, call_id: str, event: ev.Event) -> bool:
+        """A command to a live call, through its inbox; False when it is not live."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        call.post(event)
+        return True
+
+    def live(self) -> list[Call]:
+        return list(self.calls.values())
+
+    def _trace_path(self, call_id: str) -> Path | None:
+        if self.trace_dir is None:
+            return None
+        self.trace_dir.mkdir(parents=True, exist_ok=True)
+        return self.trace_dir / f"{call_id}.jsonl"

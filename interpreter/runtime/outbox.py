@@ -1,0 +1,160 @@
+"""Post-call work: what leaves a call after it ended, off the call actor.
+
+When an ai session ends, its post_prompt summary is not generated or posted
+by the call: the session hands a `Delivery` (the summary request and the
+§2.2 payload without the summary) to the call, and the call hands it to the
+host's `Outbox` when it ends. A transfer the model asked for therefore starts
+in the same tick as the tool's reply, whatever the summary endpoint does.
+
+`MemoryOutbox` is the in-process implementation: it generates the summary,
+POSTs it with an `Idempotency-Key` (the same on every attempt, so a receiver
+can drop a repeat), retries with back-off, and keeps a result per delivery.
+The server's outbox keeps them in its store instead, so a crash loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from interpreter.clock import real_io
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, TextDelta
+
+DELIVERY_ATTEMPTS = 4
+DELIVERY_TIMEOUT = 10.0
+SUMMARY_TIMEOUT = 60.0
+FIRST_BACKOFF = 0.5  # seconds, doubled after each failed attempt
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One post-call message: the summary generated with `summary` (if any)
+    goes into `body["post_prompt_data"]`, then `body` is POSTed to `url`
+    (None: the summary is only kept in the outbox's results)."""
+
+    call_id: str
+    kind: str  # "post_prompt"
+    key: str  # the idempotency key: unique per delivery, the same on retries
+    url: str | None
+    body: Mapping[str, JSONValue]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    summary: LlmRequest | None = None
+    llm: LlmProvider | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    call_id: str
+    kind: str
+    key: str
+    state: str  # "delivered" | "given_up" | "kept" (no url)
+    attempts: int
+    summary: str | None
+    error: str = ""
+    status: int | None = None
+
+
+class Outbox(Protocol):
+    """Where a call's post-call work goes when the call ends."""
+
+    def submit(self, delivery: Delivery) -> None: ...
+
+
+class MemoryOutbox:
+    """Delivers in background tasks on the running loop; `drain()` waits for them."""
+
+    def __init__(self, http: aiohttp.ClientSession | None = None, *,
+                 attempts: int = DELIVERY_ATTEMPTS, first_backoff: float = FIRST_BACKOFF) -> None:
+        self.results: list[DeliveryResult] = []
+        self._http = http
+        self._own_http: aiohttp.ClientSession | None = None
+        self._attempts = attempts
+        self._first_backoff = first_backoff
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(delivery),
+                                                      name=f"outbox:{delivery.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until every submitted delivery is delivered or given up."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._own_http is not None:
+            await self._own_http.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is not None and not self._http.closed:
+            return self._http
+        if self._own_http is None or self._own_http.closed:
+            self._own_http = aiohttp.ClientSession()
+        return self._own_http
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        text = await summarize(delivery) if delivery.summary is not None else None
+        body = dict(delivery.body)
+        if delivery.summary is not None:
+            body["post_prompt_data"] = {"raw": text or "", "parsed": _parsed(text)}
+        if delivery.url is None:
+            self._done(delivery, "kept", 0, text)
+            return
+        headers = {**delivery.headers, IDEMPOTENCY_HEADER: delivery.key}
+        problem, status = "", None
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with real_io():
+                    async with self._client().post(
+                            delivery.url, json=body, headers=headers,
+                            timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT)) as response:
+                        status = response.status
+                if status < 300:
+                    self._done(delivery, "delivered", attempt, text, status=status)
+                    return
+                problem = f"HTTP {status}"
+            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+                problem = f"{type(error).__name__}: {error}"
+            if attempt < self._attempts:
+                await asyncio.sleep(self._first_backoff * 2 ** (attempt - 1))
+        self._done(delivery, "given_up", self._attempts, text, error=problem, status=status)
+
+    def _done(self, delivery: Delivery, state: str, attempts: int, summary: str | None, *,
+              error: str = "", status: int | None = None) -> None:
+        self.results.append(DeliveryResult(delivery.call_id, delivery.kind, delivery.key, state,
+                                           attempts, summary, error, status))
+
+
+async def summarize(delivery: Delivery) -> str | None:
+    """The summary text, or None when the model failed (the payload still goes)."""
+    if delivery.summary is None or delivery.llm is None:
+        return None
+    text = ""
+    try:
+        async with asyncio.timeout(SUMMARY_TIMEOUT):
+            async for item in delivery.llm.stream(delivery.summary):
+                if isinstance(item, TextDelta):
+                    text += item.text
+    except (LlmError, TimeoutError):
+        return None
+    return text
+
+
+def _parsed(summary: str | None) -> list[JSONValue]:
+    if not summary:
+        return []
+    try:
+        return [json.loads(summary)]
+    except ValueError:
+        return []
+
