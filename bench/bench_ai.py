@@ -52,12 +52,12 @@ from aiohttp import web
 
 from bench.report import write_section
 from interpreter.document.compile import compile_text
+from interpreter.host import tune_gc_for_calls
 from interpreter.media.ports import Utterance
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
-from interpreter.host import tune_gc_for_calls
 from interpreter.server.demo_webhook import build_app
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller

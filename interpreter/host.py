@@ -102,7 +102,7 @@ class CallHost:
         for task in list(self._tasks.values()):
             await asyncio.wait({task})
         if isinstance(self._outbox, MemoryOutbox):
-            await self._outbox.drain()
+            await self._outbox.close()  # delivers what is left; the shared client stays
         for provider in self.providers.values():
             close = getattr(provider, "close", None)
             if close is not None:  # a provider owning an HTTP session

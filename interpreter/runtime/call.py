@@ -408,7 +408,7 @@ class Call:
     def post_call(self, delivery: Delivery) -> None:
         """Queue post-call work (a summary); it leaves when the call ends."""
         self.outgoing.append(delivery)
-        self.trace.record("post_call_queued", kind=delivery.kind, key=delivery.key,
+        self.trace.record("post_call_queued", delivery=delivery.kind, key=delivery.key,
                           url=delivery.url)
 
     def new_sink(self, source: str) -> EventSink:

@@ -279,3 +279,29 @@ steps: []
     # The call keeps the fallback voice once its voice has failed.
     plays = [r for r in call.trace.of_kind("play")]
     assert len(plays) == 3
+
+
+def test_after_a_voice_fails_only_what_was_not_heard_is_played_again() -> None:
+    flow = compile_text("""\
+sections:
+  main:
+    - play: {urls: ["say:Hello there.", "say:Your table is ready.", "say:Goodbye."]}
+""", "rest.yaml")
+    script = load_caller_script("""\
+faults:
+  tts: [{saying: "Your table is ready"}]
+steps: []
+""")
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        channel = SimulatedCaller(script)
+        call = Call(flow, channel, SimulatedNetwork.for_script(script))
+        await call.run()
+        await channel.close()
+        return call, channel
+
+    call, channel = run_virtual(main)
+    assert [line.text for line in channel.heard] == [
+        "Hello there.", "Your table is ready.", "Goodbye."]
+    (error,) = call.trace.of_kind("error")
+    assert (error["type"], error["item"]) == ("tts_error", 1)

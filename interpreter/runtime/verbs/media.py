@@ -117,17 +117,17 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
             case ev.PlayoutFinished(playout_id=finished) if finished == playout:
                 playing = False
             case ev.DigitPressed(digit=digit):
-                playing = _interrupt(executor, playing)
+                playing = _interrupt(executor, playing, event)
                 if digit in verb.terminators:
                     terminator = digit
                     result = "match_digits" if digits else "no_match"
                     break
                 digits += digit
             case ev.SpeechStarted():
-                playing = _interrupt(executor, playing)
+                playing = _interrupt(executor, playing, event)
                 speaking = True
             case ev.TranscriptReceived(text=text, final=True, confidence=confidence):
-                playing = _interrupt(executor, playing)
+                playing = _interrupt(executor, playing, event)
                 call.vars.update(prompt_result="match_speech", prompt_value=text,
                                  prompt_speech_confidence=confidence,
                                  prompt_digit_terminator="")
@@ -146,8 +146,11 @@ def _speech_or(verb: ir.PromptInput, initial: float) -> float:
     return initial
 
 
-def _interrupt(executor: Executor, playing: bool) -> bool:
-    """Input during the prompt's play stops it (DTMF/speech barge-in)."""
+def _interrupt(executor: Executor, playing: bool, event: ev.Event | None = None) -> bool:
+    """Input during the prompt's play stops it (the prompt verb's barge policy:
+    any speech or digit); False once nothing plays."""
+    if playing and event is not None and not ev.barges(ir.PROMPT_BARGE, event):
+        return True
     if playing:
         heard = executor.channel.stop_playout()
         executor.call.trace.record("playout_stopped", source=executor.source,

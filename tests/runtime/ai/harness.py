@@ -15,14 +15,14 @@ from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
 
-def run_ai_call(flow: str, caller: str, rules: str,
+def run_ai_call(flow: str, caller: str, rules: str | ScriptedProvider,
                 mocks: Mapping[str, ToolMock] | None = None) -> tuple[
         Call, CallResult, SimulatedCaller, ScriptedProvider]:
     """Compile `flow`, play `caller` against it in virtual time; the call, its
     result, the caller (what was heard) and the model (what it was sent)."""
     compiled = compile_text(flow, "flow.yaml")
     script = load_caller_script(caller, "caller.yaml")
-    model = load_rules(rules, "rules.yaml")
+    model = load_rules(rules, "rules.yaml") if isinstance(rules, str) else rules
 
     async def main() -> tuple[Call, CallResult, SimulatedCaller]:
         channel = SimulatedCaller(script)

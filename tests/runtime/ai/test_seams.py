@@ -1,0 +1,162 @@
+"""Behaviour the seams brought: the end-step rule, the document's model,
+listen settings at the transport, events kept or traced, effects that raise."""
+
+from __future__ import annotations
+
+import re
+
+from interpreter.providers.llm.scripted import Rule, ScriptedProvider
+from interpreter.runtime.ai.session import ToolMock
+from interpreter.runtime.ai.turn import ends_conversation
+from tests.runtime.ai.harness import run_ai_call, spoken
+
+BOOKING = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt:
+          text: You book tables.
+          model: house-model
+        params: {attention_timeout: 0, end_of_speech_timeout: 900, PARAMS}
+        SWAIG:
+          defaults: {web_hook_url: "https://app.example/swaig"}
+          functions:
+            - function: book
+              description: Book a table.
+              parameters: {type: object, properties: {n: {type: string}}}
+        prompt_contexts: here
+    - hangup: {}
+""".replace("        prompt_contexts: here\n", "")
+
+CONFIRM_FLOW = """\
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt:
+          text: You book tables.
+          contexts:
+            default:
+              steps:
+                - name: confirm
+                  text: Read the booking back and ask whether to book it.
+                  step_criteria: The caller said yes and the table is booked.
+                  functions: [book]
+                  end: true
+        params: {attention_timeout: 0}
+        SWAIG:
+          defaults: {web_hook_url: "https://app.example/swaig"}
+          functions:
+            - function: book
+              description: Book a table.
+              parameters: {type: object, properties: {n: {type: string}}}
+    - hangup: {}
+"""
+CONFIRM_RULES = """\
+rules:
+  - when: {start: true}
+    reply: "A table for four at eight. Shall I book it?"
+  - when: {said: "yes"}
+    call: {function: book, arguments: {n: "4"}}
+  - when: {after_tool: book}
+    reply: "Booked. Thank you, goodbye."
+"""
+CONFIRM_CALLER = """\
+steps:
+  - say: "yes please"
+  - hangup: {after: 20}
+"""
+
+
+def test_an_end_step_hears_the_answer_and_runs_its_tool_before_the_call_ends() -> None:
+    call, result, channel, model = run_ai_call(CONFIRM_FLOW, CONFIRM_CALLER, CONFIRM_RULES,
+                                               {"book": ToolMock("Booked table for 4.")})
+    assert spoken(channel) == ["A table for four at eight.", "Shall I book it?", "Booked.",
+                               "Thank you, goodbye."]
+    assert [r["function"] for r in call.trace.of_kind("tool_returned")] == ["book"]
+    (ended,) = call.trace.of_kind("ai_ended")
+    assert ended["reason"] == "end"
+    # The caller did not have to hang up: the end step ended the conversation.
+    assert result.disposition == "hangup:hangup"
+    system = model.requests[0].messages[0].content
+    assert "call next_step" not in system and "This is the last step." in system
+    assert "This step is complete when: The caller said yes" in system
+
+
+def test_the_end_rule_reads_the_last_sentence() -> None:
+    assert not ends_conversation("Here it is. Shall I book it?")
+    assert not ends_conversation('Is that "right"?')
+    assert ends_conversation("Booked. Goodbye!")
+    assert ends_conversation("Is it booked? Yes, it is booked.")
+    assert not ends_conversation("")
+
+
+def test_the_documents_model_is_asked_for() -> None:
+    rules = 'rules:\n  - reply: "Hi."\n'
+    caller = "steps:\n  - hangup: {after: 3}\n"
+    _, _, _, model = run_ai_call(BOOKING.replace(", PARAMS", ""), caller, rules)
+    assert {r.model for r in model.requests} == {"house-model"}
+    flow = BOOKING.replace("          model: house-model\n", "").replace("PARAMS",
+                                                                       "ai_model: gpt-4o-mini")
+    _, _, _, model = run_ai_call(flow, caller, rules)
+    assert {r.model for r in model.requests} == {"gpt-4o-mini"}
+
+
+def test_listen_settings_reach_the_transport_and_follow_the_actions() -> None:
+    rules = """\
+rules:
+  - when: {start: true}
+    reply: "Hello."
+  - when: {said: "slow"}
+    call: {function: book, arguments: {n: "1"}}
+  - when: {after_tool: book}
+    reply: "Take your time."
+"""
+    caller = 'steps:\n  - say: "I speak slow"\n  - hangup: {after: 6}\n'
+    mock = ToolMock("ok", actions=({"end_of_speech_timeout": 2500},
+                                   {"add_dynamic_hints": ["tabletop"]}))
+    call, _, channel, _ = run_ai_call(BOOKING.replace(", PARAMS", ""), caller, rules,
+                                      {"book": mock})
+    assert channel.listening.end_of_speech_ms == 2500
+    assert channel.listening.hints == ("tabletop",)
+    first = call.trace.of_kind("listen")[0]
+    assert first["language"] == "en-US"
+
+
+def test_speech_that_failed_during_a_reply_is_kept_and_recovered_afterwards() -> None:
+    rules = """\
+rules:
+  - when: {start: true}
+    reply: "Welcome to the booking line, I can book a table for you today."
+  - reply: "Sure."
+"""
+    caller = """\
+steps:
+  - say: "mumble mumble"
+    garbled: true
+    at: 0.5
+  - hangup: {after: 12}
+"""
+    call, _, channel, _ = run_ai_call(BOOKING.replace(", PARAMS", ", enable_barge: false"),
+                                      caller, rules)
+    (kept,) = call.trace.of_kind("event_kept")
+    assert kept["event"] == "TranscriptionFailed"
+    (error,) = call.trace.of_kind("error")
+    assert error["type"] == "stt_error"
+    assert "Could you say it again?" in " ".join(spoken(channel))
+
+
+def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes_on() -> None:
+    # A lone surrogate cannot be encoded for the webhook: the effect raises an
+    # exception nobody foresaw, and the turn still gets a classified failure.
+    rules = ScriptedProvider((
+        Rule(reply="Hello.", start=True),
+        Rule(call=("book", {"n": "\ud800"}), said=re.compile("book")),
+        Rule(reply="That did not work.", after_tool="book")))
+    caller = 'steps:\n  - say: "book it"\n  - hangup: {after: 10}\n'
+    call, _, channel, _ = run_ai_call(BOOKING.replace(", PARAMS", ""), caller, rules)
+    (error,) = call.trace.of_kind("error")
+    assert error["type"] == "tool_error" and "UnicodeEncodeError" in error["message"]
+    assert "Sorry, I couldn't complete that just now." in spoken(channel)
+    assert "That did not work." in spoken(channel)

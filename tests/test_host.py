@@ -1,0 +1,62 @@
+"""The call host: live calls by id, commands through the inbox, flow sources."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+from interpreter.clock import run_virtual
+from interpreter.document.compile import compile_text
+from interpreter.host import CallHost
+from interpreter.runtime import events as ev
+from interpreter.runtime.call import Call
+from tests.runtime.doubles import ScriptedChannel, ScriptedTelephony
+
+FLOW = "sections:\n  main:\n    - answer: {}\n    - sleep: 60000\n    - hangup: {}\n"
+
+
+def test_a_live_call_is_listed_takes_commands_and_leaves_when_it_ends() -> None:
+    async def main() -> tuple[list[str], bool, bool, Call]:
+        async with CallHost() as host:
+            call = host.start_call(compile_text(FLOW, "live.yaml"), ScriptedChannel(),
+                                   ScriptedTelephony(), call_id="c-1")
+            await asyncio.sleep(1)
+            live = [c.call_id for c in host.live()]
+            accepted = host.post("c-1", ev.HangupRequested())
+            await asyncio.sleep(1)
+            refused = host.post("c-1", ev.HangupRequested())
+            return live, accepted, refused, call
+
+    live, accepted, refused, call = run_virtual(main)
+    assert live == ["c-1"] and accepted and not refused
+    assert call.trace.of_kind("call_ended")[0]["disposition"] == "hangup_requested"
+
+
+def test_flow_loader_reads_inline_swml_and_files_beside_the_flow(tmp_path: Path) -> None:
+    (tmp_path / "next.yaml").write_text(
+        "sections:\n  main:\n    - play: {url: 'say:Next.'}\n")
+    host = CallHost(warnings=io.StringIO())
+    load = host.flow_loader(tmp_path, {})
+
+    async def main() -> tuple[str, str]:
+        inline = await load('{"sections": {"main": [{"hangup": {}}]}}')
+        beside = await load("next.yaml")
+        return inline.source_file, beside.source_file
+
+    inline, beside = asyncio.run(main())
+    assert inline == "<inline SWML>" and beside.endswith("next.yaml")
+    with pytest.raises(LookupError):
+        asyncio.run(load("missing.yaml"))
+
+
+def test_traces_go_to_the_trace_directory(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with CallHost(trace_dir=tmp_path) as host:
+            await host.run_call(compile_text("sections:\n  main:\n    - hangup: {}\n", "t.yaml"),
+                                ScriptedChannel(), ScriptedTelephony(), call_id="c-2")
+
+    run_virtual(main)
+    assert '"kind": "call_ended"' in (tmp_path / "c-2.jsonl").read_text()
