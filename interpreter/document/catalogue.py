@@ -75,6 +75,8 @@ _CODES = [
     Code("CK602", W, "languages and multilingual both set"),
     Code("CK603", W, "post_prompt without post_prompt_url"),
     Code("CK604", W, "error_recovery entry contradicts itself"),
+    Code("CK605", W, "SDK value form SWML does not document; coerced"),
+    Code("CK606", W, "SDK key or value this runtime ignores"),
 ]
 
 CODES: MappingProxyType[str, Code] = MappingProxyType({c.code: c for c in _CODES})

@@ -21,10 +21,10 @@ from interpreter.document.coerce import (
     number,
     parameter_schema,
     strings,
+    swaig_action,
     template_text,
     webhook,
 )
-from interpreter.document.coerce import action as sdk_action
 from interpreter.document.pom import render_pom
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
@@ -323,7 +323,7 @@ def _output(compiler: _Compiler, value: JSONValue) -> ir.Output | None:
     return ir.Output(compiler.maybe_swaig(response), tool_prompt,
                      # SWML documents in actions included: the platform expands their
                      # ${...} (args, global_data) when the tool replies.
-                     tuple(compiler.templated(sdk_action(action), swaig=True)
+                     tuple(compiler.templated(swaig_action(action), swaig=True)
                            for action in action_list),
                      flag(value.get("post_process"), False))
 

@@ -87,6 +87,7 @@ def _load_rule_modules() -> None:
         compat,
         expressions,
         references,
+        sdk,
         structure,
         tools,
     )

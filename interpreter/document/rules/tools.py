@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from interpreter.diagnostics import Diagnostic, JSONPath
-from interpreter.document.coerce import compile_pattern
+from interpreter.document.coerce import compile_pattern, parameter_schema
 from interpreter.document.index import INJECTED_FUNCTIONS, AiSite
 from interpreter.document.lint import LintContext, rule
 from interpreter.jsontypes import JSONValue
@@ -150,7 +150,8 @@ def invalid_parameters(ctx: LintContext) -> Iterator[Diagnostic]:
                 yield ctx.report(f'parameters of "{function.name}" must be a JSON Schema with '
                                  'type "object"', path)
                 continue
-            problem = _schema_problem(parameters)
+            # The SDK's per-property `required: true` is coerced first (CK605).
+            problem = _schema_problem(parameter_schema(parameters))
             if problem is not None:
                 message, where = problem
                 yield ctx.report(f'parameters of "{function.name}" are not a valid JSON '

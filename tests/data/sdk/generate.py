@@ -18,19 +18,36 @@ expiry time, so they differ on every run.
 For `function_results` the script also calls each tool through the agent's
 `/swaig/` route and stores the replies (SwaigFunctionResult.to_dict() as served)
 in `../swaig/sdk_function_results.replies.json`.
+
+The agents after the first six live in `catalogue_agents.py`: they walk the
+builder surface (POM, DataMap, every result action, gather_info, ai settings,
+tool definitions, every bundled skill, the prefabs, BedrockAgent). Two skills
+need local stand-ins, created here and removed afterwards: `claude_skills`
+reads a SKILL.md from a temporary directory, and `mcp_gateway` checks and lists
+a gateway at setup, answered by a stub on 127.0.0.1 (SWML_ALLOW_PRIVATE_URLS=1
+lets the skill's SSRF guard accept a loopback URL). No request leaves the host.
+
+    python tests/data/sdk/generate.py              # every agent
+    python tests/data/sdk/generate.py pom_prompts  # only the named ones
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import catalogue_agents as catalogue
 import uvicorn
 from signalwire_agents import AgentBase
 from signalwire_agents.core.data_map import DataMap
@@ -40,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 AUTH = ("sdkuser", "sdkpass")
 CALL_ID = "11111111-2222-3333-4444-555555555555"
 BASE_PORT = 38700
+MCP_PORT = 38790
 
 
 # --------------------------------------------------------------------------- agents
@@ -382,13 +400,86 @@ def function_results(port: int) -> AgentBase:
     return agent
 
 
-AGENTS = {
+# --------------------------------------------------------------------------- stand-ins
+
+MCP_TOOLS = {"tools": [{
+    "name": "lookup_contact", "description": "Find a CRM contact by email",
+    "inputSchema": {"type": "object", "required": ["email"], "properties": {
+        "email": {"type": "string", "description": "Email address"},
+        "limit": {"type": "integer", "description": "Maximum matches", "default": 5},
+        "status": {"type": "string", "description": "Contact status",
+                   "enum": ["lead", "customer"]}}}}]}
+
+
+class _McpStub(BaseHTTPRequestHandler):
+    """The three GETs mcp_gateway makes at setup: /health, /services, its tools."""
+
+    def do_GET(self) -> None:
+        answers = {"/health": {"status": "ok"}, "/services": {"crm": {"tools": 1}},
+                   "/services/crm/tools": MCP_TOOLS}
+        body = json.dumps(answers.get(self.path, {})).encode()
+        self.send_response(200 if self.path in answers else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _skill_stand_ins() -> Iterator[tuple[str, str]]:
+    """A SKILL.md directory for claude_skills and a loopback MCP gateway stub."""
+    server = ThreadingHTTPServer(("127.0.0.1", MCP_PORT), _McpStub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    previous = os.environ.get("SWML_ALLOW_PRIVATE_URLS")
+    os.environ["SWML_ALLOW_PRIVATE_URLS"] = "1"
+    try:
+        with tempfile.TemporaryDirectory() as skills:
+            (Path(skills) / "greeter").mkdir()
+            (Path(skills) / "greeter" / "SKILL.md").write_text(catalogue.CLAUDE_SKILL)
+            yield skills, f"http://127.0.0.1:{MCP_PORT}"
+    finally:
+        if previous is None:
+            os.environ.pop("SWML_ALLOW_PRIVATE_URLS", None)
+        else:
+            os.environ["SWML_ALLOW_PRIVATE_URLS"] = previous
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+STAND_INS = contextlib.ExitStack()
+
+
+def skills_catalogue(port: int) -> AgentBase:
+    skills_dir, mcp_url = STAND_INS.enter_context(_skill_stand_ins())
+    return catalogue.skills_catalogue(port, skills_dir=skills_dir, mcp_url=mcp_url)
+
+
+# Ports are BASE_PORT + position, so the order is part of the provenance record.
+AGENTS: dict[str, Callable[[int], AgentBase]] = {
     "contexts_steps": contexts_steps,
     "multi_context": multi_context,
     "gather_info": gather_info,
     "data_map_tools": data_map_tools,
     "platform_features": platform_features,
     "function_results": function_results,
+    "pom_prompts": catalogue.pom_prompts,
+    "pom_raw": catalogue.pom_raw,
+    "datamap_catalogue": catalogue.datamap_catalogue,
+    "result_actions": catalogue.result_actions,
+    "gather_forms": catalogue.gather_forms,
+    "agent_settings": catalogue.agent_settings,
+    "typed_tools": catalogue.typed_tools,
+    "skills_catalogue": skills_catalogue,
+    "prefab_info_gatherer": catalogue.prefab_info_gatherer,
+    "prefab_faq_bot": catalogue.prefab_faq_bot,
+    "prefab_concierge": catalogue.prefab_concierge,
+    "prefab_receptionist": catalogue.prefab_receptionist,
+    "prefab_survey": catalogue.prefab_survey,
+    "bedrock": catalogue.bedrock,
 }
 SWAIG_CALLS = {
     "function_results": [("transfer_to_human", {"summary": "router keeps rebooting"}),
@@ -455,10 +546,43 @@ def serve_and_fetch(name: str, port: int) -> None:
         thread.join(timeout=10)
 
 
-def main() -> None:
-    for offset, name in enumerate(AGENTS):
-        serve_and_fetch(name, BASE_PORT + offset)
+def _poms(node: Any, pointer: str = "") -> Iterator[tuple[str, list[Any]]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+            if key == "pom" and isinstance(value, list):
+                yield here, value
+            yield from _poms(value, here)
+    elif isinstance(node, list):
+        for position, item in enumerate(node):
+            yield from _poms(item, f"{pointer}/{position}")
+
+
+def record_pom_renderings() -> None:
+    """The reference renderer's text for every POM in the fixtures (pom_rendered.json):
+    signalwire_pom, which the SDK depends on, markdown and XML, keyed by
+    `<file>#<JSON pointer of the pom list>`."""
+    from signalwire_pom.pom import PromptObjectModel
+
+    rendered = {}
+    for path in sorted(HERE.glob("*.swml.json")):
+        for pointer, pom in _poms(json.loads(path.read_text())):
+            model = PromptObjectModel.from_json(pom)
+            rendered[f"{path.name}#{pointer}"] = {"markdown": model.render_markdown(),
+                                                  "xml": model.render_xml()}
+    (HERE / "pom_rendered.json").write_text(json.dumps(rendered, indent=2) + "\n")
+
+
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(AGENTS))
+    if unknown:
+        raise SystemExit(f"unknown agents: {', '.join(unknown)}")
+    with STAND_INS:
+        for offset, name in enumerate(AGENTS):
+            if not names or name in names:
+                serve_and_fetch(name, BASE_PORT + offset)
+    record_pom_renderings()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
