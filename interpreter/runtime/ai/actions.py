@@ -10,7 +10,6 @@ state_error the model hears about, never a crash.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,23 +22,16 @@ from interpreter.runtime import faults
 from interpreter.runtime.ai import fillers, gather, recovery
 from interpreter.runtime.ai.session import voice_of
 from interpreter.runtime.ai.templates import render
+from interpreter.runtime.tools import replies
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
 
-# The `settings` action's hyphenated keys, as the model request names them.
-_LLM_SETTINGS = {"temperature": "temperature", "top-p": "top_p", "max-tokens": "max_tokens",
-                 "frequency-penalty": "frequency_penalty",
-                 "presence-penalty": "presence_penalty"}
 MAX_HOLD_SECONDS = 900.0
 DEFAULT_HOLD_SECONDS = 300.0
 # Hold music when the flow sets no params.hold_music: the media runtime's own
 # tone, so a caller on hold never hears dead air.
 DEFAULT_HOLD_MUSIC = "builtin:hold"
-# Actions matched above only with a usable value.
-_GUARDED = {"set_global_data", "set_meta_data", "toggle_functions", "stop_playback_bg",
-            "settings", "end_of_speech_timeout", "speech_event_timeout", "add_dynamic_hints",
-            "replace_in_history", "extensive_data"}
 # back_to_back_functions: how many tool rounds one turn may chain.
 CHAINED_TOOL_ROUNDS = 32
 
@@ -127,7 +119,7 @@ def _illegal(session: AiSession, message: str) -> str:
     return f"Error: {message}."
 
 
-async def apply(session: AiSession, actions: tuple[Mapping[str, JSONValue], ...],
+async def apply(session: AiSession, actions: tuple[replies.ReplyAction, ...],
                 post_process: bool, token: str = "", tool_call_id: str = "") -> None:
     """Apply in order; `token` is the calling function's meta_data scope,
     `tool_call_id` the call whose history entries an action may rewrite."""
@@ -144,115 +136,104 @@ async def flush_post_process(session: AiSession) -> None:
         await _apply_one(session, action, token, tool_call_id)
 
 
-async def _apply_one(session: AiSession, action: Mapping[str, JSONValue], token: str,
+async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str,
                      tool_call_id: str) -> None:
     trace = session.call.trace
-    for name, value in action.items():
-        if name == "transfer" and "SWML" in action:
-            continue
-        trace.record("action", action=name, value=value)
-        match name:
-            case "say":
-                await session.executor.say(str(value))
-            case "stop":
-                if value not in (False, "false"):
-                    session.ended = "stop"
-            case "hangup":
-                if value not in (False, "false"):
-                    session.ended = "hangup"
-                    session.hangup_after = True
-            case "set_global_data" if isinstance(value, dict) and \
-                    session.verb.params.swaig_set_global_data:
-                session.global_data.update(value)
-            case "unset_global_data":
-                _unset(session.global_data, value)
-            case "set_meta_data" if isinstance(value, dict):
-                session.meta_data.setdefault(token, {}).update(value)
-            case "unset_meta_data":
-                _unset(session.meta_data.setdefault(token, {}), value)
-            case "toggle_functions" if isinstance(value, list):
-                _toggle(session, value)
-            case "change_step":
-                change_step(session, str(value), "webhook_action")
-            case "change_context":
-                change_context(session, str(value), "webhook_action")
-            case "user_input":
-                session.pending_input.append(str(value))
-            case "transfer":
-                await _transfer(session, value)
-            case "SWML":
-                _swml(session, value, action.get("transfer"))
-            case "context_switch":
-                _context_switch(session, value)
-            case "hold":
-                _hold(session, value)
-            case "playback_bg":
-                _playback_bg(session, value)
-            case "stop_playback_bg" if value not in (False, "false"):
-                stop_background(session)
-            case "wait_for_user":
-                _wait_for_user(session, value)
-            case "settings" if isinstance(value, dict):
-                _settings(session, value)
-            case "end_of_speech_timeout" | "speech_event_timeout" \
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                # Endpointing: the transport's endpointer applies it from now on.
-                key = "end_of_speech_ms" if name == "end_of_speech_timeout" \
-                    else "speech_event_ms"
-                session.tune_listening(**{key: int(value)})
-            case "add_dynamic_hints" if isinstance(value, list):
-                session.hints.extend(hint(item) for item in value)
-                session.tune_listening(hints=(*session.listening.hints,
-                                              *(h.hint for h in map(hint, value) if h.hint)))
-            case "clear_dynamic_hints":
-                session.hints = list(session.verb.hints)
-                session.tune_listening(hints=session.verb.params.listen.hints)
-            case "functions_on_speaker_timeout":
-                session.functions_on_speaker_timeout = value not in (False, "false")
-            case "back_to_back_functions":
-                session.chain_forever = value == "forever"
-                session.tool_round_limit = CHAINED_TOOL_ROUNDS \
-                    if value not in (False, "false") else None
-            case "replace_in_history" if tool_call_id:
-                session.history_edits[tool_call_id] = None if value in (True, "true") \
-                    else str(value)
-            case "extensive_data" if tool_call_id and value not in (False, "false"):
-                session.shorten_results.add(tool_call_id)
-            case _ if name in _GUARDED:
-                # A known action whose value it cannot use (or, for
-                # stop_playback_bg/extensive_data, false): nothing to do.
-                trace.record("action_ignored", action=name, value=value,
-                             why="value not applicable")
-            case _:
-                trace.record("action_unknown", action=name)
+    if not isinstance(action, replies.Unknown | replies.Ignored):
+        trace.record("action", action=action.name, value=action.value)
+    params = session.verb.params
+    match action:
+        case replies.Say(text=text):
+            await session.executor.say(text)
+        case replies.Stop():
+            session.ended = "stop"
+        case replies.HangUp():
+            session.ended = "hangup"
+            session.hangup_after = True
+        case replies.SetGlobalData(values=values) if params.swaig_set_global_data:
+            session.global_data.update(values)
+        case replies.UnsetGlobalData(keys=keys):
+            for key in keys:
+                session.global_data.pop(key, None)
+        case replies.SetMetaData(values=values):
+            session.meta_data.setdefault(token, {}).update(values)
+        case replies.UnsetMetaData(keys=keys):
+            for key in keys:
+                session.meta_data.setdefault(token, {}).pop(key, None)
+        case replies.ToggleFunctions(toggles=toggles):
+            _toggle(session, toggles)
+        case replies.ChangeStep(step=step):
+            change_step(session, step, "webhook_action")
+        case replies.ChangeContext(context=context):
+            change_context(session, context, "webhook_action")
+        case replies.UserInput(text=text):
+            session.pending_input.append(text)
+        case replies.Transfer(dest=dest):
+            await _transfer(session, dest)
+        case replies.Swml(document=document, transfer=hard):
+            _swml(session, document, hard)
+        case replies.ContextSwitch():
+            _context_switch(session, action)
+        case replies.Hold(seconds=seconds):
+            # Taken when the agent has finished its reply, so "please hold" is heard.
+            session.hold_seconds = min(seconds or DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS)
+        case replies.PlayBackground(url=url, wait=wait):
+            # With wait, the file plays once and the agent's next reply waits for
+            # it; without, it loops under the conversation until stopped.
+            start_background(session, url, loops=1 if wait else 0)
+            session.background_wait = wait
+        case replies.StopBackground():
+            stop_background(session)
+        case replies.WaitForUser(on=on, seconds=seconds):
+            session.wait_for_user = on
+            session.wait_for_user_until = session.call.now() + seconds \
+                if seconds is not None else None
+        case replies.Settings():
+            _settings(session, action)
+        case replies.Endpointing(end_of_speech_ms=end, speech_event_ms=event):
+            # The transport's endpointer applies it from now on.
+            session.tune_listening(**({"end_of_speech_ms": end} if end is not None
+                                      else {"speech_event_ms": event}))
+        case replies.AddHints(hints=added):
+            new = [hint(item) for item in added]
+            session.hints.extend(new)
+            session.tune_listening(hints=(*session.listening.hints,
+                                          *(h.hint for h in new if h.hint)))
+        case replies.ClearHints():
+            session.hints = list(session.verb.hints)
+            session.tune_listening(hints=params.listen.hints)
+        case replies.FunctionsOnSpeakerTimeout(on=on):
+            session.functions_on_speaker_timeout = on
+        case replies.BackToBack(on=on, forever=forever):
+            session.chain_forever = forever
+            session.tool_round_limit = CHAINED_TOOL_ROUNDS if on else None
+        case replies.ReplaceInHistory(text=text) if tool_call_id:
+            session.history_edits[tool_call_id] = text
+        case replies.ExtensiveData() if tool_call_id:
+            session.shorten_results.add(tool_call_id)
+        case replies.Unknown():
+            trace.record("action_unknown", action=action.name)
+        case replies.Ignored(why=why):
+            trace.record("action_ignored", action=action.name, value=action.value, why=why)
+        case _:
+            # A known action this session cannot use now (set_global_data
+            # refused by params, a history edit without a tool call).
+            trace.record("action_ignored", action=action.name, value=action.value,
+                         why="not applicable here")
 
 
-def _unset(target: dict[str, JSONValue], value: JSONValue) -> None:
-    keys = [value] if isinstance(value, str) else value if isinstance(value, list) \
-        else list(value) if isinstance(value, dict) else []
-    for key in keys:
-        target.pop(str(key), None)
+def _toggle(session: AiSession, toggles: tuple[tuple[str, bool], ...]) -> None:
+    for name, active in toggles:
+        if active:
+            session.inactive.discard(name)
+            session.activated.add(name)
+        else:
+            session.inactive.add(name)
+            session.activated.discard(name)
 
 
-def _toggle(session: AiSession, toggles: list[JSONValue]) -> None:
-    for toggle in toggles:
-        if not isinstance(toggle, dict):
-            continue
-        names = toggle.get("function")
-        active = toggle.get("active", True) not in (False, "false")
-        listed = [names] if isinstance(names, str) else names if isinstance(names, list) else []
-        for name in listed:
-            if active:
-                session.inactive.discard(str(name))
-                session.activated.add(str(name))
-            else:
-                session.inactive.add(str(name))
-                session.activated.discard(str(name))
-
-
-async def _transfer(session: AiSession, value: JSONValue) -> None:
-    dest = value.get("dest") if isinstance(value, dict) else value
-    section = session.call.flow.section(str(dest)) if dest else None
+async def _transfer(session: AiSession, dest: str) -> None:
+    section = session.call.flow.section(dest) if dest else None
     if section is None:
         outcome = recovery.classify(session, ErrorType.TRANSFER_FAILED,
                                     f'no section "{dest}" to transfer to',
@@ -263,8 +244,7 @@ async def _transfer(session: AiSession, value: JSONValue) -> None:
     session.ended = "transfer"
 
 
-def _swml(session: AiSession, document: JSONValue, transfer: JSONValue) -> None:
-    hard = transfer in (True, "true")
+def _swml(session: AiSession, document: JSONValue, hard: bool) -> None:
     session.call.trace.record("swml_action", transfer=hard, allowed=session.verb.params
                               .swaig_allow_swml)
     if not session.verb.params.swaig_allow_swml:
@@ -274,20 +254,17 @@ def _swml(session: AiSession, document: JSONValue, transfer: JSONValue) -> None:
         session.ended = "transfer"
 
 
-def _context_switch(session: AiSession, value: JSONValue) -> None:
+def _context_switch(session: AiSession, switch: replies.ContextSwitch) -> None:
     """Replace (full_reset) or add to the system prompt; consolidate folds the
     conversation so far into one note; user_prompt speaks for the caller."""
-    spec = value if isinstance(value, dict) else {"system_prompt": value}
-    system = spec.get("system_prompt")
-    if isinstance(system, str) and system:
-        session.prompt_override = (system, spec.get("full_reset") in (True, "true"))
-    if spec.get("consolidate") in (True, "true"):
+    if switch.system_prompt is not None:
+        session.prompt_override = (switch.system_prompt, switch.full_reset)
+    if switch.consolidate:
         consolidate(session)
-    elif spec.get("full_reset") in (True, "true"):
+    elif switch.full_reset:
         session.messages.clear()
-    user = spec.get("user_prompt")
-    if isinstance(user, str) and user:
-        session.messages.append(ChatMessage("user", user))
+    if switch.user_prompt is not None:
+        session.messages.append(ChatMessage("user", switch.user_prompt))
 
 
 def consolidate(session: AiSession) -> None:
@@ -302,31 +279,6 @@ def transcript(session: AiSession, last: int | None = None) -> str:
     said = [f"{m.role}: {m.content}" for m in session.messages
             if m.role in ("user", "assistant") and m.content]
     return " | ".join(said[-last:] if last else said)
-
-
-def _hold(session: AiSession, value: JSONValue) -> None:
-    seconds: JSONValue = value.get("timeout", DEFAULT_HOLD_SECONDS) \
-        if isinstance(value, dict) else value
-    if isinstance(seconds, str) and seconds.isdigit():
-        seconds = int(seconds)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        seconds = DEFAULT_HOLD_SECONDS
-    # Taken when the agent has finished its reply, so "please hold" is heard.
-    session.hold_seconds = min(float(seconds), MAX_HOLD_SECONDS)
-
-
-def _playback_bg(session: AiSession, value: JSONValue) -> None:
-    spec = value if isinstance(value, dict) else {"file": value}
-    url = spec.get("file")
-    if not isinstance(url, str) or not url:
-        session.call.trace.record("action_invalid", action="playback_bg",
-                                  why="needs a file URL")
-        return
-    wait = spec.get("wait") in (True, "true")
-    # With wait, the file plays once and the agent's next reply waits for it;
-    # without, it loops under the conversation until stopped.
-    start_background(session, url, loops=1 if wait else 0)
-    session.background_wait = wait
 
 
 def start_background(session: AiSession, url: str, loops: int) -> None:
@@ -344,28 +296,14 @@ def stop_background(session: AiSession) -> None:
         session.background_wait = False
 
 
-def _wait_for_user(session: AiSession, value: JSONValue) -> None:
-    """bool, seconds, or "answer_first" (the same as true once the call is up)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        session.wait_for_user_until = session.call.now() + float(value)
-        session.wait_for_user = False
-    else:
-        session.wait_for_user = value not in (False, "false")
-        session.wait_for_user_until = None
-
-
-def _settings(session: AiSession, values: dict[str, JSONValue]) -> None:
+def _settings(session: AiSession, settings: replies.Settings) -> None:
     if not session.verb.params.swaig_allow_settings:
         session.call.trace.record("action_refused", action="settings",
                                   why="params.swaig_allow_settings is false")
         return
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if key in _LLM_SETTINGS:
-            session.llm_settings[_LLM_SETTINGS[key]] = float(value)
-        elif key == "confidence":
-            session.tune_listening(confidence=float(value))
-        elif key == "barge-confidence":
-            session.barge = replace(session.barge, confidence=float(value))
-            session.call.trace.record("barge_policy", confidence=float(value))
+    session.llm_settings.update(settings.llm)
+    if settings.confidence is not None:
+        session.tune_listening(confidence=settings.confidence)
+    if settings.barge_confidence is not None:
+        session.barge = replace(session.barge, confidence=settings.barge_confidence)
+        session.call.trace.record("barge_policy", confidence=settings.barge_confidence)

@@ -12,6 +12,7 @@ from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE, ListenSettings, Voice
 from interpreter.providers.llm.base import ChatMessage, LlmProvider
+from interpreter.runtime.tools.replies import ReplyAction
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.gather import Gathering
@@ -57,7 +58,7 @@ class AiSession:
     overrides: dict[str, ir.Function] = field(default_factory=dict)
     hangup_after: bool = False
     transfer: ir.Section | None = None
-    post_actions: list[tuple[Mapping[str, JSONValue], str, str]] = field(default_factory=list)
+    post_actions: list[tuple[ReplyAction, str, str]] = field(default_factory=list)
     turns: list[dict[str, JSONValue]] = field(default_factory=list)  # per-turn timings
     last_words_at: float | None = None  # when the caller's last final words arrived
     swml_actions: list[tuple[JSONValue, bool]] = field(default_factory=list)

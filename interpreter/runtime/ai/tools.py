@@ -20,6 +20,7 @@ from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.natives import run_native
+from interpreter.runtime.tools.replies import parse_actions
 from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     assert isinstance(event, ev.ToolReturned) and isinstance(event.reply, ToolReply)
     runtime.trace.record("tool_returned", function=function.name, seconds=seconds,
                          response=event.reply.response,
-                         actions=[list(a) for a in event.reply.actions])
+                         actions=[a.name for a in event.reply.actions])
     return event.reply
 
 
@@ -193,7 +194,7 @@ async def _mocked(function: ir.Function, mock: ToolMock) -> ToolReply:
         await asyncio.sleep(mock.delay)
     if mock.fail is not None:
         raise ToolFault(mock.fail, f"{function.name} failed (mocked {mock.fail.value})")
-    return ToolReply(mock.response, None, mock.actions)
+    return ToolReply(mock.response, None, parse_actions(mock.actions))
 
 
 async def _failed(session: AiSession, call: ToolCall, fault: ToolFault) -> str:

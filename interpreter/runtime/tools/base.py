@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
+from interpreter.runtime.tools.replies import ReplyAction
 
 
 @dataclass(frozen=True, slots=True)
 class ToolReply:
     response: str | None = None
     tool_prompt: str | None = None
-    actions: tuple[Mapping[str, JSONValue], ...] = ()
+    actions: tuple[ReplyAction, ...] = ()  # parsed once, at the tool boundary
     post_process: bool = False
     raw: JSONValue = None  # the reply as received, for the trace and swaig_log
 

@@ -21,6 +21,7 @@ from interpreter.errors import ErrorType
 from interpreter.expressions import ExpressionRuntimeError, SwaigScope, render_swaig
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+from interpreter.runtime.tools.replies import parse_actions
 from interpreter.runtime.tools.webhook import basic_auth, fetch_json, meta_data
 
 Roots = dict[str, JSONValue]
@@ -192,7 +193,8 @@ def _reply(output: ir.Output, scope: SwaigScope) -> ToolReply:
         raw["action"] = list[JSONValue](actions)
     if output.post_process:
         raw["post_process"] = True
-    return ToolReply(response, prompt, tuple(actions), output.post_process, raw=raw)
+    return ToolReply(response, prompt, parse_actions(tuple(actions)), output.post_process,
+                     raw=raw)
 
 
 def _render(value: ir.Templated, scope: SwaigScope) -> JSONValue:

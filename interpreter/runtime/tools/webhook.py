@@ -33,6 +33,7 @@ from interpreter.errors import ErrorType
 from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+from interpreter.runtime.tools.replies import parse_actions
 
 MAX_REPLY_BYTES = 256 * 1024
 REQUEST_ID_HEADER = "X-Callkernel-Request-Id"
@@ -211,7 +212,7 @@ def parse_reply(reply: JSONValue) -> ToolReply:
         raise ToolFault(ErrorType.TOOL_ERROR,
                         f"the webhook reply must be a JSON object, not {kind_of(reply)}")
     response, tool_prompt = _response(reply.get("response"))
-    return ToolReply(response, tool_prompt, _actions(reply.get("action")),
+    return ToolReply(response, tool_prompt, parse_actions(_actions(reply.get("action"))),
                      _post_process(reply.get("post_process")), raw=reply)
 
 

@@ -23,6 +23,7 @@ from interpreter.errors import ErrorType
 from interpreter.expressions import parse_swml_template
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
+from interpreter.runtime.tools.replies import PlayBackground, SetGlobalData, Swml
 
 Server = Callable[[web.Application], Awaitable[TestServer]]
 FIXTURE = Path(__file__).resolve().parents[2] / "data" / "sdk" / "data_map_tools.swml.json"
@@ -162,8 +163,12 @@ async def test_expressions_with_nomatch_output(http: aiohttp.ClientSession) -> N
     function = _fixture_functions("http://127.0.0.1:9")["playback_control"]
     started = await _run(function, {"command": "start jazz"}, http)
     assert started.response == "Music started."
-    assert started.actions == ({"playback_bg": "https://cdn.example.com/hold.mp3"},
-                               {"set_global_data": {"music": "on"}})
+    assert started.raw["action"] == [{"playback_bg": "https://cdn.example.com/hold.mp3"},
+                                     {"set_global_data": {"music": "on"}}]
+    assert started.actions == (
+        PlayBackground("https://cdn.example.com/hold.mp3", False, name="playback_bg",
+                       value="https://cdn.example.com/hold.mp3"),
+        SetGlobalData({"music": "on"}, name="set_global_data", value={"music": "on"}))
     # The first expression has a nomatch-output, so a non-matching command
     # ends there: "stop" never reaches the second expression.
     assert (await _run(function, {"command": "stop"}, http)).response == "Unknown command."
@@ -184,10 +189,12 @@ async def test_sdk_regex_literals_ignore_case(said: str, response: str, transfer
     if transfer is None:
         assert reply.actions == () and reply.post_process is False
     else:
-        assert reply.post_process is True and reply.actions[0]["transfer"] == transfer
+        (action,) = reply.actions
+        assert reply.post_process is True and isinstance(action, Swml)
+        assert action.transfer is (transfer == "true")
     if said.startswith("Sales"):
-        assert reply.actions == ({"SWML": SWML_SALES, "transfer": "true"},)
-        assert reply.raw == {"response": response, "action": [dict(reply.actions[0])],
+        assert reply.raw == {"response": response,
+                             "action": [{"SWML": SWML_SALES, "transfer": "true"}],
                              "post_process": True}
 
 
@@ -397,9 +404,10 @@ expressions:
         data_map, expressions=(dataclasses.replace(expression, output=output),)))
     reply = await _run(function, {"a": "Ada"}, http)
     assert reply.post_process is True
-    assert reply.actions == ({"say": "Hello Ada"},
-                             {"set_global_data": {"seen": ["Ada", 1, True, None]}},
-                             {"SWML": {"sections": {"main": [{"play": "%{call.from}"}]}}})
+    assert reply.raw is not None and reply.raw["action"] == [  # type: ignore[index]
+        {"say": "Hello Ada"}, {"set_global_data": {"seen": ["Ada", 1, True, None]}},
+        {"SWML": {"sections": {"main": [{"play": "%{call.from}"}]}}}]
+    assert [type(a).__name__ for a in reply.actions] == ["Say", "SetGlobalData", "Swml"]
 
 
 async def test_a_template_that_cannot_render_is_a_tool_error(

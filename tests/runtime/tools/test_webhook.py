@@ -26,6 +26,7 @@ from interpreter.document.compile import compile_text
 from interpreter.errors import ErrorType
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+from interpreter.runtime.tools.replies import Ignored, Say, Unknown, parse_actions
 from interpreter.runtime.tools.webhook import (
     MAX_REPLY_BYTES,
     REQUEST_ID_HEADER,
@@ -135,7 +136,8 @@ async def test_every_sdk_reply_shape_parses(case: dict[str, Any], aiohttp_server
     reply = await _call(_function(url), http, json.dumps(case["arguments"]))
     expected = case["reply"]
     assert reply.response == expected["response"]
-    assert reply.actions == tuple(expected["action"])
+    assert reply.actions == parse_actions(tuple(expected["action"]))
+    assert not any(isinstance(a, Unknown | Ignored) for a in reply.actions)
     assert reply.post_process is expected.get("post_process", False)
     assert reply.raw == expected
 
@@ -145,7 +147,7 @@ async def test_every_sdk_reply_shape_parses(case: dict[str, Any], aiohttp_server
     ('{"response": {"tool_result": "Found.", "tool_prompt": "Be brief."}}',
      ToolReply("Found.", "Be brief.")),
     ('{"action": {"say": "Hello"}, "post_process": "true"}',
-     ToolReply(None, None, ({"say": "Hello"},), True)),
+     ToolReply(None, None, (Say("Hello", name="say", value="Hello"),), True)),
     ('{"response": "ok", "post_process": "false", "extra": 1}', ToolReply("ok")),
 ])
 def test_reply_forms(body: str, expected: ToolReply) -> None:
