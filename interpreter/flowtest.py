@@ -36,7 +36,7 @@ from interpreter.diagnostics import Diagnostic, Severity, sort_diagnostics
 from interpreter.document.loader import SourceDocument, load_document
 from interpreter.errors import DocumentError, ErrorType
 from interpreter.jsontypes import JSONValue
-from interpreter.runtime.ai.session import ToolMock
+from interpreter.runtime.tools.runner import ToolMock
 from interpreter.transports.caller_script import CallerScript, parse_caller_script
 
 _TEST_KEYS = ("flow", "model", "start", "mocks", "expect")

@@ -23,19 +23,19 @@ from typing import Any, TextIO
 import aiohttp
 
 from interpreter import ir
-from interpreter.clock import real_io
 from interpreter.document.coerce import split_credentials
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import CallkernelError
+from interpreter.http import AiohttpClient, HttpClient, HttpError, HttpRequest
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import CallerChannel, Telephony
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.runtime import events as ev
 from interpreter.runtime.ai.loop import runner
-from interpreter.runtime.ai.session import ToolMock
 from interpreter.runtime.call import Call
 from interpreter.runtime.outbox import MemoryOutbox, Outbox
+from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.runtime.tools.webhook import basic_auth
 
 FETCH_TIMEOUT = 10.0
@@ -73,22 +73,27 @@ class CallHost:
     def __init__(self, *, llm: Mapping[str, LlmProvider] | None = None,
                  default_llm: str = "scripted", outbox: Outbox | None = None,
                  trace_dir: str | Path | None = None, warnings: TextIO | None = None,
-                 many_calls: bool = False) -> None:
+                 many_calls: bool = False, http: HttpClient | None = None) -> None:
+        """`http`: the client every call's requests go through (a double in
+        tests); by default one pooled aiohttp client the host owns."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         self.warnings = warnings
         self._outbox = outbox
-        self._http: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = http
+        self._session: aiohttp.ClientSession | None = None
         self._tasks: dict[str, asyncio.Task[Call]] = {}
         self._many_calls = many_calls
 
     async def __aenter__(self) -> CallHost:
-        # One pooled client for every call's webhooks and the outbox; no
-        # cookies, since calls must not share state through them.
-        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                           cookie_jar=aiohttp.DummyCookieJar())
+        if self._http is None:
+            # One pooled client for every call's webhooks and the outbox; no
+            # cookies, since calls must not share state through them.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                                  cookie_jar=aiohttp.DummyCookieJar())
+            self._http = AiohttpClient(self._session)
         if self._outbox is None:
             self._outbox = MemoryOutbox(self._http)
         if self._many_calls:
@@ -107,8 +112,8 @@ class CallHost:
             close = getattr(provider, "close", None)
             if close is not None:  # a provider owning an HTTP session
                 await close()
-        if self._http is not None:
-            await self._http.close()
+        if self._session is not None:
+            await self._session.close()
 
     @property
     def outbox(self) -> Outbox:
@@ -117,7 +122,9 @@ class CallHost:
         return self._outbox
 
     @property
-    def http(self) -> aiohttp.ClientSession | None:
+    def http(self) -> HttpClient:
+        if self._http is None:
+            raise RuntimeError("the host is not started (use `async with CallHost()`)")
         return self._http
 
     # ------------------------------------------------------------ flows
@@ -133,23 +140,20 @@ class CallHost:
     async def fetch_document(self, url: str, call_info: Mapping[str, JSONValue]) -> bytes:
         """Fetch a SWML document the way the hosted platform does (reference §1.1):
         POST the call's details as JSON, Basic auth from the URL's credentials."""
-        body = {"call": dict(call_info), "vars": {}, "envs": {}, "params": {}}
+        body: dict[str, JSONValue] = {"call": dict(call_info), "vars": {}, "envs": {},
+                                      "params": {}}
         target = split_credentials(url)
         headers = {"Authorization": basic_auth(target.user, target.password)} \
             if target.user else {}
-        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+        request = HttpRequest.json("POST", target.url, body, headers=headers,
+                                   timeout=FETCH_TIMEOUT, max_bytes=MAX_DOCUMENT_BYTES)
         try:
-            with real_io():
-                async with aiohttp.ClientSession(timeout=timeout) as session, \
-                        session.post(target.url, json=body, headers=headers) as response:
-                    if response.status >= 300:
-                        raise FlowUnavailable(f"{target.url}: HTTP {response.status}")
-                    data = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise FlowUnavailable(f"{target.url}: {type(error).__name__}: {error}") from None
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise FlowUnavailable(f"{target.url}: document over {MAX_DOCUMENT_BYTES} bytes")
-        return data
+            response = await self.http.send(request)
+        except HttpError as error:
+            raise FlowUnavailable(f"{target.url}: {error}") from None
+        if not response.ok:
+            raise FlowUnavailable(f"{target.url}: HTTP {response.status}")
+        return response.body
 
     def flow_loader(self, base: Path | None,
                     call_info: Mapping[str, JSONValue]) -> FlowLoader:
@@ -194,7 +198,8 @@ class CallHost:
         call = Call(flow, channel, telephony, call_id=call_id, call_info=info,
                     trace_path=trace_path or self._trace_path(call_id),
                     flow_loader=self.flow_loader(base, info),
-                    ai_runner=runner(model, mocks=mocks, start=start)
+                    ai_runner=runner(model, tools=MockRunner(mocks) if mocks else None,
+                                     start=start)
                     if model is not None else None,
                     http=self._http, outbox=self._outbox)
         self.calls[call.call_id] = call

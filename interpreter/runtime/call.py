@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
+from interpreter.http import AiohttpClient, HttpClient
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Utterance
 from interpreter.runtime import events as ev
@@ -155,10 +154,10 @@ class Call:
                  trace_path: str | Path | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
                  ai_runner: AiRunner | None = None,
-                 http: aiohttp.ClientSession | None = None,
+                 http: HttpClient | None = None,
                  outbox: Outbox | None = None) -> None:
-        """`http`: a client session the host shares between its calls (and
-        closes); without one the call opens its own and closes it at the end.
+        """`http`: the client the host shares between its calls (and closes);
+        without one the call opens its own and closes it at the end.
         `outbox`: where post-call work goes when the call ends; without one
         it stays in `outgoing` for whoever runs the call."""
         self.flow = flow
@@ -196,7 +195,7 @@ class Call:
         self._shared_http = http
         self.outbox = outbox
         self.outgoing: list[Delivery] = []
-        self._http: aiohttp.ClientSession | None = None
+        self._http: AiohttpClient | None = None
 
     # ------------------------------------------------------------ running
 
@@ -417,13 +416,12 @@ class Call:
         self._sinks.append(sink)
         return sink
 
-    def http(self) -> aiohttp.ClientSession:
-        """The call's HTTP client, shared by its effects so connections are
-        pooled; closed when the call ends."""
-        if self._shared_http is not None and not self._shared_http.closed:
+    def http(self) -> HttpClient:
+        """The client the call's effects send requests with."""
+        if self._shared_http is not None:
             return self._shared_http
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+        if self._http is None:
+            self._http = AiohttpClient()
         return self._http
 
     @property
@@ -459,6 +457,7 @@ class Call:
         await self._drain()
         if self._http is not None:
             await self._http.close()
+            self._http = None
         self.channel.hangup(disposition)
         # Reports after the end are dropped, and no sink keeps the call alive:
         # a finished call is freed by reference counting, not by a full GC.

@@ -220,6 +220,14 @@ class ToolReturned(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class IncludeFetched(Event):
+    """A SWAIG include's signatures arrived (JSON as received)."""
+
+    effect_id: int
+    reply: JSONValue
+
+
+@dataclass(frozen=True, slots=True)
 class ToolFailed(Event):
     effect_id: int
     name: str

@@ -20,9 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
-
-from interpreter.clock import real_io
+from interpreter.http import AiohttpClient, HttpClient, HttpError, HttpRequest
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, TextDelta
 
@@ -70,11 +68,11 @@ class Outbox(Protocol):
 class MemoryOutbox:
     """Delivers in background tasks on the running loop; `drain()` waits for them."""
 
-    def __init__(self, http: aiohttp.ClientSession | None = None, *,
+    def __init__(self, http: HttpClient | None = None, *,
                  attempts: int = DELIVERY_ATTEMPTS, first_backoff: float = FIRST_BACKOFF) -> None:
         self.results: list[DeliveryResult] = []
-        self._http = http
-        self._own_http: aiohttp.ClientSession | None = None
+        self._own_http = AiohttpClient() if http is None else None
+        self._http: HttpClient = http or self._own_http  # type: ignore[assignment]
         self._attempts = attempts
         self._first_backoff = first_backoff
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,13 +93,6 @@ class MemoryOutbox:
         if self._own_http is not None:
             await self._own_http.close()
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._http is not None and not self._http.closed:
-            return self._http
-        if self._own_http is None or self._own_http.closed:
-            self._own_http = aiohttp.ClientSession()
-        return self._own_http
-
     async def _deliver(self, delivery: Delivery) -> None:
         text = await summarize(delivery) if delivery.summary is not None else None
         body = dict(delivery.body)
@@ -110,21 +101,20 @@ class MemoryOutbox:
         if delivery.url is None:
             self._done(delivery, "kept", 0, text)
             return
-        headers = {**delivery.headers, IDEMPOTENCY_HEADER: delivery.key}
+        request = HttpRequest.json("POST", delivery.url, body,
+                                   headers={**delivery.headers, IDEMPOTENCY_HEADER: delivery.key},
+                                   timeout=DELIVERY_TIMEOUT)
         problem, status = "", None
         for attempt in range(1, self._attempts + 1):
             try:
-                with real_io():
-                    async with self._client().post(
-                            delivery.url, json=body, headers=headers,
-                            timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT)) as response:
-                        status = response.status
-                if status < 300:
+                response = await self._http.send(request)
+                status = response.status
+                if response.ok:
                     self._done(delivery, "delivered", attempt, text, status=status)
                     return
                 problem = f"HTTP {status}"
-            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-                problem = f"{type(error).__name__}: {error}"
+            except HttpError as error:
+                problem = f"{error.kind}: {error}"
             if attempt < self._attempts:
                 await asyncio.sleep(self._first_backoff * 2 ** (attempt - 1))
         self._done(delivery, "given_up", self._attempts, text, error=problem, status=status)

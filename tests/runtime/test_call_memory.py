@@ -15,8 +15,8 @@ from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.providers.llm.scripted import load_rules
 from interpreter.runtime.ai.loop import runner
-from interpreter.runtime.ai.session import ToolMock
 from interpreter.runtime.call import Call
+from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
@@ -55,7 +55,7 @@ def test_a_finished_ai_call_with_a_tool_and_a_barge_in_leaves_no_cycles(
             channel = SimulatedCaller(script)
             network = SimulatedNetwork.for_script(script)
             call = Call(flow, channel, network, ai_runner=runner(
-                model, mocks={"book": ToolMock("Booked.", delay=2.0)}))
+                model, tools=MockRunner({"book": ToolMock("Booked.", delay=2.0)})))
             await call.run()
             await channel.close()
             await network.close()

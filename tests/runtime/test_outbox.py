@@ -45,7 +45,7 @@ CALLER = 'steps:\n  - say: "sales please"\n  - hangup: {after: 10}\n'
 
 
 def _run(url: str, outbox: MemoryOutbox | None = None) -> tuple[float, float, list[dict]]:
-    from interpreter.runtime.ai.session import ToolMock
+    from interpreter.runtime.tools.runner import ToolMock
 
     posted: list[dict] = []
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from interpreter import ir
@@ -28,10 +28,11 @@ from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.ai import actions, gather, recovery, summary, turn
 from interpreter.runtime.ai.includes import fetch_includes
-from interpreter.runtime.ai.session import AiSession, ToolMock
+from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_hook
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.state import CallState
+from interpreter.runtime.tools.runner import ToolRunner
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
@@ -43,24 +44,25 @@ SPEECH_TIMEOUT = 60.0
 _TICK = 0.001  # the shortest wait, so a deadline always makes the clock move
 
 
-def runner(llm: LlmProvider, *, mocks: Mapping[str, ToolMock] | None = None,
+def runner(llm: LlmProvider, *, tools: ToolRunner | None = None,
            start: tuple[str, str | None] | None = None,
            ) -> Callable[[Executor, ir.Ai], Awaitable[None]]:
-    """The `ai_runner` a Call uses for its ai verbs, with this model; a flow
-    test adds tool mocks and a context (and step) to start in."""
+    """The `ai_runner` a Call uses for its ai verbs, with this model and what
+    runs its tools; a flow test adds mocks and a context (and step) to start in."""
 
     async def run(executor: Executor, verb: ir.Ai) -> None:
-        await run_ai(executor, verb, llm, mocks=mocks or {}, start=start)
+        await run_ai(executor, verb, llm, tools=tools, start=start)
 
     return run
 
 
 async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
-                 mocks: Mapping[str, ToolMock] | None = None,
+                 tools: ToolRunner | None = None,
                  start: tuple[str, str | None] | None = None) -> None:
     call = executor.call
     session = AiSession.start(call, executor, verb, llm)
-    session.mocks = mocks or {}
+    if tools is not None:
+        session.tools = tools
     if start is not None:
         _start_at(session, *start)
     call.set_state(CallState.IN_AI)

@@ -13,21 +13,12 @@ from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE, ListenSettings, Voice
 from interpreter.providers.llm.base import ChatMessage, LlmProvider
 from interpreter.runtime.tools.replies import ReplyAction
+from interpreter.runtime.tools.runner import SwaigRunner, ToolRunner
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.gather import Gathering
     from interpreter.runtime.call import Call
     from interpreter.runtime.executor import Executor
-
-
-@dataclass(frozen=True, slots=True)
-class ToolMock:
-    """A canned tool outcome: a reply after `delay` seconds, or a failure."""
-
-    response: str = "Action completed."
-    actions: tuple[Mapping[str, JSONValue], ...] = ()
-    delay: float = 0.0
-    fail: ErrorType | None = None
 
 
 @dataclass
@@ -66,8 +57,9 @@ class AiSession:
     swaig_log: list[dict[str, JSONValue]] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
-    # Tool replies a flow test supplies instead of running the tool.
-    mocks: Mapping[str, ToolMock] = field(default_factory=dict)
+    # What runs the SWAIG functions the model calls (a flow test's mocks, or
+    # the webhooks and data_maps themselves).
+    tools: ToolRunner = field(default_factory=SwaigRunner)
     language: ir.Language | None = None  # the language spoken now (languages[0] first)
     hints: list[ir.Hint] = field(default_factory=list)  # the document's + dynamic ones
     # Reply actions that tune the session from a tool (reference §3.2).

@@ -3,12 +3,10 @@ reply's actions, and classified failures the model is told about."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
 from interpreter import ir
-from interpreter.clock import real_io
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import ToolCall
@@ -18,17 +16,17 @@ from interpreter.runtime.ai import actions, fillers, prompt, recovery
 from interpreter.runtime.call import EFFECT_GRACE
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
-from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.natives import run_native
-from interpreter.runtime.tools.replies import parse_actions
-from interpreter.runtime.tools.webhook import call_webhook, meta_data_token
+from interpreter.runtime.tools.webhook import meta_data_token
 
 if TYPE_CHECKING:
-    from interpreter.runtime.ai.session import AiSession, ToolMock
+    from interpreter.runtime.ai.session import AiSession
 
 # The same function with the same arguments this many times in one session is
 # a loop (the hosted platform's function_loop guard).
 REPEAT_LIMIT = 3
+# How long a function without a timeout of its own may take.
+DEFAULT_TOOL_TIMEOUT = 10.0
 
 
 async def run_hook(session: AiSession, names: tuple[str, ...]) -> None:
@@ -91,7 +89,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     if function.native:
         return await run_native(session, function, arguments)
     context = _context(session, function)
-    mock = session.mocks.get(function.name)
+    tools = session.tools
     # A call repeated after a barge-in cancelled it goes out with the same
     # request id, so the application can tell a retry from a second order.
     key = (call.name, call.arguments)
@@ -100,30 +98,22 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
 
     async def work(effect_id: int) -> None:
         try:
-            if mock is not None:
-                reply = await _mocked(function, mock)
-            else:
-                with real_io():
-                    if function.data_map is not None:
-                        reply = await run_data_map(function, arguments, context,
-                                                   session=runtime.http())
-                    else:
-                        reply = await call_webhook(function, call.arguments, arguments, context,
-                                                   session=runtime.http(),
-                                                   request_id=request_id)
+            reply = await tools.run(function, call.arguments, arguments, context,
+                                    client=runtime.http(), request_id=request_id)
             runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
         except ToolFault as fault:
             runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,
                                        fault.detail, epoch=epoch))
 
-    if mock is not None:
+    if tools.source(function) == "mock":
         runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
     started = runtime.now()
     effect = runtime.start_effect("tool", work, ErrorType.TOOL_ERROR, function=function.name,
                                   arguments=call.arguments, request_id=request_id)
     # The webhook's own timeout ends the request; past it and a grace the
     # tool is lost: a tool_timeout, whatever the effect is doing.
-    deadline = runtime.now() + function.timeout + EFFECT_GRACE + (mock.delay if mock else 0)
+    limit = function.timeout if function.timeout > 0 else DEFAULT_TOOL_TIMEOUT
+    deadline = runtime.now() + limit + EFFECT_GRACE
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.ToolReturned | ev.ToolFailed | ev.EffectFailed):
@@ -141,7 +131,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
             runtime.cancel_effect(effect)
             raise ToolFault(ErrorType.TOOL_TIMEOUT,
                             f'"{function.name}" gave no reply within '
-                            f"{function.timeout + EFFECT_GRACE:g} seconds")
+                            f"{limit + EFFECT_GRACE:g} seconds")
         if event is None and filler:
             # The tool is taking a while: a filler, so the caller does not sit
             # in silence (a fast tool answers before one is needed).
@@ -186,15 +176,6 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                          response=event.reply.response,
                          actions=[a.name for a in event.reply.actions])
     return event.reply
-
-
-async def _mocked(function: ir.Function, mock: ToolMock) -> ToolReply:
-    """A flow test's stand-in for the tool: no request, same timing."""
-    if mock.delay:
-        await asyncio.sleep(mock.delay)
-    if mock.fail is not None:
-        raise ToolFault(mock.fail, f"{function.name} failed (mocked {mock.fail.value})")
-    return ToolReply(mock.response, None, parse_actions(mock.actions))
 
 
 async def _failed(session: AiSession, call: ToolCall, fault: ToolFault) -> str:

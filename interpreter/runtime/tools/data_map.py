@@ -14,11 +14,10 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-import aiohttp
-
 from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.expressions import ExpressionRuntimeError, SwaigScope, render_swaig
+from interpreter.http import HttpClient
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.replies import parse_actions
@@ -28,7 +27,7 @@ Roots = dict[str, JSONValue]
 
 
 async def run_data_map(function: ir.Function, arguments: Mapping[str, JSONValue],
-                       context: ToolContext, *, session: aiohttp.ClientSession,
+                       context: ToolContext, *, client: HttpClient,
                        now: datetime | None = None) -> ToolReply:
     """Produce the function's reply from its data_map; `now` feeds @{strftime_tz}."""
     data_map = function.data_map
@@ -44,7 +43,7 @@ async def run_data_map(function: ir.Function, arguments: Mapping[str, JSONValue]
                 continue
             tried += 1
             try:
-                reply = await _call(hook, function, arguments, roots, now, session,
+                reply = await _call(hook, function, arguments, roots, now, client,
                                     data_map.error_keys)
             except ToolFault as fault:
                 failure = fault
@@ -98,7 +97,7 @@ def _first_output(expressions: tuple[ir.DataMapExpression, ...], roots: Roots,
 
 async def _call(hook: ir.DataMapWebhook, function: ir.Function,
                 arguments: Mapping[str, JSONValue], roots: Roots, now: datetime | None,
-                session: aiohttp.ClientSession, data_map_error_keys: tuple[str, ...],
+                client: HttpClient, data_map_error_keys: tuple[str, ...],
                 ) -> JSONValue:
     scope = SwaigScope(roots, now)
     # No automatic URL-encoding: templates say where they want it (${enc:url:...}).
@@ -120,7 +119,7 @@ async def _call(hook: ir.DataMapWebhook, function: ir.Function,
         headers["Authorization"] = basic_auth(hook.user, hook.password)
     # Redirects are followed (aiohttp drops credentials on a cross-origin hop):
     # these are third-party APIs, which may move.
-    reply = await fetch_json(session, hook.method, url, headers=headers, body=body,
+    reply = await fetch_json(client, hook.method, url, headers=headers, body=body,
                              timeout=function.timeout, follow_redirects=True)
     if isinstance(reply, dict):
         for key in (*hook.error_keys, *data_map_error_keys):

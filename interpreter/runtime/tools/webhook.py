@@ -26,10 +26,9 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 
-import aiohttp
-
 from interpreter import ir
 from interpreter.errors import ErrorType
+from interpreter.http import HttpClient, HttpError, HttpRequest
 from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
@@ -42,7 +41,7 @@ SIGNATURE_HEADER = "X-Callkernel-Signature"
 
 async def call_webhook(function: ir.Function, raw_arguments: str,
                        arguments: Mapping[str, JSONValue], context: ToolContext, *,
-                       session: aiohttp.ClientSession, signing_key: bytes | None = None,
+                       client: HttpClient, signing_key: bytes | None = None,
                        post_conversation: Sequence[JSONValue] | None = None,
                        request_id: str | None = None) -> ToolReply:
     """POST the §3.1 request for one tool call and parse the §3.2 reply.
@@ -66,7 +65,7 @@ async def call_webhook(function: ir.Function, raw_arguments: str,
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
     # Redirects are not followed: the body is signed and carries call data
     # for this one endpoint; a 3xx is reported like any other non-2xx.
-    reply = await fetch_json(session, "POST", hook.url, headers=headers, body=body,
+    reply = await fetch_json(client, "POST", hook.url, headers=headers, body=body,
                              timeout=function.timeout, follow_redirects=False)
     return parse_reply(reply)
 
@@ -134,7 +133,7 @@ def basic_auth(user: str | None, password: str | None) -> str:
 
 # ------------------------------------------------------------------ transport
 
-async def fetch_json(session: aiohttp.ClientSession, method: str, url: str, *,
+async def fetch_json(client: HttpClient, method: str, url: str, *,
                      headers: Mapping[str, str], body: bytes | None, timeout: float,
                      follow_redirects: bool) -> JSONValue:
     """One HTTP exchange whose 2xx reply must be JSON of at most MAX_REPLY_BYTES.
@@ -143,65 +142,31 @@ async def fetch_json(session: aiohttp.ClientSession, method: str, url: str, *,
     Messages never include the URL: it may carry an API key, and the message
     reaches the model and the trace.
     """
-    client_timeout = aiohttp.ClientTimeout(total=timeout if timeout > 0 else None)
+    request = HttpRequest(method, url, headers, body, timeout=timeout,
+                          follow_redirects=follow_redirects, max_bytes=MAX_REPLY_BYTES)
     try:
-        async with session.request(method, url, headers=dict(headers), data=body,
-                                   timeout=client_timeout,
-                                   allow_redirects=follow_redirects) as response:
-            status = response.status
-            if not 200 <= status < 300:
-                raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook answered HTTP {status}",
-                                status=status)
-            raw = await _read_limited(response)
-    except TimeoutError:  # also aiohttp's ServerTimeoutError, which subclasses it
-        raise ToolFault(ErrorType.TOOL_TIMEOUT,
-                        f"the webhook did not reply within {timeout:g} seconds") from None
-    except (aiohttp.ClientError, OSError, ValueError) as error:
+        response = await client.send(request)
+    except HttpError as error:
+        if error.kind == "timeout":
+            raise ToolFault(ErrorType.TOOL_TIMEOUT,
+                            f"the webhook did not reply within {timeout:g} seconds") from None
+        if error.kind == "too_large":
+            raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook reply is {error}",
+                            status=error.status) from None
         raise ToolFault(ErrorType.TOOL_ERROR,
-                        f"the webhook could not be reached ({_transport(error)})") from None
+                        f"the webhook could not be reached ({error})") from None
+    if not response.ok:
+        raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook answered HTTP {response.status}",
+                        status=response.status)
     try:
-        return json.loads(raw, parse_constant=_no_constant)  # type: ignore[no-any-return]
+        return json.loads(response.body, parse_constant=_no_constant)  # type: ignore[no-any-return]
     except (ValueError, RecursionError):
         raise ToolFault(ErrorType.TOOL_ERROR, "the webhook reply is not JSON",
-                        status=status) from None
-
-
-async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
-    if (response.content_length or 0) > MAX_REPLY_BYTES:
-        raise _too_large(response.status)
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_REPLY_BYTES:
-            raise _too_large(response.status)
-    return bytes(body)
-
-
-def _too_large(status: int) -> ToolFault:
-    return ToolFault(ErrorType.TOOL_ERROR,
-                     f"the webhook reply is larger than {MAX_REPLY_BYTES // 1024} KiB",
-                     status=status)
+                        status=response.status) from None
 
 
 def _no_constant(name: str) -> JSONValue:
     raise ValueError(f"{name} is not JSON")
-
-
-def _transport(error: BaseException) -> str:
-    # Plain words for the common cases; the class name for the rest, since
-    # str(error) of aiohttp's errors repeats the URL.
-    match error:
-        case aiohttp.ClientConnectorError():
-            return "connection failed"
-        case aiohttp.ServerDisconnectedError():
-            return "the server closed the connection"
-        case aiohttp.ClientPayloadError():
-            return "the reply was cut off"
-        case aiohttp.TooManyRedirects():
-            return "too many redirects"
-        case aiohttp.InvalidURL() | ValueError():
-            return "invalid URL or request"
-    return type(error).__name__
 
 
 # ------------------------------------------------------------------ reply

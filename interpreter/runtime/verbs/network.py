@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from interpreter import ir
-from interpreter.clock import real_io
 from interpreter.errors import CallFault, ErrorType
+from interpreter.http import HttpError, HttpRequest
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import EFFECT_GRACE, Leg
 from interpreter.runtime.scope import render, render_text, utterances
@@ -198,19 +196,6 @@ async def _bridge(executor: Executor, leg: Leg) -> None:
 # ---------------------------------------------------------------- request
 
 
-async def _read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Up to `limit` bytes of the body: one read() may return only part of it."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await stream.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 async def request(executor: Executor, verb: ir.Request) -> None:
     """An HTTP request as an effect; its result lands in variables (reference §1.3)."""
     call = executor.call
@@ -219,25 +204,26 @@ async def request(executor: Executor, verb: ir.Request) -> None:
     body = render(verb.body, executor.scope)
     timeout = verb.timeout or DEFAULT_REQUEST_TIMEOUT
 
+    if body is not None and not isinstance(body, str):
+        data: bytes | None = json.dumps(body, ensure_ascii=False).encode()
+        headers.setdefault("Content-Type", "application/json")
+    else:
+        data = body.encode() if body is not None else None
+    outgoing = HttpRequest(verb.method, url, headers, data, timeout=timeout,
+                           connect_timeout=verb.connect_timeout or None,
+                           max_bytes=MAX_RESPONSE_BYTES, truncate=True)
+
     async def work(effect_id: int) -> None:
         epoch = call.epoch
-        client_timeout = aiohttp.ClientTimeout(total=timeout,
-                                               connect=verb.connect_timeout or None)
-        data = body if isinstance(body, str) else None
-        payload = body if body is not None and not isinstance(body, str) else None
         try:
-            with real_io():
-                async with call.http().request(verb.method, url, headers=headers, data=data,
-                                               json=payload, timeout=client_timeout) as response:
-                    raw = await _read_limited(response.content, MAX_RESPONSE_BYTES)
-                    saved = {k.lower(): v for k, v
-                             in list(response.headers.items())[:MAX_SAVED_HEADERS]}
-                    status = response.status
-            call.post(ev.RequestCompleted(effect_id, status, saved,
-                                          raw.decode("utf-8", "replace"), epoch=epoch))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            call.post(ev.EffectFailed(effect_id, ErrorType.STATE_ERROR,
-                                      f"{type(error).__name__}: {error}", epoch=epoch))
+            response = await call.http().send(outgoing)
+        except HttpError as error:
+            call.post(ev.EffectFailed(effect_id, ErrorType.STATE_ERROR, f"{error.kind}: {error}",
+                                      epoch=epoch))
+            return
+        saved = {k.lower(): v for k, v in list(response.headers.items())[:MAX_SAVED_HEADERS]}
+        call.post(ev.RequestCompleted(effect_id, response.status, saved, response.text(),
+                                      epoch=epoch))
 
     effect = call.start_effect("request", work, method=verb.method, url=url)
     # The client's own timeout ends the exchange; the grace covers a client

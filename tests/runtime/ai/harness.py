@@ -8,8 +8,8 @@ from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.ai.loop import runner
-from interpreter.runtime.ai.session import ToolMock
 from interpreter.runtime.call import Call, CallResult
+from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
@@ -27,7 +27,8 @@ def run_ai_call(flow: str, caller: str, rules: str | ScriptedProvider,
     async def main() -> tuple[Call, CallResult, SimulatedCaller]:
         channel = SimulatedCaller(script)
         network = SimulatedNetwork.for_script(script)
-        call = Call(compiled, channel, network, ai_runner=runner(model, mocks=mocks))
+        call = Call(compiled, channel, network,
+                    ai_runner=runner(model, tools=MockRunner(mocks or {})))
         result = await call.run()
         await channel.close()
         await network.close()

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import LlmRequest
 from interpreter.providers.llm.scripted import ScriptedProvider
-from interpreter.runtime.ai.session import ToolMock
 from interpreter.runtime.call import Call
+from interpreter.runtime.tools.runner import ToolMock
 from interpreter.transports.simulated import SimulatedCaller
 from tests.runtime.ai.harness import run_ai_call, spoken
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from interpreter.providers.llm.scripted import Rule, ScriptedProvider
-from interpreter.runtime.ai.session import ToolMock
 from interpreter.runtime.ai.turn import ends_conversation
+from interpreter.runtime.tools.runner import ToolMock
 from tests.runtime.ai.harness import run_ai_call, spoken
 
 BOOKING = """\

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interpreter.runtime.ai.session import ToolMock
+from interpreter.runtime.tools.runner import ToolMock
 from tests.runtime.ai.harness import run_ai_call, spoken
 
 FLOW = """\

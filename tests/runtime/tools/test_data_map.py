@@ -21,6 +21,7 @@ from interpreter import ir
 from interpreter.document.compile import compile_text
 from interpreter.errors import ErrorType
 from interpreter.expressions import parse_swml_template
+from interpreter.http import AiohttpClient, HttpClient
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.data_map import run_data_map
 from interpreter.runtime.tools.replies import PlayBackground, SetGlobalData, Swml
@@ -71,9 +72,9 @@ async def apis(aiohttp_server: Server) -> AsyncIterator[tuple[FakeApis, str]]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[HttpClient]:
     async with aiohttp.ClientSession() as session:
-        yield session
+        yield AiohttpClient(session)
 
 
 def _fixture_functions(base: str) -> dict[str, ir.Function]:
@@ -112,12 +113,12 @@ sections:
 
 
 async def _run(function: ir.Function, arguments: dict[str, Any],
-               http: aiohttp.ClientSession, **options: Any) -> ToolReply:
-    return await run_data_map(function, arguments, CONTEXT, session=http, **options)
+               http: HttpClient, **options: Any) -> ToolReply:
+    return await run_data_map(function, arguments, CONTEXT, client=http, **options)
 
 
 async def _fails(function: ir.Function, arguments: dict[str, Any],
-                 http: aiohttp.ClientSession) -> ToolFault:
+                 http: HttpClient) -> ToolFault:
     with pytest.raises(ToolFault) as caught:
         await _run(function, arguments, http)
     return caught.value
@@ -126,7 +127,7 @@ async def _fails(function: ir.Function, arguments: dict[str, Any],
 # ------------------------------------------------------------------ the SDK fixture
 
 async def test_weather_url_is_encoded_only_where_the_template_says(
-        apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+        apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/weather"] = {"temp": 21}
     function = _fixture_functions(base)["get_weather"]
@@ -138,7 +139,7 @@ async def test_weather_url_is_encoded_only_where_the_template_says(
 
 
 async def test_error_key_falls_through_to_the_next_webhook(
-        apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+        apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/weather"] = {"error": "quota exceeded", "temp": 0}
     fake.replies["/wx/new york"] = {"current": {"temp_c": 19}}
@@ -149,7 +150,7 @@ async def test_error_key_falls_through_to_the_next_webhook(
 
 
 async def test_data_map_error_keys_fail_every_webhook_then_the_fallback_output(
-        apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+        apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/weather"] = {"temp": 5, "fault": "stale"}
     fake.replies["/wx/oslo"] = {"current": {"temp_c": 1}, "fault": True}
@@ -159,7 +160,7 @@ async def test_data_map_error_keys_fail_every_webhook_then_the_fallback_output(
     assert len(fake.requests) == 2
 
 
-async def test_expressions_with_nomatch_output(http: aiohttp.ClientSession) -> None:
+async def test_expressions_with_nomatch_output(http: HttpClient) -> None:
     function = _fixture_functions("http://127.0.0.1:9")["playback_control"]
     started = await _run(function, {"command": "start jazz"}, http)
     assert started.response == "Music started."
@@ -182,7 +183,7 @@ async def test_expressions_with_nomatch_output(http: aiohttp.ClientSession) -> N
     ("", "Please specify a valid transfer type.", None),
 ])
 async def test_sdk_regex_literals_ignore_case(said: str, response: str, transfer: str | None,
-                                              http: aiohttp.ClientSession) -> None:
+                                              http: HttpClient) -> None:
     function = _fixture_functions("http://127.0.0.1:9")["transfer_department"]
     reply = await _run(function, {"transfer_type": said}, http)
     assert reply.response == response
@@ -199,7 +200,7 @@ async def test_sdk_regex_literals_ignore_case(said: str, response: str, transfer
 
 
 async def test_foreach_params_and_args_as_params(apis: tuple[FakeApis, str],
-                                                 http: aiohttp.ClientSession) -> None:
+                                                 http: HttpClient) -> None:
     fake, base = apis
     titles = [{"title": t} for t in ("Launch", "Landing", "Orbit", "Dust")]
     fake.replies["/search"] = {"count": 4, "articles": titles}
@@ -210,7 +211,7 @@ async def test_foreach_params_and_args_as_params(apis: tuple[FakeApis, str],
 
 
 async def test_webhook_expressions_read_the_reply(apis: tuple[FakeApis, str],
-                                                  http: aiohttp.ClientSession) -> None:
+                                                  http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/search"] = {"count": 0, "articles": []}
     reply = await _run(_fixture_functions(base)["search_news"], {"topic": "moss"}, http)
@@ -218,7 +219,7 @@ async def test_webhook_expressions_read_the_reply(apis: tuple[FakeApis, str],
 
 
 async def test_weather_skill_against_a_stand_in_api(apis: tuple[FakeApis, str],
-                                                    http: aiohttp.ClientSession) -> None:
+                                                    http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/v1/current.json"] = {"current": {
         "condition": {"text": "Sunny"}, "temp_c": 22, "wind_dir": "NW", "wind_mph": 5.5,
@@ -232,7 +233,7 @@ async def test_weather_skill_against_a_stand_in_api(apis: tuple[FakeApis, str],
 
 
 async def test_weather_skill_falls_back_when_the_api_is_down(apis: tuple[FakeApis, str],
-                                                             http: aiohttp.ClientSession) -> None:
+                                                             http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/v1/current.json"] = web.Response(status=503)
     reply = await _run(_fixture_functions(base)["weather_skill"], {"location": "x"}, http)
@@ -242,7 +243,7 @@ async def test_weather_skill_falls_back_when_the_api_is_down(apis: tuple[FakeApi
 # ------------------------------------------------------------------ semantics
 
 async def test_require_args_skips_a_webhook(apis: tuple[FakeApis, str],
-                                            http: aiohttp.ClientSession) -> None:
+                                            http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/second"] = {"v": "two"}
     function = _function("""
@@ -257,7 +258,7 @@ webhooks:
 
 
 async def test_failed_webhooks_try_the_next(apis: tuple[FakeApis, str],
-                                            http: aiohttp.ClientSession) -> None:
+                                            http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/500"] = web.Response(status=500)
     fake.replies["/html"] = web.Response(text="<html>", content_type="text/html")
@@ -280,7 +281,7 @@ webhooks:
 ])
 async def test_no_output_at_all_is_a_fault_of_the_last_failure(
         reply: Any, expected_type: ErrorType, status: int | None,
-        apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+        apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/x"] = reply
     function = _function("""
@@ -294,7 +295,7 @@ webhooks:
 
 
 async def test_nothing_matching_and_no_output_is_no_output(
-        http: aiohttp.ClientSession) -> None:
+        http: HttpClient) -> None:
     function = _function("""
 expressions:
   - {string: "${args.a}", pattern: "^yes$", output: {response: ok}}
@@ -304,7 +305,7 @@ expressions:
 
 
 async def test_a_successful_webhook_without_output_uses_the_top_level_output(
-        apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+        apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/x"] = {"n": 3}
     function = _function("""
@@ -319,7 +320,7 @@ output: {response: "fallback saw ${n}"}
     assert fake.paths == ["/x"]
 
 
-async def test_template_roots(apis: tuple[FakeApis, str], http: aiohttp.ClientSession) -> None:
+async def test_template_roots(apis: tuple[FakeApis, str], http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/r"] = {"args": "shadowed", "response": "own"}
     function = _function("""
@@ -342,7 +343,7 @@ webhooks:
 
 
 async def test_params_body_auth_and_headers(apis: tuple[FakeApis, str],
-                                            http: aiohttp.ClientSession) -> None:
+                                            http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/p"] = {}
     function = _function("""
@@ -365,7 +366,7 @@ webhooks:
 
 
 async def test_get_without_params_sends_no_body(apis: tuple[FakeApis, str],
-                                                http: aiohttp.ClientSession) -> None:
+                                                http: HttpClient) -> None:
     fake, base = apis
     fake.replies["/g"] = {}
     function = _function("""
@@ -382,7 +383,7 @@ webhooks:
     assert "Content-Type" not in fake.headers[0]
 
 
-async def test_actions_render_swaig_and_keep_swml_text(http: aiohttp.ClientSession) -> None:
+async def test_actions_render_swaig_and_keep_swml_text(http: HttpClient) -> None:
     function = _function("""
 expressions:
   - string: "${args.a}"
@@ -411,7 +412,7 @@ expressions:
 
 
 async def test_a_template_that_cannot_render_is_a_tool_error(
-        http: aiohttp.ClientSession) -> None:
+        http: HttpClient) -> None:
     function = _function("""
 expressions:
   - {string: "@{strftime_tz Not/AZone %H}", pattern: ".*", output: {response: ok}}
@@ -420,7 +421,7 @@ expressions:
     assert fault.error_type is ErrorType.TOOL_ERROR and "could not be rendered" in fault.detail
 
 
-async def test_empty_string_matches_a_catch_all_only(http: aiohttp.ClientSession) -> None:
+async def test_empty_string_matches_a_catch_all_only(http: HttpClient) -> None:
     function = _function("""
 expressions:
   - {string: "${args.a}", pattern: "^start", output: {response: started}}

@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestServer
 from interpreter import ir
 from interpreter.document.compile import compile_text
 from interpreter.errors import ErrorType
+from interpreter.http import AiohttpClient, HttpClient
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.replies import Ignored, Say, Unknown, parse_actions
@@ -44,9 +45,9 @@ CONTEXT = ToolContext("call-1", "session-1")
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[HttpClient]:
     async with aiohttp.ClientSession() as session:
-        yield session
+        yield AiohttpClient(session)
 
 
 async def _serve(aiohttp_server: Server, handler: Handler, path: str = "/swaig") -> str:
@@ -74,13 +75,13 @@ def _replying(body: bytes | str, status: int = 200,
     return handler
 
 
-async def _call(function: ir.Function, http: aiohttp.ClientSession, raw: str = "{}",
+async def _call(function: ir.Function, http: HttpClient, raw: str = "{}",
                 context: ToolContext = CONTEXT, **options: Any) -> ToolReply:
     arguments = parse_arguments(function, raw)
-    return await call_webhook(function, raw, arguments, context, session=http, **options)
+    return await call_webhook(function, raw, arguments, context, client=http, **options)
 
 
-async def _fails(function: ir.Function, http: aiohttp.ClientSession, **options: Any) -> ToolFault:
+async def _fails(function: ir.Function, http: HttpClient, **options: Any) -> ToolFault:
     with pytest.raises(ToolFault) as caught:
         await _call(function, http, **options)
     return caught.value
@@ -89,7 +90,7 @@ async def _fails(function: ir.Function, http: aiohttp.ClientSession, **options: 
 # ------------------------------------------------------------------ the seed exchange
 
 async def test_seed_exchange_body_auth_and_reply(aiohttp_server: Server,
-                                                 http: aiohttp.ClientSession) -> None:
+                                                 http: HttpClient) -> None:
     flow = compile_text((DATA / "sdk_seed_agent.swml.json").read_text(), "seed.swml.json")
     ai = next(verb for verb in flow.main.body if isinstance(verb, ir.Ai))
     function = next(f for f in ai.functions if f.name == "check_order")
@@ -131,7 +132,7 @@ async def test_seed_exchange_body_auth_and_reply(aiohttp_server: Server,
 
 @pytest.mark.parametrize("case", SDK_REPLIES, ids=[case["function"] for case in SDK_REPLIES])
 async def test_every_sdk_reply_shape_parses(case: dict[str, Any], aiohttp_server: Server,
-                                            http: aiohttp.ClientSession) -> None:
+                                            http: HttpClient) -> None:
     url = await _serve(aiohttp_server, _replying(json.dumps(case["reply"])))
     reply = await _call(_function(url), http, json.dumps(case["arguments"]))
     expected = case["reply"]
@@ -158,7 +159,7 @@ def test_reply_forms(body: str, expected: ToolReply) -> None:
 # ------------------------------------------------------------------ request details
 
 async def test_request_id_and_signature_headers(aiohttp_server: Server,
-                                                http: aiohttp.ClientSession) -> None:
+                                                http: HttpClient) -> None:
     key = b"shared-secret"
     seen: list[tuple[str, str | None, bool]] = []
 
@@ -179,7 +180,7 @@ async def test_request_id_and_signature_headers(aiohttp_server: Server,
 
 
 async def test_signature_fails_for_another_key(aiohttp_server: Server,
-                                               http: aiohttp.ClientSession) -> None:
+                                               http: HttpClient) -> None:
     async def handler(request: web.Request) -> web.Response:
         raw = await request.read()
         expected = "sha256=" + hmac.new(b"server-key", raw, hashlib.sha256).hexdigest()
@@ -194,7 +195,7 @@ async def test_signature_fails_for_another_key(aiohttp_server: Server,
 
 
 async def test_optional_fields_meta_data_and_call_log(aiohttp_server: Server,
-                                                      http: aiohttp.ClientSession) -> None:
+                                                      http: HttpClient) -> None:
     bodies: list[dict[str, Any]] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -222,7 +223,7 @@ async def test_optional_fields_meta_data_and_call_log(aiohttp_server: Server,
 # ------------------------------------------------------------------ failures
 
 async def test_no_reply_in_time_is_a_tool_timeout(aiohttp_server: Server,
-                                                  http: aiohttp.ClientSession) -> None:
+                                                  http: HttpClient) -> None:
     async def handler(request: web.Request) -> web.Response:
         await asyncio.Event().wait()  # never answers
         raise AssertionError
@@ -232,7 +233,7 @@ async def test_no_reply_in_time_is_a_tool_timeout(aiohttp_server: Server,
 
 
 async def test_a_stalled_body_is_a_tool_timeout(aiohttp_server: Server,
-                                                http: aiohttp.ClientSession) -> None:
+                                                http: HttpClient) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
@@ -246,7 +247,7 @@ async def test_a_stalled_body_is_a_tool_timeout(aiohttp_server: Server,
 
 @pytest.mark.parametrize("status", [302, 404, 500, 503])
 async def test_non_2xx_is_a_tool_error_with_the_status(status: int, aiohttp_server: Server,
-                                                       http: aiohttp.ClientSession) -> None:
+                                                       http: HttpClient) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=status, headers={"Location": "/elsewhere"},
                             text='{"response": "ignored"}')
@@ -272,14 +273,14 @@ async def test_non_2xx_is_a_tool_error_with_the_status(status: int, aiohttp_serv
     (b'{"response": "' + b"x" * MAX_REPLY_BYTES + b'"}', "larger than 256 KiB"),
 ])
 async def test_garbage_replies_are_tool_errors(body: bytes, expected: str, aiohttp_server: Server,
-                                               http: aiohttp.ClientSession) -> None:
+                                               http: HttpClient) -> None:
     fault = await _fails(_function(await _serve(aiohttp_server, _replying(body))), http)
     assert fault.error_type is ErrorType.TOOL_ERROR
     assert expected in fault.detail
 
 
 async def test_oversized_chunked_reply_is_cut_off(aiohttp_server: Server,
-                                                  http: aiohttp.ClientSession) -> None:
+                                                  http: HttpClient) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         response.enable_chunked_encoding()
@@ -293,7 +294,7 @@ async def test_oversized_chunked_reply_is_cut_off(aiohttp_server: Server,
     assert "larger than" in fault.detail
 
 
-async def test_connection_refused_is_a_tool_error(http: aiohttp.ClientSession) -> None:
+async def test_connection_refused_is_a_tool_error(http: HttpClient) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -304,11 +305,11 @@ async def test_connection_refused_is_a_tool_error(http: aiohttp.ClientSession) -
 
 
 @pytest.mark.parametrize("url", ["", "not a url", "ftp://127.0.0.1/x"])
-async def test_unusable_url_is_a_tool_error(url: str, http: aiohttp.ClientSession) -> None:
+async def test_unusable_url_is_a_tool_error(url: str, http: HttpClient) -> None:
     fault = await _fails(_function(url), http)
     assert fault.error_type is ErrorType.TOOL_ERROR
 
 
-async def test_function_without_webhook_is_a_tool_error(http: aiohttp.ClientSession) -> None:
+async def test_function_without_webhook_is_a_tool_error(http: HttpClient) -> None:
     fault = await _fails(dataclasses.replace(_function("http://x"), webhook=None), http)
     assert fault.error_type is ErrorType.TOOL_ERROR and "no webhook URL" in fault.detail

@@ -1,0 +1,172 @@
+"""The one HTTP client port: every outbound request of a call goes through it.
+
+SWAIG webhooks, data_map requests, the `request` verb, SWAIG includes and
+post-call deliveries send an `HttpRequest` to an `HttpClient` and get an
+`HttpResponse` or an `HttpError` naming what went wrong. `AiohttpClient` is
+the real one (pooled connections, a read limit, the virtual clock told about
+real I/O); `HandlerClient` is the double tests use, shaped like httpx's
+MockTransport: a function answers each request.
+
+Every request has a timeout and a size limit; messages never repeat the URL,
+which may carry a key.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import aiohttp
+
+from interpreter.clock import real_io
+from interpreter.jsontypes import JSONValue
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_BYTES = 256 * 1024
+
+HttpErrorKind = Literal["timeout", "connect", "disconnected", "cut_off", "redirects",
+                        "invalid", "too_large"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout: float = DEFAULT_TIMEOUT  # the whole exchange, seconds
+    connect_timeout: float | None = None
+    follow_redirects: bool = True
+    max_bytes: int = DEFAULT_MAX_BYTES  # a longer body is an error, unless `truncate`
+    truncate: bool = False  # keep the first max_bytes instead (the request verb)
+
+    @classmethod
+    def json(cls, method: str, url: str, payload: JSONValue, *,
+             headers: Mapping[str, str] | None = None, **options: object) -> HttpRequest:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return cls(method, url, {"Content-Type": "application/json", **(headers or {})},
+                   body, **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class HttpError(Exception):
+    """The exchange did not complete; `kind` says how, in words for a trace."""
+
+    def __init__(self, kind: HttpErrorKind, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind: HttpErrorKind = kind
+        self.status = status
+
+
+class HttpClient(Protocol):
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+
+class AiohttpClient:
+    """The real client over one pooled aiohttp session (shared, or its own)."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+        self._session = session
+        self._owned: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is not None and not self._session.closed:
+            return self._session
+        if self._owned is None or self._owned.closed:
+            self._owned = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        return self._owned
+
+    async def close(self) -> None:
+        """Close the session this client opened itself (a shared one stays)."""
+        if self._owned is not None:
+            await self._owned.close()
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        timeout = aiohttp.ClientTimeout(total=request.timeout if request.timeout > 0 else None,
+                                        connect=request.connect_timeout or None)
+        try:
+            with real_io():
+                async with self._client().request(
+                        request.method, request.url, headers=dict(request.headers),
+                        data=request.body, timeout=timeout,
+                        allow_redirects=request.follow_redirects) as response:
+                    body = await _read(response, request)
+                    return HttpResponse(response.status, dict(response.headers), body)
+        except HttpError:
+            raise
+        except TimeoutError:  # also aiohttp's ServerTimeoutError
+            raise HttpError("timeout", f"no reply within {request.timeout:g} seconds") from None
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            kind, words = _classified(error)
+            raise HttpError(kind, words) from None
+
+
+async def _read(response: aiohttp.ClientResponse, request: HttpRequest) -> bytes:
+    limit = request.max_bytes
+    if not request.truncate and (response.content_length or 0) > limit:
+        raise _too_large(limit, response.status)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            if request.truncate:
+                return bytes(body[:limit])
+            raise _too_large(limit, response.status)
+    return bytes(body)
+
+
+def _too_large(limit: int, status: int) -> HttpError:
+    return HttpError("too_large", f"the reply is larger than {limit // 1024} KiB", status)
+
+
+def _classified(error: BaseException) -> tuple[HttpErrorKind, str]:
+    # Plain words for the common cases; str(error) of aiohttp's errors repeats the URL.
+    match error:
+        case aiohttp.ClientConnectorError():
+            return "connect", "connection failed"
+        case aiohttp.ServerDisconnectedError():
+            return "disconnected", "the server closed the connection"
+        case aiohttp.ClientPayloadError():
+            return "cut_off", "the reply was cut off"
+        case aiohttp.TooManyRedirects():
+            return "redirects", "too many redirects"
+        case aiohttp.InvalidURL() | ValueError():
+            return "invalid", "invalid URL or request"
+    return "connect", type(error).__name__
+
+
+Handler = Callable[[HttpRequest], "HttpResponse | Awaitable[HttpResponse]"]
+
+
+class HandlerClient:
+    """A client whose answers come from `handler` (it may raise HttpError, or
+    anything else, to fail the exchange); it keeps every request it got."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[HttpRequest] = []
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.requests.append(request)
+        answer = self.handler(request)
+        response = await answer if inspect.isawaitable(answer) else answer
+        assert isinstance(response, HttpResponse)
+        if len(response.body) > request.max_bytes and not request.truncate:
+            raise _too_large(request.max_bytes, response.status)
+        return response
