@@ -17,9 +17,9 @@ from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE
-from interpreter.providers.llm.base import ChatMessage
 from interpreter.runtime import faults
 from interpreter.runtime.ai import fillers, gather, recovery
+from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import voice_of
 from interpreter.runtime.ai.templates import render
 from interpreter.runtime.tools import replies
@@ -76,15 +76,15 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
     # context's own (its system_prompt is part of prompt.system_prompt).
     leaving_step = step.reset if step is not None else None
     if leaving_step is not None and leaving_step.system_prompt is not None:
-        session.prompt_override = (render(leaving_step.system_prompt, session),
+        session.tuning.prompt_override = (render(leaving_step.system_prompt, session),
                                    leaving_step.full_reset)
     reset = leaving_step or target.reset
     if reset is not None and reset.consolidate:
-        consolidate(session)
+        session.conversation.consolidate()
     elif target.isolated or (reset is not None and reset.full_reset):
-        session.messages.clear()
+        session.conversation.messages.clear()
     if reset is not None and reset.user_prompt is not None:
-        session.messages.append(ChatMessage("user", render(reset.user_prompt, session)))
+        session.conversation.say("user", render(reset.user_prompt, session))
     _entered(session)
     return f"Switched to context {target.name}, step {target.first_step.name}."
 
@@ -101,8 +101,8 @@ def change_language(session: AiSession, name: str) -> str:
     if target is None:
         return _illegal(session, f'no language "{name}"; available: '
                         + ", ".join(lang.name for lang in session.verb.languages))
-    old = session.language.name if session.language is not None else None
-    session.language = target
+    old = session.tuning.language.name if session.tuning.language is not None else None
+    session.tuning.language = target
     executor = session.executor
     if target.voice and executor.voice != FALLBACK_VOICE:
         executor.voice = voice_of(target)
@@ -146,10 +146,9 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
         case replies.Say(text=text):
             await session.executor.say(text)
         case replies.Stop():
-            session.ended = "stop"
+            session.move(Move.END, "stop")
         case replies.HangUp():
-            session.ended = "hangup"
-            session.hangup_after = True
+            session.move(Move.HANG_UP, "hangup")
         case replies.SetGlobalData(values=values) if params.swaig_set_global_data:
             session.global_data.update(values)
         case replies.UnsetGlobalData(keys=keys):
@@ -167,7 +166,7 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
         case replies.ChangeContext(context=context):
             change_context(session, context, "webhook_action")
         case replies.UserInput(text=text):
-            session.pending_input.append(text)
+            session.conversation.pending_input.append(text)
         case replies.Transfer(dest=dest):
             await _transfer(session, dest)
         case replies.Swml(document=document, transfer=hard):
@@ -176,17 +175,17 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
             _context_switch(session, action)
         case replies.Hold(seconds=seconds):
             # Taken when the agent has finished its reply, so "please hold" is heard.
-            session.hold_seconds = min(seconds or DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS)
+            session.tuning.hold_seconds = min(seconds or DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS)
         case replies.PlayBackground(url=url, wait=wait):
             # With wait, the file plays once and the agent's next reply waits for
             # it; without, it loops under the conversation until stopped.
             start_background(session, url, loops=1 if wait else 0)
-            session.background_wait = wait
+            session.tuning.background_wait = wait
         case replies.StopBackground():
             stop_background(session)
         case replies.WaitForUser(on=on, seconds=seconds):
-            session.wait_for_user = on
-            session.wait_for_user_until = session.call.now() + seconds \
+            session.tuning.wait_for_user = on
+            session.tuning.wait_for_user_until = session.call.now() + seconds \
                 if seconds is not None else None
         case replies.Settings():
             _settings(session, action)
@@ -196,21 +195,21 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
                                       else {"speech_event_ms": event}))
         case replies.AddHints(hints=added):
             new = [hint(item) for item in added]
-            session.hints.extend(new)
-            session.tune_listening(hints=(*session.listening.hints,
+            session.tuning.hints.extend(new)
+            session.tune_listening(hints=(*session.tuning.listening.hints,
                                           *(h.hint for h in new if h.hint)))
         case replies.ClearHints():
-            session.hints = list(session.verb.hints)
+            session.tuning.hints = list(session.verb.hints)
             session.tune_listening(hints=params.listen.hints)
         case replies.FunctionsOnSpeakerTimeout(on=on):
-            session.functions_on_speaker_timeout = on
+            session.tuning.functions_on_speaker_timeout = on
         case replies.BackToBack(on=on, forever=forever):
-            session.chain_forever = forever
-            session.tool_round_limit = CHAINED_TOOL_ROUNDS if on else None
+            session.tuning.chain_forever = forever
+            session.tuning.tool_round_limit = CHAINED_TOOL_ROUNDS if on else None
         case replies.ReplaceInHistory(text=text) if tool_call_id:
-            session.history_edits[tool_call_id] = text
+            session.conversation.history_edits[tool_call_id] = text
         case replies.ExtensiveData() if tool_call_id:
-            session.shorten_results.add(tool_call_id)
+            session.conversation.shorten_results.add(tool_call_id)
         case replies.Unknown():
             trace.record("action_unknown", action=action.name)
         case replies.Ignored(why=why):
@@ -240,8 +239,8 @@ async def _transfer(session: AiSession, dest: str) -> None:
                                     then="the conversation goes on")
         await session.executor.say(outcome.phrase)
         return
-    session.transfer = section
-    session.ended = "transfer"
+    session.next.section = section
+    session.move(Move.TRANSFER, "transfer")
 
 
 def _swml(session: AiSession, document: JSONValue, hard: bool) -> None:
@@ -249,51 +248,37 @@ def _swml(session: AiSession, document: JSONValue, hard: bool) -> None:
                               .swaig_allow_swml)
     if not session.verb.params.swaig_allow_swml:
         return
-    session.swml_actions.append((document, hard))
+    session.next.swml.append((document, hard))
     if hard:
-        session.ended = "transfer"
+        session.move(Move.TRANSFER, "transfer")
 
 
 def _context_switch(session: AiSession, switch: replies.ContextSwitch) -> None:
     """Replace (full_reset) or add to the system prompt; consolidate folds the
     conversation so far into one note; user_prompt speaks for the caller."""
     if switch.system_prompt is not None:
-        session.prompt_override = (switch.system_prompt, switch.full_reset)
+        session.tuning.prompt_override = (switch.system_prompt, switch.full_reset)
     if switch.consolidate:
-        consolidate(session)
+        session.conversation.consolidate()
     elif switch.full_reset:
-        session.messages.clear()
+        session.conversation.messages.clear()
     if switch.user_prompt is not None:
-        session.messages.append(ChatMessage("user", switch.user_prompt))
-
-
-def consolidate(session: AiSession) -> None:
-    """The conversation so far as one system note (what a transfer carries too)."""
-    turns = transcript(session)
-    session.messages.clear()
-    if turns:
-        session.messages.append(ChatMessage("system", f"The conversation so far: {turns}"))
-
-
-def transcript(session: AiSession, last: int | None = None) -> str:
-    said = [f"{m.role}: {m.content}" for m in session.messages
-            if m.role in ("user", "assistant") and m.content]
-    return " | ".join(said[-last:] if last else said)
+        session.conversation.say("user", switch.user_prompt)
 
 
 def start_background(session: AiSession, url: str, loops: int) -> None:
     playout = session.call.next_id()
     session.executor.channel.play_background(playout, url, loops)
-    session.background = playout
+    session.tuning.background = playout
     session.call.trace.record("background_started", playout=playout, url=url, loops=loops)
 
 
 def stop_background(session: AiSession) -> None:
-    if session.background is not None:
+    if session.tuning.background is not None:
         session.executor.channel.stop_background()
-        session.call.trace.record("background_stopped", playout=session.background)
-        session.background = None
-        session.background_wait = False
+        session.call.trace.record("background_stopped", playout=session.tuning.background)
+        session.tuning.background = None
+        session.tuning.background_wait = False
 
 
 def _settings(session: AiSession, settings: replies.Settings) -> None:
@@ -301,9 +286,9 @@ def _settings(session: AiSession, settings: replies.Settings) -> None:
         session.call.trace.record("action_refused", action="settings",
                                   why="params.swaig_allow_settings is false")
         return
-    session.llm_settings.update(settings.llm)
+    session.tuning.llm_settings.update(settings.llm)
     if settings.confidence is not None:
         session.tune_listening(confidence=settings.confidence)
     if settings.barge_confidence is not None:
-        session.barge = replace(session.barge, confidence=settings.barge_confidence)
+        session.tuning.barge = replace(session.tuning.barge, confidence=settings.barge_confidence)
         session.call.trace.record("barge_policy", confidence=settings.barge_confidence)

@@ -28,7 +28,7 @@ FILLER_AFTER = 0.6
 
 
 def from_map(session: AiSession, fillers: ir.FillerMap) -> str | None:
-    for key in (session.language_code, "auto", "default"):
+    for key in (session.tuning.language_code, "auto", "default"):
         if fillers.get(key):
             return _rotate(session, fillers[key])
     return None
@@ -39,13 +39,14 @@ def for_function(session: AiSession, function: ir.Function) -> str | None:
     if function.skip_fillers:
         return None
     chosen = from_map(session, function.fillers)
-    if chosen is None and session.language is not None and session.language.function_fillers:
-        chosen = _rotate(session, session.language.function_fillers)
+    language = session.tuning.language
+    if chosen is None and language is not None and language.function_fillers:
+        chosen = _rotate(session, language.function_fillers)
     return chosen
 
 
 def for_thinking(session: AiSession) -> str | None:
-    language = session.language
+    language = session.tuning.language
     if language is None or not language.speech_fillers:
         return None
     return _rotate(session, language.speech_fillers)
@@ -61,7 +62,7 @@ def play(session: AiSession, text: str, kind: str, **detail: str) -> int:
     playout = session.call.next_id()
     session.executor.channel.play(playout, [Utterance("say", text, session.executor.voice)])
     session.call.trace.record("filler", text=text, filler_type=kind, **detail)
-    session.filler_prefix += text + " "
+    session.conversation.filler_prefix += text + " "
     return playout
 
 

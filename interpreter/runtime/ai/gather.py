@@ -90,7 +90,7 @@ def submit(session: AiSession, call: ToolCall) -> str:
     """Check and store one answer; the text the model gets back (once)."""
     gathering = session.gathering
     # The exchange leaves the history after the model's next request.
-    session.history_edits[call.id] = None
+    session.conversation.history_edits[call.id] = None
     if gathering is None:
         return "Error: there is no question to answer now."
     question = gathering.question

@@ -63,7 +63,7 @@ async def fetch_includes(session: AiSession) -> None:
                                       error=f"no reply within {FETCH_TIMEOUT:g} seconds")
                 return
             case ev.TranscriptReceived(text=text):
-                session.pending_input.append(text)
+                session.conversation.pending_input.append(text)
             case ev.IncludeFetched(effect_id=effect, reply=reply):
                 _loaded(session, pending.pop(effect), reply)
             case ev.EffectFailed(effect_id=effect, error=error):

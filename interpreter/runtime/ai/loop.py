@@ -28,6 +28,7 @@ from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.ai import actions, gather, recovery, summary, turn
 from interpreter.runtime.ai.includes import fetch_includes
+from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_hook
 from interpreter.runtime.call import playout_deadline
@@ -67,7 +68,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
         _start_at(session, *start)
     call.set_state(CallState.IN_AI)
     # The transport listens as the document says, in the session's language.
-    session.tune_listening(language=session.language_code)
+    session.tune_listening(language=session.tuning.language_code)
     call.trace.record("ai_started", session=session.session_id,
                       context=session.context.name if session.context else None,
                       step=session.step.name if session.step else None)
@@ -79,22 +80,22 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
         # Run and delivered whatever ended the session, a hangup included.
         await _final_hook(session)
         summary.hand_over(session)
-        call.trace.record("ai_ended", session=session.session_id, reason=session.ended,
-                          input_tokens=session.input_tokens,
-                          output_tokens=session.output_tokens)
+        call.trace.record("ai_ended", session=session.session_id, reason=session.next.why,
+                          input_tokens=session.conversation.input_tokens,
+                          output_tokens=session.conversation.output_tokens)
     call.carried = _handover(session)
     call.set_state(CallState.ANSWERED)
-    call.vars["ai_result"] = "success" if not (session.ended or "").startswith("error") \
+    call.vars["ai_result"] = "success" if not (session.next.why or "").startswith("error") \
         else "failed"
-    for document, hard in session.swml_actions:
+    for document, hard in session.next.swml:
         await _run_swml(executor, verb, document, hard)
-    if session.hangup_after:
+    if session.next.state is Move.HANG_UP:
         from interpreter.runtime.executor import ScriptEnded
 
         raise ScriptEnded("hangup:ai")
-    if session.transfer is not None:
+    if session.next.section is not None:
         executor.stack.clear()
-        executor.stack.append(_frame(session.transfer))
+        executor.stack.append(_frame(session.next.section))
 
 
 async def _final_hook(session: AiSession) -> None:
@@ -124,7 +125,7 @@ def _handover(session: AiSession) -> dict[str, JSONValue]:
     """What the next agent gets: global_data, meta_data and the last turns."""
     return {"global_data": dict(session.global_data),
             "meta_data": {k: dict(v) for k, v in session.meta_data.items()},
-            "summary": actions.transcript(session, HANDOVER_MESSAGES)}
+            "summary": session.conversation.transcript(HANDOVER_MESSAGES)}
 
 
 async def _run_swml(executor: Executor, verb: ir.Ai, document: object, hard: bool) -> None:
@@ -171,18 +172,19 @@ async def _converse(session: AiSession) -> None:
     started = call.now()
     silent_since = call.now()
     speaking_since: float | None = None  # the caller started speaking, no words yet
-    while session.ended is None:
+    while not session.next.over:
         if params.hard_stop_time_s is not None and \
                 call.now() - started >= params.hard_stop_time_s:
             await _hard_stop(session)
             return
-        if session.hold_seconds is not None:
-            await _hold(session, session.hold_seconds)
+        if session.tuning.hold_seconds is not None:
+            await _hold(session, session.tuning.hold_seconds)
             silent_since = call.now()
             continue
-        if session.pending_input:
-            session.wait_for_user, session.wait_for_user_until = False, None
-            session.messages.append(ChatMessage("user", turn.take_input(session)))
+        if session.conversation.pending_input:
+            session.tuning.wait_for_user, session.tuning.wait_for_user_until = False, None
+            conversation = session.conversation
+            conversation.say("user", conversation.take_input(session.tuning.hints))
             await turn.take(session)
             silent_since = call.now()
             continue
@@ -201,14 +203,14 @@ async def _converse(session: AiSession) -> None:
         inactivity_at = silent_since + params.inactivity_timeout_ms / 1000
         attention_at = silent_since + params.attention_timeout_ms / 1000 \
             if params.attention_timeout_ms > 0 and not session.attention_sent \
-            and not session.wait_for_user and speaking_since is None else None
+            and not session.tuning.wait_for_user and speaking_since is None else None
         if speaking_since is not None:
             # The caller is talking: not silent, however long the sentence, but
             # words that never come end in an inactivity timeout all the same.
             inactivity_at = max(inactivity_at, speaking_since + SPEECH_TIMEOUT)
         hard_at = started + params.hard_stop_time_s \
             if params.hard_stop_time_s is not None else None
-        reply_at = session.wait_for_user_until
+        reply_at = session.tuning.wait_for_user_until
         deadline = min(t for t in (inactivity_at, attention_at, hard_at, reply_at)
                        if t is not None)
         event = await call.wait_for(_caller_input(session), max(deadline - call.now(), _TICK))
@@ -219,8 +221,8 @@ async def _converse(session: AiSession) -> None:
                 speaking_since = call.now()
                 continue
             case ev.TranscriptReceived(text=text) if text.strip():
-                session.pending_input.append(text)
-                session.last_words_at = event.at
+                session.conversation.pending_input.append(text)
+                session.conversation.last_words_at = event.at
                 session.attention_sent = False
                 recovery.succeeded(session, ErrorType.STT_ERROR)
                 continue
@@ -234,34 +236,34 @@ async def _converse(session: AiSession) -> None:
                 # The background audio ended by itself.
                 if isinstance(event, ev.PlayoutFailed):
                     turn.background_failed(session, event.reason)
-                session.background = None
+                session.tuning.background = None
                 continue
             case ev.Event():
                 continue
         now = call.now() + _EPSILON
         if reply_at is not None and now >= reply_at:
             call.trace.record("wait_for_user_elapsed")
-            session.wait_for_user_until = None
+            session.tuning.wait_for_user_until = None
             await turn.take(session)
             silent_since = call.now()
             continue
         if now >= inactivity_at:
             call.trace.record("inactivity_timeout", seconds=round(now - silent_since, 3))
-            session.ended = "inactivity"
+            session.move(Move.END, "inactivity")
             return
         if attention_at is not None and now >= attention_at:
             # The caller went quiet: the model is asked to get their attention.
             call.trace.record("attention_timeout", seconds=round(now - silent_since, 3))
             session.attention_sent = True
-            session.messages.append(ChatMessage("system", params.attention_timeout_prompt))
-            await turn.take(session, offer_tools=session.functions_on_speaker_timeout)
+            session.conversation.say("system", params.attention_timeout_prompt)
+            await turn.take(session, offer_tools=session.tuning.functions_on_speaker_timeout)
 
 
 async def _greet(session: AiSession, greeting: str) -> None:
     """`static_greeting`: spoken as written; the caller may interrupt it unless
     `static_greeting_no_barge`, and the history keeps what they heard."""
     call = session.call
-    policy = session.barge
+    policy = session.tuning.barge
     playout = turn.play(session, greeting, interruptible=policy.greeting)
 
     def wanted(event: ev.Event) -> bool:
@@ -286,10 +288,10 @@ async def _greet(session: AiSession, greeting: str) -> None:
         heard = session.executor.channel.stop_playout().text
         call.trace.record("barge_in", heard=heard, generated=greeting, by=event.type_name)
         if isinstance(event, ev.TranscriptReceived) and event.final:
-            session.pending_input.append(event.text)
+            session.conversation.pending_input.append(event.text)
         greeting = heard
     if greeting:
-        session.messages.append(ChatMessage("assistant", greeting))
+        session.conversation.say("assistant", greeting)
 
 
 def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:
@@ -297,7 +299,7 @@ def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:
     end of background audio."""
     def accept(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
-            return event.playout_id == session.background and event.source == "caller"
+            return event.playout_id == session.tuning.background and event.source == "caller"
         return isinstance(event, ev.SpeechStarted | ev.TranscriptReceived
                           | ev.TranscriptionFailed) and \
             event.source == "caller" and getattr(event, "final", True)
@@ -308,7 +310,7 @@ async def _hold(session: AiSession, seconds: float) -> None:
     """The `hold` action: hold music, the caller's words ignored (ASR paused)
     until the timeout; then the agent is back and says so."""
     call = session.call
-    session.hold_seconds = None
+    session.tuning.hold_seconds = None
     music = session.verb.params.raw.get("hold_music")
     actions.start_background(session, music if isinstance(music, str) and music
                              else actions.DEFAULT_HOLD_MUSIC, loops=0)
@@ -322,7 +324,7 @@ async def _hold(session: AiSession, seconds: float) -> None:
     actions.stop_background(session)
     call.trace.record("unhold", why="timeout")
     session.tune_listening(paused=False)
-    session.messages.append(ChatMessage(
+    session.conversation.messages.append(ChatMessage(
         "system", "The hold is over and the caller is back on the line: tell them you are "
         "back and carry on."))
     await turn.take(session)
@@ -333,9 +335,9 @@ async def _hard_stop(session: AiSession) -> None:
     params = session.verb.params
     session.call.trace.record("hard_stop", seconds=params.hard_stop_time_s)
     if params.hard_stop_prompt:
-        session.messages.append(ChatMessage("system", params.hard_stop_prompt))
+        session.conversation.say("system", params.hard_stop_prompt)
         await turn.take(session)
-    session.ended = "hard_stop"
+    session.move(Move.END, "hard_stop")
 
 
 def _caller_words(event: ev.Event) -> bool:

@@ -31,14 +31,14 @@ CHANGE_LANGUAGE = "change_language"
 
 def system_prompt(session: AiSession) -> str:
     parts = [render(session.verb.prompt.text, session)]
-    if session.prompt_override is not None:
+    if session.tuning.prompt_override is not None:
         # A context_switch action: its prompt replaces (full_reset) or joins.
-        text, full_reset = session.prompt_override
+        text, full_reset = session.tuning.prompt_override
         parts = [text] if full_reset else [*parts, text]
     languages = session.verb.languages
-    if len(languages) > 1 and session.language is not None:
+    if len(languages) > 1 and session.tuning.language is not None:
         parts.append(f"You can speak {', '.join(lang.name for lang in languages)}. You are "
-                     f"speaking {session.language.name} now; when the caller wants another "
+                     f"speaking {session.tuning.language.name} now; when the caller wants another "
                      f"of these languages, call {CHANGE_LANGUAGE} first.")
     context = session.context
     reset = context.reset if context is not None else None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime import faults
+from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.faults import Recovery
 
 if TYPE_CHECKING:
@@ -20,11 +21,10 @@ __all__ = ["Recovery", "classify", "succeeded"]
 def classify(session: AiSession, error_type: ErrorType, message: str, *,
              retryable: bool = True, then: str = "", **detail: JSONValue) -> Recovery:
     outcome = faults.classify(session.call, error_type, message,
-                              policy=session.policy(error_type), retryable=retryable,
+                              policy=session.recovery_policy(error_type), retryable=retryable,
                               then=then, **detail)
     if outcome.fatal:
-        session.ended = f"error:{error_type.value}"
-        session.hangup_after = True
+        session.move(Move.HANG_UP, f"error:{error_type.value}")
     return outcome
 
 

@@ -24,7 +24,7 @@ def request(session: AiSession) -> LlmRequest | None:
     verb = session.verb
     if verb.post_prompt is None:
         return None
-    transcript = "\n".join(f"{m.role}: {m.content}" for m in session.messages
+    transcript = "\n".join(f"{m.role}: {m.content}" for m in session.conversation.messages
                            if m.role in ("user", "assistant") and m.content)
     instructions = templates.render(verb.post_prompt.text, session)
     return LlmRequest((ChatMessage("system", instructions),
@@ -42,15 +42,15 @@ def payload(session: AiSession) -> dict[str, JSONValue]:
         "conversation_type": "voice", "call_id": call.call_id,
         "app_name": session.verb.params.app_name, "ai_session_id": session.session_id,
         "action": "post_conversation",
-        "call_log": [{"role": m.role, "content": m.content} for m in session.messages],
+        "call_log": [{"role": m.role, "content": m.content} for m in session.conversation.messages],
         "global_data": dict(session.global_data),
-        "swaig_log": list[JSONValue](session.swaig_log),
+        "swaig_log": list[JSONValue](session.conversation.swaig_log),
         "caller_id_number": str(call.call_info.get("from", "")),
         "call_end_date": now_us, "ai_end_date": now_us,
-        "call_ended_by": session.ended or "",
-        "times": list[JSONValue](session.turns),
-        "total_input_tokens": session.input_tokens,
-        "total_output_tokens": session.output_tokens,
+        "call_ended_by": session.next.why or "",
+        "times": list[JSONValue](session.conversation.turns),
+        "total_input_tokens": session.conversation.input_tokens,
+        "total_output_tokens": session.conversation.output_tokens,
         "SWMLVars": dict(call.vars),
     }
 

@@ -68,9 +68,8 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
     await actions.apply(session, reply.actions, reply.post_process,
                         meta_data_token(function), call.id)
     if reply.tool_prompt:
-        from interpreter.providers.llm.base import ChatMessage
 
-        session.messages.append(ChatMessage("system", reply.tool_prompt))
+        session.conversation.say("system", reply.tool_prompt)
     return reply.response or "Action completed."
 
 
@@ -140,13 +139,13 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
             continue
         if isinstance(event, ev.SpeechStarted | ev.TranscriptReceived):
             if isinstance(event, ev.TranscriptReceived) and event.final:
-                session.pending_input.append(event.text)
-            if not ev.barges(session.barge, event):
+                session.conversation.pending_input.append(event.text)
+            if not ev.barges(session.tuning.barge, event):
                 continue
             if filler_playing:
                 session.executor.channel.stop_playout()
                 filler_playing = False
-            if session.barge.functions:
+            if session.tuning.barge.functions:
                 # The tool completes (its side effect must not run twice) and
                 # the caller's words reach the model with its result.
                 continue
@@ -162,8 +161,8 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
                 "calling it again.")
         break
     seconds = round(runtime.now() - started, 6)
-    session.swaig_log.append({"command_name": function.name, "command_arg": call.arguments,
-                              "seconds": seconds})
+    session.conversation.swaig_log.append(
+        {"command_name": function.name, "command_arg": call.arguments, "seconds": seconds})
     if isinstance(event, ev.ToolFailed | ev.EffectFailed):
         error_type = ErrorType(event.error_type) if isinstance(event, ev.ToolFailed) \
             else event.error_type

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
@@ -31,6 +30,7 @@ from interpreter.providers.llm.base import (
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
+from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_tool
 from interpreter.runtime.call import PLAYOUT_GRACE
@@ -42,8 +42,6 @@ MAX_TOOL_ROUNDS = 8
 # A model that sends nothing for this long (no token, no end) has stalled: an
 # llm_timeout, whatever the provider's own timeouts are.
 LLM_STALL_SECONDS = 30.0
-# How much of a tool result stays in the history after extensive_data.
-SHORTENED_RESULT_CHARS = 200
 
 
 class _Interrupted(Exception):
@@ -55,9 +53,9 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
     rounds = 0
     try:
         # The limit is read each round: back_to_back_functions may raise it mid-turn.
-        while rounds < (session.tool_round_limit or MAX_TOOL_ROUNDS):
+        while rounds < (session.tuning.tool_round_limit or MAX_TOOL_ROUNDS):
             rounds += 1
-            if session.background_wait:
+            if session.tuning.background_wait:
                 await _background_done(session)
             try:
                 text, calls = await _generate(session, offer_tools)
@@ -68,33 +66,34 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
                     continue
                 return
             recovery.succeeded(session, ErrorType.LLM_ERROR, ErrorType.LLM_TIMEOUT)
-            session.messages.append(ChatMessage("assistant", text, tuple(calls)))
+            session.conversation.messages.append(ChatMessage("assistant", text, tuple(calls)))
             if not calls:
                 await actions.flush_post_process(session)
                 if session.step is not None and session.step.end and ends_conversation(text):
-                    session.ended = "end"
+                    session.move(Move.END, "end")
                 return
             for call in calls:
-                if session.ended is not None or session.interrupted:
-                    why = "the call ended" if session.ended else "the caller interrupted"
-                    _record_result(session, call, f"Not run: {why} first.")
+                if session.next.over or session.interrupted:
+                    why = "the call ended" if session.next.over else "the caller interrupted"
+                    session.conversation.record_result(call, f"Not run: {why} first.")
                     continue
                 await _tool_call(session, call)
-            if session.ended is not None or session.interrupted:
+            if session.next.over or session.interrupted:
                 session.interrupted = False
                 return
-            if session.wait_for_user or session.wait_for_user_until is not None:
+            if session.tuning.wait_for_user or session.tuning.wait_for_user_until is not None:
                 session.call.trace.record("reply_deferred", why="wait_for_user")
                 return
-            if session.pending_input:
+            if session.conversation.pending_input:
                 # The caller spoke while the tools ran: the next reply hears it.
-                session.messages.append(ChatMessage("user", take_input(session)))
+                conversation = session.conversation
+                conversation.say("user", conversation.take_input(session.tuning.hints))
         faults.record(session.call, ErrorType.TOOL_INVALID_CALL,
                       f"more than {rounds} tool rounds in one turn", fatal=False,
                       next="the turn ends")
     finally:
-        if not session.chain_forever:
-            session.tool_round_limit = None
+        if not session.tuning.chain_forever:
+            session.tuning.tool_round_limit = None
 
 
 def ends_conversation(reply: str) -> bool:
@@ -106,21 +105,10 @@ def ends_conversation(reply: str) -> bool:
     return bool(reply.strip()) and not sentences[-1].rstrip("\"')»” ").endswith("?")
 
 
-def take_input(session: AiSession) -> str:
-    """The caller's pending words as one user message, with the hints' rewrites
-    (ASR corrections such as "cell phone number" → "mobile number")."""
-    text = " ".join(session.pending_input)
-    session.pending_input.clear()
-    for hint in session.hints:
-        if hint.pattern is not None and hint.replace is not None:
-            text = hint.pattern.sub(hint.replace, text)
-    return text
-
-
 async def _background_done(session: AiSession) -> None:
     """playback_bg with wait: the reply waits until the file has played."""
-    playout = session.background
-    session.background_wait = False
+    playout = session.tuning.background
+    session.tuning.background_wait = False
     if playout is None or playout in session.call.ended_playouts:
         return
 
@@ -129,7 +117,7 @@ async def _background_done(session: AiSession) -> None:
             event.playout_id == playout
 
     event = await session.call.wait_for(done)
-    session.background = None
+    session.tuning.background = None
     if isinstance(event, ev.PlayoutFailed):
         background_failed(session, event.reason)
 
@@ -138,14 +126,14 @@ def background_failed(session: AiSession, reason: str) -> None:
     # Background audio is decoration: its failure never ends the call.
     faults.record(session.call, ErrorType.MEDIA_ERROR, reason, fatal=False,
                   next="the conversation goes on without it")
-    session.background = None
+    session.tuning.background = None
 
 
 def _request(session: AiSession, offer_tools: bool) -> LlmRequest:
     settings = session.verb.prompt.settings
-    tuned = session.llm_settings
+    tuned = session.tuning.llm_settings
     return LlmRequest(
-        (ChatMessage("system", prompt.system_prompt(session)), *session.messages),
+        (ChatMessage("system", prompt.system_prompt(session)), *session.conversation.messages),
         prompt.tools(session) if offer_tools else (),
         tuned.get("temperature", settings.temperature), tuned.get("top_p", settings.top_p),
         int(tuned.get("max_tokens", settings.max_tokens)),
@@ -154,41 +142,15 @@ def _request(session: AiSession, offer_tools: bool) -> LlmRequest:
         model=settings.model)
 
 
-def _edit_history(session: AiSession) -> None:
-    """Tool results the model has now seen once: replace_in_history swaps the
-    call and its result for a line of text (or drops them), extensive_data
-    keeps only the start of the result."""
-    edits, session.history_edits = session.history_edits, {}
-    shorten, session.shorten_results = session.shorten_results, set()
-    kept: list[ChatMessage] = []
-    for message in session.messages:
-        if message.role == "tool" and message.tool_call_id in edits:
-            replacement = edits[message.tool_call_id]
-            if replacement:
-                kept.append(ChatMessage("assistant", replacement))
-            continue
-        if message.role == "tool" and message.tool_call_id in shorten and \
-                len(message.content) > SHORTENED_RESULT_CHARS:
-            message = replace(message, content=message.content[:SHORTENED_RESULT_CHARS]
-                              + " … (the full result was given once)")
-        if message.tool_calls and any(c.id in edits for c in message.tool_calls):
-            calls = tuple(c for c in message.tool_calls if c.id not in edits)
-            if not calls and not message.content:
-                continue
-            message = replace(message, tool_calls=calls)
-        kept.append(message)
-    session.messages[:] = kept
-
-
 async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[ToolCall]]:
     """One streamed generation, spoken sentence by sentence; raises
     _Interrupted when the caller barges in and LlmError when the model fails."""
     call = session.call
     request = _request(session, offer_tools)
-    if session.history_edits or session.shorten_results:
-        _edit_history(session)
+    conversation = session.conversation
+    conversation.apply_edits()
     epoch = call.new_epoch("generation")
-    queued_fillers, session.filler_prefix = session.filler_prefix.split(), ""
+    queued_fillers, conversation.filler_prefix = conversation.filler_prefix.split(), ""
 
     async def work(effect_id: int) -> None:
         try:
@@ -220,7 +182,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     thinking = fillers.for_thinking(session)
     heard_earlier: list[str] = []  # sentences heard before a failed voice cut the turn
 
-    policy = session.barge
+    policy = session.tuning.barge
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.LlmDelta | ev.LlmToolCalled | ev.LlmFinished | ev.LlmFailed
@@ -258,7 +220,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 # The model is slow to start: a thinking filler, not silence.
                 last_playout = fillers.play(session, thinking, "thinking")
                 queued_fillers += thinking.split()
-                session.filler_prefix, thinking, playing = "", None, 1
+                session.conversation.filler_prefix, thinking, playing = "", None, 1
             case ev.LlmDelta(text=delta):
                 if first_token is None:
                     first_token = call.now()
@@ -272,8 +234,8 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
             case ev.LlmFinished(input_tokens=used, output_tokens=made):
                 finished = True
                 tokens = made
-                session.input_tokens += used
-                session.output_tokens += made
+                session.conversation.input_tokens += used
+                session.conversation.output_tokens += made
                 if pending.strip():
                     speak(pending.strip())
                     pending = ""
@@ -287,7 +249,7 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
             case ev.PlayoutFailed(playout_id=failed, reason=reason) \
-                    if failed != session.background:
+                    if failed != session.tuning.background:
                 # What played before the failure was heard; the new playout
                 # opens with the recovery phrase, which is not the model's.
                 played_before = [t for p, t in spoken if p < failed]
@@ -301,10 +263,10 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
             case ev.SpeechStarted() | ev.TranscriptReceived() if ev.barges(policy, event):
                 _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.TranscriptReceived(text=said, final=True):
-                session.pending_input.append(said)
+                session.conversation.pending_input.append(said)
     timing = _timing(session, text, started, first_token, first_sentence, tokens)
     call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
-    session.turns.append(timing)
+    session.conversation.turns.append(timing)
     return text, calls
 
 
@@ -327,7 +289,7 @@ async def _voice_failed(session: AiSession, effect: int, spoken: list[tuple[int,
         raise _Interrupted()
     del spoken[len(spoken) - len(unheard):]
     last = fillers.play(session, outcome.phrase, "recovery")
-    session.filler_prefix = ""
+    session.conversation.filler_prefix = ""
     for _, sentence in unheard:
         last = play(session, sentence)
         spoken.append((last, sentence))
@@ -340,7 +302,7 @@ def _timing(session: AiSession, text: str, started: float, first_token: float | 
     from the caller's final words to the first model token, to the first
     sentence handed to speech (the text runtime plays it at once, so that is
     also the first audio out)."""
-    heard = session.last_words_at
+    heard = session.conversation.last_words_at
     now = session.call.now()
     seconds = now - started
     return {
@@ -393,9 +355,9 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     call.new_epoch("barge-in")
     call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
     if heard:
-        session.messages.append(ChatMessage("assistant", heard))
+        session.conversation.say("assistant", heard)
     if isinstance(event, ev.TranscriptReceived) and event.final:
-        session.pending_input.append(event.text)
+        session.conversation.pending_input.append(event.text)
     raise _Interrupted()
 
 
@@ -427,17 +389,7 @@ async def _tool_call(session: AiSession, call: ToolCall) -> None:
         result = gather.submit(session, call)
     else:
         result = await run_tool(session, call)
-    _record_result(session, call, result)
-
-
-def _record_result(session: AiSession, call: ToolCall, result: str) -> None:
-    """The result as the call's tool message; as a note when the call itself
-    left the history (a context switch reset it), since a tool message must
-    follow its call."""
-    if any(c.id == call.id for m in session.messages for c in m.tool_calls):
-        session.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
-    else:
-        session.messages.append(ChatMessage("system", f"{call.name}: {result}"))
+    session.conversation.record_result(call, result)
 
 
 def _argument(call: ToolCall, name: str) -> str:

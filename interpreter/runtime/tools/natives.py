@@ -30,7 +30,7 @@ async def run_native(session: AiSession, function: ir.Function,
         case "wait_seconds":
             return await _wait(session, arguments.get("seconds"))
         case "wait_for_user":
-            session.wait_for_user = True
+            session.tuning.wait_for_user = True
             return ToolReply("Waiting silently for the caller to speak.")
         case "adjust_response_latency":
             value = arguments.get("milliseconds")
@@ -58,6 +58,6 @@ async def _wait(session: AiSession, seconds: JSONValue) -> ToolReply:
     event = await call.wait_for(
         lambda e: isinstance(e, ev.TranscriptReceived) and e.source == "caller", seconds)
     if isinstance(event, ev.TranscriptReceived):
-        session.pending_input.append(event.text)
+        session.conversation.pending_input.append(event.text)
         return ToolReply(f"The caller spoke after {call.now() - started:.0f} seconds.")
     return ToolReply(f"Waited {seconds} seconds.")

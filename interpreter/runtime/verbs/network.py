@@ -12,6 +12,7 @@ from interpreter.runtime import events as ev
 from interpreter.runtime.call import EFFECT_GRACE, Leg
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
+from interpreter.runtime.verbs import media
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
@@ -45,6 +46,8 @@ async def ai(executor: Executor, verb: ir.Ai) -> None:
     if runner is None:
         executor.call.vars.update(ai_result="failed", return_value="failed")
         raise CallFault(ErrorType.STATE_ERROR, "this runtime has no ai agent loop configured")
+    # An agent talks: like play, the ai verb answers a call not yet answered.
+    media.answer(executor)
     await runner(executor, verb)
 
 

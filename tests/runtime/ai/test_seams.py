@@ -160,3 +160,12 @@ def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes
     assert error["type"] == "tool_error" and "UnicodeEncodeError" in error["message"]
     assert "Sorry, I couldn't complete that just now." in spoken(channel)
     assert "That did not work." in spoken(channel)
+
+
+def test_an_ai_verb_answers_a_call_not_yet_answered() -> None:
+    flow = "sections:\n  main:\n    - ai:\n        prompt: {text: Hi.}\n" \
+           "        params: {attention_timeout: 0}\n"
+    call, _, channel, _ = run_ai_call(flow, "steps:\n  - hangup: {after: 3}\n",
+                                      'rules:\n  - reply: "Hello."\n')
+    assert channel.answered_at == 0.0
+    assert not call.trace.of_kind("error") and spoken(channel) == ["Hello."]
