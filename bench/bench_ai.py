@@ -47,16 +47,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp
 from aiohttp import web
 
 from bench.report import write_section
 from interpreter.document.compile import compile_text
-from interpreter.host import tune_gc_for_calls
+from interpreter.host import CallHost, tune_gc_for_calls
 from interpreter.media.ports import Utterance
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime import events as ev
-from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.call import Call
 from interpreter.server.demo_webhook import build_app
 from interpreter.transports.caller_script import CallerScript, load_caller_script
@@ -268,29 +266,29 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
     loop = asyncio.get_running_loop()
     run = Run(count)
     live = 0
-    # The host's one HTTP client, shared by all its calls (as a server does):
-    # pooled connections, no cookies carried from one call to another.
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                 cookie_jar=aiohttp.DummyCookieJar())
+    # A call host as a server has one: its one HTTP client is shared by all
+    # its calls (pooled connections, no cookies carried between calls).
+    host = CallHost(call_type=TimedCall)
+    await host.__aenter__()
 
     async def one(index: int) -> str:
         nonlocal live
         await asyncio.sleep(stagger * index / count)
         caller = TimedCaller(script)
         network = SimulatedNetwork.for_script(script)
-        call = TimedCall(flow, caller, network, ai_runner=runner(ScriptedProvider(rules)),
-                         http=http)
+        call = host.start_call(flow, caller, network, llm=ScriptedProvider(rules))
+        assert isinstance(call, TimedCall)
         call.heard_at = []
         live += 1
         run.peak_calls = max(run.peak_calls, live)
         try:
-            result = await call.run()
+            await host.wait(call.call_id)
         finally:
             live -= 1
         await caller.close()
         await network.close()
         collect(call, caller, run)
-        return result.disposition
+        return str(call.trace.of_kind("call_ended")[0]["disposition"])
 
     async def ticker() -> None:
         due = loop.time() + LAG_TICK
@@ -319,7 +317,7 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
         run.cpu, run.wall = time.process_time() - cpu, loop.time() - wall
         gc.callbacks.remove(on_gc)
         lag_task.cancel()
-        await http.close()
+        await host.close()
     run.completed = sum(1 for d in dispositions if d == "caller_hangup")
     return run
 

@@ -22,6 +22,7 @@ import runpy
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.report import write_section
 from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
+from interpreter.host import CallHost
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
 from interpreter.transports.caller_script import load_caller_script
@@ -91,20 +93,51 @@ async def run_calls(count: int, rounds: int, samples: list[float]) -> tuple[int,
     flow = compile_text(FLOW.replace("ROUNDS", str(rounds)), "bench.yaml")
     script = load_caller_script(caller_script(rounds), "bench.caller.yaml")
 
-    async def one() -> tuple[int, str]:
-        caller = SimulatedCaller(script)
-        network = SimulatedNetwork.for_script(script)
-        call = TimedCall(flow, caller, network)
-        call.samples = samples
-        result = await call.run()
-        await caller.close()
-        await network.close()
-        events = len(call.trace.of_kind("event"))
-        return events, result.disposition
+    async with CallHost(call_type=TimedCall) as host:
 
-    results = await asyncio.gather(*(one() for _ in range(count)))
+        async def one() -> tuple[int, str]:
+            caller = SimulatedCaller(script)
+            network = SimulatedNetwork.for_script(script)
+            call = host.start_call(flow, caller, network)
+            assert isinstance(call, TimedCall)
+            call.samples = samples
+            await host.wait(call.call_id)
+            await caller.close()
+            await network.close()
+            events = len(call.trace.of_kind("event"))
+            return events, call.trace.of_kind("call_ended")[0]["disposition"]
+
+        results = await asyncio.gather(*(one() for _ in range(count)))
     completed = sum(1 for _, disposition in results if disposition == "hangup:hangup")
     return sum(events for events, _ in results), completed
+
+
+async def live_call_bytes(count: int, rounds: int, retain: int | None) -> float:
+    """Memory per live call: `count` calls mid-way through their IVR loop,
+    traced allocations divided by the calls (flow compiled before)."""
+    flow = compile_text(FLOW.replace("ROUNDS", str(rounds)), "bench.yaml")
+    script = load_caller_script(caller_script(rounds), "bench.caller.yaml")
+    async with CallHost(trace_retain=retain) as host:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        parties = []
+        for _ in range(count):
+            caller, network = SimulatedCaller(script), SimulatedNetwork.for_script(script)
+            parties.append((caller, network))
+            host.start_call(flow, caller, network)
+        await asyncio.sleep(6.0)  # virtual: every call is a few menus in
+        live = len(host.live())
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        for call in host.live():
+            call.post(ev.HangupRequested())
+        await asyncio.sleep(1.0)
+        for caller, network in parties:
+            await caller.close()
+            await network.close()
+    assert live == count, f"only {live} of {count} calls were live"
+    return used / count
 
 
 def measure(count: int, rounds: int, virtual: bool) -> dict[str, float]:
@@ -143,6 +176,11 @@ def main() -> None:
                   f"{figures['events_per_s']:10.0f} events/s, per-event p50 "
                   f"{figures['p50_us']:.0f} µs, p99 {figures['p99_us']:.0f} µs, "
                   f"{figures['completed']:.0f}/{count} completed, wall {figures['wall_s']:.1f} s")
+    memory = {retain: run_virtual(lambda r=retain: live_call_bytes(1000, 20, r))  # type: ignore[misc]
+              for retain in (None, 64)}
+    for retain, used in memory.items():
+        print(f"memory per live call (1,000 calls, trace retain={retain}): "
+              f"{used / 1024:.1f} KiB")
     table = "".join(
         f"| {count} | {mode} | {f['completed']:.0f}/{count} | {f['events']:.0f} | "
         f"{f['wall_s']:.2f} | {f['cpu_s']:.2f} | {f['events_per_s']:,.0f} | "
@@ -155,7 +193,12 @@ def main() -> None:
         "menu. Per-event cost = the actor's time from taking an event out of its inbox to "
         "waiting again (handling it and running the verbs it unblocked).\n\n"
         "| calls | clock | completed | events | wall s | CPU s | events/s | per-event p50 µs "
-        "| per-event p99 µs |\n|---|---|---|---|---|---|---|---|---|\n" + table)
+        "| per-event p99 µs |\n|---|---|---|---|---|---|---|---|---|\n" + table +
+        "\nMemory per live call, 1,000 IVR calls a few menus in (tracemalloc, the compiled "
+        "flow excluded): " + ", ".join(
+            f"{used / 1024:.0f} KiB with " + ("every trace record kept" if retain is None
+                                              else f"the last {retain} trace records kept")
+            for retain, used in memory.items()) + " (target ≤ 1 MB).\n")
     print(report)
     if not args.no_write:
         write_section("bench_kernel", report)

@@ -73,9 +73,13 @@ class CallHost:
     def __init__(self, *, llm: Mapping[str, LlmProvider] | None = None,
                  default_llm: str = "scripted", outbox: Outbox | None = None,
                  trace_dir: str | Path | None = None, warnings: TextIO | None = None,
-                 many_calls: bool = False, http: HttpClient | None = None) -> None:
+                 many_calls: bool = False, http: HttpClient | None = None,
+                 trace_retain: int | None = None, call_type: type[Call] = Call) -> None:
         """`http`: the client every call's requests go through (a double in
-        tests); by default one pooled aiohttp client the host owns."""
+        tests); by default one pooled aiohttp client the host owns.
+        `trace_retain`: trace records each live call keeps in memory (None:
+        all, for tests and the CLI; a server keeps few and reads the files).
+        `call_type`: a Call subclass, for instrumented calls (benchmarks)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -86,6 +90,8 @@ class CallHost:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: dict[str, asyncio.Task[Call]] = {}
         self._many_calls = many_calls
+        self._trace_retain = trace_retain
+        self._call_type = call_type
 
     async def __aenter__(self) -> CallHost:
         if self._http is None:
@@ -195,13 +201,13 @@ class CallHost:
         call_id = call_id or str(uuid.uuid4())
         info = dict(call_info or {})
         model = llm if llm is not None else self.providers.get(self.default_llm)
-        call = Call(flow, channel, telephony, call_id=call_id, call_info=info,
-                    trace_path=trace_path or self._trace_path(call_id),
-                    flow_loader=self.flow_loader(base, info),
-                    ai_runner=runner(model, tools=MockRunner(mocks) if mocks else None,
-                                     start=start)
-                    if model is not None else None,
-                    http=self._http, outbox=self._outbox)
+        tools = MockRunner(mocks) if mocks else None
+        call = self._call_type(
+            flow, channel, telephony, call_id=call_id, call_info=info,
+            trace_path=trace_path or self._trace_path(call_id),
+            trace_retain=self._trace_retain, flow_loader=self.flow_loader(base, info),
+            ai_runner=runner(model, tools=tools, start=start) if model is not None else None,
+            http=self._http, outbox=self._outbox)
         self.calls[call.call_id] = call
         task = asyncio.get_running_loop().create_task(self._run(call),
                                                       name=f"call:{call.call_id}")
@@ -212,7 +218,11 @@ class CallHost:
                        telephony: Telephony, **options: Any) -> Call:
         """Start a call and wait until it has ended."""
         call = self.start_call(flow, channel, telephony, **options)
-        return await self._tasks[call.call_id]
+        return await self.wait(call.call_id)
+
+    async def wait(self, call_id: str) -> Call:
+        """Wait until the live call `call_id` has ended; KeyError if it is not live."""
+        return await self._tasks[call_id]
 
     async def _run(self, call: Call) -> Call:
         try:

@@ -151,7 +151,7 @@ class Call:
     def __init__(self, flow: ir.CompiledFlow, channel: CallerChannel, telephony: Telephony,
                  *, call_id: str | None = None, call_info: dict[str, JSONValue] | None = None,
                  envs: dict[str, JSONValue] | None = None,
-                 trace_path: str | Path | None = None,
+                 trace_path: str | Path | None = None, trace_retain: int | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
                  ai_runner: AiRunner | None = None,
                  http: HttpClient | None = None,
@@ -159,7 +159,8 @@ class Call:
         """`http`: the client the host shares between its calls (and closes);
         without one the call opens its own and closes it at the end.
         `outbox`: where post-call work goes when the call ends; without one
-        it stays in `outgoing` for whoever runs the call."""
+        it stays in `outgoing` for whoever runs the call. `trace_retain`: how
+        many trace records stay in memory (None: all; the file gets them all)."""
         self.flow = flow
         self.channel = channel
         self.telephony = telephony
@@ -179,7 +180,7 @@ class Call:
         self.carried: dict[str, JSONValue] | None = None
         self.ai_runner = ai_runner
         self._loop = asyncio.get_running_loop()
-        self.trace = Trace(self.call_id, self._loop.time, trace_path)
+        self.trace = Trace(self.call_id, self._loop.time, trace_path, retain=trace_retain)
         # Consecutive failures per error type (runtime/faults.py).
         self.failures: dict[ErrorType, int] = {}
         # Speech that failed to transcribe while nothing listened for it (the

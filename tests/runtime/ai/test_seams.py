@@ -169,3 +169,14 @@ def test_an_ai_verb_answers_a_call_not_yet_answered() -> None:
                                       'rules:\n  - reply: "Hello."\n')
     assert channel.answered_at == 0.0
     assert not call.trace.of_kind("error") and spoken(channel) == ["Hello."]
+
+
+def test_digits_pressed_during_an_ai_session_are_kept_and_traced() -> None:
+    rules = 'rules:\n  - when: {start: true}\n    reply: "Hello, how can I help?"\n' \
+            '  - reply: "Sure."\n'
+    caller = 'steps:\n  - press: "12"\n    at: 3\n  - hangup: {after: 5}\n'
+    call, _, _, _ = run_ai_call(BOOKING.replace(", PARAMS", ""), caller, rules)
+    kept = call.trace.of_kind("event_kept")
+    assert [k["event"] for k in kept] == ["DigitPressed", "DigitPressed"]
+    assert all("next prompt" in str(k["why"]) for k in kept)
+    assert call.pending_digits == ["1", "2"]
