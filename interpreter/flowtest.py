@@ -153,8 +153,9 @@ class Outcome:
 
 
 def check(test: FlowTest, records: list[dict[str, JSONValue]],
-          heard: list[str]) -> list[Outcome]:
-    """Each expectation against the call's trace and what the caller heard."""
+          heard: list[tuple[float, str]]) -> list[Outcome]:
+    """Each expectation against the call's trace and what the caller heard
+    (each line with the time it started)."""
     outcomes = []
     for expectation in test.expect:
         value = expectation.value
@@ -171,8 +172,8 @@ def check(test: FlowTest, records: list[dict[str, JSONValue]],
                 passed = any(r.get("function") == value and _arguments_match(
                     expectation.arguments, r.get("arguments")) for r in relevant)
             case "said":
-                passed = any(value.lower() in line.lower() for line in heard)
-                relevant = [{"kind": "heard", "text": line} for line in heard]
+                passed = any(value.lower() in line.lower() for _, line in heard)
+                relevant = [{"t": start, "kind": "heard", "text": line} for start, line in heard]
             case "error":
                 relevant = [r for r in records if r["kind"] == "error"]
                 passed = any(r.get("type") == value and not r.get("fatal") for r in relevant)

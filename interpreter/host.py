@@ -217,12 +217,14 @@ class CallHost:
     async def run_call(self, flow: ir.CompiledFlow, channel: CallerChannel,
                        telephony: Telephony, **options: Any) -> Call:
         """Start a call and wait until it has ended."""
-        call = self.start_call(flow, channel, telephony, **options)
-        return await self.wait(call.call_id)
+        return await self.wait(self.start_call(flow, channel, telephony, **options))
 
-    async def wait(self, call_id: str) -> Call:
-        """Wait until the live call `call_id` has ended; KeyError if it is not live."""
-        return await self._tasks[call_id]
+    async def wait(self, call: Call) -> Call:
+        """Wait until `call` has ended (at once if it already has)."""
+        task = self._tasks.get(call.call_id)
+        if task is not None:
+            await asyncio.wait({task})
+        return call
 
     async def _run(self, call: Call) -> Call:
         try:

@@ -108,9 +108,10 @@ def print_deliveries(host: CallHost, out: TextIO) -> None:
     """What left the call afterwards: each summary and where it went."""
     outbox = host.outbox
     for result in outbox.results if isinstance(outbox, MemoryOutbox) else []:
-        where = {"delivered": "delivered", "kept": "kept (no post_prompt_url)",
-                 "given_up": f"NOT delivered after {result.attempts} attempts: {result.error}"
-                 }[result.state]
+        where = {"delivered": f"delivered to {result.url}",
+                 "kept": "kept (the flow has no post_prompt_url)",
+                 "given_up": f"NOT delivered to {result.url} after {result.attempts} "
+                             f"attempts ({result.error})"}[result.state]
         print(f"summary {where}: {result.summary or '(none: the model gave none)'}", file=out)
 
 

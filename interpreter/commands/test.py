@@ -47,7 +47,8 @@ def run_once(test: FlowTest) -> list[Outcome]:
                                        start=test.start)
         await caller.close()
         await network.close()
-        return check(test, call.trace.records, [line.text for line in caller.heard])
+        return check(test, call.trace.records,
+                     [(line.start, line.text) for line in caller.heard])
 
     return run_virtual(main)
 

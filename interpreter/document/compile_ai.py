@@ -179,7 +179,8 @@ def _listen(params: dict[str, JSONValue], args: dict[str, Any]) -> ListenSetting
         speech_event_ms=int(number(params.get("speech_event_timeout"), base.speech_event_ms)),
         speech_timeout_ms=int(number(params.get("speech_timeout"), base.speech_timeout_ms)),
         first_word_ms=int(number(params.get("first_word_timeout"), base.first_word_ms)),
-        confidence=number(confidence, base.confidence),
+        # The reference's default ASR confidence threshold for the ai verb.
+        confidence=number(confidence, ir.LlmSettings().confidence),
         language=code if isinstance(code, str) and code else base.language,
         hints=tuple(h.hint for h in map(hint, args.get("hints") or []) if h.hint),
         energy_level_db=number(params.get("energy_level"), base.energy_level_db),

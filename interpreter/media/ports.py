@@ -123,6 +123,16 @@ class ListenSettings:
     paused: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What to record (record / record_call)."""
+
+    format: str = "wav"  # "wav" | "mp3" | "mp4"
+    stereo: bool = False
+    direction: str = "both"  # "speak" (the caller) | "listen" (what they hear) | "both"
+    beep: bool = False  # a tone before recording starts
+
+
 # ------------------------------------------------------------------ reporting
 
 
@@ -170,8 +180,8 @@ class CallerChannel(Protocol):
     def send_digits(self, digits: str) -> None:
         """Send DTMF to the caller ("w" waits half a second)."""
 
-    def start_recording(self, control_id: str, stereo: bool, fmt: str) -> str:
-        """Record the call in the background; the URL the recording will have."""
+    def start_recording(self, control_id: str, recording: Recording) -> str:
+        """Start recording; the URL the recording will have."""
 
     def stop_recording(self, control_id: str) -> None: ...
 

@@ -106,11 +106,6 @@ class PlayoutFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class TimerFired(Event):
-    timer: str
-
-
-@dataclass(frozen=True, slots=True)
 class RequestCompleted(Event):
     effect_id: int
     status: int

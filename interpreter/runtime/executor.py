@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 from interpreter import ir
 from interpreter.errors import CallFault, ErrorType
 from interpreter.jsontypes import JSONValue
-from interpreter.media.ports import FALLBACK_VOICE, CallerChannel, FailureKind, Utterance, Voice
+from interpreter.media.ports import (
+    FALLBACK_VOICE,
+    CallerChannel,
+    FailureKind,
+    ListenSettings,
+    Utterance,
+    Voice,
+)
 from interpreter.runtime import faults
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.events import PlayoutFailed, PlayoutFinished
@@ -72,6 +79,9 @@ class Executor:
     # The voice "say" items are spoken in when they name none: the ai verb's
     # language voice; FALLBACK_VOICE for everything once a voice has failed.
     voice: Voice | None = None
+    # What the channel was last told about listening (an ai session's
+    # settings, a prompt's while it listens for speech).
+    listening: ListenSettings = field(default_factory=ListenSettings)
 
     @property
     def scope(self) -> MappingScope:
@@ -106,6 +116,11 @@ class Executor:
                 await self.step(verb)
             except CallFault as fault:
                 await self.recover(fault, verb)
+                continue
+            if self.call.failures:
+                # Retries count consecutive failures: a verb that completed
+                # starts the count again.
+                self.call.failures.clear()
 
     def _end_of_list(self, frame: Frame) -> None:
         self.stack.pop()
@@ -248,12 +263,20 @@ class Executor:
 
     async def recover(self, fault: CallFault, verb: ir.Verb) -> None:
         """Classify, speak the recovery phrase, and go on — or end the call."""
+        from interpreter.runtime.verbs import media
+
         outcome = faults.classify(self.call, fault.error_type, fault.detail,
                                   then="next method", verb=_verb_name(verb), line=_line(verb))
         if outcome.phrase:
+            media.answer(self)  # a phrase to a call still ringing would go unheard
             await self.say(outcome.phrase)
         if outcome.fatal:
             raise ScriptEnded(f"error:{fault.error_type.value}")
+
+    def listen(self, settings: ListenSettings) -> None:
+        """How the caller is listened to from now on; the transport hears of it."""
+        self.listening = settings
+        self.channel.listen(settings)
 
     async def say(self, text: str) -> bool:
         return await self.play([Utterance("say", text)])

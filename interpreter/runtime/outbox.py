@@ -9,7 +9,9 @@ in the same tick as the tool's reply, whatever the summary endpoint does.
 `MemoryOutbox` is the in-process implementation: it generates the summary,
 POSTs it with an `Idempotency-Key` (the same on every attempt, so a receiver
 can drop a repeat), retries with back-off, and keeps a result per delivery.
-The server's outbox keeps them in its store instead, so a crash loses none.
+It lives in memory: a process that dies loses what it had not delivered. A
+durable outbox (the server's, in its store) is another implementation of the
+same port.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class DeliveryResult:
     call_id: str
     kind: str
     key: str
+    url: str | None
     state: str  # "delivered" | "given_up" | "kept" (no url)
     attempts: int
     summary: str | None
@@ -121,8 +124,9 @@ class MemoryOutbox:
 
     def _done(self, delivery: Delivery, state: str, attempts: int, summary: str | None, *,
               error: str = "", status: int | None = None) -> None:
-        self.results.append(DeliveryResult(delivery.call_id, delivery.kind, delivery.key, state,
-                                           attempts, summary, error, status))
+        self.results.append(DeliveryResult(delivery.call_id, delivery.kind, delivery.key,
+                                           delivery.url, state, attempts, summary, error,
+                                           status))
 
 
 async def summarize(delivery: Delivery) -> str | None:

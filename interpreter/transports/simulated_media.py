@@ -22,6 +22,7 @@ from interpreter.media.ports import (
     Heard,
     ListenSettings,
     PlayoutFailure,
+    Recording,
     Utterance,
 )
 from interpreter.transports.caller_script import Faults
@@ -302,9 +303,9 @@ class MediaPath:
     def send_digits(self, digits: str) -> None:
         self.digits_sent += digits
 
-    def start_recording(self, control_id: str, stereo: bool, fmt: str) -> str:
+    def start_recording(self, control_id: str, recording: Recording) -> str:
         self.recordings = (*self.recordings, control_id)
-        return f"callkernel://recordings/{control_id}.{fmt}"
+        return f"callkernel://recordings/{control_id}.{recording.format}"
 
     def stop_recording(self, control_id: str) -> None:
         self.recordings = tuple(r for r in self.recordings if r != control_id)

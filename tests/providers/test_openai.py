@@ -396,3 +396,14 @@ def test_reprs_never_show_credentials() -> None:
                           extra_headers={"api-key": KEY})
     for text in (repr(config), str(config), repr(OpenAIProvider(config))):
         assert KEY not in text and "hunter2pass" not in text
+
+
+def test_the_operator_maps_the_documents_model_names_to_served_ones() -> None:
+    config = OpenAIConfig.from_env({"CALLKERNEL_LLM_MODEL": "llama3.1",
+                                    "CALLKERNEL_LLM_MODEL_MAP":
+                                        "gpt-4o-mini = qwen2.5 , *=llama3.1:8b"})
+    assert config.served_model("gpt-4o-mini") == "qwen2.5"
+    assert config.served_model("gpt-4.1") == "llama3.1:8b"
+    assert config.served_model(None) == "llama3.1:8b"
+    plain = OpenAIConfig.from_env({"CALLKERNEL_LLM_MODEL": "llama3.1"})
+    assert (plain.served_model(None), plain.served_model("gpt-4o")) == ("llama3.1", "gpt-4o")

@@ -16,6 +16,7 @@ from interpreter.media.ports import (
     Heard,
     LegSink,
     ListenSettings,
+    Recording,
     Utterance,
 )
 
@@ -83,8 +84,8 @@ class ScriptedChannel:
     def send_digits(self, digits: str) -> None:
         self.digits_sent += digits
 
-    def start_recording(self, control_id: str, stereo: bool, fmt: str) -> str:
-        return f"test://{control_id}.{fmt}"
+    def start_recording(self, control_id: str, recording: Recording) -> str:
+        return f"test://{control_id}.{recording.format}"
 
     def stop_recording(self, control_id: str) -> None:
         pass

@@ -6,11 +6,12 @@ import io
 import json
 from pathlib import Path
 
+from interpreter import ir
 from interpreter.clock import run_virtual
 from interpreter.document.compile import compile_text
 from interpreter.host import CallHost
 from interpreter.runtime.call import Call, CallResult
-from interpreter.transports.caller_script import load_caller_script
+from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 from tests.runtime.doubles import ScriptedChannel, ScriptedTelephony
@@ -251,6 +252,19 @@ def test_example_ivr_and_its_caller_script_end_normally() -> None:
     assert result.variables["record_result"] == "success"
 
 
+def _run_scripted(flow: ir.CompiledFlow, script: CallerScript) -> tuple[Call, SimulatedCaller]:
+    """The flow against a caller script (its faults included), in virtual time."""
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        channel = SimulatedCaller(script)
+        call = Call(flow, channel, SimulatedNetwork.for_script(script))
+        await call.run()
+        await channel.close()
+        return call, channel
+
+    return run_virtual(main)
+
+
 def test_a_failing_voice_is_retried_in_the_fallback_voice_and_a_missing_file_skipped() -> None:
     flow = compile_text("""\
 sections:
@@ -264,15 +278,7 @@ faults:
   files: ["https://x.example/gone.wav"]
 steps: []
 """)
-
-    async def main() -> tuple[Call, SimulatedCaller]:
-        channel = SimulatedCaller(script)
-        call = Call(flow, channel, SimulatedNetwork.for_script(script))
-        await call.run()
-        await channel.close()
-        return call, channel
-
-    call, channel = run_virtual(main)
+    call, channel = _run_scripted(flow, script)
     assert [(e["type"], e["next"]) for e in call.trace.of_kind("error")] == [
         ("tts_error", "the rest in the fallback voice"), ("media_error", "skipped")]
     assert [line.text for line in channel.heard] == ["Welcome to Parkside.", "Welcome back."]
@@ -292,16 +298,39 @@ faults:
   tts: [{saying: "Your table is ready"}]
 steps: []
 """)
-
-    async def main() -> tuple[Call, SimulatedCaller]:
-        channel = SimulatedCaller(script)
-        call = Call(flow, channel, SimulatedNetwork.for_script(script))
-        await call.run()
-        await channel.close()
-        return call, channel
-
-    call, channel = run_virtual(main)
+    call, channel = _run_scripted(flow, script)
     assert [line.text for line in channel.heard] == [
         "Hello there.", "Your table is ready.", "Goodbye."]
     (error,) = call.trace.of_kind("error")
     assert (error["type"], error["item"]) == ("tts_error", 1)
+
+
+def test_retries_count_consecutive_failures_and_a_phrase_answers_the_call_first() -> None:
+    # Two switch faults (state_error allows one retry) with a verb that works
+    # between them: each is the first of its run, so the call goes on.
+    flow = compile_text("""\
+sections:
+  main:
+    - switch: {variable: vars.nothing, case: {a: [{set: {x: 1}}]}}
+    - set: {y: 2}
+    - switch: {variable: vars.nothing, case: {a: [{set: {x: 1}}]}}
+    - play: {url: "say:Still here."}
+""", "retries.yaml")
+    call, channel = _run_scripted(flow, load_caller_script("steps: []\n"))
+    errors = call.trace.of_kind("error")
+    assert [(e["type"], e["attempt"], e["fatal"]) for e in errors] == [
+        ("state_error", 1, False), ("state_error", 1, False)]
+    assert "Still here." in [line.text for line in channel.heard]
+    # The recovery phrase was spoken to an answered call, not into the ringing.
+    assert channel.answered_at == 0.0
+    twice = compile_text("""\
+sections:
+  main:
+    - switch: {variable: vars.nothing, case: {a: [{set: {x: 1}}]}}
+    - switch: {variable: vars.nothing, case: {a: [{set: {x: 1}}]}}
+    - play: {url: "say:Still here."}
+""", "twice.yaml")
+    call, channel = _run_scripted(twice, load_caller_script("steps: []\n"))
+    assert [(e["attempt"], e["fatal"]) for e in call.trace.of_kind("error")] == [
+        (1, False), (2, True)]
+    assert "Still here." not in [line.text for line in channel.heard]

@@ -53,6 +53,14 @@ class OpenAIConfig:
     connect_timeout_s: float = 5.0
     first_token_timeout_s: float = 10.0  # longest silence: before the first byte and between
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The model a document names (prompt.model, params.ai_model: the hosted
+    # platform's names) → the model this server serves; "*" for any other.
+    model_map: Mapping[str, str] = field(default_factory=dict)
+
+    def served_model(self, requested: str | None) -> str:
+        """The model to ask for: the document's (mapped), else the default."""
+        name = requested or self.model
+        return self.model_map.get(name, self.model_map.get("*", name))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> OpenAIConfig:
@@ -62,11 +70,19 @@ class OpenAIConfig:
             or DEFAULT_BASE_URL,
             "api_key": env.get("CALLKERNEL_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "",
             "model": env.get("CALLKERNEL_LLM_MODEL") or DEFAULT_MODEL,
+            "model_map": _model_map(env.get("CALLKERNEL_LLM_MODEL_MAP", "")),
         }
         return cls(**(values | overrides))
 
     def __repr__(self) -> str:  # by hand: the base URL may carry user:password
         return f"OpenAIConfig(base_url={_shown(self.base_url)!r}, model={self.model!r})"
+
+
+def _model_map(spec: str) -> dict[str, str]:
+    """"gpt-4o-mini=llama3.1:8b, *=llama3.1:8b" → {document name: served name}."""
+    pairs = (item.partition("=") for item in spec.split(",") if item.strip())
+    return {name.strip(): served.strip() for name, _, served in pairs
+            if name.strip() and served.strip()}
 
 
 def _shown(base_url: str) -> str:
@@ -89,8 +105,9 @@ def wire_message(message: ChatMessage) -> JSONObject:
 
 
 def request_body(request: LlmRequest, model: str) -> JSONObject:
+    """The wire request; `model` is the one to ask for (OpenAIConfig.served_model)."""
     body: JSONObject = {
-        "model": request.model or model, "stream": True,
+        "model": model, "stream": True,
         "stream_options": {"include_usage": True},
         "messages": [wire_message(m) for m in request.messages],
         "temperature": request.temperature, "top_p": request.top_p,
@@ -152,8 +169,9 @@ class OpenAIProvider:
         url = config.base_url.rstrip("/") + "/chat/completions"
         try:
             with real_io():
-                async with self._session().post(url, json=request_body(request, config.model),
-                                                headers=headers, timeout=timeout) as response:
+                body = request_body(request, config.served_model(request.model))
+                async with self._session().post(url, json=body, headers=headers,
+                                                timeout=timeout) as response:
                     if response.status >= 300:
                         raw = await response.content.read(_ERROR_BODY_BYTES)
                         text = raw.decode("utf-8", "replace")

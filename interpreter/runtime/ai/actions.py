@@ -139,9 +139,15 @@ async def flush_post_process(session: AiSession) -> None:
 async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str,
                      tool_call_id: str) -> None:
     trace = session.call.trace
-    if not isinstance(action, replies.Unknown | replies.Ignored):
-        trace.record("action", action=action.name, value=action.value)
     params = session.verb.params
+    why = _not_applicable(action, params.swaig_set_global_data, tool_call_id)
+    if why is not None:
+        trace.record("action_ignored", action=action.name, value=action.value, why=why)
+        return
+    if isinstance(action, replies.Unknown):
+        trace.record("action_unknown", action=action.name)
+        return
+    trace.record("action", action=action.name, value=action.value)
     match action:
         case replies.Say(text=text):
             await session.executor.say(text)
@@ -149,7 +155,7 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
             session.move(Move.END, "stop")
         case replies.HangUp():
             session.move(Move.HANG_UP, "hangup")
-        case replies.SetGlobalData(values=values) if params.swaig_set_global_data:
+        case replies.SetGlobalData(values=values):
             session.global_data.update(values)
         case replies.UnsetGlobalData(keys=keys):
             for key in keys:
@@ -206,19 +212,23 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
         case replies.BackToBack(on=on, forever=forever):
             session.tuning.chain_forever = forever
             session.tuning.tool_round_limit = CHAINED_TOOL_ROUNDS if on else None
-        case replies.ReplaceInHistory(text=text) if tool_call_id:
+        case replies.ReplaceInHistory(text=text):
             session.conversation.history_edits[tool_call_id] = text
-        case replies.ExtensiveData() if tool_call_id:
+        case replies.ExtensiveData():
             session.conversation.shorten_results.add(tool_call_id)
-        case replies.Unknown():
-            trace.record("action_unknown", action=action.name)
+
+
+def _not_applicable(action: replies.ReplyAction, global_data_allowed: bool,
+                    tool_call_id: str) -> str | None:
+    """Why a known action does nothing here, or None when it applies."""
+    match action:
         case replies.Ignored(why=why):
-            trace.record("action_ignored", action=action.name, value=action.value, why=why)
-        case _:
-            # A known action this session cannot use now (set_global_data
-            # refused by params, a history edit without a tool call).
-            trace.record("action_ignored", action=action.name, value=action.value,
-                         why="not applicable here")
+            return why
+        case replies.SetGlobalData() if not global_data_allowed:
+            return "params.swaig_set_global_data is false"
+        case replies.ReplaceInHistory() | replies.ExtensiveData() if not tool_call_id:
+            return "only a tool's reply can edit its history"
+    return None
 
 
 def _toggle(session: AiSession, toggles: tuple[tuple[str, bool], ...]) -> None:

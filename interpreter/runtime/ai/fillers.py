@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interpreter import ir
-from interpreter.media.ports import Utterance
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -60,7 +59,7 @@ def for_internal(session: AiSession, function: str) -> str | None:
 def play(session: AiSession, text: str, kind: str, **detail: str) -> int:
     """Queue a filler without waiting for it; the id of its playout."""
     playout = session.call.next_id()
-    session.executor.channel.play(playout, [Utterance("say", text, session.executor.voice)])
+    session.executor.channel.play(playout, [session.utterance(text)])
     session.call.trace.record("filler", text=text, filler_type=kind, **detail)
     session.conversation.filler_prefix += text + " "
     return playout

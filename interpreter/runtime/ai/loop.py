@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor, Frame
 
 _EPSILON = 1e-6
-# How long a caller who started speaking may take to produce words before the
-# silence counts again (the hosted platform's speech_timeout default).
-SPEECH_TIMEOUT = 60.0
 _TICK = 0.001  # the shortest wait, so a deadline always makes the clock move
 
 
@@ -207,7 +204,8 @@ async def _converse(session: AiSession) -> None:
         if speaking_since is not None:
             # The caller is talking: not silent, however long the sentence, but
             # words that never come end in an inactivity timeout all the same.
-            inactivity_at = max(inactivity_at, speaking_since + SPEECH_TIMEOUT)
+            inactivity_at = max(inactivity_at, speaking_since
+                                + session.tuning.listening.speech_timeout_ms / 1000)
         hard_at = started + params.hard_stop_time_s \
             if params.hard_stop_time_s is not None else None
         reply_at = session.tuning.wait_for_user_until
@@ -269,8 +267,14 @@ async def _greet(session: AiSession, greeting: str) -> None:
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
             return event.playout_id == playout
-        return getattr(event, "source", None) == "caller" and \
-            ev.barges(policy, event, interruptible=policy.greeting)
+        if getattr(event, "source", None) != "caller":
+            return False
+        if ev.barges(policy, event, interruptible=policy.greeting):
+            return True
+        # Words that do not interrupt the greeting are answered after it.
+        if isinstance(event, ev.TranscriptReceived) and event.final:
+            session.conversation.pending_input.append(event.text)
+        return False
 
     event = await call.wait_for(wanted, playout_deadline([Utterance("say", greeting)]))
     if event is None:

@@ -66,7 +66,7 @@ def step_block(session: AiSession, step: ir.Step) -> str:
     """The current step: where the conversation is (context and step), what to
     do in it, and how it moves on — only by the means this step offers."""
     header = f"## Current step: {step.name}"
-    if session.context is not None and len(session.verb.contexts) > 1:
+    if session.context is not None:
         header = f"## Current context: {session.context.name}\n\n{header}"
     gathering = session.gathering
     if gathering is not None:

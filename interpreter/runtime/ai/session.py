@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from interpreter import ir
 from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.jsontypes import JSONValue
-from interpreter.media.ports import FALLBACK_VOICE, Voice
+from interpreter.media.ports import FALLBACK_VOICE, Utterance, Voice
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.runtime.ai.conversation import Conversation
 from interpreter.runtime.ai.next_move import Move, NextMove
@@ -95,6 +95,15 @@ class AiSession:
                 session.conversation.say(str(turn["role"]), str(turn.get("content", "")))
         return session
 
+    def utterance(self, text: str, interruptible: bool = True) -> Utterance:
+        """Agent speech as the transport gets it: the flow's `pronounce` rules
+        applied (not to the history), in the call's voice, at `ai_volume`."""
+        for rule in self.verb.pronounce:
+            if rule.pattern is not None:
+                text = rule.pattern.sub(rule.with_, text)
+        return Utterance("say", text, self.executor.voice, interruptible,
+                         self.verb.params.volume_db)
+
     def recovery_policy(self, error_type: ErrorType) -> RecoveryPolicy:
         return self.verb.error_recovery[error_type]
 
@@ -108,7 +117,7 @@ class AiSession:
         """Change how the caller is listened to; the transport hears of it at once."""
         tuning = self.tuning
         tuning.listening = replace(tuning.listening, **changes)  # type: ignore[arg-type]
-        self.executor.channel.listen(tuning.listening)
+        self.executor.listen(tuning.listening)
         self.call.trace.record("listen", **{k: list(v) if isinstance(v, tuple) else v
                                             for k, v in changes.items()})
 

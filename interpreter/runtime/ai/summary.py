@@ -30,7 +30,8 @@ def request(session: AiSession) -> LlmRequest | None:
     return LlmRequest((ChatMessage("system", instructions),
                        ChatMessage("user", f"{SUMMARY_OPENING}{transcript}")),
                       max_tokens=verb.post_prompt.settings.max_tokens,
-                      model=verb.post_prompt.settings.model)
+                      # The post_prompt's own model, else the conversation's.
+                      model=verb.post_prompt.settings.model or verb.prompt.settings.model)
 
 
 def payload(session: AiSession) -> dict[str, JSONValue]:

@@ -64,7 +64,8 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
         reply = await _run(session, function, call, arguments)
     except ToolFault as fault:
         return await _failed(session, call, fault)
-    recovery.succeeded(session, ErrorType.TOOL_ERROR, ErrorType.TOOL_TIMEOUT)
+    recovery.succeeded(session, ErrorType.TOOL_ERROR, ErrorType.TOOL_TIMEOUT,
+                       ErrorType.TOOL_INVALID_CALL)
     await actions.apply(session, reply.actions, reply.post_process,
                         meta_data_token(function), call.id)
     if reply.tool_prompt:
@@ -75,11 +76,15 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
 
 def _context(session: AiSession, function: ir.Function) -> ToolContext:
     info = session.call.call_info
+    call_log: tuple[JSONValue, ...] | None = tuple(
+        {"role": m.role, "content": m.content} for m in session.conversation.messages
+    ) if session.verb.params.swaig_post_conversation else None
     return ToolContext(session.call.call_id, session.session_id, session.verb.params.app_name,
                        dict(session.global_data),
                        dict(session.meta_data.get(meta_data_token(function), {})),
                        str(info.get("from_name")) if info.get("from_name") else None,
-                       str(info.get("from")) if info.get("from") else None)
+                       str(info.get("from")) if info.get("from") else None,
+                       call_log=call_log)
 
 
 async def _run(session: AiSession, function: ir.Function, call: ToolCall,

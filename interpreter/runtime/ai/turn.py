@@ -17,7 +17,7 @@ import re
 
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
-from interpreter.media.ports import FALLBACK_VOICE, Utterance
+from interpreter.media.ports import FALLBACK_VOICE
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -33,7 +33,7 @@ from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
 from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_tool
-from interpreter.runtime.call import PLAYOUT_GRACE
+from interpreter.runtime.call import LONGEST_FILE, PLAYOUT_GRACE
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # A model that keeps calling tools without speaking is stopped after this many
@@ -116,7 +116,7 @@ async def _background_done(session: AiSession) -> None:
         return isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed) and \
             event.playout_id == playout
 
-    event = await session.call.wait_for(done)
+    event = await session.call.wait_for(done, LONGEST_FILE + PLAYOUT_GRACE)
     session.tuning.background = None
     if isinstance(event, ev.PlayoutFailed):
         background_failed(session, event.reason)
@@ -319,21 +319,11 @@ def _timing(session: AiSession, text: str, started: float, first_token: float | 
 
 def play(session: AiSession, sentence: str, *, interruptible: bool = True) -> int:
     playout = session.call.next_id()
+    session.executor.channel.play(playout, [session.utterance(sentence, interruptible)])
     voice = session.executor.voice
-    session.executor.channel.play(playout, [Utterance(
-        "say", pronounced(session, sentence), voice, interruptible,
-        session.verb.params.volume_db)])
     session.call.trace.record("say", playout=playout, text=sentence,
                               voice=str(voice) if voice is not None else "")
     return playout
-
-
-def pronounced(session: AiSession, text: str) -> str:
-    """The flow's `pronounce` rules applied to what is spoken (not to the history)."""
-    for rule in session.verb.pronounce:
-        if rule.pattern is not None:
-            text = rule.pattern.sub(rule.with_, text)
-    return text
 
 
 def _stop_speaking(session: AiSession, playing: int) -> str:

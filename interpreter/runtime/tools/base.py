@@ -38,6 +38,8 @@ class ToolContext:
     caller_id_name: str | None = None
     caller_id_num: str | None = None
     conversation_type: str = "voice"
+    # The conversation so far, sent as `call_log` (params.swaig_post_conversation).
+    call_log: tuple[JSONValue, ...] | None = None
     project_id: str | None = None
     space_id: str | None = None
 

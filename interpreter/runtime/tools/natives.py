@@ -34,9 +34,11 @@ async def run_native(session: AiSession, function: ir.Function,
             return ToolReply("Waiting silently for the caller to speak.")
         case "adjust_response_latency":
             value = arguments.get("milliseconds")
-            if isinstance(value, int) and not isinstance(value, bool):
-                session.tune_listening(end_of_speech_ms=value)
-                return ToolReply(f"The caller now has {value} ms of silence to finish.")
+            # The range end_of_speech_timeout has (reference §2.3).
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and 250 <= value <= 10_000:
+                session.tune_listening(end_of_speech_ms=int(value))
+                return ToolReply(f"The caller now has {int(value)} ms of silence to finish.")
             return ToolReply("Error: give milliseconds between 250 and 10000.")
     return ToolReply(f"Error: {function.name} is not a native function this runtime has.")
 

@@ -121,7 +121,7 @@ class WaitForUser(Action):
 
 @dataclass(frozen=True, slots=True)
 class Settings(Action):
-    # The hyphenated keys of the action, as the request names them.
+    # Model settings by the request's names (the action's "top-p" is top_p).
     llm: Mapping[str, float]
     confidence: float | None = None
     barge_confidence: float | None = None
@@ -328,9 +328,8 @@ def _settings(value: JSONValue, how: dict[str, Any]) -> ReplyAction:
         return Ignored("needs an object", **how)
     llm: dict[str, float] = {}
     for key, item in value.items():
-        number = _number(item) if not isinstance(item, str) else None
+        number = _number(item)
         if number is not None and key in _LLM_SETTINGS:
             llm[_LLM_SETTINGS[key]] = number
-    confidence, barge = (_number(value.get(key)) if not isinstance(value.get(key), str)
-                         else None for key in ("confidence", "barge-confidence"))
+    confidence, barge = (_number(value.get(key)) for key in ("confidence", "barge-confidence"))
     return Settings(llm, confidence, barge, **how)

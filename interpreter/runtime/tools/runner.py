@@ -45,7 +45,7 @@ class SwaigRunner:
         if function.data_map is not None:
             return await run_data_map(function, arguments, context, client=client)
         return await call_webhook(function, raw_arguments, arguments, context, client=client,
-                                  request_id=request_id)
+                                  request_id=request_id, post_conversation=context.call_log)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.media.ports import Recording, Utterance
 from interpreter.runtime import events as ev
+from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState
 
@@ -75,14 +77,23 @@ async def sleep(executor: Executor, verb: ir.Sleep) -> None:
 async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
     """Play, then collect digits (and speech when asked); digits or speech
     during the play stop it. Sets prompt_result and friends (reference §1.3)."""
+    items = [executor.voiced(u) for u in utterances(verb.play, executor.scope,
+                                                    voice=verb.voice, volume_db=verb.volume)]
+    before = executor.listening
+    if verb.speech:
+        executor.listen(verb.listen)
+    try:
+        await _collect(executor, verb, items)
+    finally:
+        if verb.speech:
+            executor.listen(before)  # the prompt's settings end with it
+
+
+async def _collect(executor: Executor, verb: ir.PromptInput, items: list[Utterance]) -> None:
     call = executor.call
     source = executor.source
     playout = call.next_id()
-    items = [executor.voiced(u) for u in utterances(verb.play, executor.scope,
-                                                    voice=verb.voice, volume_db=verb.volume)]
     playing = bool(items)
-    if verb.speech:
-        executor.channel.listen(verb.listen)
     if playing:
         executor.channel.play(playout, items)
         call.trace.record("play", playout=playout, source=source,
@@ -107,9 +118,14 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
         if speaking:  # the caller is talking: wait for what they said
             timeout: float | None = verb.speech_timeout or SPEECH_TIMEOUT
         else:
-            timeout = None if playing else (verb.digit_timeout if digits else
-                                            _speech_or(verb, verb.initial_timeout))
+            # While the prompt plays, its end is what is waited for (bounded:
+            # a transport that never reports it counts as having finished).
+            timeout = playout_deadline(items) if playing else (
+                verb.digit_timeout if digits else _speech_or(verb, verb.initial_timeout))
         event = await call.wait_for(wanted, timeout)
+        if event is None and playing and not speaking:
+            playing = _interrupt(executor, playing)
+            continue
         if event is None:
             result = "match_digits" if digits else "no_input"
             break
@@ -162,9 +178,9 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     """The text runtime records what the caller says: the transcript is the recording."""
     call = executor.call
     control = verb.control_id or f"rec-{call.next_id()}"
-    url = f"callkernel://recordings/{call.call_id}/{control}.{verb.format}"
+    url = executor.channel.start_recording(control, Recording(verb.format, verb.stereo,
+                                                              verb.direction, verb.beep))
     if verb.background:
-        url = executor.channel.start_recording(control, verb.stereo, verb.format)
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
         call.trace.record("recording_started", control_id=control, url=url)
@@ -187,6 +203,7 @@ async def record(executor: Executor, verb: ir.Record) -> None:
         elif isinstance(event, ev.TranscriptReceived):
             transcript.append(event.text)
             timeout = verb.end_silence_timeout
+    executor.channel.stop_recording(control)
     result = "success" if transcript else "no_input"
     call.vars.update(record_url=url if transcript else "", record_result=result)
     call.trace.record("recorded", url=url, result=result, text=" ".join(transcript))

@@ -314,6 +314,8 @@ def test_static_greeting_no_barge_plays_the_greeting_out() -> None:
                              "    barge_in: 1.2\n  - hangup: {after: 8}\n", flow=flow)
     assert not call.trace.of_kind("barge_in")
     assert model.requests[0].messages[1].content.endswith("fresh and local.")
+    # The words said over it are not lost: they are answered once it is over.
+    assert model.requests[0].messages[-1].content == "weather in Oslo"
 
 
 def test_a_caller_still_speaking_is_not_silent_for_the_attention_timeout() -> None:

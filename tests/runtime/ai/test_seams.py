@@ -180,3 +180,44 @@ def test_digits_pressed_during_an_ai_session_are_kept_and_traced() -> None:
     assert [k["event"] for k in kept] == ["DigitPressed", "DigitPressed"]
     assert all("next prompt" in str(k["why"]) for k in kept)
     assert call.pending_digits == ["1", "2"]
+
+
+def test_swaig_post_conversation_sends_the_call_log_with_each_tool_call() -> None:
+    import asyncio
+    import json
+
+    from interpreter.clock import run_virtual
+    from interpreter.document.compile import compile_text
+    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
+    from interpreter.providers.llm.scripted import load_rules
+    from interpreter.runtime.ai.loop import runner
+    from interpreter.runtime.call import Call
+    from interpreter.transports.caller_script import load_caller_script
+    from interpreter.transports.simulated import SimulatedCaller
+    from interpreter.transports.simulated_network import SimulatedNetwork
+
+    bodies: list[dict[str, object]] = []
+
+    def webhook(request: HttpRequest) -> HttpResponse:
+        bodies.append(json.loads(request.body or b"{}"))
+        return HttpResponse(200, {}, b'{"response": "Booked."}')
+
+    flow = compile_text(BOOKING.replace("PARAMS", "swaig_post_conversation: true"), "log.yaml")
+    rules = load_rules('rules:\n  - when: {start: true}\n    reply: "Hello."\n'
+                       '  - when: {said: "book"}\n    call: {function: book, arguments: {}}\n'
+                       '  - reply: "Done."\n')
+    script = load_caller_script('steps:\n  - say: "book it"\n  - hangup: {after: 5}\n')
+
+    async def main() -> None:
+        caller = SimulatedCaller(script)
+        call = Call(flow, caller, SimulatedNetwork.for_script(script),
+                    http=HandlerClient(webhook), ai_runner=runner(rules))
+        await call.run()
+        await caller.close()
+        await asyncio.sleep(0)
+
+    run_virtual(main)
+    (body,) = bodies
+    assert body["call_log"] == [{"role": "assistant", "content": "Hello."},
+                                {"role": "user", "content": "book it"},
+                                {"role": "assistant", "content": ""}]
