@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # The reader went away (`callkernel run ... | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     match args.command:
         case "lint":

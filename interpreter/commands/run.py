@@ -10,6 +10,7 @@ timestamps, interleaved with what the runtime did (states, legs, errors).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
@@ -25,14 +26,21 @@ from interpreter.host import CallHost, FlowUnavailable
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime.call import Call
-from interpreter.runtime.outbox import MemoryOutbox
+from interpreter.runtime.outbox import DeliveryResult, MemoryOutbox
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
 # Trace kinds worth a line in the conversation view, and how to say them.
 _SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
-    "state": lambda r: f"call is {r['new']}",
+    "state": lambda r: "ai session over" if (r["old"], r["new"]) == ("in_ai", "answered")
+    else f"call is {r['new']}",
+    "barge_declined": lambda r: f"caller's words did not interrupt ({r['why']}); "
+    "answered next",
+    "attention_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the agent is "
+    "asked to get their attention",
+    "inactivity_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the ai "
+    "session ends",
     "leg_dial": lambda r: f"dialing {r['destination']} ({r['leg']})",
     "leg_state": lambda r: f"{r['leg']} {r['new']}",
     "leg_reconciled": lambda r: f"{r['leg']} status query: {r['status']}",
@@ -104,10 +112,14 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
     return call, caller
 
 
+def _results(host: CallHost) -> list[DeliveryResult]:
+    outbox = host.outbox
+    return outbox.results if isinstance(outbox, MemoryOutbox) else []
+
+
 def print_deliveries(host: CallHost, out: TextIO) -> None:
     """What left the call afterwards: each summary and where it went."""
-    outbox = host.outbox
-    for result in outbox.results if isinstance(outbox, MemoryOutbox) else []:
+    for result in _results(host):
         where = {"delivered": f"delivered to {result.url}",
                  "kept": "kept (the flow has no post_prompt_url)",
                  "given_up": f"NOT delivered to {result.url} after {result.attempts} "
@@ -180,7 +192,9 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         json.dump({"call_id": call.call_id, "disposition": call.trace.of_kind("call_ended")[-1]
                    ["disposition"], "variables": call.vars,
                    "conversation": [{"t": t, "who": who, "text": text}
-                                    for t, who, text in lines]}, out, indent=2, default=str)
+                                    for t, who, text in lines],
+                   "deliveries": [dataclasses.asdict(result) for result in _results(host)]},
+                  out, indent=2, default=str)
         out.write("\n")
     else:
         for t, who, text in lines:

@@ -105,7 +105,8 @@ def end_with_valid_steps(ctx: LintContext) -> Iterator[Diagnostic]:
                 if step.data.get("end") and step.data.get("valid_steps"):
                     yield ctx.report(f'step "{step.name}" is marked end but lists valid_steps',
                                      (*step.path, "end"), key=True,
-                                     hint="a step that ends the flow has no next step")
+                                     hint="a step that ends the conversation has no next "
+                                     "step; the flow goes on after the ai verb")
 
 
 @rule("CK305")

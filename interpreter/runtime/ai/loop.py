@@ -267,16 +267,20 @@ async def _greet(session: AiSession, greeting: str) -> None:
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
             return event.playout_id == playout
-        if getattr(event, "source", None) != "caller":
-            return False
-        if ev.barges(policy, event, interruptible=policy.greeting):
-            return True
-        # Words that do not interrupt the greeting are answered after it.
-        if isinstance(event, ev.TranscriptReceived) and event.final:
-            session.conversation.pending_input.append(event.text)
-        return False
+        return getattr(event, "source", None) == "caller" and (
+            ev.barges(policy, event, interruptible=policy.greeting)
+            or (isinstance(event, ev.TranscriptReceived) and event.final))
 
-    event = await call.wait_for(wanted, playout_deadline([Utterance("say", greeting)]))
+    deadline = call.now() + playout_deadline([Utterance("say", greeting)])
+    while True:
+        event = await call.wait_for(wanted, deadline - call.now())
+        if isinstance(event, ev.TranscriptReceived) and \
+                not ev.barges(policy, event, interruptible=policy.greeting):
+            # Words that do not interrupt the greeting are answered after it.
+            turn.barge_declined(session, event, policy.greeting)
+            session.conversation.pending_input.append(event.text)
+            continue
+        break
     if event is None:
         session.executor.channel.stop_playout()
         faults.record(call, ErrorType.MEDIA_ERROR,

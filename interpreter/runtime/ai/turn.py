@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 
+from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE
@@ -263,6 +264,8 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
             case ev.SpeechStarted() | ev.TranscriptReceived() if ev.barges(policy, event):
                 _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.TranscriptReceived(text=said, final=True):
+                if playing:
+                    barge_declined(session, event, True)
                 session.conversation.pending_input.append(said)
     timing = _timing(session, text, started, first_token, first_sentence, tokens)
     call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
@@ -324,6 +327,22 @@ def play(session: AiSession, sentence: str, *, interruptible: bool = True) -> in
     session.call.trace.record("say", playout=playout, text=sentence,
                               voice=str(voice) if voice is not None else "")
     return playout
+
+
+def barge_declined(session: AiSession, event: ev.TranscriptReceived,
+                   interruptible: bool) -> None:
+    """The caller's words while the agent spoke did not interrupt it: say why
+    in the trace (they are answered in the next turn)."""
+    policy = session.tuning.barge
+    why = ("the utterance cannot be interrupted" if not interruptible
+           else "barge-in is off" if policy.mode is ir.Barge.OFF
+           else f"fewer than barge_min_words ({policy.min_words})"
+           if len(event.text.split()) < policy.min_words
+           else "no match for barge_match_string" if policy.match is not None
+           and policy.match.search(event.text) is None
+           else f"confidence under {policy.confidence}"
+           if event.confidence < policy.confidence else "enable_barge mode")
+    session.call.trace.record("barge_declined", text=event.text, why=why)
 
 
 def _stop_speaking(session: AiSession, playing: int) -> str:

@@ -316,6 +316,10 @@ def test_static_greeting_no_barge_plays_the_greeting_out() -> None:
     assert model.requests[0].messages[1].content.endswith("fresh and local.")
     # The words said over it are not lost: they are answered once it is over.
     assert model.requests[0].messages[-1].content == "weather in Oslo"
+    (declined,) = call.trace.of_kind("barge_declined")
+    assert declined["why"] == "the utterance cannot be interrupted"
+    assert not [r for r in call.trace.of_kind("event_ignored")
+                if r["event"] == "TranscriptReceived"]
 
 
 def test_a_caller_still_speaking_is_not_silent_for_the_attention_timeout() -> None:

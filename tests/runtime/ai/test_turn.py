@@ -223,6 +223,10 @@ def _barged(params: str, words: str) -> str | None:
     # Words that did not interrupt are still answered after the agent finished.
     assert model.requests[-1].messages[-1].content == words
     barges = call.trace.of_kind("barge_in")
+    if not barges:
+        # Why not is in the trace.
+        (declined,) = call.trace.of_kind("barge_declined")
+        assert declined["text"] == words and declined["why"]
     return str(barges[0]["by"]) if barges else None
 
 
