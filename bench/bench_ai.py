@@ -282,7 +282,7 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
         live += 1
         run.peak_calls = max(run.peak_calls, live)
         try:
-            await host.wait(call.call_id)
+            await host.wait(call)
         finally:
             live -= 1
         await caller.close()

@@ -101,7 +101,7 @@ async def run_calls(count: int, rounds: int, samples: list[float]) -> tuple[int,
             call = host.start_call(flow, caller, network)
             assert isinstance(call, TimedCall)
             call.samples = samples
-            await host.wait(call.call_id)
+            await host.wait(call)
             await caller.close()
             await network.close()
             events = len(call.trace.of_kind("event"))
