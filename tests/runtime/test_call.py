@@ -177,3 +177,19 @@ def test_stale_effect_results_are_dropped_and_traced() -> None:
     (dropped,) = call.trace.of_kind("event_dropped")
     assert (dropped["event"], dropped["epoch"], dropped["current_epoch"]) == (
         "EffectFailed", 1, 2)
+
+
+def test_a_bridge_ends_at_connects_max_duration() -> None:
+    source = """\
+sections:
+  main:
+    - answer: {}
+    - connect: {to: "+15550100000", timeout: 10, max_duration: 30}
+    - play: {url: "say:The call is over."}
+"""
+    telephony = ScriptedTelephony({"+15550100000": Destination(answer_after=1.0)})
+    call, result = _run(source, ScriptedChannel(), telephony)
+    (ended,) = call.trace.of_kind("bridge_ended")
+    assert ended["why"] == "max_duration" and 30.9 < float(ended["t"]) < 31.1
+    assert [leg for _, leg in telephony.hangups] == [ended["leg"]]
+    assert result.variables["connect_result"] == "connected"

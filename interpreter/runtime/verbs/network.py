@@ -71,7 +71,7 @@ async def connect(executor: Executor, verb: ir.Connect) -> None:
             continue
         _stop_waiting(executor, waiting)
         waiting = None
-        await _bridge(executor, leg)
+        await _bridge(executor, leg, verb.max_duration)
         call.vars.update(connect_result="connected", connect_failed_reason="")
         break
     else:
@@ -185,14 +185,18 @@ async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
     return True
 
 
-async def _bridge(executor: Executor, leg: Leg) -> None:
+async def _bridge(executor: Executor, leg: Leg, max_duration: float) -> None:
+    """Bridged until either side hangs up, or for connect's max_duration."""
     call = executor.call
     call.telephony.bridge(leg.leg_id)
     call.move_leg(leg.leg_id, LegState.BRIDGED)
     call.set_state(CallState.BRIDGED)
-    await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
-                        and e.leg_id == leg.leg_id)
-    call.trace.record("bridge_ended", leg=leg.leg_id)
+    ended = await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
+                                and e.leg_id == leg.leg_id, max_duration)
+    if ended is None:
+        call.hangup_leg(leg, f"max_duration ({max_duration:g} s) reached")
+    call.trace.record("bridge_ended", leg=leg.leg_id,
+                      why="leg ended" if ended is not None else "max_duration")
     call.set_state(CallState.ANSWERED)
 
 
