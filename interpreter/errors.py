@@ -4,8 +4,16 @@
     ├── DocumentError        a flow document cannot be used; carries diagnostics
     │   └── DocumentTooLarge the input is over the configured size limit
     └── CallFault            something failed while a call ran; carries its
-                             ErrorType (one of ten, each with a default
-                             RecoveryPolicy a flow may override)
+        │                    ErrorType (one of ten, each with a default
+        │                    RecoveryPolicy a flow may override)
+        ├── LlmError         the model failed (llm_timeout / llm_error);
+        │                    providers/llm/base.py
+        └── ToolFault        a tool gave no usable reply (tool_*);
+                             runtime/tools/base.py
+
+A fault never crosses tasks as an exception: an effect that fails posts
+`EffectFailed` (runtime/events.py), and runtime/faults.py turns any fault
+into its recovery.
 
 Errors raised while reading a document always carry `Diagnostic`s with a
 source location, so a CLI or an HTTP handler can show them without knowing
