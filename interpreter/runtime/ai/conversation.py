@@ -38,15 +38,15 @@ class Conversation:
     def say(self, role: str, text: str) -> None:
         self.messages.append(ChatMessage(role, text))  # type: ignore[arg-type]
 
-    def take_input(self, hints: list[ir.Hint]) -> str:
-        """The caller's pending words as one user message, with the hints'
+    def take_input(self, hints: list[ir.Hint]) -> None:
+        """The caller's pending words become one user message, with the hints'
         rewrites (ASR corrections such as "cell phone number" → "mobile number")."""
         text = " ".join(self.pending_input)
         self.pending_input.clear()
         for hint in hints:
             if hint.pattern is not None and hint.replace is not None:
                 text = hint.pattern.sub(hint.replace, text)
-        return text
+        self.say("user", text)
 
     def record_result(self, call: ToolCall, result: str) -> None:
         """The result as the call's tool message; as a note when the call itself

@@ -180,8 +180,7 @@ async def _converse(session: AiSession) -> None:
             continue
         if session.conversation.pending_input:
             session.tuning.wait_for_user, session.tuning.wait_for_user_until = False, None
-            conversation = session.conversation
-            conversation.say("user", conversation.take_input(session.tuning.hints))
+            session.conversation.take_input(session.tuning.hints)
             await turn.take(session)
             silent_since = call.now()
             continue

@@ -131,8 +131,3 @@ def tools(session: AiSession) -> tuple[ToolSpec, ...]:
                                   "description": "The language to speak."}},
                                "required": ["language"]}))
     return tuple(specs)
-
-
-def plain(value: object) -> dict[str, JSONValue]:
-    converted = ir.thaw(value)
-    return converted if isinstance(converted, dict) else {}

@@ -87,8 +87,7 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
                 return
             if session.conversation.pending_input:
                 # The caller spoke while the tools ran: the next reply hears it.
-                conversation = session.conversation
-                conversation.say("user", conversation.take_input(session.tuning.hints))
+                session.conversation.take_input(session.tuning.hints)
         faults.record(session.call, ErrorType.TOOL_INVALID_CALL,
                       f"more than {rounds} tool rounds in one turn", fatal=False,
                       next="the turn ends")
