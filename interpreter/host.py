@@ -37,6 +37,7 @@ from interpreter.runtime.call import Call
 from interpreter.runtime.outbox import MemoryOutbox, Outbox
 from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.runtime.tools.webhook import basic_auth
+from interpreter.runtime.trace import TraceSink
 
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -74,12 +75,15 @@ class CallHost:
                  default_llm: str = "scripted", outbox: Outbox | None = None,
                  trace_dir: str | Path | None = None, warnings: TextIO | None = None,
                  many_calls: bool = False, http: HttpClient | None = None,
-                 trace_retain: int | None = None, call_type: type[Call] = Call) -> None:
+                 trace_retain: int | None = None, call_type: type[Call] = Call,
+                 trace_sinks: Callable[[str], TraceSink] | None = None) -> None:
         """`http`: the client every call's requests go through (a double in
         tests); by default one pooled aiohttp client the host owns.
         `trace_retain`: trace records each live call keeps in memory (None:
         all, for tests and the CLI; a server keeps few and reads the files).
-        `call_type`: a Call subclass, for instrumented calls (benchmarks)."""
+        `call_type`: a Call subclass, for instrumented calls (benchmarks).
+        `trace_sinks`: a call id → where that call's trace records go (instead
+        of a JSONL file per call in `trace_dir`)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -91,6 +95,7 @@ class CallHost:
         self._tasks: dict[str, asyncio.Task[Call]] = {}
         self._many_calls = many_calls
         self._trace_retain = trace_retain
+        self._trace_sinks = trace_sinks
         self._call_type = call_type
 
     async def __aenter__(self) -> CallHost:
@@ -204,7 +209,10 @@ class CallHost:
         tools = MockRunner(mocks) if mocks else None
         call = self._call_type(
             flow, channel, telephony, call_id=call_id, call_info=info,
-            trace_path=trace_path or self._trace_path(call_id),
+            trace_path=trace_path or (self._trace_path(call_id) if self._trace_sinks is None
+                                      else None),
+            trace_sink=self._trace_sinks(call_id) if self._trace_sinks is not None
+            and trace_path is None else None,
             trace_retain=self._trace_retain, flow_loader=self.flow_loader(base, info),
             ai_runner=runner(model, tools=tools, start=start) if model is not None else None,
             http=self._http, outbox=self._outbox)

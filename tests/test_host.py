@@ -60,3 +60,30 @@ def test_traces_go_to_the_trace_directory(tmp_path: Path) -> None:
 
     run_virtual(main)
     assert '"kind": "call_ended"' in (tmp_path / "c-2.jsonl").read_text()
+
+
+def test_a_host_can_send_every_calls_trace_to_its_own_sink() -> None:
+    got: dict[str, list[dict[str, object]]] = {}
+
+    class Collect:
+        def __init__(self, call_id: str) -> None:
+            self.records = got.setdefault(call_id, [])
+
+        def write(self, record: dict[str, object]) -> None:
+            self.records.append(record)
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> None:
+        async with CallHost(trace_sinks=Collect, trace_retain=0) as host:
+            call = await host.run_call(
+                compile_text("sections:\n  main:\n    - hangup: {}\n", "s.yaml"),
+                ScriptedChannel(), ScriptedTelephony(), call_id="c-3")
+            assert call.trace.records == []  # nothing kept in memory
+
+    run_virtual(main)
+    assert got["c-3"][-1]["kind"] == "call_ended"

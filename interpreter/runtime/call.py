@@ -41,7 +41,7 @@ from interpreter.runtime.state import (
     advance_leg,
     is_terminal,
 )
-from interpreter.runtime.trace import Trace
+from interpreter.runtime.trace import Trace, TraceSink
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
@@ -152,6 +152,7 @@ class Call:
                  *, call_id: str | None = None, call_info: dict[str, JSONValue] | None = None,
                  envs: dict[str, JSONValue] | None = None,
                  trace_path: str | Path | None = None, trace_retain: int | None = None,
+                 trace_sink: TraceSink | None = None,
                  flow_loader: Callable[[str], Awaitable[ir.CompiledFlow]] | None = None,
                  ai_runner: AiRunner | None = None,
                  http: HttpClient | None = None,
@@ -180,7 +181,8 @@ class Call:
         self.carried: dict[str, JSONValue] | None = None
         self.ai_runner = ai_runner
         self._loop = asyncio.get_running_loop()
-        self.trace = Trace(self.call_id, self._loop.time, trace_path, retain=trace_retain)
+        self.trace = Trace(self.call_id, self._loop.time, trace_path, sink=trace_sink,
+                           retain=trace_retain)
         # Consecutive failures per error type (runtime/faults.py).
         self.failures: dict[ErrorType, int] = {}
         # Speech that failed to transcribe while nothing listened for it (the
