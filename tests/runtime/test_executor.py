@@ -334,3 +334,32 @@ sections:
     assert [(e["attempt"], e["fatal"]) for e in call.trace.of_kind("error")] == [
         (1, False), (2, True)]
     assert "Still here." not in [line.text for line in channel.heard]
+
+
+def test_a_confirm_section_that_accepts_with_return_bridges_the_caller() -> None:
+    script = load_caller_script("""\
+steps:
+  - wait: 30
+destinations:
+  "+15550100001": {answer_after: 1, press: "1", hangup_after: 5}
+""", "return.caller.yaml")
+    flow = compile_text(WARM.replace('''    - cond:
+        - when: "prompt_value != '1'"
+          then:
+            - hangup: {}''', '''    - cond:
+        - when: "prompt_value == '1'"
+          then:
+            - return: accepted
+    - hangup: {}'''), "return.yaml")
+
+    async def main() -> CallResult:
+        caller = SimulatedCaller(script)
+        network = SimulatedNetwork.for_script(script)
+        result = await Call(flow, caller, network).run()
+        await caller.close()
+        await network.close()
+        return result
+
+    result = run_virtual(main)
+    assert result.variables["outcome"] == "connected"
+    assert result.disposition == "hangup:hangup"

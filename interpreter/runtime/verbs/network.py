@@ -166,7 +166,7 @@ async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
     """Run the confirm section on the called party before bridging; it
     declines by hanging up."""
     from interpreter.runtime.executor import Executor as _Executor
-    from interpreter.runtime.executor import LegDeclined
+    from interpreter.runtime.executor import LegDeclined, ScriptEnded
 
     call = executor.call
     channel = call.telephony.channel(leg.leg_id)
@@ -181,6 +181,12 @@ async def _confirmed(executor: Executor, verb: ir.Connect, leg: Leg) -> bool:
     except LegDeclined:
         call.trace.record("confirm_declined", leg=leg.leg_id)
         return False
+    except ScriptEnded as ended:
+        # `return` ends the confirm section, not the call: it accepts. A fatal
+        # failure while confirming declines this leg; the caller's call goes on.
+        if ended.disposition.startswith("error"):
+            call.trace.record("confirm_declined", leg=leg.leg_id, why=ended.disposition)
+            return False
     call.trace.record("confirm_accepted", leg=leg.leg_id)
     return True
 
