@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from interpreter import ir
+from interpreter.destinations import DestinationPolicy, connector
 from interpreter.document.coerce import split_credentials
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
@@ -76,14 +77,17 @@ class CallHost:
                  trace_dir: str | Path | None = None, warnings: TextIO | None = None,
                  many_calls: bool = False, http: HttpClient | None = None,
                  trace_retain: int | None = None, call_type: type[Call] = Call,
-                 trace_sinks: Callable[[str], TraceSink] | None = None) -> None:
+                 trace_sinks: Callable[[str], TraceSink] | None = None,
+                 destinations: DestinationPolicy | None = None) -> None:
         """`http`: the client every call's requests go through (a double in
         tests); by default one pooled aiohttp client the host owns.
         `trace_retain`: trace records each live call keeps in memory (None:
         all, for tests and the CLI; a server keeps few and reads the files).
         `call_type`: a Call subclass, for instrumented calls (benchmarks).
         `trace_sinks`: a call id → where that call's trace records go (instead
-        of a JSONL file per call in `trace_dir`)."""
+        of a JSONL file per call in `trace_dir`). `destinations`: where the
+        calls' requests may go (default: from the environment, see
+        interpreter/destinations.py)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -96,15 +100,17 @@ class CallHost:
         self._many_calls = many_calls
         self._trace_retain = trace_retain
         self._trace_sinks = trace_sinks
+        self.destinations = destinations or DestinationPolicy.from_env()
         self._call_type = call_type
 
     async def __aenter__(self) -> CallHost:
         if self._http is None:
             # One pooled client for every call's webhooks and the outbox; no
             # cookies, since calls must not share state through them.
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                                  cookie_jar=aiohttp.DummyCookieJar())
-            self._http = AiohttpClient(self._session)
+            self._session = aiohttp.ClientSession(
+                connector=connector(self.destinations, limit=0),
+                cookie_jar=aiohttp.DummyCookieJar())
+            self._http = AiohttpClient(self._session, policy=self.destinations)
         if self._outbox is None:
             self._outbox = MemoryOutbox(self._http)
         if self._many_calls:

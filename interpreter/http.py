@@ -13,22 +13,30 @@ which may carry a key.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import aiohttp
+from yarl import URL
 
 from interpreter.clock import real_io
+from interpreter.destinations import DestinationPolicy, DestinationRefused, connector
 from interpreter.jsontypes import JSONValue
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BYTES = 256 * 1024
 
 HttpErrorKind = Literal["timeout", "connect", "disconnected", "cut_off", "redirects",
-                        "invalid", "too_large"]
+                        "invalid", "too_large", "refused"]
+MAX_REDIRECTS = 5
+# Headers that may follow a redirect to another origin; credentials and the
+# document's custom headers (an API key) never do.
+_CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "user-agent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +47,7 @@ class HttpRequest:
     body: bytes | None = None
     timeout: float = DEFAULT_TIMEOUT  # the whole exchange, seconds
     connect_timeout: float | None = None
-    follow_redirects: bool = True
+    follow_redirects: bool = False  # only data_map and the request verb follow them
     max_bytes: int = DEFAULT_MAX_BYTES  # a longer body is an error, unless `truncate`
     truncate: bool = False  # keep the first max_bytes instead (the request verb)
 
@@ -79,17 +87,22 @@ class HttpClient(Protocol):
 
 
 class AiohttpClient:
-    """The real client over one pooled aiohttp session (shared, or its own)."""
+    """The real client over one pooled aiohttp session (shared, or its own),
+    under a destination policy (interpreter/destinations.py): where a session
+    is given, its connector must carry the same policy (`destinations.connector`)."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, session: aiohttp.ClientSession | None = None, *,
+                 policy: DestinationPolicy | None = None) -> None:
         self._session = session
         self._owned: aiohttp.ClientSession | None = None
+        self.policy = policy or DestinationPolicy.from_env()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is not None and not self._session.closed:
             return self._session
         if self._owned is None or self._owned.closed:
-            self._owned = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            self._owned = aiohttp.ClientSession(connector=connector(self.policy),
+                                                cookie_jar=aiohttp.DummyCookieJar())
         return self._owned
 
     async def close(self) -> None:
@@ -98,23 +111,54 @@ class AiohttpClient:
             await self._owned.close()
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        timeout = aiohttp.ClientTimeout(total=request.timeout if request.timeout > 0 else None,
-                                        connect=request.connect_timeout or None)
+        """One exchange; redirects (when the request follows them) are taken
+        here, hop by hop, each under the policy, and a hop to another origin
+        carries no credentials and none of the request's custom headers."""
         try:
-            with real_io():
-                async with self._client().request(
-                        request.method, request.url, headers=dict(request.headers),
-                        data=request.body, timeout=timeout,
-                        allow_redirects=request.follow_redirects) as response:
-                    body = await _read(response, request)
-                    return HttpResponse(response.status, dict(response.headers), body)
+            async with asyncio.timeout(request.timeout if request.timeout > 0 else None):
+                with real_io():
+                    return await self._exchange(request)
         except HttpError:
             raise
         except TimeoutError:  # also aiohttp's ServerTimeoutError
-            raise HttpError("timeout", f"no reply within {request.timeout:g} seconds") from None
+            raise HttpError("timeout", f"no reply within {request.timeout:g} seconds",
+                            ) from None
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, DestinationRefused):
+                raise HttpError("refused", f"{where(request.url)} refused: "
+                                f"{error.os_error}") from None
+            raise HttpError("connect", f"connection to {where(request.url)} failed") from None
         except (aiohttp.ClientError, OSError, ValueError) as error:
             kind, words = _classified(error)
-            raise HttpError(kind, words) from None
+            raise HttpError(kind, f"{words} ({where(request.url)})") from None
+
+    async def _exchange(self, request: HttpRequest) -> HttpResponse:
+        current = request
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check(current.url)
+            async with self._client().request(
+                    current.method, current.url, headers=dict(current.headers),
+                    data=current.body, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(connect=current.connect_timeout or None),
+                    ) as response:
+                location = response.headers.get("Location")
+                if not (request.follow_redirects and location
+                        and response.status in (301, 302, 303, 307, 308)):
+                    body = await _read(response, current)
+                    return HttpResponse(response.status, dict(response.headers), body)
+                current = _redirected(current, response.status,
+                                      str(response.url.join(URL(location))))
+        raise HttpError("redirects", f"more than {MAX_REDIRECTS} redirects "
+                        f"({where(request.url)})")
+
+    def _check(self, url: str) -> None:
+        """IP literals are checked here (a resolver never sees them)."""
+        host = URL(url).host
+        if host is None:
+            raise HttpError("invalid", "a URL without a host")
+        why = self.policy.why_refused(host.strip("[]")) if _is_ip(host) else None
+        if why is not None:
+            raise HttpError("refused", f"{where(url)} refused: {host.strip('[]')} is {why}")
 
 
 async def _read(response: aiohttp.ClientResponse, request: HttpRequest) -> bytes:
@@ -129,6 +173,34 @@ async def _read(response: aiohttp.ClientResponse, request: HttpRequest) -> bytes
                 return bytes(body[:limit])
             raise _too_large(limit, response.status)
     return bytes(body)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def where(url: str) -> str:
+    """host:port of a URL, for messages: never its path, query or credentials."""
+    parsed = URL(url)
+    if not parsed.host:
+        return "an invalid URL"
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+
+
+def _redirected(request: HttpRequest, status: int, target: str) -> HttpRequest:
+    """The next hop: 303 (and 301/302 after a POST) become a GET without a
+    body, as browsers do; another origin gets no credentials or custom headers."""
+    same_origin = URL(target).origin() == URL(request.url).origin()
+    headers = dict(request.headers) if same_origin else {
+        k: v for k, v in request.headers.items() if k.lower() in _CROSS_ORIGIN_HEADERS}
+    if status == 303 or (status in (301, 302) and request.method == "POST"):
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        return replace(request, method="GET", url=target, headers=headers, body=None)
+    return replace(request, url=target, headers=headers)
 
 
 def _too_large(limit: int, status: int) -> HttpError:

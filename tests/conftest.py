@@ -10,3 +10,9 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Every webhook, model and document server the tests start listens on
+# 127.0.0.1: the tests are the development setup the destination policy's
+# loopback switch exists for (interpreter/destinations.py). Tests of the
+# policy itself build their DestinationPolicy explicitly.
+os.environ["CALLKERNEL_ALLOW_LOOPBACK"] = "1"

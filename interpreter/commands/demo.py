@@ -19,6 +19,7 @@ from aiohttp import web
 from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput, read
 from interpreter.commands.run import conversation, model, run_call
+from interpreter.destinations import DestinationPolicy
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
@@ -55,7 +56,9 @@ def run(flow_path: str, script_path: str, out: TextIO | None = None,
             print(f"callkernel demo: cannot listen on {HOST}:{PORT}: {error}", file=err)
             return 2
         try:
-            async with CallHost(llm={"scripted": provider}, warnings=err) as host:
+            # The demo's webhook listens on loopback: the development switch.
+            async with CallHost(llm={"scripted": provider}, warnings=err,
+                                destinations=DestinationPolicy(allow_loopback=True)) as host:
                 call, caller = await run_call(host, flow, script, base=Path(flow_path).parent,
                                               trace_path=None)
         finally:

@@ -224,7 +224,7 @@ async def request(executor: Executor, verb: ir.Request) -> None:
         data = body.encode() if body is not None else None
     outgoing = HttpRequest(verb.method, url, headers, data, timeout=timeout,
                            connect_timeout=verb.connect_timeout or None,
-                           max_bytes=MAX_RESPONSE_BYTES, truncate=True)
+                           max_bytes=MAX_RESPONSE_BYTES, truncate=True, follow_redirects=True)
 
     async def work(effect_id: int) -> None:
         epoch = call.epoch
