@@ -175,8 +175,9 @@ class CallHost:
     def flow_loader(self, base: Path | None,
                     call_info: Mapping[str, JSONValue]) -> FlowLoader:
         """Resolves transfer destinations that are not sections: inline SWML,
-        URLs (fetched like the hosted platform does), and flow files next to
-        the running one."""
+        URLs (fetched like the hosted platform does, under the destination
+        policy), and flow files in the running flow's own folder — never a
+        path outside it (a tool's SWML action could name any file)."""
 
         async def load(dest: str) -> ir.CompiledFlow:
             if dest.lstrip().startswith("{"):  # inline SWML (reference §1.3 transfer)
@@ -184,7 +185,11 @@ class CallHost:
             if dest.startswith(("http://", "https://")):
                 return self.compile(await self.fetch_document(dest, call_info), dest)
             if base is not None:
-                candidate = (base / dest).resolve()
+                folder = base.resolve()
+                candidate = (folder / dest).resolve()
+                if not candidate.is_relative_to(folder):
+                    raise LookupError(f'"{dest}" is outside the flow\'s folder: transfers '
+                                      "load only flows beside the running one")
                 if candidate.is_file() and candidate.suffix in (".yaml", ".yml", ".json"):
                     return self.compile(candidate.read_bytes(), str(candidate))
             raise LookupError(f'no section, flow file or URL "{dest}"')

@@ -87,3 +87,13 @@ def test_a_host_can_send_every_calls_trace_to_its_own_sink() -> None:
 
     run_virtual(main)
     assert got["c-3"][-1]["kind"] == "call_ended"
+
+
+@pytest.mark.parametrize("dest", ["/etc/hostname.yaml", "../outside.yaml", "sub/../../x.yaml"])
+def test_flow_loader_never_leaves_the_flows_folder(tmp_path: Path, dest: str) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (tmp_path / "outside.yaml").write_text("sections:\n  main:\n    - hangup: {}\n")
+    load = CallHost(warnings=io.StringIO()).flow_loader(flows, {})
+    with pytest.raises(LookupError, match="outside the flow's folder"):
+        asyncio.run(load(dest))
