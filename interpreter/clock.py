@@ -34,8 +34,28 @@ class _VirtualSelector(selectors.DefaultSelector):
     def __init__(self, loop: VirtualTimeLoop) -> None:
         super().__init__()
         self._loop = loop
+        self._real_mark: float | None = None  # when real time was last counted
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        if self._loop.real_io_pending:
+            # Real I/O in flight: time runs at real speed, also while a socket
+            # stays readable (a peer streaming without pause must still meet
+            # its deadlines), and while the loop runs callbacks between polls.
+            now = time.perf_counter()
+            if self._real_mark is not None:
+                self._loop.advance(now - self._real_mark)
+            try:
+                return self._poll(timeout)
+            finally:
+                after = time.perf_counter()
+                waited = after - now
+                # Never past the next timer: it must fire at its own time.
+                self._loop.advance(waited if timeout is None else min(waited, timeout))
+                self._real_mark = after if self._loop.real_io_pending else None
+        self._real_mark = None
+        return self._poll(timeout)
+
+    def _poll(self, timeout: float | None) -> list[tuple[Any, int]]:
         ready: list[tuple[Any, int]] = super().select(0)
         if ready or timeout is None or timeout <= 0:
             if not ready and timeout is None:
@@ -45,12 +65,10 @@ class _VirtualSelector(selectors.DefaultSelector):
             return ready
         if self._loop.real_io_pending:
             # Real work is in flight (a worker thread, an HTTP exchange with a
-            # peer outside this loop): let time run at real speed until it
-            # answers, so its timeouts mean what they say.
-            started = time.perf_counter()
-            ready = super().select(timeout)
-            self._loop.advance(min(time.perf_counter() - started, timeout))
-            return ready
+            # peer outside this loop): wait in real time until it answers (the
+            # time is counted by select() above), so its timeouts mean what
+            # they say.
+            return super().select(timeout)
         if len(self.get_map()) > 1:
             # Sockets besides the loop's own wake-up pipe: give a loopback
             # peer a moment of real time to answer before time jumps ahead.

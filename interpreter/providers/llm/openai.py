@@ -42,6 +42,12 @@ _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "contex
 _EXCERPT_CHARS = 200
 _ERROR_BODY_BYTES = 4096  # enough for any JSON error; a proxy's HTML page is cut
 _NOT_RETRYABLE = frozenset({400, 401, 403, 404, 422})
+# What one streamed reply may hold, checked as it arrives: a server that
+# streams without end must not grow the process (docs/limits.md).
+MAX_EVENT_BYTES = 1024 * 1024  # one SSE event's data lines together
+MAX_REPLY_CHARS = 64 * 1024  # the reply's text
+MAX_TOOL_ARGUMENT_CHARS = 64 * 1024  # one tool call's arguments
+MAX_TOOL_CALLS = 16  # tool calls in one reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +217,12 @@ class OpenAIProvider:
         reply = _Reply()
         data: list[str] = []
         errors: list[str] = []
+        size = 0  # bytes of the event being read
         async for raw in content:
+            size += len(raw)
+            if size > MAX_EVENT_BYTES:
+                raise LlmError("protocol", "the model sent a stream event over "
+                               f"{MAX_EVENT_BYTES // 1024} KiB")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line:
                 name, _, value = line.partition(":")
@@ -220,7 +231,8 @@ class OpenAIProvider:
                     data.append(value)
                 elif name == "error":
                     errors.append(value)  # llama.cpp before late 2025, at HTTP 200
-                continue  # comments (empty name) and event:/id:/retry: carry nothing for us
+                continue
+            size = 0  # comments (empty name) and event:/id:/retry: carry nothing for us
             for item in self._dispatch(reply, data, errors):
                 yield item
             if reply.done:
@@ -272,7 +284,7 @@ def classify(status: int | None, text: str, message: str) -> LlmError:
 def _parse(event: str) -> JSONValue:
     try:
         value: JSONValue = json.loads(event)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LlmError("protocol", "the model sent a malformed stream event") from None
     return value
 
@@ -282,6 +294,7 @@ class _PendingCall:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(default_factory=list)
+    size: int = 0
 
 
 @dataclass(slots=True)
@@ -292,6 +305,7 @@ class _Reply:
     reason: str | None = None
     usage: JSONObject = field(default_factory=dict)
     done: bool = False
+    text_chars: int = 0
 
     def feed(self, chunk: JSONObject) -> Iterator[StreamItem]:
         # The wire is untrusted: a field of the wrong type reads as absent.
@@ -299,6 +313,10 @@ class _Reply:
         for choice in _objects(chunk.get("choices")):
             delta = _obj(choice.get("delta"))
             if text := _str(delta.get("content")):
+                self.text_chars += len(text)
+                if self.text_chars > MAX_REPLY_CHARS:
+                    raise LlmError("protocol", "the model's reply is over "
+                                   f"{MAX_REPLY_CHARS // 1024}K characters")
                 yield TextDelta(text)
             for fragment in _objects(delta.get("tool_calls")):
                 self._add(fragment)
@@ -312,11 +330,21 @@ class _Reply:
             last = max(self.calls, default=-1)
             starts = last < 0 or (bool(new_id) and new_id != self.calls[last].id)
             index = last + 1 if starts else last
+        if index not in self.calls and len(self.calls) >= MAX_TOOL_CALLS:
+            raise LlmError("protocol", f"the model called more than {MAX_TOOL_CALLS} tools "
+                           "in one reply")
         pending = self.calls.setdefault(index, _PendingCall())
         function = _obj(fragment.get("function"))
         pending.id = new_id or pending.id
         pending.name = _str(function.get("name")) or pending.name  # some servers repeat it
-        pending.arguments.append(_str(function.get("arguments")))
+        arguments = _str(function.get("arguments"))
+        pending.size += len(arguments)
+        if pending.size > MAX_TOOL_ARGUMENT_CHARS:
+            # Refused here: a call this size would be sent back in every later
+            # request of the conversation (and refused there with HTTP 413).
+            raise LlmError("protocol", f"the model's arguments for a tool call are over "
+                           f"{MAX_TOOL_ARGUMENT_CHARS // 1024}K characters")
+        pending.arguments.append(arguments)
 
     def finish(self) -> Iterator[StreamItem]:
         if not self.done and self.reason is None:
