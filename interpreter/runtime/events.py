@@ -9,6 +9,7 @@ traces the drop. Names are past tense: they say what happened.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from interpreter.errors import ErrorType
@@ -228,6 +229,8 @@ class ToolFailed(Event):
     name: str
     error_type: str
     message: str
+    # What a data_map requested before it failed (shown without credentials).
+    requests: tuple[Mapping[str, JSONValue], ...] = ()
 
 
 def barges(policy: BargePolicy, event: Event, interruptible: bool = True) -> bool:

@@ -107,7 +107,7 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
             runtime.post(ev.ToolReturned(effect_id, function.name, reply, epoch=epoch))
         except ToolFault as fault:
             runtime.post(ev.ToolFailed(effect_id, function.name, fault.error_type.value,
-                                       fault.detail, epoch=epoch))
+                                       fault.detail, fault.requests, epoch=epoch))
 
     if tools.source(function) == "mock":
         runtime.trace.record("tool_mocked", function=function.name, arguments=call.arguments)
@@ -168,6 +168,10 @@ async def _run(session: AiSession, function: ir.Function, call: ToolCall,
     seconds = round(runtime.now() - started, 6)
     session.conversation.swaig_log.append(
         {"command_name": function.name, "command_arg": call.arguments, "seconds": seconds})
+    for request in event.requests if isinstance(event, ev.ToolFailed) else \
+            event.reply.requests if isinstance(event, ev.ToolReturned) and \
+            isinstance(event.reply, ToolReply) else ():
+        runtime.trace.record("data_map_request", function=function.name, **request)
     if isinstance(event, ev.ToolFailed | ev.EffectFailed):
         error_type = ErrorType(event.error_type) if isinstance(event, ev.ToolFailed) \
             else event.error_type

@@ -24,6 +24,9 @@ class ToolReply:
     actions: tuple[ReplyAction, ...] = ()  # parsed once, at the tool boundary
     post_process: bool = False
     raw: JSONValue = None  # the reply as received, for the trace and swaig_log
+    # The requests a data_map made for it, each {method, url, status or error}
+    # with the URL's credentials and query left out: what the trace shows.
+    requests: tuple[Mapping[str, JSONValue], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,9 @@ class ToolFault(CallFault):
     """A tool could not produce a usable reply."""
 
     def __init__(self, error_type: ErrorType, message: str, *, status: int | None = None,
-                 attempts: int = 1) -> None:
+                 attempts: int = 1,
+                 requests: tuple[Mapping[str, JSONValue], ...] = ()) -> None:
         super().__init__(error_type, message)
         self.status = status
         self.attempts = attempts
+        self.requests = requests

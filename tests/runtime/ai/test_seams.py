@@ -221,3 +221,56 @@ def test_swaig_post_conversation_sends_the_call_log_with_each_tool_call() -> Non
     assert body["call_log"] == [{"role": "assistant", "content": "Hello."},
                                 {"role": "user", "content": "book it"},
                                 {"role": "assistant", "content": ""}]
+
+
+def test_a_failed_data_map_request_is_traced_even_when_a_fallback_answers() -> None:
+    from interpreter.clock import run_virtual
+    from interpreter.document.compile import compile_text
+    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
+    from interpreter.providers.llm.scripted import load_rules
+    from interpreter.runtime.ai.loop import runner
+    from interpreter.runtime.call import Call
+    from interpreter.transports.caller_script import load_caller_script
+    from interpreter.transports.simulated import SimulatedCaller
+    from interpreter.transports.simulated_network import SimulatedNetwork
+
+    flow = compile_text("""\
+sections:
+  main:
+    - ai:
+        prompt: {text: Weather.}
+        params: {attention_timeout: 0}
+        SWAIG:
+          functions:
+            - function: weather
+              description: The weather.
+              parameters: {type: object, properties: {city: {type: string}}}
+              data_map:
+                webhooks:
+                  - url: "https://user:pw@api.example/v1/now?key=s3cret&q=${args.city}"
+                    method: GET
+                    output: {response: "It is ${response.temp} degrees."}
+                output: {response: "The weather service is down."}
+""", "weather.yaml")
+    rules = load_rules('rules:\n  - when: {start: true}\n    reply: "Hi."\n'
+                       '  - when: {said: "weather"}\n'
+                       '    call: {function: weather, arguments: {city: Oslo}}\n'
+                       '  - reply: "{tool}"\n')
+    script = load_caller_script('steps:\n  - say: "weather please"\n  - hangup: {after: 6}\n')
+
+    def down(_: HttpRequest) -> HttpResponse:
+        return HttpResponse(503, {}, b"busy")
+
+    async def main() -> Call:
+        caller = SimulatedCaller(script)
+        call = Call(flow, caller, SimulatedNetwork.for_script(script),
+                    http=HandlerClient(down), ai_runner=runner(rules))
+        await call.run()
+        await caller.close()
+        return call
+
+    call = run_virtual(main)
+    (request,) = call.trace.of_kind("data_map_request")
+    assert (request["url"], request["status"]) == ("https://api.example/v1/now", 503)
+    assert "s3cret" not in str(call.trace.records)
+    assert call.trace.of_kind("tool_returned")[0]["response"] == "The weather service is down."
