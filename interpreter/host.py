@@ -78,7 +78,8 @@ class CallHost:
                  many_calls: bool = False, http: HttpClient | None = None,
                  trace_retain: int | None = None, call_type: type[Call] = Call,
                  trace_sinks: Callable[[str], TraceSink] | None = None,
-                 destinations: DestinationPolicy | None = None) -> None:
+                 destinations: DestinationPolicy | None = None,
+                 trace_words: bool = False) -> None:
         """`http`: the client every call's requests go through (a double in
         tests); by default one pooled aiohttp client the host owns.
         `trace_retain`: trace records each live call keeps in memory (None:
@@ -87,7 +88,8 @@ class CallHost:
         `trace_sinks`: a call id → where that call's trace records go (instead
         of a JSONL file per call in `trace_dir`). `destinations`: where the
         calls' requests may go (default: from the environment, see
-        interpreter/destinations.py)."""
+        interpreter/destinations.py). `trace_words`: trace each streamed
+        model word as its own event (for barge-in analysis; off by default)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -101,6 +103,7 @@ class CallHost:
         self._trace_retain = trace_retain
         self._trace_sinks = trace_sinks
         self.destinations = destinations or DestinationPolicy.from_env()
+        self._trace_words = trace_words
         self._call_type = call_type
 
     async def __aenter__(self) -> CallHost:
@@ -227,6 +230,7 @@ class CallHost:
             trace_retain=self._trace_retain, flow_loader=self.flow_loader(base, info),
             ai_runner=runner(model, tools=tools, start=start) if model is not None else None,
             http=self._http, outbox=self._outbox)
+        call.trace_words = self._trace_words
         self.calls[call.call_id] = call
         task = asyncio.get_running_loop().create_task(self._run(call),
                                                       name=f"call:{call.call_id}")

@@ -33,6 +33,7 @@ from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Ut
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.outbox import Delivery, Outbox
+from interpreter.runtime.tools.base import ToolReply
 from interpreter.runtime.state import (
     CallState,
     IllegalTransition,
@@ -197,6 +198,8 @@ class Call:
         self.sink = self.new_sink("caller")
         self._shared_http = http
         self.outbox = outbox
+        # Trace every streamed word as its own `event` record (off by default).
+        self.trace_words = False
         self.outgoing: list[Delivery] = []
         self._http: AiohttpClient | None = None
 
@@ -286,8 +289,11 @@ class Call:
             self.trace.record("event_dropped", event=event.type_name, seq=event.seq,
                               epoch=event.epoch, current_epoch=self.epoch)
             return False
-        self.trace.record("event", event=event.type_name, seq=event.seq,
-                          **_event_fields(event))
+        if self.trace_words or type(event) is not ev.LlmDelta:
+            # Streamed words are one event each: most of a trace, and the turn
+            # and barge_in records hold the text; kept only when asked for.
+            self.trace.record("event", event=event.type_name, seq=event.seq,
+                              **_event_fields(event))
         match event:
             case ev.CallerHungUp():
                 raise CallEnded("caller_hangup")
@@ -545,6 +551,17 @@ def _event_fields(event: ev.Event) -> dict[str, Any]:
         names = _SHOWN_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(event)
                                            if f.name not in ("seq", "at", "epoch"))
     fields = {name: getattr(event, name) for name in names}
+    if isinstance(event, ev.ToolReturned) and isinstance(event.reply, ToolReply):
+        fields["reply"] = _reply_fields(event.reply)
     if event.epoch:
         fields["epoch"] = event.epoch
     return fields
+
+
+def _reply_fields(reply: ToolReply) -> dict[str, JSONValue]:
+    """A tool reply as its trace record shows it: JSON, not a Python repr
+    (the trace redacts it like any other value)."""
+    return {"response": reply.response,
+            "actions": [{"name": action.name, "value": action.value}
+                        for action in reply.actions],
+            "post_process": reply.post_process}

@@ -62,12 +62,14 @@ class AiSession:
     # a repeated call reuses the id so the application can tell it is a retry.
     cancelled_requests: dict[tuple[str, str], str] = field(default_factory=dict)
     interrupted: bool = False  # the caller barged in while a tool ran
+    last_system_prompt: str = ""  # the last one traced (llm_request)
 
     @classmethod
     def start(cls, call: Call, executor: Executor, verb: ir.Ai,
               llm: LlmProvider) -> AiSession:
         session = cls(call, executor, verb, llm,
                       global_data={k: ir.thaw(v) for k, v in verb.global_data.items()})
+        call.trace.add_secret_keys(verb.params.secret_fields)
         carried = call.carried
         if carried is not None:
             # Context from the agent before a transfer: its global_data (over the

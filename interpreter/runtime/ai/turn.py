@@ -19,6 +19,7 @@ from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE
+from interpreter.patterns import PatternTimeout
 from interpreter.providers.llm.base import (
     ChatMessage,
     Finished,
@@ -87,13 +88,26 @@ async def take(session: AiSession, *, offer_tools: bool = True) -> None:
                 return
             if session.conversation.pending_input:
                 # The caller spoke while the tools ran: the next reply hears it.
-                session.conversation.take_input(session.tuning.hints)
+                session.conversation.take_input(session.tuning.hints, session.call.trace)
         faults.record(session.call, ErrorType.TOOL_INVALID_CALL,
                       f"more than {rounds} tool rounds in one turn", fatal=False,
                       next="the turn ends")
     finally:
         if not session.tuning.chain_forever:
             session.tuning.tool_round_limit = None
+
+
+def _trace_request(session: AiSession, request: LlmRequest) -> None:
+    """What the model was asked with — the system prompt (when it changed
+    since the session's last request) and the tools offered — since that is
+    what a conversation is debugged from."""
+    system = request.messages[0].content if request.messages else ""
+    changed = system != session.last_system_prompt
+    session.last_system_prompt = system
+    session.call.trace.record("llm_request", model=request.model,
+                              system=system if changed else "(unchanged)",
+                              tools=[t.name for t in request.tools],
+                              messages=len(request.messages))
 
 
 def ends_conversation(reply: str) -> bool:
@@ -168,9 +182,8 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                                    epoch=epoch))
 
     started = call.now()
-    effect = call.start_effect("llm", work, ErrorType.LLM_ERROR,
-                               messages=len(request.messages),
-                               tools=[t.name for t in request.tools])
+    effect = call.start_effect("llm", work, ErrorType.LLM_ERROR)
+    _trace_request(session, request)
     text, pending, calls = "", "", []
     spoken: list[tuple[int, str]] = []  # (playout id, sentence) handed to speech
     playing = 0  # playout ids in flight; the newest one finishing means all played
@@ -332,16 +345,27 @@ def barge_declined(session: AiSession, event: ev.TranscriptReceived,
                    interruptible: bool) -> None:
     """The caller's words while the agent spoke did not interrupt it: say why
     in the trace (they are answered in the next turn)."""
-    policy = session.tuning.barge
-    why = ("the utterance cannot be interrupted" if not interruptible
-           else "barge-in is off" if policy.mode is ir.Barge.OFF
-           else f"fewer than barge_min_words ({policy.min_words})"
-           if len(event.text.split()) < policy.min_words
-           else "no match for barge_match_string" if policy.match is not None
-           and policy.match.search(event.text) is None
-           else f"confidence under {policy.confidence}"
-           if event.confidence < policy.confidence else "enable_barge mode")
-    session.call.trace.record("barge_declined", text=event.text, why=why)
+    session.call.trace.record("barge_declined", text=event.text,
+                              why=_why_declined(session.tuning.barge, event, interruptible))
+
+
+def _why_declined(policy: ir.BargePolicy, event: ev.TranscriptReceived,
+                  interruptible: bool) -> str:
+    if not interruptible:
+        return "the utterance cannot be interrupted"
+    if policy.mode is ir.Barge.OFF:
+        return "barge-in is off"
+    if len(event.text.split()) < policy.min_words:
+        return f"fewer than barge_min_words ({policy.min_words})"
+    if policy.match is not None:
+        try:
+            if policy.match.search(event.text) is None:
+                return "no match for barge_match_string"
+        except PatternTimeout as timeout:
+            return f"barge_match_string was stopped: {timeout}"
+    if event.confidence < policy.confidence:
+        return f"confidence under {policy.confidence}"
+    return "enable_barge mode"
 
 
 def _stop_speaking(session: AiSession, playing: int) -> str:

@@ -155,9 +155,13 @@ async def test_data_map_error_keys_fail_every_webhook_then_the_fallback_output(
     fake.replies["/weather"] = {"temp": 5, "fault": "stale"}
     fake.replies["/wx/oslo"] = {"current": {"temp_c": 1}, "fault": True}
     reply = await _run(_fixture_functions(base)["get_weather"], {"city": "Oslo"}, http)
-    assert reply == ToolReply("The weather service is unavailable.",
-                              raw={"response": "The weather service is unavailable."})
+    assert dataclasses.replace(reply, requests=()) == ToolReply(
+        "The weather service is unavailable.",
+        raw={"response": "The weather service is unavailable."})
     assert len(fake.requests) == 2
+    # Both failed requests are there for the trace, without their query.
+    assert [(r["status"], "error" in r) for r in reply.requests] == [(None, True), (None, True)]
+    assert all("?" not in str(r["url"]) for r in reply.requests)
 
 
 async def test_expressions_with_nomatch_output(http: HttpClient) -> None:
