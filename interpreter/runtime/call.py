@@ -33,7 +33,6 @@ from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Ut
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.outbox import Delivery, Outbox
-from interpreter.runtime.tools.base import ToolReply
 from interpreter.runtime.state import (
     CallState,
     IllegalTransition,
@@ -42,6 +41,7 @@ from interpreter.runtime.state import (
     advance_leg,
     is_terminal,
 )
+from interpreter.runtime.tools.base import ToolReply
 from interpreter.runtime.trace import Trace, TraceSink
 
 if TYPE_CHECKING:
