@@ -11,6 +11,7 @@ only sees the port: no test machinery sits in its path.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,7 +36,20 @@ class ToolRunner(Protocol):
         """The reply, or ToolFault."""
 
 
+# The environment variable holding the key outbound webhook bodies are signed
+# with (X-Callkernel-Signature); unset, requests are not signed.
+SIGNING_KEY_VARIABLE = "CALLKERNEL_WEBHOOK_SIGNING_KEY"
+
+
 class SwaigRunner:
+    """Webhooks and data_maps; `signing_key` (default: the environment's
+    CALLKERNEL_WEBHOOK_SIGNING_KEY) signs webhook bodies."""
+
+    def __init__(self, signing_key: bytes | None = None) -> None:
+        key = os.environ.get(SIGNING_KEY_VARIABLE, "")
+        self.signing_key = signing_key if signing_key is not None else \
+            key.encode() if key else None
+
     def source(self, function: ir.Function) -> str:
         return "data_map" if function.data_map is not None else "webhook"
 
@@ -45,7 +59,8 @@ class SwaigRunner:
         if function.data_map is not None:
             return await run_data_map(function, arguments, context, client=client)
         return await call_webhook(function, raw_arguments, arguments, context, client=client,
-                                  request_id=request_id, post_conversation=context.call_log)
+                                  request_id=request_id, post_conversation=context.call_log,
+                                  signing_key=self.signing_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,3 +315,30 @@ async def test_unusable_url_is_a_tool_error(url: str, http: HttpClient) -> None:
 async def test_function_without_webhook_is_a_tool_error(http: HttpClient) -> None:
     fault = await _fails(dataclasses.replace(_function("http://x"), webhook=None), http)
     assert fault.error_type is ErrorType.TOOL_ERROR and "no webhook URL" in fault.detail
+
+
+async def test_the_signing_key_comes_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+
+    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
+    from interpreter.runtime.tools.runner import SwaigRunner
+
+    seen: list[HttpRequest] = []
+
+    def answer(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        return HttpResponse(200, {}, b'{"response": "ok"}')
+
+    monkeypatch.setenv("CALLKERNEL_WEBHOOK_SIGNING_KEY", "shared-secret")
+    function = _function("https://app.example/swaig")
+    await SwaigRunner().run(function, "{}", {}, CONTEXT, client=HandlerClient(answer),
+                            request_id="r1")
+    (request,) = seen
+    digest = hmac.new(b"shared-secret", request.body or b"", hashlib.sha256).hexdigest()
+    assert request.headers["X-Callkernel-Signature"] == f"sha256={digest}"
+    monkeypatch.delenv("CALLKERNEL_WEBHOOK_SIGNING_KEY")
+    await SwaigRunner().run(function, "{}", {}, CONTEXT, client=HandlerClient(answer),
+                            request_id="r2")
+    assert "X-Callkernel-Signature" not in seen[1].headers
