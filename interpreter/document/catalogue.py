@@ -10,6 +10,10 @@ for another meaning; a retired code stays here, marked as such.
     CK4xx  tools (SWAIG functions, webhooks, data_map)
     CK5xx  expressions
     CK6xx  runtime support and configuration
+    CK8xx  scripted models checked against their flow (`callkernel lint x.model.yaml`)
+
+Caller scripts (CK701-CK705), flow tests (CK711) and scripted-model rules
+(CK801) are checked by their own loaders and documented with their formats.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ _CODES = [
     Code("CK604", W, "error_recovery entry contradicts itself"),
     Code("CK605", W, "SDK value form SWML does not document; coerced"),
     Code("CK606", W, "SDK key or value this runtime ignores"),
+    Code("CK802", W, "scripted model names a function, step or context its flow lacks"),
 ]
 
 CODES: MappingProxyType[str, Code] = MappingProxyType({c.code: c for c in _CODES})

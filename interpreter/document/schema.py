@@ -61,16 +61,54 @@ def _validator() -> Draft202012Validator:
 
 
 def did_you_mean(word: str, candidates: Sequence[str]) -> str | None:
-    """A hint naming the closest candidate, if one is close enough."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    """A hint naming the closest candidate, if one is close enough.
+
+    Typing slips (a letter dropped, doubled, swapped with its neighbour) come
+    first, nearest first and then the same length ("paly" is "play", not
+    "pay"); otherwise difflib's similarity decides."""
+    choices = [c for c in dict.fromkeys(candidates) if c != word]
+    limit = max(1, len(word) // 4) if len(word) >= 3 else 0
+    slips = [(distance, abs(len(c) - len(word)), -difflib.SequenceMatcher(None, word, c).ratio(),
+              c) for c in choices if abs(len(c) - len(word)) <= limit
+             for distance in [_edit_distance(word.lower(), c.lower())] if distance <= limit]
+    if slips:
+        return f'did you mean "{min(slips)[3]}"?'
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'did you mean "{close[0]}"?' if close else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn a into b."""
+    if len(a) > 64 or len(b) > 64:
+        return max(len(a), len(b))
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, left in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, right in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1,
+                             previous[j - 1] + (left != right))
+            if i > 1 and j > 1 and left == b[j - 2] and a[i - 2] == right:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def validate_schema(doc: SourceDocument) -> list[Diagnostic]:
     """Every schema violation in `doc`, each located and explained."""
+    errors = [leaf for error in _validator().iter_errors(doc.data)
+              for leaf in _most_relevant(error)]
+    # A method's argument written one level too far left becomes a second key
+    # of the method entry: one CK206 saying "indent it" explains the entry, so
+    # what else is reported inside that entry is a consequence, not news.
+    dedented = {tuple(error.absolute_path) for error in errors if _dedented_arguments(error)}
     found: list[Diagnostic] = []
-    for error in _validator().iter_errors(doc.data):
-        found.extend(_diagnose(doc, _most_relevant(error)))
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if any(path[:len(entry)] == entry for entry in dedented) \
+                and not _dedented_arguments(error):
+            continue
+        found.extend(_diagnose(doc, error))
     return found
 
 
@@ -84,21 +122,46 @@ def _type_like(error: ValidationError) -> bool:
                                          and error.validator_value == _SWML_VAR)
 
 
-def _most_relevant(error: ValidationError) -> ValidationError:
-    """Descend into anyOf/oneOf to the branch the author most likely meant.
+def _most_relevant(error: ValidationError) -> list[ValidationError]:
+    """Descend into anyOf/oneOf to the branch the author most likely meant, and
+    return every error of that branch (a method list in a `confirm` or a
+    `result` may hold several mistakes; each is reported).
 
     A branch whose type matches the value beats a "wrong type" complaint (a map
     with a typo should hear about the typo, not that it is not a string); among
-    the rest the deepest error wins, since it points closest to the mistake.
+    the rest the branch with the deepest error wins, since it points closest to
+    the mistake. When the value fails every branch right at its own level only
+    by type or by a fixed value (`functions: lookup` where the choices are the
+    string "none" or a list), the anyOf error itself is kept, so the message
+    names all the choices.
     """
-    while error.validator in ("anyOf", "oneOf") and error.context:
-        if all(_type_like(sub) and not sub.relative_path
-               for sub in error.context):
-            return error
-        substantive = [sub for sub in error.context if not _type_like(sub)]
-        candidates = substantive or list(error.context)
-        error = max(candidates, key=lambda sub: len(sub.absolute_path))
-    return error
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [error]
+    context = list(error.context)
+    if all(not sub.relative_path and (_type_like(sub) or sub.validator in ("const", "enum"))
+           for sub in context):
+        return [error]
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in context:
+        branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+        branches.setdefault(branch, []).append(sub)
+
+    def fits(errors: list[ValidationError]) -> bool:
+        # A branch of another type says nothing about the value, even when it
+        # also fails a `const` of that type.
+        return not any(_type_like(sub) and not sub.relative_path for sub in errors)
+
+    def strength(errors: list[ValidationError]) -> tuple[bool, int]:
+        substantive = [sub for sub in errors if not _type_like(sub)]
+        return fits(errors) and bool(substantive), max(len(sub.absolute_path)
+                                                       for sub in substantive or errors)
+
+    chosen = max(branches.values(), key=strength)
+    # Inside the chosen branch, what is said of the value itself holds only
+    # when the value has the branch's type.
+    kept = [sub for sub in chosen if sub.relative_path
+            or (fits(chosen) and not _type_like(sub))]
+    return [leaf for sub in kept for leaf in _most_relevant(sub)] if kept else [error]
 
 
 def _where(path: JSONPath) -> str:
@@ -120,6 +183,73 @@ def _is_method_list_item(error: ValidationError) -> bool:
     schema = error.schema
     return (isinstance(schema, dict) and schema.get("maxProperties") == 1
             and "answer" in schema.get("properties", {}))
+
+
+def _resolve(node: object) -> dict[str, Any]:
+    """A schema node with its local `$ref` followed."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        target: Any = flow_schema()
+        for part in str(node["$ref"]).removeprefix("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        node = target
+    return node if isinstance(node, dict) else {}
+
+
+def _property_names(node: object, depth: int = 0) -> set[str]:
+    schema = _resolve(node)
+    names = set(schema.get("properties", {}))
+    if depth < 4:
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(combinator, []):
+                names |= _property_names(branch, depth + 1)
+    return names
+
+
+@cache
+def method_arguments(method: str) -> frozenset[str]:
+    """The argument names a method accepts, from the schema."""
+    verbs = flow_schema()["$defs"]["Verb"]["properties"]
+    return frozenset(_property_names(verbs[method])) if method in verbs else frozenset()
+
+
+def _dedented_arguments(error: ValidationError) -> tuple[str, list[str]] | None:
+    """For a method entry with extra keys that are all arguments of its one
+    method (`- connect: ...` with `result:` written under the `-`): the method
+    and those keys."""
+    if error.validator != "maxProperties" or not _is_method_list_item(error) \
+            or not isinstance(error.instance, dict):
+        return None
+    verbs = flow_schema()["$defs"]["Verb"]["properties"]
+    methods = [key for key in error.instance if key in verbs]
+    others = [key for key in error.instance if key not in verbs]
+    if len(methods) != 1 or not others \
+            or not all(key in method_arguments(methods[0]) for key in others):
+        return None
+    return methods[0], others
+
+
+# Methods other voice platforms have that SWML spells differently.
+_SPEAK = 'SWML speaks text with play: {url: "say:%s"}'
+_OTHER_PLATFORMS = {"say": _SPEAK, "speak": _SPEAK, "tts": _SPEAK, "talk": _SPEAK}
+
+
+def _unknown_method_hint(doc: SourceDocument, key: str, value: object, path: JSONPath,
+                         known: list[str]) -> str | None:
+    if key in _OTHER_PLATFORMS:
+        text = value if isinstance(value, str) and value.strip() else "…"
+        return _OTHER_PLATFORMS[key] % text
+    # `- result:` on its own item right after `- connect:`: it belongs to connect.
+    if path and isinstance(path[-1], int) and path[-1] > 0:
+        try:
+            previous = doc.get((*path[:-1], path[-1] - 1))
+        except (KeyError, IndexError, TypeError):
+            previous = None
+        if isinstance(previous, dict) and len(previous) == 1:
+            method = next(iter(previous))
+            if key in method_arguments(method):
+                return (f'"{key}" is an argument of the {method} above: indent it under '
+                        f'"{method}" and drop its "- "')
+    return did_you_mean(key, known)
 
 
 def _expected_types(types: object) -> str:
@@ -147,6 +277,19 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                                      f'missing required key "{name}" in {_owner(path)}',
                                      path, key=True)
         case "maxProperties" if _is_method_list_item(error):
+            dedented = _dedented_arguments(error)
+            if dedented is not None:
+                method, arguments = dedented
+                names = ", ".join(f'"{key}"' for key in arguments)
+                what = (f"are arguments of {method}" if len(arguments) > 1
+                        else f"is an argument of {method}")
+                yield doc.diagnostic(
+                    "CK206", Severity.ERROR,
+                    f'{names} {what}, but {"they are" if len(arguments) > 1 else "it is"} '
+                    f'indented as a method beside "{method}"',
+                    (*path, arguments[0]), key=True,
+                    hint=f'indent {names} under "{method}", deeper than "{method}:"')
+                return
             keys = ", ".join(f'"{key}"' for key in value) if isinstance(value, dict) else ""
             yield doc.diagnostic("CK206", Severity.ERROR,
                                  f"each method entry must be a map with exactly one key; "
@@ -160,13 +303,15 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                                  f"{_where(path)} must be {_expected_types(error.validator_value)}"
                                  f", not {kind_of(value, yaml=True)}", path)
         case "anyOf" | "oneOf":
-            expected = " or ".join(
-                _expected_types(sub.validator_value) if sub.validator == "type"
-                else "a ${...} variable" for sub in error.context or []
-                if _type_like(sub)) or "a valid value"
+            choices = [_choice(sub, path) for sub in error.context or []
+                       if _type_like(sub) or sub.validator in ("const", "enum")]
+            expected = " or ".join(dict.fromkeys(c for c in choices if c)) or "a valid value"
+            shown = f"the string {json.dumps(value)}" if isinstance(value, str) \
+                and any(sub.validator in ("const", "enum") for sub in error.context or []) \
+                else kind_of(value, yaml=True)
             yield doc.diagnostic("CK204", Severity.ERROR,
-                                 f"{_where(path)} must be {expected}, "
-                                 f"not {kind_of(value, yaml=True)}", path)
+                                 f"{_where(path)} must be {expected}, not {shown}", path,
+                                 hint=_single_item_hint(error, value, path))
         case "enum" | "const":
             allowed: list[Any] = (list(error.validator_value) if error.validator == "enum"
                                   and isinstance(error.validator_value, list)
@@ -182,6 +327,38 @@ def _diagnose(doc: SourceDocument, error: ValidationError) -> Iterator[Diagnosti
                                  f"{_where(path)}: {_plain_message(error)}", path)
 
 
+# What a list of names holds, by the key that holds it.
+_LIST_NOUNS = {"functions": "function names", "valid_steps": "step names",
+               "valid_contexts": "context names"}
+
+
+def _choice(sub: ValidationError, path: JSONPath) -> str:
+    """One alternative of an anyOf, in words: "none", a list of step names..."""
+    schema = sub.schema if isinstance(sub.schema, dict) else {}
+    match sub.validator:
+        case "const":
+            return json.dumps(sub.validator_value)
+        case "enum":
+            values = sub.validator_value if isinstance(sub.validator_value, list) else []
+            return " or ".join(json.dumps(choice) for choice in values)
+        case "pattern":
+            return "a ${...} variable"
+    if sub.validator_value == "array" and _resolve(schema.get("items")).get("type") == "string":
+        owner = next((part for part in reversed(path) if isinstance(part, str)), "")
+        return f"a list of {_LIST_NOUNS.get(owner, 'strings')}"
+    return _expected_types(sub.validator_value)
+
+
+def _single_item_hint(error: ValidationError, value: object, path: JSONPath) -> str | None:
+    """`functions: lookup` where a list is expected: show the one-item list."""
+    if not isinstance(value, str) or not isinstance(path[-1:][0] if path else None, str):
+        return None
+    if any(sub.validator == "type" and sub.validator_value == "array"
+           for sub in error.context or []):
+        return f"a single name is written as a list: {path[-1]}: [{value}]"
+    return None
+
+
 def _unknown_keys(doc: SourceDocument, error: ValidationError, path: JSONPath,
                   schema: dict[str, Any]) -> Iterator[Diagnostic]:
     value = error.instance
@@ -193,8 +370,12 @@ def _unknown_keys(doc: SourceDocument, error: ValidationError, path: JSONPath,
         if key in known or any(re.search(pattern, key) for pattern in patterns):
             continue
         if _is_method_list_item(error):
+            if len(value) > 1 and _dedented_arguments(error) is None \
+                    and any(key in method_arguments(other) for other in value):
+                continue  # CK206 already says where this argument belongs
             yield doc.diagnostic("CK201", Severity.ERROR, f'unknown method "{key}"',
-                                 (*path, key), key=True, hint=did_you_mean(key, known))
+                                 (*path, key), key=True,
+                                 hint=_unknown_method_hint(doc, key, value[key], path, known))
         else:
             yield doc.diagnostic("CK202", Severity.ERROR,
                                  f'unknown key "{key}" in {_owner(path)}', (*path, key),
