@@ -1,9 +1,18 @@
-"""callkernel's command line: `callkernel COMMAND ...` or `python cli.py COMMAND ...`."""
+"""callkernel's command line: `callkernel COMMAND ...`, `python -m interpreter
+COMMAND ...`, or `python cli.py COMMAND ...` from a checkout.
+
+Every command's `--help` ends with its exit codes and the environment
+variables it reads; docs/cli.md says the same at more length.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 
 from interpreter.commands import compile as compile_command
 from interpreter.commands import demo as demo_command
@@ -14,21 +23,81 @@ from interpreter.commands import test as test_command
 from interpreter.commands import trace as trace_command
 from interpreter.document.schema import schema_text
 
-_EPILOG = """exit codes: 0 clean, 1 errors in a document, 2 usage error or unreadable input.
-Docs: docs/cli.md, docs/flow-language.md, docs/lint-rules.md."""
+DOCS = "docs/cli.md"
+
+# The variables commands read, by name, with what each does: one place, so
+# every --help names the same ones the same way.
+ENVIRONMENT = {
+    "CALLKERNEL_LLM_BASE_URL": "the OpenAI-compatible server for --llm openai "
+    "(also OPENAI_BASE_URL; default https://api.openai.com/v1)",
+    "CALLKERNEL_LLM_API_KEY": "its API key (also OPENAI_API_KEY; a local server needs none)",
+    "CALLKERNEL_LLM_MODEL": "the model to ask for when the document names none "
+    "(default gpt-4o-mini)",
+    "CALLKERNEL_LLM_MODEL_MAP": "document model names to served ones, "
+    "e.g. gpt-4o-mini=llama3.1:8b,*=llama3.1:8b",
+    "CALLKERNEL_ALLOW_LOOPBACK": "1: requests may go to loopback addresses (development)",
+    "CALLKERNEL_ALLOW_PRIVATE_NETWORKS": "1: requests may go to private network addresses",
+    "CALLKERNEL_WEBHOOK_SIGNING_KEY": "signs outbound webhook bodies (X-Callkernel-Signature)",
+}
+LLM_VARIABLES = ("CALLKERNEL_LLM_BASE_URL", "CALLKERNEL_LLM_API_KEY", "CALLKERNEL_LLM_MODEL",
+                 "CALLKERNEL_LLM_MODEL_MAP")
+# Read by whatever fetches a URL (a flow, a webhook, a summary): interpreter/destinations.py.
+DESTINATION_VARIABLES = ("CALLKERNEL_ALLOW_LOOPBACK", "CALLKERNEL_ALLOW_PRIVATE_NETWORKS")
+CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY")
+
+USAGE_EXIT = (2, "usage error, or unreadable input (missing file, permission denied, "
+              "a URL that cannot be fetched)")
+
+
+def _epilog(codes: Sequence[tuple[int, str]], variables: Sequence[str] = (),
+            docs: str = DOCS) -> str:
+    """The end of a command's --help: exit codes, environment, where the docs are."""
+    lines = ["exit codes:"]
+    lines += [f"  {code}  {meaning}" for code, meaning in codes]
+    if variables:
+        lines.append("environment:")
+        lines += [f"  {name}  {ENVIRONMENT[name]}" for name in variables]
+    else:
+        lines.append("environment: reads no variables")
+    lines.append(f"docs: {docs}")
+    return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed distribution's version, else the checkout's pyproject.toml."""
+    try:
+        return metadata.version("callkernel")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    def command(name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
     parser = argparse.ArgumentParser(
         prog="callkernel", description="Lint, compile and run SWML-compatible voice-AI flows.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="Each command's --help lists its exit codes and the environment variables it "
+        f"reads.\ndocs: {DOCS}, docs/flow-language.md, docs/lint-rules.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"callkernel {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    lint = commands.add_parser(
-        "lint", help="check flow documents and print diagnostics",
-        description="Check flow documents (YAML or JSON) and print one diagnostic per line, "
-        "sorted by position: FILE:LINE:COL: SEVERITY CODE message.", epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lint = command(
+        "lint", "check flow documents and print diagnostics",
+        "Check flow documents (YAML or JSON) and print one diagnostic per line, sorted by "
+        "position: FILE:LINE:COL: SEVERITY CODE message. The count goes to standard error.",
+        _epilog([(0, "no errors (and, with --strict, no warnings)"),
+                 (1, "a document has errors (or, with --strict, warnings)"), USAGE_EXIT],
+                docs="docs/cli.md, docs/lint-rules.md"))
     lint.add_argument("paths", nargs="+", metavar="PATH",
                       help="flow files, directories (searched for .yaml/.yml/.json), or - "
                       "for standard input")
@@ -40,82 +109,131 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--max-bytes", type=int, metavar="N",
                       help="refuse documents larger than N bytes (default 2 MiB)")
 
-    compile_parser = commands.add_parser(
-        "compile", help="print the normalized compiled flow and its content hash",
-        description="Lint and compile FILE; print the normalized flow as JSON with a stable "
-        "key order and its content hash (the version identity).", epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    compile_parser.add_argument("file", metavar="FILE", help="a flow file, or - for stdin")
+    compile_parser = command(
+        "compile", "print the normalized compiled flow and its content hash",
+        "Lint and compile FILE; print the normalized flow as JSON with a stable key order and "
+        "its content hash (the version identity). Warnings go to standard error.",
+        _epilog([(0, "compiled"), (1, "the document has errors"), USAGE_EXIT],
+                DESTINATION_VARIABLES))
+    compile_parser.add_argument("file", metavar="FILE",
+                                help="a flow file, an http(s) URL, or - for stdin")
     compile_parser.add_argument("--hash", action="store_true", dest="hash_only",
                                 help="print only the content hash")
     compile_parser.add_argument("--max-bytes", type=int, metavar="N",
                                 help="refuse documents larger than N bytes (default 2 MiB)")
 
-    describe = commands.add_parser(
-        "describe", help="summarise flows: sections, contexts, steps and tools",
-        description="Lint and compile each flow and print a readable summary.")
-    describe.add_argument("paths", nargs="+", metavar="PATH", help="flow files or directories")
+    describe = command(
+        "describe", "summarise flows: sections, contexts, steps and tools",
+        "Lint and compile each flow and print a readable summary: the methods of each "
+        "section, each ai verb's contexts, steps and tools.",
+        _epilog([(0, "every flow compiled"), (1, "a document has errors"), USAGE_EXIT],
+                DESTINATION_VARIABLES))
+    describe.add_argument("paths", nargs="+", metavar="PATH",
+                          help="flow files, directories, or http(s) URLs (fetched the way "
+                          "the hosted platform fetches documents)")
 
-    run = commands.add_parser(
-        "run", help="run one call on the text media runtime with a simulated caller",
-        description="Run FLOW (a file, or an http(s) URL fetched the way the hosted platform "
-        "fetches documents) against the caller script SCRIPT, and print the conversation with "
+    run = command(
+        "run", "run one call on the text media runtime with a simulated caller",
+        "Run FLOW (a file, or an http(s) URL fetched the way the hosted platform fetches "
+        "documents) against the caller script SCRIPT, and print the conversation with "
         "timestamps. Time is virtual unless --real-time is given. See docs/caller-scripts.md.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _epilog([(0, "the call ran and ended without a fatal error"),
+                 (1, "the flow, the caller script or the model rules have errors"),
+                 (2, "usage error, unreadable input, a flow URL that cannot be fetched, no "
+                  "model for a flow with an ai verb, or --llm openai not configured"),
+                 (3, "the call ended on a fatal error (disposition error:..., or an error "
+                  "record with fatal: true)")],
+                (*LLM_VARIABLES, *CALL_VARIABLES), docs="docs/cli.md, docs/llm-providers.md"))
     run.add_argument("flow", metavar="FLOW", help="a flow file or an http(s) URL")
     run.add_argument("--caller", required=True, metavar="SCRIPT",
                      help="the caller script (YAML): what the caller says and does, and how "
                      "dialed destinations behave")
-    run.add_argument("--trace", metavar="FILE", help="write the call's trace as JSONL")
+    run.add_argument("--trace", metavar="FILE",
+                     help="write the call's trace as JSONL to FILE, replacing what it held")
     run.add_argument("--real-time", action="store_true",
-                     help="pace the call on the wall clock instead of virtual time")
+                     help="pace the call on the wall clock and print each line as it "
+                     "happens, instead of virtual time with the conversation printed at "
+                     "the end")
     run.add_argument("--json", action="store_true", dest="as_json",
                      help="print the conversation and final variables as JSON")
     run.add_argument("--llm", choices=("scripted", "openai"), default="scripted",
                      help="the model for ai verbs: scripted rules (default) or an "
-                     "OpenAI-compatible server configured by CALLKERNEL_LLM_* variables")
+                     "OpenAI-compatible server configured by the CALLKERNEL_LLM_* "
+                     "variables below")
     run.add_argument("--model-script", metavar="RULES",
                      help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
 
-    test = commands.add_parser(
-        "test", help="run flow tests (*.test.yaml) with the scripted model",
-        description="Run each flow test: a caller script with expectations and tool mocks "
-        "(see docs/flow-tests.md). Reports pass/fail per expectation with the trace lines "
-        "behind a failure; exit 1 when any fails.", epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    test = command(
+        "test", "run flow tests (*.test.yaml) with the scripted model",
+        "Run each flow test: a caller script with expectations and tool mocks (see "
+        "docs/flow-tests.md). Reports pass/fail per expectation with the trace lines behind "
+        "a failure.",
+        _epilog([(0, "every test passed"), (1, "a test failed, or a file has errors"),
+                 (2, "usage error, an unreadable path, or --llm openai not configured")],
+                (*LLM_VARIABLES, *CALL_VARIABLES), docs="docs/cli.md, docs/flow-tests.md"))
     test.add_argument("paths", nargs="+", metavar="PATH",
                       help="test files, or directories searched for *.test.yaml")
     test.add_argument("--repeat", type=int, default=1, metavar="N",
                       help="run each test N times to expose flakiness")
 
-    demo = commands.add_parser(
-        "demo", help="run the support flow end to end with a local tool webhook",
-        description="Start the demo SWAIG webhook on 127.0.0.1:8765, run the support flow "
-        "against its caller script with the scripted model, and print the conversation.")
-    demo.add_argument("--flow", default="flows/support.yaml", help="the flow to run")
-    demo.add_argument("--caller", default="flows/support.caller.yaml",
-                      help="the caller script")
+    demo = command(
+        "demo", "run the support flow end to end with a local tool webhook",
+        "Start the demo SWAIG webhook on 127.0.0.1 (port 8765 unless --port), run the "
+        "support flow that ships with callkernel against its caller script with the "
+        "scripted model, and print the conversation, the tool calls served and the summary "
+        "delivered. Works from any directory. Requests to loopback are allowed (the webhook "
+        "listens there).",
+        _epilog([(0, "the demo call ran and ended without a fatal error"),
+                 (1, "a flow, caller script or model rules given have errors"),
+                 (2, "usage error, unreadable input, or the port is in use"),
+                 (3, "the call ended on a fatal error")],
+                ("CALLKERNEL_ALLOW_PRIVATE_NETWORKS", "CALLKERNEL_WEBHOOK_SIGNING_KEY")))
+    demo.add_argument("--flow", metavar="FLOW",
+                      help="run this flow instead of the bundled support flow")
+    demo.add_argument("--caller", metavar="SCRIPT",
+                      help="the caller script (default: the bundled support caller)")
+    demo.add_argument("--port", type=int, default=demo_command.PORT, metavar="PORT",
+                      help="serve the webhook on this port (default %(default)s; 0 picks a "
+                      "free one); the flow's http://127.0.0.1:8765/ URLs are pointed at it")
 
-    trace = commands.add_parser(
-        "trace", help="print a call trace (JSONL) as a readable timeline",
-        description="Print a call's trace file, one line per record: seconds since the "
-        "call started, the record kind, and its details.")
+    trace = command(
+        "trace", "print a call trace (JSONL) as a readable timeline",
+        "Print a call's trace file, one line per record: seconds since the call started, "
+        "the record kind, and its details.",
+        _epilog([(0, "printed"), (2, "usage error, an unreadable file, or a line that is "
+                                  "not a trace record (its line number is given)")]))
     trace.add_argument("file", metavar="FILE", help="a trace written by `callkernel run --trace`")
     trace.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                        help="only records of this kind (repeatable), e.g. --kind event")
 
-    commands.add_parser("schema", help="print the JSON Schema of flow documents",
-                        description="Print schemas/flow.schema.json (JSON Schema 2020-12).")
+    command("schema", "print the JSON Schema of flow documents",
+            "Print schemas/flow.schema.json (JSON Schema 2020-12).",
+            _epilog([(0, "printed")]))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _dispatch(argv)
+        code = _dispatch(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
+        return code
     except BrokenPipeError:
-        # The reader went away (`callkernel run ... | head`): not an error of ours.
-        sys.stderr.close()
+        # The reader went away (`callkernel trace t.jsonl | head`): not an error
+        # of ours. Python flushes stdout once more at exit; send that to devnull.
+        _discard_stdout()
         return 0
+    except KeyboardInterrupt:
+        print("callkernel: interrupted", file=sys.stderr)
+        return 130
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests): nothing will be flushed to it
+        pass
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -136,7 +254,7 @@ def _dispatch(argv: list[str] | None) -> int:
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1))
         case "demo":
-            return demo_command.run(args.flow, args.caller)
+            return demo_command.run(args.flow, args.caller, port=args.port)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

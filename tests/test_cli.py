@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
 import subprocess
 import sys
+import threading
+import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import cli
+from interpreter.cli import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 CLEAN = "sections:\n  main:\n    - answer: {}\n    - hangup: {}\n"
@@ -128,3 +135,117 @@ def test_python_cli_py_behaves_like_the_console_script(tmp_path: Path) -> None:
     helped = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert helped.returncode == 0 and "lint" in helped.stdout and "exit codes" in helped.stdout
+
+
+def test_version_names_the_package_version() -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args(["--version"])
+    assert exit_.value.code == 0
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = subprocess.run([sys.executable, "-m", "interpreter", "--version"],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, f"callkernel {version}\n")
+
+
+COMMANDS = ["lint", "compile", "describe", "run", "test", "demo", "trace", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_lists_exit_codes_and_environment(command: str) -> None:
+    code, out, _ = _run([command, "--help"])
+    assert code == 0
+    assert "exit codes:\n  0  " in out
+    assert "environment" in out and "docs: docs/cli.md" in out
+    if command == "run":
+        for name in ENVIRONMENT:
+            assert name in out
+
+
+def test_console_script_lives_in_the_package_and_cli_py_is_only_a_shim() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"callkernel": "interpreter.cli:main"}
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert "cli.py" not in wheel.get("force-include", {})  # no top-level module `cli`
+    assert wheel["force-include"]["flows"] == "interpreter/flows"  # what the demo runs
+    assert cli.main is __import__("interpreter.cli", fromlist=["main"]).main
+
+
+def test_dependencies_are_all_imported_somewhere() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = {dep.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip()
+             for dep in project["project"]["dependencies"]}
+    assert not names & {"numpy", "soundfile"}  # back with the code that imports them
+
+
+@pytest.mark.parametrize("argv", [["compile", str(ROOT / "flows" / "support.yaml")],
+                                  ["schema"], ["describe", str(ROOT / "flows")]])
+def test_a_closed_pipe_ends_quietly(argv: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: `| head -0`
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *argv],
+                                stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert result.stderr == b""
+
+
+def test_a_closed_pipe_ends_the_trace_command_quietly(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(json.dumps({"n": n, "t": n / 10, "kind": "event"}) + "\n"
+                             for n in range(20_000)))
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as reader:
+        process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "trace", str(trace)],
+                                   stdout=write_end, stderr=subprocess.PIPE)
+        os.close(write_end)
+        reader.read(100)  # `| head -c 100`
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert err == b""
+
+
+FLOW_SERVED = b"sections:\n  main:\n    - answer: {}\n    - hangup: {}\n"
+
+
+@pytest.fixture
+def flow_server() -> Iterator[str]:
+    """An application serving a flow to POSTs with Basic auth alice:hunter2."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            wanted = "Basic " + base64.b64encode(b"alice:hunter2").decode()
+            status, body = (200, FLOW_SERVED) if self.headers.get("Authorization") == wanted \
+                else (401, b"")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_describe_and_compile_fetch_a_url_without_printing_its_credentials(
+        flow_server: str) -> None:
+    code, out, err = _run(["describe", f"http://alice:hunter2@{flow_server}/flow"])
+    assert code == 0, err
+    assert f"http://***@{flow_server}/flow" in out and "hunter2" not in out
+    assert "section main: answer, hangup" in out
+    code, out, _ = _run(["compile", "--hash", f"http://alice:hunter2@{flow_server}/flow"])
+    assert code == 0 and out.startswith("sha256:")
+    code, out, err = _run(["describe", f"http://alice:wrong@{flow_server}/flow"])
+    assert (code, out) == (2, "")
+    assert "HTTP 401" in err and "wrong" not in err

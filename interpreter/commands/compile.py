@@ -1,4 +1,6 @@
-"""`callkernel compile FILE`: the normalized compiled flow as JSON, with its hash."""
+"""`callkernel compile FILE`: the normalized compiled flow as JSON, with its hash.
+
+FILE is a flow file, `-` for stdin, or an http(s) URL (sources.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import json
 import sys
 from typing import TextIO
 
-from interpreter.commands.inputs import UnreadableInput, display_name, read
+from interpreter.commands.inputs import UnreadableInput
+from interpreter.commands.sources import read_source, shown, source_name
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import LoadOptions, load_document
 from interpreter.document.normalize import flow_to_json
@@ -19,17 +22,17 @@ def run(path: str, *, hash_only: bool = False, max_bytes: int | None = None,
     err = err or sys.stderr
     options = LoadOptions(max_bytes=max_bytes) if max_bytes else LoadOptions()
     try:
-        doc = load_document(read(path), display_name(path), options)
+        doc = load_document(read_source(path), source_name(path), options)
         flow, warnings = compile_flow(doc)
     except UnreadableInput as error:
-        print(f"callkernel compile: {error}", file=err)
+        print(f"callkernel compile: {shown(str(error))}", file=err)
         return 2
     except DocumentError as error:
         for diagnostic in error.diagnostics:
-            print(diagnostic.render(), file=err)
+            print(shown(diagnostic.render()), file=err)
         return 1
     for warning in warnings:
-        print(str(warning), file=err)
+        print(shown(str(warning)), file=err)
     if hash_only:
         print(flow.content_hash, file=out)
     else:

@@ -1,76 +1,152 @@
 """`callkernel demo`: the support flow end to end, with its tool served locally.
 
-Starts the demo SWAIG webhook on 127.0.0.1:8765 (where the example flows send
-their tools and summaries), runs flows/support.yaml against its caller script
-with the scripted model, and prints the conversation and the summary the
-webhook received. Runs in virtual time; the webhook answers over real
-loopback HTTP.
+Starts the demo SWAIG webhook on 127.0.0.1 (port 8765, where the example
+flows send their tools and summaries, unless `--port`), runs the support
+flow against its caller script with the scripted model, and prints the
+conversation, the tool calls served and the summary the webhook received.
+Runs in virtual time; the webhook answers over real loopback HTTP.
+
+The support flow, its caller script and its model rules travel with the
+package (a wheel carries flows/ as interpreter/flows/), so the demo runs
+from any directory; in a checkout they are read from flows/.
+
+Requests to loopback are allowed (the webhook listens there) whatever
+CALLKERNEL_ALLOW_LOOPBACK says.
+
+Exit codes as for `run`: 0, 1 document errors, 2 unreadable input or the
+port in use, 3 the call ended on a fatal error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
 
 from interpreter.clock import run_virtual
+from interpreter.commands.conversation import print_lines
 from interpreter.commands.inputs import UnreadableInput, read
-from interpreter.commands.run import conversation, model, run_call
+from interpreter.commands.run import (
+    EXIT_CALL_FAILED,
+    EXIT_DOCUMENT,
+    EXIT_OK,
+    EXIT_USAGE,
+    ended_on_fatal_error,
+    run_call,
+)
+from interpreter.commands.sources import shown
 from interpreter.destinations import DestinationPolicy
-from interpreter.document.compile import compile_flow
-from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost
+from interpreter.jsontypes import JSONValue
+from interpreter.providers.llm.base import LlmProvider
+from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.server.demo_webhook import CALLS, SUMMARIES, build_app
 from interpreter.transports.caller_script import load_caller_script
 
 HOST, PORT = "127.0.0.1", 8765
+# Where the example flows send their tools and summaries; --port points it elsewhere.
+DEMO_ORIGIN = f"http://{HOST}:{PORT}/"
+FLOW, CALLER, MODEL = "support.yaml", "support.caller.yaml", "support.model.yaml"
+_CHECKOUT = Path(__file__).resolve().parents[2] / "flows"
 
 
-def run(flow_path: str, script_path: str, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
+def bundled(name: str) -> tuple[str, bytes]:
+    """An example file shipped with callkernel: its name to print, its bytes."""
+    packaged = resources.files("interpreter").joinpath("flows", name)
+    try:
+        if packaged.is_file():
+            return f"flows/{name}", packaged.read_bytes()
+        return f"flows/{name}", (_CHECKOUT / name).read_bytes()
+    except OSError as error:
+        raise UnreadableInput(f"flows/{name}: {error.strerror or error} (the example flows "
+                              "did not come with this installation)") from None
+
+
+def _inputs(flow_path: str | None, script_path: str | None
+            ) -> tuple[tuple[str, bytes], tuple[str, bytes], LlmProvider]:
+    """The flow, the caller script and the model: bundled unless given."""
+    if flow_path is None:
+        flow = bundled(FLOW)
+        name, raw = bundled(MODEL)
+        rules: LlmProvider = load_rules(raw, name)
+    else:
+        flow = (flow_path, read(flow_path))
+        beside = Path(flow_path).with_suffix(".model.yaml")
+        rules = load_rules(read(str(beside)), str(beside)) if beside.is_file() \
+            else ScriptedProvider(())
+    caller = bundled(CALLER) if script_path is None else (script_path, read(script_path))
+    return flow, caller, rules
+
+
+def summary_text(summary: JSONValue) -> str:
+    """The summary a post_prompt receiver got, as the model wrote it: JSON
+    text is printed as JSON (compact, unescaped), other text as it is."""
+    data = summary.get("post_prompt_data") if isinstance(summary, dict) else None
+    raw = data.get("raw") if isinstance(data, dict) else None
+    if not isinstance(raw, str):
+        return json.dumps(raw, ensure_ascii=False)
+    try:
+        return json.dumps(json.loads(raw), ensure_ascii=False)
+    except ValueError:
+        return raw
+
+
+def run(flow_path: str | None = None, script_path: str | None = None,
+        out: TextIO | None = None, err: TextIO | None = None, *, port: int = PORT) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        script = load_caller_script(read(script_path), script_path)
-        flow, _ = compile_flow(load_document(read(flow_path), flow_path))
-        provider = model("scripted", None, flow_path)
+        (flow_name, flow_raw), (script_name, script_raw), provider = \
+            _inputs(flow_path, script_path)
+        script = load_caller_script(script_raw, script_name)
     except UnreadableInput as error:
         print(f"callkernel demo: {error}", file=err)
-        return 2
+        return EXIT_USAGE
     except DocumentError as error:
         for diagnostic in error.diagnostics:
             print(diagnostic.render(), file=err)
-        return 1
+        return EXIT_DOCUMENT
     app = build_app()
 
     async def main() -> int:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            await web.TCPSite(runner, HOST, PORT).start()
-        except OSError as error:
-            print(f"callkernel demo: cannot listen on {HOST}:{PORT}: {error}", file=err)
-            return 2
-        try:
-            # The demo's webhook listens on loopback: the development switch.
+            try:
+                await web.TCPSite(runner, HOST, port).start()
+            except OSError as error:
+                print(f"callkernel demo: cannot listen on {HOST}:{port}: "
+                      f"{error.strerror or error} (try --port)", file=err)
+                return EXIT_USAGE
+            served = int(runner.addresses[0][1])
+            raw = flow_raw.replace(DEMO_ORIGIN.encode(), f"http://{HOST}:{served}/".encode())
+            # The demo's webhook listens on loopback: requests may go there
+            # (the rest of the destination policy is the environment's).
+            policy = dataclasses.replace(DestinationPolicy.from_env(), allow_loopback=True)
             async with CallHost(llm={"scripted": provider}, warnings=err,
-                                destinations=DestinationPolicy(allow_loopback=True)) as host:
-                call, caller = await run_call(host, flow, script, base=Path(flow_path).parent,
-                                              trace_path=None)
+                                destinations=policy) as host:
+                try:
+                    flow = host.compile(raw, flow_name)
+                except DocumentError as error:
+                    for diagnostic in error.diagnostics:
+                        print(diagnostic.render(), file=err)
+                    return EXIT_DOCUMENT
+                base = Path(flow_path).resolve().parent if flow_path else None
+                ran = await run_call(host, flow, script, base=base)
         finally:
             await runner.cleanup()
-        for t, who, text in conversation(caller, call):
-            print(f"{t:8.2f}  {who:<6}  {text}", file=out)
-        print(f"\nwebhook: {len(app[CALLS])} tool call(s) served on http://{HOST}:{PORT}/swaig",
-              file=out)
+        print_lines(ran.lines(), out)
+        print(f"\nwebhook: {len(app[CALLS])} tool call(s) served on "
+              f"http://{HOST}:{served}/swaig", file=out)
         for summary in app[SUMMARIES]:
-            data = summary.get("post_prompt_data") if isinstance(summary, dict) else None
-            raw = data.get("raw") if isinstance(data, dict) else None
-            print(f"summary delivered to /post_prompt: {json.dumps(raw)}", file=out)
-        return 0
+            print(shown(f"summary delivered to /post_prompt: {summary_text(summary)}"),
+                  file=out)
+        return EXIT_CALL_FAILED if ended_on_fatal_error(ran.call) else EXIT_OK
 
     return run_virtual(main)

@@ -1,4 +1,7 @@
-"""`callkernel describe PATH...`: lint, compile and summarise flows for a reader."""
+"""`callkernel describe PATH...`: lint, compile and summarise flows for a reader.
+
+A PATH is a flow file, a directory (walked for flow files) or an http(s) URL
+(fetched like the hosted platform fetches a document; sources.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from collections import Counter
 from typing import TextIO
 
 from interpreter import ir
-from interpreter.commands.inputs import UnreadableInput, display_name, expand, read
+from interpreter.commands.inputs import UnreadableInput
+from interpreter.commands.sources import expand_sources, read_source, shown, source_name
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
@@ -81,23 +85,23 @@ def run(paths: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     err = err or sys.stderr
     status = 0
     try:
-        files = list(expand(paths))
+        files = list(expand_sources(paths))
     except UnreadableInput as error:
-        print(f"callkernel describe: {error}", file=err)
+        print(f"callkernel describe: {shown(str(error))}", file=err)
         return 2
     for path in files:
         try:
-            flow, warnings = compile_flow(load_document(read(path), display_name(path)))
+            flow, warnings = compile_flow(load_document(read_source(path), source_name(path)))
         except UnreadableInput as error:
-            print(f"callkernel describe: {error}", file=err)
+            print(f"callkernel describe: {shown(str(error))}", file=err)
             return 2
         except DocumentError as error:
             for diagnostic in error.diagnostics:
-                print(str(diagnostic), file=err)
+                print(shown(str(diagnostic)), file=err)
             status = 1
             continue
         for warning in warnings:
-            print(str(warning), file=err)
+            print(shown(str(warning)), file=err)
         print("\n".join(describe(flow)), file=out)
         print(file=out)
     return status

@@ -2,9 +2,17 @@
 
 The flow runs against a simulated caller that follows the caller script, and
 against simulated destinations for the legs it dials. By default time is
-virtual (a ten-minute call finishes at once, with the same timings);
-`--real-time` paces it on the wall clock. The output is the conversation with
-timestamps, interleaved with what the runtime did (states, legs, errors).
+virtual (a ten-minute call finishes at once, with the same timings) and the
+conversation is printed when the call is over; `--real-time` paces it on the
+wall clock and prints each line as it happens. The output is the
+conversation with timestamps, interleaved with what the runtime did (states,
+legs, errors); conversation.py builds it.
+
+Exit codes: 0 the call ended without a fatal error, 1 the flow, caller
+script or model rules have errors, 2 usage error or unreadable input (or
+`--llm openai` not configured), 3 the call ended on a fatal error. A flow
+with an ai verb and no model gets a warning, and an ai verb the call reaches
+fails with llm_error saying what to give.
 """
 
 from __future__ import annotations
@@ -12,58 +20,41 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from interpreter import ir
 from interpreter.clock import run_virtual
+from interpreter.commands.conversation import (
+    LiveTraceSink,
+    LiveView,
+    conversation,
+    print_lines,
+)
 from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.commands.sources import is_url, shown, shown_value, source_name
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost, FlowUnavailable
-from interpreter.providers.llm.base import LlmProvider
-from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
+from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, StreamItem
+from interpreter.providers.llm.scripted import load_rules
 from interpreter.runtime.call import Call
 from interpreter.runtime.outbox import DeliveryResult, MemoryOutbox
+from interpreter.runtime.trace import JsonlTraceSink, TraceSink
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
-# Trace kinds worth a line in the conversation view, and how to say them.
-_SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
-    "state": lambda r: "ai session over" if (r["old"], r["new"]) == ("in_ai", "answered")
-    else f"call is {r['new']}",
-    "barge_declined": lambda r: f"caller's words did not interrupt ({r['why']}); "
-    "answered next",
-    "attention_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the agent is "
-    "asked to get their attention",
-    "inactivity_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the ai "
-    "session ends",
-    "leg_dial": lambda r: f"dialing {r['destination']} ({r['leg']})",
-    "leg_state": lambda r: f"{r['leg']} {r['new']}",
-    "leg_reconciled": lambda r: f"{r['leg']} status query: {r['status']}",
-    "leg_torn_down": lambda r: f"{r['leg']} torn down: {r['why']}",
-    "transferred": lambda r: f"transferred to section {r['to']}",
-    "prompt_result": lambda r: f"prompt: {r['result']} {r.get('value') or ''}".rstrip(),
-    "request_finished": lambda r: f"request answered {r['status']}",
-    "request_failed": lambda r: f"request failed: {r['error']}",
-    "error": lambda r: f"{'FATAL ' if r.get('fatal') else ''}{r['type']}: {r['message']}",
-    "not_executed": lambda r: f"{r['method']} not executed",
-    "call_ended": lambda r: f"ended: {r['disposition']}",
-    "step_change": lambda r: f"step {r['old']} → {r['new']} ({r['trigger']})",
-    "context_change": lambda r: f"context {r['old']} → {r['new']} ({r['trigger']})",
-    "effect_started": lambda r: f"calling {r['function']}({r.get('arguments', '')})"
-    if r.get("effect") == "tool" else "",
-    "tool_returned": lambda r: f"{r['function']} returned: {r.get('response')}",
-    "barge_in": lambda r: f"barge-in; agent was heard saying: \"{r['heard']}\"",
-    "tool_cancelled": lambda r: f"{r['function']} cancelled: {r['why']}",
-    "gather_answer": lambda r: f"gathered {r['key']}: {r['answer']}",
-    "language_change": lambda r: f"language {r['old']} → {r['new']}",
-    "hold": lambda r: f"caller on hold for {r['seconds']:g} s",
-    "unhold": lambda r: "caller back from hold",
-}
+EXIT_OK, EXIT_DOCUMENT, EXIT_USAGE, EXIT_CALL_FAILED = 0, 1, 2, 3
+
+
+class ModelUnavailable(Exception):
+    """The call needs a model that was not given or is not configured (exit 2)."""
 
 
 def call_details(script: CallerScript) -> dict[str, Any]:
@@ -71,45 +62,50 @@ def call_details(script: CallerScript) -> dict[str, Any]:
     return {"from": script.from_, "to": script.to, "direction": "inbound", "type": "phone"}
 
 
-def conversation(caller: SimulatedCaller, call: Call) -> list[tuple[float, str, str]]:
-    lines: list[tuple[float, str, str]] = []
-    for line in caller.heard:
-        text = line.text if line.kind == "say" else f"[{line.kind} {line.text}]"
-        if line.cut_off:
-            text += f"  (cut off; heard: \"{line.heard}\")"
-        lines.append((line.start, "agent", text))
-    for track in caller.background:
-        lines.append((track.start, "agent", f"[background {track.text} until "
-                      f"{track.end:.1f} s{', stopped' if track.cut_off else ''}]"))
-    for action in caller.said:
-        verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
-        text = f"{verb}{action.value}" if action.kind != "hangup" else verb
-        lines.append((action.start, "caller", text + (f"  ({action.note})" if action.note
-                                                      else "")))
-    for record in call.trace.records:
-        show = _SHOWN.get(str(record["kind"]))
-        text = show(record) if show is not None else ""
-        if text:
-            lines.append((float(record["t"]), "call", text))
-    # At the same instant: what the caller did, then what the runtime did about
-    # it, then what the agent said.
-    order = {"caller": 0, "call": 1, "agent": 2}
-    return sorted(lines, key=lambda line: (line[0], order[line[1]]))
+@dataclass(frozen=True, slots=True)
+class CallRun:
+    """A call that ran: the call, its simulated caller, and the loop time it
+    started at (the caller's records are loop times; trace times count from it)."""
+
+    call: Call
+    caller: SimulatedCaller
+    start: float
+
+    def lines(self) -> list[tuple[float, str, str]]:
+        return conversation(self.caller, self.call, self.start)
 
 
 async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, *,
-                   base: Path | None, trace_path: str | None,
-                   call_id: str | None = None) -> tuple[Call, SimulatedCaller]:
-    caller = SimulatedCaller(script)
+                   base: Path | None, trace_path: str | None = None,
+                   call_id: str | None = None, view: LiveView | None = None) -> CallRun:
+    """Run one call to its end against the script; `view` prints it live."""
+    caller = view.caller(script) if view is not None else SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
+    start = asyncio.get_running_loop().time()
+    if view is not None:
+        view.start = start
     try:
-        call = await host.run_call(flow, caller, network, call_id=call_id,
-                                   call_info=call_details(script), base=base,
-                                   trace_path=trace_path)
+        call = host.start_call(flow, caller, network, call_id=call_id,
+                               call_info=call_details(script), base=base,
+                               trace_path=trace_path)
+        await host.wait(call)
     finally:
         await caller.close()
         await network.close()
-    return call, caller
+    return CallRun(call, caller, start)
+
+
+def disposition(call: Call) -> str:
+    ended = call.trace.of_kind("call_ended")
+    return str(ended[-1]["disposition"]) if ended else "unknown"
+
+
+def ended_on_fatal_error(call: Call) -> bool:
+    """The call ended on a fatal error: an `error:*` disposition, or a fatal
+    `error` record (an ai session ended by a fatal tool error hangs up as
+    `hangup:ai`, but the call still failed)."""
+    return disposition(call).startswith("error") or any(
+        record.get("fatal") is True for record in call.trace.of_kind("error"))
 
 
 def _results(host: CallHost) -> list[DeliveryResult]:
@@ -120,84 +116,191 @@ def _results(host: CallHost) -> list[DeliveryResult]:
 def print_deliveries(host: CallHost, out: TextIO) -> None:
     """What left the call afterwards: each summary and where it went."""
     for result in _results(host):
+        summary = result.summary or "(none: the model gave none)"
         where = {"delivered": f"delivered to {result.url}",
                  "kept": "kept (the flow has no post_prompt_url)",
                  "given_up": f"NOT delivered to {result.url} after {result.attempts} "
                              f"attempts ({result.error})"}[result.state]
-        print(f"summary {where}: {result.summary or '(none: the model gave none)'}", file=out)
+        print(shown(f"after the call: summary {where}: {summary}"), file=out)
 
 
-def model(kind: str, rules_path: str | None, flow_path: str) -> LlmProvider:
+# ------------------------------------------------------------------ models
+
+
+def openai_problem(env: Mapping[str, str]) -> str | None:
+    """Why `--llm openai` cannot work with these variables, or None.
+
+    "Not set" means unset or blank. A base URL alone is enough (a local
+    server needs no key); a key alone means api.openai.com; neither is an
+    error, and so is api.openai.com without a key."""
+    base = (env.get("CALLKERNEL_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or "").strip()
+    key = (env.get("CALLKERNEL_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "").strip()
+    if not base and not key:
+        return ("--llm openai needs a server: set CALLKERNEL_LLM_BASE_URL to an "
+                "OpenAI-compatible server (a local one needs no key, e.g. "
+                "http://127.0.0.1:11434/v1 for Ollama), or CALLKERNEL_LLM_API_KEY to use "
+                "https://api.openai.com/v1 (OPENAI_BASE_URL and OPENAI_API_KEY work too)")
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return (f"CALLKERNEL_LLM_BASE_URL is not an http(s) URL: {shown(base)!r} "
+                    "(e.g. http://127.0.0.1:11434/v1)")
+    host = urlsplit(base).hostname if base else "api.openai.com"
+    if not key and host == "api.openai.com":
+        return ("api.openai.com needs a key: set CALLKERNEL_LLM_API_KEY (or OPENAI_API_KEY), "
+                "or point CALLKERNEL_LLM_BASE_URL at another server")
+    return None
+
+
+def model(kind: str, rules_path: str | None, flow_path: str,
+          env: Mapping[str, str] | None = None) -> LlmProvider | None:
     """The model for ai verbs: `scripted` (rules from --model-script, else the
-    flow's `<name>.model.yaml` beside it) or `openai` (configured from env)."""
+    flow's `<name>.model.yaml` beside it; None when there are none) or
+    `openai` (configured from the environment; ModelUnavailable when it is
+    not)."""
     if kind == "openai":
         from interpreter.providers.llm.openai import OpenAIConfig, OpenAIProvider
 
-        return OpenAIProvider(OpenAIConfig.from_env())
-    if rules_path is None and not flow_path.startswith(("http://", "https://")):
+        variables = os.environ if env is None else env
+        problem = openai_problem(variables)
+        if problem is not None:
+            raise ModelUnavailable(problem)
+        return OpenAIProvider(OpenAIConfig.from_env(variables))
+    if rules_path is None and not is_url(flow_path):
         beside = Path(flow_path).with_suffix(".model.yaml")
         rules_path = str(beside) if beside.is_file() else None
     if rules_path is None:
-        return ScriptedProvider(())
+        return None
     return load_rules(read(rules_path), rules_path)
+
+
+def has_ai(flow: ir.CompiledFlow) -> bool:
+    """Whether any section of the flow holds an ai verb, however nested."""
+    seen: set[int] = set()
+
+    def walk(value: object) -> bool:
+        if isinstance(value, ir.Ai):
+            return True
+        if id(value) in seen:
+            return False
+        seen.add(id(value))
+        if isinstance(value, tuple | list):
+            return any(walk(item) for item in value)
+        if isinstance(value, Mapping):
+            return any(walk(item) for item in value.values())
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return any(walk(getattr(value, field.name)) for field in dataclasses.fields(value))
+        return False
+
+    return walk(flow.sections)
+
+
+class NoModel:
+    """The model of a run given none: every request fails (llm_error, not
+    retryable) saying what to give, instead of a stub that answers nothing."""
+
+    def __init__(self, flow_path: str) -> None:
+        self.message = ("no model was given: use --model-script RULES or --llm openai "
+                        "(docs/llm-providers.md)")
+        self.warning = (f"warning: {source_name(flow_path)} has an ai verb but no model was "
+                        f"given{_beside(flow_path)}; an ai verb the call reaches fails with "
+                        "llm_error. Use --model-script RULES for scripted rules, or --llm "
+                        "openai (docs/llm-providers.md).")
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        raise LlmError("provider", self.message, retryable=False)
+        yield  # pragma: no cover - makes this an async generator
+
+
+def _beside(flow_path: str) -> str:
+    if is_url(flow_path):
+        return ""
+    return f" (no --model-script, no {Path(flow_path).with_suffix('.model.yaml').name} beside it)"
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _truncate(path: str) -> None:
+    """--trace FILE replaces what FILE held (the trace sink appends)."""
+    try:
+        with open(path, "w", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise UnreadableInput(f"cannot write the trace to {path}: "
+                              f"{error.strerror or error}") from None
 
 
 def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         real_time: bool = False, as_json: bool = False, llm: str = "scripted",
         model_script: str | None = None, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
+        err: TextIO | None = None, live: bool | None = None) -> int:
+    """`live`: print each line as it happens (default: with `real_time`)."""
     out = out or sys.stdout
     err = err or sys.stderr
+    name = source_name(flow_path)
     try:
         script = load_caller_script(read(script_path), script_path)
         provider = model(llm, model_script, flow_path)
-    except UnreadableInput as error:
-        print(f"callkernel run: {error}", file=err)
-        return 2
+    except (UnreadableInput, ModelUnavailable) as error:
+        print(f"callkernel run: {shown(str(error))}", file=err)
+        return EXIT_USAGE
     except DocumentError as error:
         for diagnostic in error.diagnostics:
-            print(diagnostic.render(), file=err)
-        return 1
+            print(shown(diagnostic.render()), file=err)
+        return EXIT_DOCUMENT
     call_id = str(uuid.uuid4())
+    view = LiveView(out) if (real_time if live is None else live) and not as_json else None
 
-    async def main() -> tuple[Call, SimulatedCaller, CallHost] | int:
-        async with CallHost(llm={llm: provider}, default_llm=llm, warnings=err) as host:
+    def sinks(_: str) -> TraceSink:
+        assert view is not None
+        return LiveTraceSink(view, JsonlTraceSink(trace_path) if trace_path else None)
+
+    async def main() -> tuple[CallRun, CallHost] | int:
+        missing = NoModel(flow_path)
+        async with CallHost(llm={llm: provider or missing}, default_llm=llm,
+                            warnings=err, trace_sinks=sinks if view else None) as host:
             try:
-                if flow_path.startswith(("http://", "https://")):
+                if is_url(flow_path):
                     # The same call id in the fetch and in tool calls: applications
                     # (the SDK's secure functions) tie their tokens to it.
                     info = {"call_id": call_id, **call_details(script)}
                     raw, base = await host.fetch_document(flow_path, info), None
                 else:
                     raw, base = read(flow_path), Path(flow_path).resolve().parent
-                flow = host.compile(raw, flow_path)
-            except (UnreadableInput, FlowUnavailable) as error:
-                print(f"callkernel run: {error}", file=err)
-                return 2
+                flow = host.compile(raw, name)
+                if provider is None and has_ai(flow):
+                    print(f"callkernel run: {missing.warning}", file=err)
+                if trace_path:
+                    _truncate(trace_path)
+            except (UnreadableInput, FlowUnavailable, ModelUnavailable) as error:
+                print(f"callkernel run: {shown(str(error))}", file=err)
+                return EXIT_USAGE
             except DocumentError as error:
                 for diagnostic in error.diagnostics:
-                    print(diagnostic.render(), file=err)
-                return 1
-            call, caller = await run_call(host, flow, script, base=base,
-                                          trace_path=trace_path, call_id=call_id)
+                    print(shown(diagnostic.render()), file=err)
+                return EXIT_DOCUMENT
+            ran = await run_call(host, flow, script, base=base, call_id=call_id, view=view,
+                                 trace_path=None if view else trace_path)
         # Leaving the host delivered the summary: its result is there now.
-        return call, caller, host
+        return ran, host
 
     outcome = asyncio.run(main()) if real_time else run_virtual(main)
     if isinstance(outcome, int):
         return outcome
-    call, caller, host = outcome
-    lines = conversation(caller, call)
+    ran, host = outcome
     if as_json:
-        json.dump({"call_id": call.call_id, "disposition": call.trace.of_kind("call_ended")[-1]
-                   ["disposition"], "variables": call.vars,
-                   "conversation": [{"t": t, "who": who, "text": text}
-                                    for t, who, text in lines],
-                   "deliveries": [dataclasses.asdict(result) for result in _results(host)]},
-                  out, indent=2, default=str)
+        report = {"call_id": ran.call.call_id, "disposition": disposition(ran.call),
+                  "variables": ran.call.vars,
+                  "conversation": [{"t": t, "who": who, "text": text}
+                                   for t, who, text in ran.lines()],
+                  "deliveries": [dataclasses.asdict(result) for result in _results(host)]}
+        json.dump(shown_value(json.loads(json.dumps(report, default=str))), out, indent=2)
         out.write("\n")
     else:
-        for t, who, text in lines:
-            print(f"{t:8.2f}  {who:<6}  {text}", file=out)
+        if view is None:
+            print_lines(ran.lines(), out)
+        elif view.broken is not None:
+            raise view.broken
         print_deliveries(host, out)
-    return 0
+    return EXIT_CALL_FAILED if ended_on_fatal_error(ran.call) else EXIT_OK

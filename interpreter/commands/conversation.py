@@ -1,0 +1,381 @@
+"""The conversation view of a call: one timestamped line per thing said or done.
+
+Lines come from three sources: what the simulated caller did (`caller`), what
+it heard (`agent` for speech and prompts, `sound` for ringback, ring tones
+and background audio), and the trace records worth a line (`call`). Times
+are seconds since the call started.
+
+`conversation()` builds the whole view after the call (the virtual-clock
+default). `LiveCaller` + `LiveTraceSink` + `LiveView` print the same lines
+as they happen (`run --real-time`): trace records as they are made, the
+caller's actions as they finish, and agent speech when it starts playing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
+from interpreter.runtime.call import Call
+from interpreter.runtime.trace import TraceSink
+from interpreter.transports.caller_script import CallerScript
+from interpreter.transports.simulated import CallerAction, SimulatedCaller
+from interpreter.transports.simulated_media import AgentLine, utterance_seconds
+
+Line = tuple[float, str, str]  # seconds since the call started, who, text
+
+# At the same instant: what the caller did, then what the runtime did about
+# it, then what was played.
+_ORDER = {"caller": 0, "call": 1, "sound": 2, "agent": 2}
+
+
+def _state(record: dict[str, Any]) -> str:
+    old, new = record.get("old"), record["new"]
+    if new == "in_ai":
+        return "ai session starts"
+    if old == "in_ai":
+        return "ai session over" if new != "ended" else "call is ended"
+    if (old, new) == ("transferring", "answered"):
+        return "transfer over: back to the flow"
+    return f"call is {new}"
+
+
+def _barge_in(record: dict[str, Any]) -> str:
+    heard = record.get("heard") or ""
+    if not heard:
+        return "barge-in before the agent said a word"
+    return f"barge-in; agent was heard saying: \"{heard}\""
+
+
+# Trace kinds worth a line, and how to say them (leg_state is said by RecordLines).
+_SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
+    "state": _state,
+    "barge_declined": lambda r: f"caller's words did not interrupt ({r['why']}); "
+    "answered next",
+    "attention_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the agent is "
+    "asked to get their attention",
+    "inactivity_timeout": lambda r: f"caller silent for {r['seconds']:g} s: the ai "
+    "session ends",
+    "leg_dial": lambda r: f"dialing {r['destination']} ({r['leg']})",
+    "leg_reconciled": lambda r: f"{r['leg']} status query: {r['status']}",
+    "leg_torn_down": lambda r: f"{r['leg']} torn down: {r['why']}",
+    "connect_failed": lambda r: f"connect failed: {r['reason']}",
+    "transferred": lambda r: f"transferred to section {r['to']}",
+    "prompt_result": lambda r: f"prompt: {r['result']} {r.get('value') or ''}".rstrip(),
+    "request_finished": lambda r: f"request answered {r['status']}",
+    "request_failed": lambda r: f"request failed: {r['error']}",
+    "error": lambda r: f"{'FATAL ' if r.get('fatal') else ''}{r['type']}: {r['message']}",
+    "not_executed": lambda r: f"{r['method']} not executed",
+    "call_ended": lambda r: f"ended: {r['disposition']}",
+    "step_change": lambda r: f"step {r['old']} → {r['new']} ({r['trigger']})",
+    "context_change": lambda r: f"context {r['old']} → {r['new']} ({r['trigger']})",
+    "effect_started": lambda r: f"calling {r['function']}({r.get('arguments', '')})"
+    if r.get("effect") == "tool" else "",
+    "tool_returned": lambda r: f"{r['function']} returned: {r.get('response')}",
+    "barge_in": _barge_in,
+    "tool_cancelled": lambda r: f"{r['function']} cancelled: {r['why']}",
+    "gather_answer": lambda r: f"gathered {r['key']}: {r['answer']}",
+    "language_change": lambda r: f"language {r['old']} → {r['new']}",
+    "hold": lambda r: f"caller on hold for {r['seconds']:g} s",
+    "unhold": lambda r: "caller back from hold",
+}
+
+
+class RecordLines:
+    """Trace records → `call` lines, in record order. Keeps what a later
+    record needs: why a leg failed (its LegFailed event comes just before
+    the leg_state record that says it did)."""
+
+    def __init__(self) -> None:
+        self._leg_failures: dict[str, str] = {}
+
+    def text(self, record: dict[str, Any]) -> str:
+        kind = str(record.get("kind"))
+        if kind == "event" and record.get("event") == "LegFailed":
+            self._leg_failures[str(record.get("leg_id"))] = str(record.get("reason") or "")
+            return ""
+        if kind == "leg_state":
+            new = record.get("new")
+            why = self._leg_failures.pop(str(record.get("leg")), "") if new == "failed" else ""
+            return f"{record.get('leg')} {new}" + (f": {why}" if why else "")
+        show = _SHOWN.get(kind)
+        try:
+            return show(record) if show is not None else ""
+        except (KeyError, TypeError, ValueError):  # a record of an older or newer shape
+            return ""
+
+
+def caller_text(action: CallerAction) -> str:
+    verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
+    text = f"{verb}{action.value}" if action.kind != "hangup" else verb
+    return text + (f"  ({action.note})" if action.note else "")
+
+
+def _played(kind: str, value: str) -> tuple[str, str]:
+    """Who an item played to the caller is, and how to say it."""
+    if kind == "say":
+        return "agent", value
+    if kind == "ring":
+        return "sound", f"[ring {value}]" if value else "[ring]"
+    return "agent", f"[{kind} {value}]"
+
+
+def _background(url: str) -> str:
+    return "ringback" if url == "builtin:ringback" else f"background {url}"
+
+
+def conversation(caller: SimulatedCaller, call: Call, start: float = 0.0) -> list[Line]:
+    """The whole call as lines, in time order. `start`: the loop time the call
+    started at (the caller's records are loop times, the trace's are not)."""
+    lines: list[Line] = []
+    for line in caller.heard:
+        who, text = _played(line.kind, line.text)
+        if line.cut_off:
+            text += f"  (cut off; heard: \"{line.heard}\")" if line.heard \
+                else "  (cut off before a word was heard)"
+        lines.append((line.start - start, who, text))
+    for track in caller.background:
+        lines.append((track.start - start, "sound",
+                      f"[{_background(track.text)} until {track.end - start:.2f} s"
+                      f"{', stopped' if track.cut_off else ''}]"))
+    for action in caller.said:
+        lines.append((action.start - start, "caller", caller_text(action)))
+    said = RecordLines()
+    for record in call.trace.records:
+        text = said.text(record)
+        if text:
+            lines.append((float(record["t"]), "call", text))
+    return sorted(lines, key=lambda line: (round(line[0], 6), _ORDER[line[1]]))
+
+
+def print_lines(lines: Sequence[Line], out: TextIO) -> None:
+    for line in lines:
+        print(format_line(line), file=out)
+
+
+def format_line(line: Line) -> str:
+    t, who, text = line
+    return f"{t:8.2f}  {who:<6}  {text}"
+
+
+# ---------------------------------------------------------------- live
+
+
+class LiveView:
+    """Prints lines as they happen, flushed, never going back in time."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.start = 0.0  # the loop time the call started at; set before it starts
+        self.broken: BrokenPipeError | None = None  # the reader went away
+        self._last = 0.0
+        self._records = RecordLines()
+        self._caller: LiveCaller | None = None
+
+    def show(self, t: float, who: str, text: str) -> None:
+        """Print a line, after what the caller did and heard up to now."""
+        if self._caller is not None:
+            self._caller.catch_up()
+        self.emit(t, who, text)
+
+    def emit(self, t: float, who: str, text: str) -> None:
+        """Print a line now (stamped no earlier than the last one)."""
+        self._last = max(self._last, t)
+        if self.broken is not None:
+            return
+        try:
+            print(format_line((self._last, who, text)), file=self.out, flush=True)
+        except BrokenPipeError as error:
+            # Raised here it would end the call as an internal error; the
+            # command raises it once the call is over.
+            self.broken = error
+
+    def record(self, record: dict[str, Any]) -> None:
+        """A trace record, as it is made."""
+        text = self._records.text(record)
+        if self._caller is not None:
+            self._caller.catch_up()  # what the caller did comes before the call's answer
+        if text:
+            self.emit(float(record.get("t", 0.0)), "call", text)
+
+    def caller(self, script: CallerScript) -> LiveCaller:
+        self._caller = LiveCaller(script, self)
+        return self._caller
+
+
+class LiveTraceSink:
+    """A trace sink that shows each record on a `LiveView` and passes it on."""
+
+    def __init__(self, view: LiveView, inner: TraceSink | None = None) -> None:
+        self.view, self.inner = view, inner
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.inner is not None:
+            self.inner.write(record)
+        self.view.record(record)
+
+    def flush(self) -> None:
+        if self.inner is not None:
+            self.inner.flush()
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+
+
+class LiveCaller(SimulatedCaller):
+    """A simulated caller whose view of the call is printed as it happens.
+
+    The caller's actions are shown when they finish (a say when the words
+    were recognized, a press after its last digit). Agent speech is shown
+    when it starts playing: the media path plays queued items one after the
+    other, each for `utterance_seconds`, so the start of each is known when it
+    is queued; a stop, a failure or the end of the call drops what had not
+    started, and a line cut off says so when it is cut."""
+
+    def __init__(self, script: CallerScript, view: LiveView) -> None:
+        super().__init__(script)
+        self.view = view
+        self._said = self._heard = self._tracks = 0
+        self._queued: list[tuple[float, Utterance]] = []  # loop time each starts, item
+        self._busy_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def attach(self, sink: CallSink) -> None:
+        super().attach(_Reporting(sink, self))
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        super().play(playout_id, items)
+        if self.ended:
+            return
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._busy_until)
+        for item in items:
+            if item.kind != "silence":
+                self._queued.append((start, item))
+            start += utterance_seconds(item)
+        self._busy_until = start
+        self._wake()
+
+    def stop_playout(self) -> Heard:
+        self.catch_up()  # the item playing now was shown before it is cut off
+        heard = super().stop_playout()
+        self._drop_queued()
+        self.catch_up()
+        return heard
+
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        super().play_background(playout_id, url, loops)
+        if not self.ended:
+            self.view.show(self._since(asyncio.get_running_loop().time()), "sound",
+                           f"[{_background(url)} starts]")
+
+    def hangup(self, reason: str) -> None:
+        self.catch_up()
+        super().hangup(reason)
+        self.catch_up()
+
+    async def close(self) -> None:
+        await super().close()
+        self.catch_up()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def playout_failed(self) -> None:
+        """The media path dropped what was queued and had not started."""
+        now = asyncio.get_running_loop().time()
+        self._queued = [(start, item) for start, item in self._queued if start <= now]
+        self.catch_up()
+        self._drop_queued()
+
+    def catch_up(self) -> None:
+        """Print what is due: agent items that have started, then what the
+        caller did and heard since the last look, in that order."""
+        view = self.view
+        now = asyncio.get_running_loop().time()
+        while self._queued and self._queued[0][0] <= now + 1e-6:
+            start, item = self._queued.pop(0)
+            who, text = _played(item.kind, item.value)
+            view.emit(self._since(start), who, text)
+        if self.ended:
+            self._drop_queued()
+        for action in self.said[self._said:]:
+            view.emit(self._since(action.end), "caller", caller_text(action))
+        self._said = len(self.said)
+        for line in self.heard[self._heard:]:
+            if line.cut_off:
+                view.emit(self._since(line.end), _played(line.kind, "")[0], _cut_off(line))
+        self._heard = len(self.heard)
+        for track in self.background[self._tracks:]:
+            view.emit(self._since(track.end), "sound", f"[{_background(track.text)} "
+                      f"{'stopped' if track.cut_off else 'ends'}]")
+        self._tracks = len(self.background)
+        self._wake()
+
+    def _since(self, when: float) -> float:
+        return when - self.view.start
+
+    def _drop_queued(self) -> None:
+        self._queued.clear()
+        self._busy_until = 0.0
+
+    def look_soon(self) -> None:
+        """The caller records an action right after reporting it: look then."""
+        asyncio.get_running_loop().call_soon(self.catch_up)
+
+    def _wake(self) -> None:
+        """Be woken when the next queued item starts."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._queued:
+            self._timer = asyncio.get_running_loop().call_at(
+                self._queued[0][0], self.catch_up)
+
+
+def _cut_off(line: AgentLine) -> str:
+    if line.kind != "say":
+        return f"(cut off: [{line.kind} {line.text}])"
+    return f"(cut off; heard: \"{line.heard}\")" if line.heard \
+        else "(cut off before a word was heard)"
+
+
+class _Reporting:
+    """The call's sink, with a look at the caller after each report."""
+
+    def __init__(self, sink: CallSink, caller: LiveCaller) -> None:
+        self._sink, self._caller = sink, caller
+        self._after = caller.look_soon
+
+    def speech_started(self) -> None:
+        self._sink.speech_started()
+
+    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
+        self._sink.transcript(text, final, confidence)
+        self._after()
+
+    def digit(self, digit: str) -> None:
+        self._sink.digit(digit)
+        self._after()
+
+    def hung_up(self) -> None:
+        self._sink.hung_up()
+        self._after()
+
+    def closed(self, reason: str) -> None:
+        self._sink.closed(reason)
+        self._after()
+
+    def playout_finished(self, playout_id: int) -> None:
+        self._sink.playout_finished(playout_id)
+
+    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
+        self._caller.playout_failed()
+        self._sink.playout_failed(playout_id, failure)
+
+    def transcription_failed(self, reason: str) -> None:
+        self._sink.transcription_failed(reason)
+        self._after()
