@@ -1,8 +1,9 @@
 """The scripted LLM: deterministic rules instead of a model, for tests, demos
 and benchmarks.
 
-Rules are tried in order against the conversation's last message and the
-current context and step; the first that matches answers:
+Rules are tried in order against what a real model would be sent (the
+conversation, the system prompt's context and step lines, the offered
+tools); the first whose conditions all hold answers:
 
 ```yaml
 rules:
@@ -10,6 +11,8 @@ rules:
     reply: "Hi, this is Acme support. How can I help?"
   - when: {said: "order (?P<order_id>[A-Z]\\d+)", step: lookup}
     call: {function: check_order, arguments: {order_id: "{order_id}"}}
+  - when: {after_tool_error: check_order}       # the tool failed: {tool_error}
+    reply: "I couldn't look that up: {tool_error}"
   - when: {after_tool: check_order}             # the tool's reply is {tool}
     reply: "{tool}. Anything else?"
   - when: {said: "(bye|that's all)"}
@@ -18,14 +21,20 @@ rules:
 ```
 
 `said` is a case-insensitive regular expression searched in the caller's
-last words (`prompted`: in a system message the runtime added last, such as
-the attention or hold prompts); its named groups fill `{name}` placeholders
-in `reply` and in call arguments (plain substitution, never eval). `asking:
-<key>` matches while gather_info asks that question; its text fills
-`{question}`. A reply streams word by
-word, `delay_ms` apart, so barge-in and sentence streaming behave as with a
-real model. A rule may also `fail: rate_limit|timeout|provider|token_limit`
-to exercise error recovery, at most `times` times.
+latest words. On its own it answers the caller: it holds only when their
+words are the last message. Beside `after_tool`, `after_tool_error` or
+`prompted` it reads the caller's latest words wherever they are, so a rule
+can react to a tool's result and to what was said. `prompted` matches a last
+system message the runtime added (the attention or hold prompts). Named
+groups fill `{name}` placeholders in `reply` and in call arguments (plain
+substitution, never eval); an argument that is exactly one placeholder takes
+the type the function's parameter schema gives it (integer, number, boolean)
+when the text reads as one. `asking: <key>` matches while gather_info asks
+that question; its text fills `{question}`. A reply streams word by word,
+`delay_ms` apart, so barge-in and sentence streaming behave as with a real
+model. A rule may also `fail: rate_limit|timeout|provider|token_limit` to
+exercise error recovery, at most `times` times. docs/ai.md has the reference
+and the CK801 messages.
 """
 
 from __future__ import annotations
@@ -34,11 +43,13 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from interpreter.diagnostics import Diagnostic, Severity
+from interpreter.diagnostics import Diagnostic, JSONPath, Severity, sort_diagnostics
 from interpreter.document.loader import load_document
+from interpreter.document.schema import did_you_mean
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import SUMMARY_OPENING as SUMMARY_OPENING
@@ -56,9 +67,13 @@ from interpreter.providers.llm.base import (
 
 _FAILURES: tuple[LlmErrorKind, ...] = ("timeout", "rate_limit", "token_limit", "provider",
                                        "protocol")
-_RULE_KEYS = {"when", "reply", "call", "fail", "times", "delay_ms"}
-_WHEN_KEYS = {"start", "said", "prompted", "step", "context", "after_tool", "summary",
-              "asking"}
+_RULE_KEYS = ("when", "reply", "call", "fail", "times", "delay_ms")
+_WHEN_KEYS = ("start", "said", "prompted", "step", "context", "after_tool", "after_tool_error",
+              "summary", "asking")
+_FLAGS = ("start", "summary")  # the conditions that are true or false; the rest are text
+# How the runtime words a tool call that failed (a timeout, a webhook error,
+# invalid arguments, a refused move): the result the model reads opens with it.
+TOOL_ERROR_OPENING = "Error: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +88,17 @@ class Rule:
     asking: str | None = None  # the gather_info question key being asked
     step: str | None = None
     context: str | None = None
-    after_tool: str | None = None
+    after_tool: str | None = None  # any result of this function, a failure included
+    after_tool_error: str | None = None  # only a failed call of this function
     summary: bool | None = None
     delay_ms: float | None = None  # None: the provider's default
+
+    @property
+    def follows_something(self) -> bool:
+        """`said` reads the caller's latest words wherever they are (instead
+        of only as the last message) when the rule reacts to something else."""
+        return any(c is not None for c in (self.after_tool, self.after_tool_error,
+                                           self.prompted))
 
 
 @dataclass
@@ -90,14 +113,13 @@ class ScriptedProvider:
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
         self.requests.append(request)
-        index, rule, groups = self._match(request)
+        index, rule, values = self._match(request)
         self.fired[index] = self.fired.get(index, 0) + 1
         delay = (self.default_delay_ms if rule.delay_ms is None else rule.delay_ms) / 1000
         if rule.fail is not None:
             await asyncio.sleep(delay)
             raise LlmError(rule.fail, f"scripted {rule.fail}",
                            retryable=rule.fail != "token_limit")
-        values = groups
         words = 0
         if rule.reply:
             text = _fill(rule.reply, values)
@@ -107,8 +129,9 @@ class ScriptedProvider:
                 yield TextDelta(word)
         if rule.call is not None:
             name, arguments = rule.call
-            filled = {key: _fill(value, values) if isinstance(value, str) else value
-                      for key, value in arguments.items()}
+            spec = next((tool for tool in request.tools if tool.name == name), None)
+            schema: JSONValue = dict(spec.parameters) if spec is not None else None
+            filled = _arguments(dict(arguments), schema, values)
             await asyncio.sleep(delay)
             yield ToolCallReady(ToolCall(f"call_{next(self._ids)}", name, json.dumps(filled)))
         yield Finished("tool_calls" if rule.call else "stop",
@@ -116,8 +139,9 @@ class ScriptedProvider:
 
     def _match(self, request: LlmRequest) -> tuple[int, Rule, dict[str, str]]:
         last = request.messages[-1] if request.messages else ChatMessage("system")
-        said = last.content if last.role == "user" else ""
+        caller = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         tool = _tool_name(request.messages) if last.role == "tool" else None
+        failed = last.role == "tool" and last.content.startswith(TOOL_ERROR_OPENING)
         started = not any(m.role in ("user", "tool") for m in request.messages)
         position = _position(request)
         summarizing = is_summary(request)
@@ -134,24 +158,32 @@ class ScriptedProvider:
                 continue
             if rule.after_tool is not None and rule.after_tool != tool:
                 continue
+            if rule.after_tool_error is not None and (rule.after_tool_error != tool
+                                                      or not failed):
+                continue
             if rule.asking is not None and rule.asking != position.get("asking"):
                 continue
             groups: dict[str, str] = {}
-            for pattern, role in ((rule.said, "user"), (rule.prompted, "system")):
-                if pattern is None:
+            if rule.said is not None:
+                words = caller if rule.follows_something else \
+                    last.content if last.role == "user" else None
+                found = rule.said.search(words) if words is not None else None
+                if found is None:
                     continue
-                match = pattern.search(last.content) if last.role == role else None
-                if match is None:
-                    break
-                groups.update({k: v for k, v in match.groupdict().items() if v is not None})
-            else:
-                groups.setdefault("said", said)
-                if "question" in position:
-                    groups["question"] = position["question"]
-                if last.role == "tool":
-                    groups["tool"] = last.content
-                return index, rule, groups
-            continue
+                groups.update({k: v for k, v in found.groupdict().items() if v is not None})
+            if rule.prompted is not None:
+                found = rule.prompted.search(last.content) if last.role == "system" else None
+                if found is None:
+                    continue
+                groups.update({k: v for k, v in found.groupdict().items() if v is not None})
+            groups.setdefault("said", caller)
+            if "question" in position:
+                groups["question"] = position["question"]
+            if last.role == "tool":
+                groups["tool"] = last.content
+                groups["tool_error"] = last.content.removeprefix(TOOL_ERROR_OPENING) \
+                    if failed else ""
+            return index, rule, groups
         if summarizing:
             turns = sum(1 for m in request.messages[1:] for line in m.content.splitlines()
                         if line.startswith(("user:", "assistant:")))
@@ -191,9 +223,50 @@ def _position(request: LlmRequest) -> dict[str, str]:
     return found
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
+def _fill(template: str, values: Mapping[str, str]) -> str:
     """`{name}` placeholders only, so JSON braces in a reply stay as written."""
     return _PLACEHOLDER.sub(lambda m: values.get(m[1], ""), template)
+
+
+def _arguments(value: JSONValue, schema: JSONValue, values: Mapping[str, str]) -> JSONValue:
+    """Call arguments with their placeholders filled; a string that is exactly
+    one placeholder takes the type its parameter schema gives it, as a model
+    reading the schema would send it."""
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        return _typed(values.get(whole[1], ""), schema) if whole else _fill(value, values)
+    if isinstance(value, dict):
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        return {key: _arguments(item, properties.get(key) if isinstance(properties, dict)
+                                else None, values) for key, item in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema, dict) else None
+        return [_arguments(item, items, values) for item in value]
+    return value
+
+
+_INTEGER = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_BOOLEANS = {"true": True, "yes": True, "false": False, "no": False}
+
+
+def _typed(text: str, schema: JSONValue) -> JSONValue:
+    """`text` as the schema's integer, number or boolean when it reads as one;
+    otherwise the text (a string parameter, or words that are not a number)."""
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    types = [declared] if isinstance(declared, str) else \
+        declared if isinstance(declared, list) else []
+    if not types or "string" in types:
+        return text
+    word = text.strip()
+    if "integer" in types and _INTEGER.fullmatch(word):
+        return int(word)
+    if "number" in types and _NUMBER.fullmatch(word):
+        number = float(word)
+        return int(number) if number.is_integer() and _INTEGER.fullmatch(word) else number
+    if "boolean" in types and word.lower() in _BOOLEANS:
+        return _BOOLEANS[word.lower()]
+    return text
 
 
 def _tool_name(messages: tuple[ChatMessage, ...]) -> str | None:
@@ -205,63 +278,109 @@ def _tool_name(messages: tuple[ChatMessage, ...]) -> str | None:
     return None
 
 
+class Report(Protocol):
+    def __call__(self, message: str, path: JSONPath, *, key: bool = False,
+                 hint: str | None = None) -> None: ...
+
+
 def load_rules(source: str | bytes, file: str = "<rules>") -> ScriptedProvider:
-    """Load a rules document; DocumentError with located diagnostics if invalid."""
+    """Load a rules document; DocumentError with located diagnostics (CK801) if invalid."""
     doc = load_document(source, file)
     problems: list[Diagnostic] = []
 
-    def problem(message: str, path: tuple[str | int, ...]) -> None:
-        problems.append(doc.diagnostic("CK801", Severity.ERROR, message, path))
+    def problem(message: str, path: JSONPath, *, key: bool = False,
+                hint: str | None = None) -> None:
+        problems.append(doc.diagnostic("CK801", Severity.ERROR, message, path, key=key,
+                                       hint=hint))
 
     data = doc.data
     raw_rules = data.get("rules") if isinstance(data, dict) else None
     if not isinstance(raw_rules, list):
-        problem("a scripted model needs a `rules:` list", ())
+        problem("a scripted model needs a `rules:` list",
+                ("rules",) if isinstance(data, dict) and "rules" in data else ())
         raise DocumentError(problems)
+    if isinstance(data, dict):
+        for key in data:
+            if key != "rules":
+                problem(f'unknown key "{key}" (a scripted model has only `rules:`)', (key,),
+                        key=True)
     rules = []
     for position, raw in enumerate(raw_rules):
-        path: tuple[str | int, ...] = ("rules", position)
-        if not isinstance(raw, dict):
-            problem("each rule is a map", path)
-            continue
-        for key in set(raw) - _RULE_KEYS:
-            problem(f'unknown key "{key}" in a rule (known: {", ".join(sorted(_RULE_KEYS))})',
-                    (*path, key))
-        when = raw.get("when") or {}
-        if not isinstance(when, dict):
-            problem("`when` is a map", (*path, "when"))
-            continue
-        for key in set(when) - _WHEN_KEYS:
-            problem(f'unknown condition "{key}" (known: {", ".join(sorted(_WHEN_KEYS))})',
-                    (*path, "when", key))
-        said, prompted = (_pattern(when, key, (*path, "when", key), problem)
-                          for key in ("said", "prompted"))
-        call = raw.get("call")
-        call_spec = None
-        if isinstance(call, dict) and isinstance(call.get("function"), str):
-            arguments = call.get("arguments") or {}
-            call_spec = (str(call["function"]), arguments if isinstance(arguments, dict) else {})
-        elif call is not None:
-            problem("`call` needs a `function` name and optional `arguments`", (*path, "call"))
-        fail = raw.get("fail")
-        if fail is not None and fail not in _FAILURES:
-            problem(f"`fail` is one of {', '.join(_FAILURES)}", (*path, "fail"))
-            fail = None
-        rules.append(Rule(
-            reply=str(raw["reply"]) if "reply" in raw else None, call=call_spec,
-            fail=fail, times=_int(raw.get("times")), start=_bool(when.get("start")),
-            said=said, prompted=prompted, step=_text(when.get("step")),
-            context=_text(when.get("context")),
-            after_tool=_text(when.get("after_tool")), asking=_text(when.get("asking")),
-            summary=_bool(when.get("summary")),
-            delay_ms=_milliseconds(raw["delay_ms"]) if "delay_ms" in raw else None))
+        rule = _rule(raw, ("rules", position), problem)
+        if rule is not None:
+            rules.append(rule)
     if problems:
-        raise DocumentError(problems)
+        raise DocumentError(sort_diagnostics(problems))
     return ScriptedProvider(tuple(rules))
 
 
-def _pattern(when: Mapping[str, JSONValue], key: str, path: tuple[str | int, ...],
-             problem: Callable[[str, tuple[str | int, ...]], None]) -> re.Pattern[str] | None:
+def _rule(raw: JSONValue, path: JSONPath, problem: Report) -> Rule | None:
+    if not isinstance(raw, dict):
+        problem("each rule is a map", path)
+        return None
+    for key in raw:
+        if key not in _RULE_KEYS:
+            problem(f'unknown key "{key}" in a rule (known: {", ".join(_RULE_KEYS)})',
+                    (*path, key), key=True, hint=did_you_mean(key, _RULE_KEYS))
+    when = raw.get("when") or {}
+    if not isinstance(when, dict):
+        problem("`when` is a map of conditions", (*path, "when"))
+        return None
+    conditions: dict[str, JSONValue] = {}
+    for key, value in when.items():
+        if key not in _WHEN_KEYS:
+            problem(f'unknown condition "{key}" (known: {", ".join(_WHEN_KEYS)})',
+                    (*path, "when", key), key=True, hint=did_you_mean(key, _WHEN_KEYS))
+        elif key in _FLAGS and not isinstance(value, bool):
+            problem(f"`{key}` is true or false", (*path, "when", key))
+        elif key not in _FLAGS and not isinstance(value, str):
+            problem(f"`{key}` is a text, not {_kind(value)}", (*path, "when", key))
+        else:
+            conditions[key] = value
+    said, prompted = (_pattern(conditions, key, (*path, "when", key), problem)
+                      for key in ("said", "prompted"))
+    call = raw.get("call")
+    call_spec = None
+    if isinstance(call, dict) and isinstance(call.get("function"), str) and \
+            isinstance(call.get("arguments") or {}, dict) and \
+            set(call) <= {"function", "arguments"}:
+        arguments = call.get("arguments") or {}
+        assert isinstance(arguments, dict)
+        call_spec = (str(call["function"]), arguments)
+    elif call is not None:
+        problem("`call` is {function: NAME, arguments: {…}}", (*path, "call"))
+    fail = raw.get("fail")
+    if fail is not None and fail not in _FAILURES:
+        problem(f"`fail` is one of {', '.join(_FAILURES)}", (*path, "fail"))
+        fail = None
+    reply = raw.get("reply")
+    if reply is not None and not isinstance(reply, str | int | float):
+        problem(f"`reply` is a text, not {_kind(reply)}", (*path, "reply"))
+    times = raw.get("times")
+    if times is not None and not (isinstance(times, int) and not isinstance(times, bool)
+                                  and times >= 1):
+        problem("`times` is a whole number of 1 or more", (*path, "times"))
+    delay = raw.get("delay_ms")
+    if delay is not None and not (isinstance(delay, int | float)
+                                  and not isinstance(delay, bool) and delay >= 0):
+        problem("`delay_ms` is a number of milliseconds, 0 or more", (*path, "delay_ms"))
+    if reply is None and call is None and raw.get("fail") is None:
+        problem("a rule answers with `reply`, `call` or `fail` (or several)", path)
+    return Rule(
+        reply=str(reply) if isinstance(reply, str | int | float) else None, call=call_spec,
+        fail=fail, times=_int(times), start=_bool(conditions.get("start")),
+        said=said, prompted=prompted, step=_text(conditions.get("step")),
+        context=_text(conditions.get("context")),
+        after_tool=_text(conditions.get("after_tool")),
+        after_tool_error=_text(conditions.get("after_tool_error")),
+        asking=_text(conditions.get("asking")),
+        summary=_bool(conditions.get("summary")),
+        delay_ms=float(delay) if isinstance(delay, int | float) and not isinstance(delay, bool)
+        and delay >= 0 else None)
+
+
+def _pattern(when: Mapping[str, JSONValue], key: str, path: JSONPath,
+             problem: Report) -> re.Pattern[str] | None:
     value = when.get(key)
     if not isinstance(value, str):
         return None
@@ -272,10 +391,12 @@ def _pattern(when: Mapping[str, JSONValue], key: str, path: tuple[str | int, ...
         return None
 
 
-def _milliseconds(value: JSONValue) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return 0.0
+def _kind(value: JSONValue) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "a map", list: "a list", type(None): "empty"}.get(type(value), "a text")
 
 
 def _int(value: JSONValue) -> int | None:
