@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from interpreter.limits import INPUT_MAX_BYTES
+
 FLOW_SUFFIXES = (".yaml", ".yml", ".json")
 # Files next to flows that are not flows: caller scripts, flow tests, model rules.
 NOT_FLOWS = (".caller.yaml", ".test.yaml", ".model.yaml")
@@ -34,13 +36,22 @@ def expand(paths: list[str]) -> Iterator[str]:
             raise UnreadableInput(f"{raw}: no such file or directory")
 
 
-def read(path: str) -> bytes:
+def read(path: str, limit: int = INPUT_MAX_BYTES) -> bytes:
+    """The bytes of a file, or of stdin for `-`, reading at most `limit` + 1 bytes:
+    a longer input (`/dev/zero`, a log piped by mistake) is refused, never read whole.
+    The document's own size limit (smaller) is checked by the loader."""
     if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise UnreadableInput(f"{path}: {error.strerror or error}") from None
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read(limit + 1)
+        except OSError as error:
+            raise UnreadableInput(f"{path}: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise UnreadableInput(f"{display_name(path)}: larger than {limit:,} bytes, the most "
+                              "callkernel reads from one input")
+    return data
 
 
 def display_name(path: str) -> str:

@@ -128,3 +128,123 @@ def test_bom_is_ignored() -> None:
 
 def test_multiple_documents_in_one_stream_are_refused() -> None:
     assert _error("a: 1\n---\nb: 2\n")[0] == "CK001"
+
+
+# ------------------------------------------------------------ hostile input (issue 9)
+
+def _timed_error(source: str | bytes, file: str = "flow.yaml",
+                 **options: int) -> tuple[str, int, int, float]:
+    started = time.perf_counter()
+    code, line, col = _error(source, file, **options)
+    return code, line, col, time.perf_counter() - started
+
+
+def test_deep_yaml_is_refused_at_the_first_level_too_deep_without_crashing() -> None:
+    # 30,000 levels crashed the C composer with a segmentation fault, and libyaml's
+    # scanner slows quadratically with flow depth: the parse must stop at level 201.
+    text = "version: '1.0.0'\nsections:\n  main:\n    - set:\n        a: " \
+        + "[" * 30_000 + "]" * 30_000 + "\n"
+    code, line, col, elapsed = _timed_error(text)
+    assert (code, line, col) == ("CK004", 5, 12 + 196)  # the 201st level of the document
+    assert elapsed < 1.0
+
+
+def test_deep_block_yaml_is_refused() -> None:
+    code, line, _, elapsed = _timed_error("a:\n" + "- " * 50_000 + "x\n")
+    assert (code, line) == ("CK004", 2)
+    assert elapsed < 1.0
+
+
+def test_deep_json_is_refused_before_json_recurses() -> None:
+    # 10,000 levels raised RecursionError from json.loads.
+    text = '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    assert _timed_error(text, "flow.json")[:3] == ("CK004", 1, 7 + 199)
+
+
+def test_nesting_at_the_limit_loads() -> None:
+    doc = load_document("a: " + "[" * 199 + "]" * 199 + "\n", "f.yaml")
+    assert isinstance(doc.data, dict)
+    assert _error("a: " + "[" * 200 + "1" + "]" * 200 + "\n")[0] == "CK004"
+
+
+def test_aliases_count_at_the_depth_they_expand_to() -> None:
+    # Each anchor is shallow enough; the alias lands 51 levels down: 201 in all.
+    text = "a: &a " + "[" * 150 + "]" * 150 + "\nb: " + "[" * 51 + "*a" + "]" * 51 + "\n"
+    assert _error(text) == ("CK004", 2, 55)
+    fits = "a: &a " + "[" * 150 + "]" * 150 + "\nb: " + "[" * 50 + "*a" + "]" * 50 + "\n"
+    assert load_document(fits, "f.yaml").data["b"] is not None
+
+
+def test_an_alias_inside_its_own_anchor_is_refused() -> None:
+    assert _error("a: &a [1, *a]\n")[:2] == ("CK004", 1)
+    assert _error("a: *nowhere\n")[0] == "CK001"
+
+
+def test_a_document_with_too_many_values_is_refused_fast() -> None:
+    # 950,000 scalars in 1.9 MB took 1 GB and 20 s to load before being accepted.
+    text = "version: '1.0.0'\nitems: [" + ",".join(["1"] * 950_000) + "]\n"
+    code, line, _, elapsed = _timed_error(text)
+    assert (code, line) == ("CK005", 2)
+    assert elapsed < 10.0  # generous for a loaded machine; about 1 s on a quiet one
+
+
+def test_value_limit_is_configurable_and_counts_alias_expansion() -> None:
+    assert _error("a: [1, 2, 3, 4, 5]\n", max_nodes=5)[0] == "CK005"
+    assert load_document("a: [1, 2, 3]\n", "f.yaml", LoadOptions(max_nodes=6)).data == {
+        "a": [1, 2, 3]}
+    assert _error("a: &a [1, 2]\nb: *a\nc: *a\n", max_nodes=9)[:2] == ("CK005", 3)
+
+
+@pytest.mark.parametrize(("text", "col"), [
+    ("sleep: 1e999\n", 8),
+    ("sleep: -1e999\n", 8),
+    ("sleep: " + "9" * 400 + "\n", 8),
+    ("sleep: 0x" + "f" * 17 + "\n", 8),
+    ("sleep: 9223372036854775808\n", 8),
+    ("sleep: [1, 2, 0b" + "1" * 64 + "]\n", 15),
+])
+def test_numbers_out_of_range_are_refused_where_they_are(text: str, col: int) -> None:
+    assert _error(text) == ("CK009", 1, col)
+
+
+def test_json_numbers_out_of_range_are_located() -> None:
+    assert _error('{\n  "a": [1, 1e999]\n}', "f.json") == ("CK009", 2, 12)
+    assert _error('{"a": ' + "1" * 5000 + "}", "f.json") == ("CK009", 1, 7)
+
+
+def test_numbers_in_range_load() -> None:
+    doc = load_document("a: 9223372036854775807\nb: -9223372036854775807\nc: 1.7e308\n"
+                        "d: 0x000000000000000000000000000000042\ne: 0x7fffffffffffffff\n",
+                        "f.yaml")
+    assert doc.data == {"a": 2**63 - 1, "b": -(2**63 - 1), "c": 1.7e308, "d": 0x42,
+                        "e": 2**63 - 1}
+
+
+def test_control_characters_are_located_where_they_are() -> None:
+    # They were reported at 1:1; the parser counts UTF-8 bytes, we count characters.
+    assert _error("a: 1\nbé: héllo\x07 there\n") == ("CK001", 2, 10)
+    assert _error("a: 1\nb: [x, y]\n\x00\n") == ("CK001", 3, 1)
+
+
+def test_a_lone_surrogate_in_text_is_refused_as_not_utf8() -> None:
+    assert _error("a: 1\nb: x\ud800\n") == ("CK006", 2, 5)
+
+
+def test_empty_and_equals_scalars() -> None:
+    assert load_document("a: =\nb: '='\n", "f.yaml").data == {"a": "=", "b": "="}
+
+
+def test_spans_of_lists_and_maps_end_where_they_end() -> None:
+    doc = load_document("a:\n  - 1\n  - [2, 3]\nb: {c: 4}\n", "f.yaml")
+    inner = doc.span(("a", 1))
+    assert (inner.line, inner.col, inner.end_line, inner.end_col) == (3, 5, 3, 11)
+    whole = doc.span(("b",))
+    assert (whole.line, whole.col, whole.end_line, whole.end_col) == (4, 4, 4, 10)
+
+
+def test_merge_keys_take_maps_and_lists_of_maps() -> None:
+    doc = load_document("x: &x {a: 1}\ny: &y {b: 2}\nz:\n  <<: [*x, *y, {c: 3}]\n  a: 0\n",
+                        "f.yaml")
+    assert doc.data["z"] == {"a": 0, "b": 2, "c": 3}
+    assert _error("x: &x [1]\nz:\n  <<: [*x]\n")[0] == "CK008"
+    assert _error("z:\n  <<: 3\n")[0] == "CK008"

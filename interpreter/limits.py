@@ -1,0 +1,71 @@
+"""Every bound callkernel puts on its inputs, in one place.
+
+Each input is checked against its limit as it arrives, before the work it
+would cause: a document's size before it is parsed, its nesting and node count
+while the parser streams events (never after a tree is built), an expression's
+length before the grammar sees it, a string's length before it is built.
+docs/limits.md lists every limit with what happens when it is exceeded; a test
+checks that the table and this module agree.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------ documents
+# Flows, caller scripts, scripted-model files and flow tests all go through
+# interpreter/document/loader.py.
+
+DOCUMENT_MAX_BYTES = 2 * 1024 * 1024
+"""A document's size in bytes (CK005). `lint`/`compile --max-bytes` raise it."""
+
+DOCUMENT_MAX_DEPTH = 200
+"""Nesting of lists and maps in a document, aliases expanded (CK004)."""
+
+DOCUMENT_MAX_NODES = 200_000
+"""Values (scalars, lists, maps) in one document, aliases expanded (CK004).
+A 5,000-line flow holds about 17,000."""
+
+DOCUMENT_MAX_ALIAS_NODES = 100_000
+"""Values reached through YAML aliases in one document (CK004)."""
+
+DOCUMENT_MAX_INTEGER = 2**63 - 1
+"""The largest integer a document may hold, either sign (CK009): what a 64-bit
+consumer (SQLite, a JSON parser in another language) can hold."""
+
+INPUT_MAX_BYTES = 16 * 1024 * 1024
+"""The most the CLI reads from one file or from stdin; the document limit
+(smaller, and raised with --max-bytes) applies after that."""
+
+# ------------------------------------------------------------ expressions
+
+EXPRESSION_MAX_LENGTH = 1024
+"""Characters in one expression: one `${...}`, `%{...}` or `@{...}` part, or
+one `when` (CK501). SignalWire's limit."""
+
+EXPRESSION_MAX_DEPTH = 64
+"""Nesting of one expression's syntax tree (CK502 in Calling SWML, CK501 in
+SWAIG templates)."""
+
+TEMPLATE_MAX_PARTS = 1000
+"""`${...}`, `%{...}` and `@{...}` parts in one string (CK501)."""
+
+STRING_MAX_LENGTH = 64 * 1024
+"""Characters an expression may build, and that the parts of one template may
+insert into it; checked before the string is built (a runtime error)."""
+
+# ------------------------------------------------------------ JSON values
+
+VALUE_MAX_DEPTH = 200
+"""Nesting of a JSON value parsed at run time (JSON.parse in an expression);
+the same as a document's. safejson.loads takes its bound per call."""
+
+JSON_PARSE_MAX_BYTES = 1024 * 1024
+"""The text JSON.parse in an expression accepts, in UTF-8 bytes."""
+
+# ------------------------------------------------------------ caller scripts
+
+CALLER_SCRIPT_MAX_SECONDS = 24 * 60 * 60
+"""Any time in a caller script (pause, linger, at, after, wait...) (CK702)."""
+
+# ------------------------------------------------------------ runtime inputs
+# Webhook replies, includes, LLM streams, tool arguments: their limits go
+# here, with their rows in the "Runtime inputs" section of docs/limits.md.
