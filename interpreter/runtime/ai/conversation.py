@@ -8,10 +8,15 @@ tool replies asked for, and the per-turn accounting the summary reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from interpreter import ir
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import PatternError, PatternTimeout
 from interpreter.providers.llm.base import ChatMessage, ToolCall
+
+if TYPE_CHECKING:
+    from interpreter.runtime.trace import Trace
 
 # How much of a tool result stays in the history after extensive_data.
 SHORTENED_RESULT_CHARS = 200
@@ -38,24 +43,35 @@ class Conversation:
     def say(self, role: str, text: str) -> None:
         self.messages.append(ChatMessage(role, text))  # type: ignore[arg-type]
 
-    def take_input(self, hints: list[ir.Hint]) -> None:
+    def take_input(self, hints: list[ir.Hint], trace: Trace) -> None:
         """The caller's pending words become one user message, with the hints'
-        rewrites (ASR corrections such as "cell phone number" → "mobile number")."""
+        rewrites (ASR corrections such as "cell phone number" → "mobile number").
+        A rewrite that runs over the pattern time bound, or whose replacement
+        names a missing group (a dynamic hint), is skipped and traced."""
         text = " ".join(self.pending_input)
         self.pending_input.clear()
         for hint in hints:
             if hint.pattern is not None and hint.replace is not None:
-                text = hint.pattern.sub(hint.replace, text)
+                try:
+                    text = hint.pattern.sub(hint.replace, text)
+                except (PatternTimeout, PatternError) as error:
+                    trace.record("hint_skipped", pattern=hint.pattern.source, why=str(error))
         self.say("user", text)
 
     def record_result(self, call: ToolCall, result: str) -> None:
-        """The result as the call's tool message; as a note when the call itself
-        left the history (a context switch reset it), since a tool message must
-        follow its call."""
-        if any(c.id == call.id for m in self.messages for c in m.tool_calls):
-            self.messages.append(ChatMessage("tool", result, tool_call_id=call.id))
-        else:
+        """The result as the call's tool message, placed right after its call
+        and the results already there: models refuse a history where anything
+        else (a tool_prompt, a context switch's user_prompt) comes between. A
+        note instead when the call left the history (a context switch reset it)."""
+        asked = next((i for i, m in enumerate(self.messages)
+                      if any(c.id == call.id for c in m.tool_calls)), None)
+        if asked is None:
             self.messages.append(ChatMessage("system", f"{call.name}: {result}"))
+            return
+        at = asked + 1
+        while at < len(self.messages) and self.messages[at].role == "tool":
+            at += 1
+        self.messages.insert(at, ChatMessage("tool", result, tool_call_id=call.id))
 
     def transcript(self, last: int | None = None) -> str:
         said = [f"{m.role}: {m.content}" for m in self.messages

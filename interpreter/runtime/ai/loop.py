@@ -79,7 +79,8 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
         summary.hand_over(session)
         call.trace.record("ai_ended", session=session.session_id, reason=session.next.why,
                           input_tokens=session.conversation.input_tokens,
-                          output_tokens=session.conversation.output_tokens)
+                          output_tokens=session.conversation.output_tokens,
+                          global_data=dict(session.global_data))
     call.carried = _handover(session)
     call.set_state(CallState.ANSWERED)
     call.vars["ai_result"] = "success" if not (session.next.why or "").startswith("error") \
@@ -180,7 +181,7 @@ async def _converse(session: AiSession) -> None:
             continue
         if session.conversation.pending_input:
             session.tuning.wait_for_user, session.tuning.wait_for_user_until = False, None
-            session.conversation.take_input(session.tuning.hints)
+            session.conversation.take_input(session.tuning.hints, session.call.trace)
             await turn.take(session)
             silent_since = call.now()
             continue

@@ -69,7 +69,6 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
     await actions.apply(session, reply.actions, reply.post_process,
                         meta_data_token(function), call.id)
     if reply.tool_prompt:
-
         session.conversation.say("system", reply.tool_prompt)
     return reply.response or "Action completed."
 

@@ -274,3 +274,52 @@ sections:
     assert (request["url"], request["status"]) == ("https://api.example/v1/now", 503)
     assert "s3cret" not in str(call.trace.records)
     assert call.trace.of_kind("tool_returned")[0]["response"] == "The weather service is down."
+
+
+def test_a_tool_prompt_never_comes_between_a_tool_call_and_its_result() -> None:
+    rules = """\
+rules:
+  - when: {start: true}
+    reply: "Hello."
+  - when: {said: "book"}
+    call: {function: book, arguments: {n: "1"}}
+  - when: {after_tool: book}
+    reply: "Booked."
+"""
+    caller = 'steps:\n  - say: "book it"\n  - hangup: {after: 5}\n'
+
+    from interpreter.runtime.tools.base import ToolReply
+    from interpreter.runtime.tools.runner import MockRunner
+
+    class Prompting(MockRunner):
+        async def run(self, *args: object, **kwargs: object) -> ToolReply:  # type: ignore[override]
+            return ToolReply("ok", "Be brief now.",
+                             parse_actions(({"context_switch": {"user_prompt": "hi"}},)))
+
+    from interpreter.clock import run_virtual
+    from interpreter.document.compile import compile_text
+    from interpreter.providers.llm.scripted import load_rules
+    from interpreter.runtime.ai.loop import runner
+    from interpreter.runtime.call import Call
+    from interpreter.runtime.tools.replies import parse_actions
+    from interpreter.transports.caller_script import load_caller_script
+    from interpreter.transports.simulated import SimulatedCaller
+    from interpreter.transports.simulated_network import SimulatedNetwork
+
+    model = load_rules(rules)
+    script = load_caller_script(caller)
+    flow = compile_text(BOOKING.replace(", PARAMS", ""), "p.yaml")
+
+    async def main() -> None:
+        channel = SimulatedCaller(script)
+        call = Call(flow, channel, SimulatedNetwork.for_script(script),
+                    ai_runner=runner(model, tools=Prompting({})))
+        await call.run()
+        await channel.close()
+
+    run_virtual(main)
+    after = next(r for r in model.requests if any(m.role == "tool" for m in r.messages))
+    roles = [m.role for m in after.messages]
+    asked = next(i for i, m in enumerate(after.messages) if m.tool_calls)
+    assert roles[asked + 1] == "tool"
+    assert "system" in roles[asked + 2:] and "user" in roles[asked + 2:]
