@@ -611,6 +611,8 @@ class AiParams:
     swaig_allow_settings: bool = True
     swaig_set_global_data: bool = True
     swaig_post_conversation: bool = False
+    # callkernel_secret_fields: keys whose values the call's trace redacts.
+    secret_fields: tuple[str, ...] = ()
     raw: Mapping[str, FrozenJSON] = field(default_factory=lambda: MappingProxyType({}))
 
 

@@ -216,6 +216,7 @@ def _params(params: dict[str, JSONValue], args: dict[str, Any]) -> ir.AiParams:
         swaig_allow_settings=flag(params.get("swaig_allow_settings"), True),
         swaig_set_global_data=flag(params.get("swaig_set_global_data"), True),
         swaig_post_conversation=flag(params.get("swaig_post_conversation"), False),
+        secret_fields=strings(params.get("callkernel_secret_fields")),
         raw=MappingProxyType({key: freeze(value) for key, value in params.items()}),
     )
 

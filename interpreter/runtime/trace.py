@@ -2,8 +2,12 @@
 
 Every inbound event, effect started/finished/dropped, state change, verb,
 request and error is one record: `{"n": order, "t": seconds since the call
-started, "kind": ..., ...}`. Secrets never reach a record: URL credentials and
-sensitive keys are redacted on the way in.
+started, "kind": ..., ...}`. Secrets never reach a record: every field is
+redacted on the way in (interpreter/redaction.py: secret keys, URL userinfo,
+secret parameters, credential shapes, JSON inside strings, and the names a
+flow declares with `callkernel_secret_fields`), and becomes JSON-shaped (an
+object the runtime hands over is recorded as its fields). docs/trace.md lists
+every record kind and the redaction rules.
 
 Records go two ways, both optional:
 
@@ -23,64 +27,33 @@ docs/performance.md ("Trace") has the cost of each.
 from __future__ import annotations
 
 import json
-import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-# A key whose last word names a secret: "password", "auth_password", "api_key",
-# "access_token" — but not "tokens" or "token_time_s", which are counts.
-_SECRET_KEYS = re.compile(
-    r"(^|[_-])(pass(word)?|secret|token|authorization|api[_-]?key|signature)$",
-    re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@",
-                              re.IGNORECASE)
-_TOKEN_QUERY = re.compile(r"(?P<key>[?&](?:__token|token|key|signature)=)[^&#\s]+",
-                          re.IGNORECASE)
-REDACTED = "***"
+from interpreter.redaction import (
+    DEFAULT,
+    REDACTED,
+    Redactor,
+    normalize_key,
+    redact_text,
+    redact_value,
+)
 
+__all__ = ["REDACTED", "JsonlTraceSink", "Trace", "TraceSink", "format_record", "read_trace",
+           "redact", "redact_text", "redact_value"]
 
-_secret_key_cache: dict[str, bool] = {}
-
-
-def _is_secret_key(key: str) -> bool:
-    known = _secret_key_cache.get(key)
-    if known is None:
-        known = _SECRET_KEYS.search(key) is not None
-        if len(_secret_key_cache) < 4096:  # keys come from code, but user data has keys too
-            _secret_key_cache[key] = known
-    return known
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """A copy of `value` with credentials removed from keys, URLs and query strings."""
-    kind = type(value)
-    if key and _is_secret_key(key) and value not in (None, "", {}, []):
-        return REDACTED
-    if kind is int or kind is float or kind is bool or value is None:
-        return value
-    if isinstance(value, str):
-        # URL credentials need an "@", a token in a query string needs an "=".
-        if "@" in value:
-            value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{REDACTED}@", value)
-        if "=" in value:
-            value = _TOKEN_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", value)
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    return value
+# What redacted records before interpreter/redaction.py; the name stays for
+# the code that imports it from here.
+redact = redact_value
 
 
 class TraceSink(Protocol):
     """Where a trace's records go besides memory (a file, a host's log shipper).
 
     `write` gets every record, in order, as the dict the trace keeps: a sink
-    must not change it. Values are JSON types, except objects the runtime
-    traces as they are (a `ToolReply`); those are immutable, and a sink that
-    serializes renders them with `str()`.
+    must not change it. Values are JSON types, already redacted.
     """
 
     def write(self, record: dict[str, Any]) -> None: ...
@@ -91,8 +64,8 @@ class TraceSink(Protocol):
 
 
 # One encoder for every record: json.dumps with options builds a new one per call.
-# No cycle check: redact() rebuilt every dict and list, and default=str ends
-# anything else, so a record cannot contain itself.
+# No cycle check: redaction rebuilt every dict and list and made every value
+# JSON-shaped, so a record cannot contain itself (default=str is a last resort).
 _encode = json.JSONEncoder(default=str, check_circular=False).encode
 
 
@@ -146,12 +119,14 @@ class Trace:
     all of them, 0 none, N the last N (`dropped` counts the others). Records
     are numbered over the whole call whatever is retained. `path` appends the
     records to a JSONL file (a `JsonlTraceSink`); `sink` sends them to any
-    other `TraceSink`; not both.
+    other `TraceSink`; not both. `secret_keys`: names whose values are
+    redacted wherever they appear, besides the built-in rules (a flow's
+    `callkernel_secret_fields`; more can come with `add_secret_keys`).
     """
 
     def __init__(self, call_id: str, clock: Callable[[], float],
                  path: str | Path | None = None, *, sink: TraceSink | None = None,
-                 retain: int | None = None) -> None:
+                 retain: int | None = None, secret_keys: Iterable[str] = ()) -> None:
         if path and sink is not None:
             raise ValueError("a trace takes a path or a sink, not both")
         if retain is not None and retain < 0:
@@ -165,6 +140,19 @@ class Trace:
         self._kept: list[dict[str, Any]] | deque[dict[str, Any]] = (
             [] if retain is None else deque(maxlen=retain))
         self._sink: TraceSink | None = JsonlTraceSink(path) if path else sink
+        self._redactor = DEFAULT
+        self.add_secret_keys(secret_keys)
+
+    @property
+    def redactor(self) -> Redactor:
+        """What redacts this call's records: for printing its values the same way."""
+        return self._redactor
+
+    def add_secret_keys(self, names: Iterable[str]) -> None:
+        """Redact these keys' values in every later record (a flow's secret fields)."""
+        names = frozenset(normalize_key(name) for name in names)
+        if names and not names <= self._redactor.extra:
+            self._redactor = Redactor.with_keys(self._redactor.extra | names)
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -184,8 +172,9 @@ class Trace:
 
     def record(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         entry = {"n": self._count, "t": round(self._clock() - self._start, 6), "kind": kind}
+        redact_field = self._redactor.value
         for key, value in fields.items():
-            entry[f"{key}_" if key in _SKIP else key] = redact(value, key)
+            entry[f"{key}_" if key in _SKIP else key] = redact_field(value, key)
         self._count += 1
         self._kept.append(entry)
         if self._sink is not None:
