@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
 
     test = command(
-        "test", "run flow tests (*.test.yaml) with the scripted model",
+        "test", "run flow tests (*.test.yaml)",
         "Run each flow test: a caller script with expectations and tool mocks (see "
         "docs/flow-tests.md). Reports pass/fail per expectation with the trace lines behind "
         "a failure.",
@@ -175,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="test files, or directories searched for *.test.yaml")
     test.add_argument("--repeat", type=int, default=1, metavar="N",
                       help="run each test N times to expose flakiness")
+    test.add_argument("--llm", choices=("scripted", "openai"), default="scripted",
+                      help="the model: the scripted rules (default) or an OpenAI-compatible "
+                      "server configured by the CALLKERNEL_LLM_* variables below")
+    test.add_argument("--trace", metavar="DIR", dest="trace_dir",
+                      help="write each test's trace to DIR/<test>.jsonl, replacing it")
 
     demo = command(
         "demo", "run the support flow end to end with a local tool webhook",
@@ -252,7 +257,8 @@ def _dispatch(argv: list[str] | None) -> int:
                                    real_time=args.real_time, as_json=args.as_json,
                                    llm=args.llm, model_script=args.model_script)
         case "test":
-            return test_command.run(args.paths, repeat=max(args.repeat, 1))
+            return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
+                                    trace_dir=args.trace_dir)
         case "demo":
             return demo_command.run(args.flow, args.caller, port=args.port)
         case "trace":
