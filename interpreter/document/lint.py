@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from interpreter.diagnostics import Diagnostic, JSONPath, Severity, sort_diagnostics
+from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span, sort_diagnostics
 from interpreter.document.catalogue import CODES
 from interpreter.document.index import DocumentIndex, build_index
 from interpreter.document.loader import LoadOptions, SourceDocument, load_document
@@ -36,9 +36,11 @@ class LintContext:
     _cache: dict[str, object] = field(default_factory=dict)
 
     def report(self, message: str, path: JSONPath, *, key: bool = False,
-               hint: str | None = None, code: str | None = None) -> Diagnostic:
+               hint: str | None = None, code: str | None = None,
+               span: Span | None = None) -> Diagnostic:
         code = code or self.code
-        return self.doc.diagnostic(code, CODES[code].severity, message, path, key=key, hint=hint)
+        return self.doc.diagnostic(code, CODES[code].severity, message, path, key=key, hint=hint,
+                                   span=span)
 
 
 Rule = Callable[[LintContext], Iterator[Diagnostic]]
@@ -145,9 +147,11 @@ def _load_rule_modules() -> None:
     from interpreter.document.rules import (  # noqa: F401
         compat,
         expressions,
+        parameters,
         references,
         sdk,
         structure,
+        templates,
         tools,
     )
 

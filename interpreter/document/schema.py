@@ -70,14 +70,14 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str | None:
     limit = max(1, len(word) // 4) if len(word) >= 3 else 0
     slips = [(distance, abs(len(c) - len(word)), -difflib.SequenceMatcher(None, word, c).ratio(),
               c) for c in choices if abs(len(c) - len(word)) <= limit
-             for distance in [_edit_distance(word.lower(), c.lower())] if distance <= limit]
+             for distance in [edit_distance(word.lower(), c.lower())] if distance <= limit]
     if slips:
         return f'did you mean "{min(slips)[3]}"?'
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'did you mean "{close[0]}"?' if close else None
 
 
-def _edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
     """Edits (insert, delete, replace, swap two neighbours) that turn a into b."""
     if len(a) > 64 or len(b) > 64:
         return max(len(a), len(b))

@@ -104,6 +104,7 @@ sections:
           functions:
             - function: lookup
               description: Look something up.
+              parameters: {type: object, properties: {q: {type: string}}}
               data_map:
                 expressions:
                   - {string: "${args.q}", pattern: "/sales/i", output: {response: sales}}
