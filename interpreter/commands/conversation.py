@@ -147,7 +147,8 @@ def conversation(caller: SimulatedCaller, call: Call, start: float = 0.0) -> lis
         text = said.text(record)
         if text:
             lines.append((float(record["t"]), "call", text))
-    return sorted(lines, key=lambda line: (round(line[0], 6), _ORDER[line[1]]))
+    lines = [(round(t, 6), who, text) for t, who, text in lines]
+    return sorted(lines, key=lambda line: (line[0], _ORDER[line[1]]))
 
 
 def print_lines(lines: Sequence[Line], out: TextIO) -> None:

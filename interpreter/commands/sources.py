@@ -21,19 +21,19 @@ from interpreter.commands.inputs import UnreadableInput, display_name, expand, r
 from interpreter.errors import CallkernelError
 from interpreter.host import CallHost
 from interpreter.jsontypes import JSONValue
-from interpreter.runtime.trace import redact
+from interpreter.redaction import redact_text, redact_value
 
 URL_SCHEMES = ("http://", "https://")
 
 
 def shown(text: str) -> str:
     """`text` without credentials (URL userinfo, tokens in query strings)."""
-    return str(redact(text))
+    return redact_text(text)
 
 
 def shown_value(value: JSONValue) -> JSONValue:
     """A copy of a JSON value without credentials (secret keys, URLs), for printing."""
-    result: JSONValue = redact(value)
+    result: JSONValue = redact_value(value)
     return result
 
 

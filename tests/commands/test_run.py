@@ -265,3 +265,13 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
 def test_demo_reads_the_bundled_example_files() -> None:
     name, raw = demo_command.bundled("support.caller.yaml")
     assert name == "flows/support.caller.yaml" and raw.startswith(b"#")
+
+
+def test_json_output_redacts_secrets_in_variables(tmp_path: Path) -> None:
+    flow = _write(tmp_path, "f.yaml", "sections:\n  main:\n    - answer: {}\n"
+                  "    - set: {db_password: hunter2, api_url: 'https://u:pw@example.com/x'}\n"
+                  "    - hangup: {}\n")
+    code, out, _ = _run(flow, _write(tmp_path, "c.yaml", "steps: []\n"), as_json=True)
+    variables = json.loads(out)["variables"]
+    assert code == 0 and variables["db_password"] == "***"
+    assert "pw@" not in variables["api_url"] and "hunter2" not in out
