@@ -10,6 +10,7 @@ state_error the model hears about, never a crash.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,13 @@ def change_step(session: AiSession, name: str, trigger: str) -> str:
     allowed = step.valid_steps if trigger == "ai_function" else context.steps
     target = next((s for s in allowed if s.name == name), None)
     if target is None:
-        return _illegal(session, f'step "{name}" is not reachable from "{step.name}"; valid: '
-                        + ", ".join(s.name for s in allowed))
+        valid = ", ".join(s.name for s in allowed) or "none"
+        every = [s.name for s in context.steps]
+        if name not in every:
+            return _illegal(session, f'no step named "{name}" in context "{context.name}"'
+                            f"{_did_you_mean(name, every)}; valid: {valid}")
+        return _illegal(session, f'step "{name}" is not reachable from "{step.name}"; '
+                        f"valid: {valid}")
     session.call.trace.record("step_change", old=step.name, new=target.name, trigger=trigger)
     session.step = target
     session.fresh_step = True
@@ -59,8 +65,13 @@ def change_context(session: AiSession, name: str, trigger: str) -> str:
         else session.verb.contexts
     target = next((c for c in contexts if c.name == name), None)
     if target is None:
-        return _illegal(session, f'context "{name}" is not reachable; valid: '
-                        + ", ".join(c.name for c in contexts))
+        valid = ", ".join(c.name for c in contexts) or "none"
+        every = [c.name for c in session.verb.contexts]
+        if name not in every:
+            return _illegal(session, f'no context named "{name}"{_did_you_mean(name, every)}; '
+                            f"valid: {valid}")
+        where = f' from step "{step.name}"' if step is not None else ""
+        return _illegal(session, f'context "{name}" is not reachable{where}; valid: {valid}')
     old = session.context.name if session.context else None
     session.call.trace.record("context_change", old=old, new=target.name, trigger=trigger,
                               step=target.first_step.name)
@@ -110,6 +121,11 @@ def change_language(session: AiSession, name: str) -> str:
     session.call.trace.record("language_change", old=old, new=target.name, code=target.code,
                               voice=str(executor.voice or ""))
     return f"Now speaking {target.name}."
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def _illegal(session: AiSession, message: str) -> str:

@@ -98,7 +98,7 @@ steps:
     errors = call.trace.of_kind("error")
     assert [e["type"] for e in errors] == ["state_error"]
     tool_messages = [m.content for m in model.requests[-1].messages if m.role == "tool"]
-    assert any("not reachable" in text for text in tool_messages)
+    assert any('no step named "nowhere" in context "default"' in text for text in tool_messages)
 
 
 def test_llm_error_speaks_the_recovery_phrase_and_retries() -> None:
