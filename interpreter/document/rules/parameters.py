@@ -10,6 +10,8 @@ subschema of `parameters` and report what is not a keyword.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 
 from interpreter.diagnostics import Diagnostic, JSONPath
 from interpreter.document.index import FunctionSite
@@ -43,6 +45,7 @@ _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSch
 _MISPLACED_ANYWHERE = frozenset({"data_map", "web_hook_url"})
 
 
+@cache
 def _function_keys() -> frozenset[str]:
     keys = flow_schema()["$defs"]["SwaigFunction"]["properties"]
     return frozenset(keys) - KEYWORDS
@@ -67,54 +70,73 @@ def subschemas(schema: JSONValue, path: JSONPath) -> Iterator[tuple[dict[str, JS
             yield from subschemas(member, (*path, key, name))
 
 
-def _misplaced(function: FunctionSite) -> Iterator[tuple[str, JSONPath]]:
-    base = (*function.path, "parameters")
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    function: FunctionSite
+    key: str
+    value: JSONValue
+    schema: dict[str, JSONValue]
+    path: JSONPath
+    misplaced: bool  # a key of the function itself (CK411), else not a keyword (CK412)
+
+
+def _findings(ctx: LintContext) -> list[_Finding]:
+    """Every key of every parameters schema that is not a JSON Schema keyword,
+    found once per lint for both rules."""
+    cached = ctx._cache.get("parameter_keys")
+    if isinstance(cached, list):
+        return cached
+    found: list[_Finding] = []
     function_keys = _function_keys()
-    for schema, path in subschemas(function.data.get("parameters"), base):
-        for key in schema:
-            if key in _MISPLACED_ANYWHERE or (path == base and key in function_keys):
-                yield key, (*path, key)
+    for ai in ctx.index.ai:
+        for function in ai.functions:
+            base = (*function.path, "parameters")
+            for schema, path in subschemas(function.data.get("parameters"), base):
+                for key, value in schema.items():
+                    if key in KEYWORDS or key.startswith("x-"):
+                        continue
+                    misplaced = key in _MISPLACED_ANYWHERE or (path == base
+                                                               and key in function_keys)
+                    found.append(_Finding(function, key, value, schema, (*path, key),
+                                          misplaced))
+    ctx._cache["parameter_keys"] = found
+    return found
 
 
 @rule("CK411")
 def function_key_in_parameters(ctx: LintContext) -> Iterator[Diagnostic]:
-    for ai in ctx.index.ai:
-        swaig = ai.args.get("SWAIG")
-        defaults = swaig.get("defaults") if isinstance(swaig, dict) else None
-        fallback = isinstance(defaults, dict) and bool(defaults.get("web_hook_url"))
-        for function in ai.functions:
-            for key, path in _misplaced(function):
-                outcome = ""
-                if key == "data_map" and "data_map" not in function.data:
-                    outcome = (": as written the function has no data_map, so it is sent to "
-                               "SWAIG.defaults.web_hook_url" if fallback else
-                               ": as written the function has no data_map")
-                yield ctx.report(f'"{key}" is a key of the function "{function.name}", not of '
-                                 f"its parameters schema{outcome}", path, key=True,
-                                 hint=f'"{key}" belongs beside "parameters", not inside it: '
-                                 'line it up with "parameters"')
+    for found in _findings(ctx):
+        if not found.misplaced:
+            continue
+        key, function = found.key, found.function
+        outcome = ""
+        if key == "data_map" and "data_map" not in function.data:
+            ai = next(ai for ai in ctx.index.ai if function in ai.functions)
+            swaig = ai.args.get("SWAIG")
+            defaults = swaig.get("defaults") if isinstance(swaig, dict) else None
+            fallback = isinstance(defaults, dict) and bool(defaults.get("web_hook_url"))
+            outcome = (": as written the function has no data_map, so it is sent to "
+                       "SWAIG.defaults.web_hook_url" if fallback else
+                       ": as written the function has no data_map")
+        yield ctx.report(f'"{key}" is a key of the function "{function.name}", not of its '
+                         f"parameters schema{outcome}", found.path, key=True,
+                         hint=f'"{key}" belongs beside "parameters", not inside it: line it '
+                         'up with "parameters"')
 
 
 @rule("CK412")
 def unknown_parameter_keyword(ctx: LintContext) -> Iterator[Diagnostic]:
-    for ai in ctx.index.ai:
-        for function in ai.functions:
-            misplaced = {path for _, path in _misplaced(function)}
-            base = (*function.path, "parameters")
-            for schema, path in subschemas(function.data.get("parameters"), base):
-                for key, value in schema.items():
-                    where = (*path, key)
-                    if key in KEYWORDS or key.startswith("x-") or where in misplaced:
-                        continue
-                    message, hint = _unknown(function.name, key, value, schema)
-                    yield ctx.report(message, where, key=True, hint=hint)
-
-
-def _unknown(function: str, key: str, value: JSONValue,
-             schema: dict[str, JSONValue]) -> tuple[str, str | None]:
-    message = (f'"{key}" is not a JSON Schema keyword, so the parameters of "{function}" '
-               "ignore it")
-    looks_like_property = isinstance(value, dict) and ("type" in value or "description" in value)
-    if looks_like_property and (schema.get("type") == "object" or "properties" in schema):
-        return message, 'a parameter? list it under "properties", one level deeper'
-    return message, did_you_mean(key, sorted(KEYWORDS))
+    for found in _findings(ctx):
+        if found.misplaced:
+            continue
+        message = (f'"{found.key}" is not a JSON Schema keyword, so the parameters of '
+                   f'"{found.function.name}" ignore it')
+        value, schema = found.value, found.schema
+        looks_like_property = isinstance(value, dict) and ("type" in value
+                                                           or "description" in value)
+        hint: str | None
+        if looks_like_property and (schema.get("type") == "object" or "properties" in schema):
+            hint = 'a parameter? list it under "properties", one level deeper'
+        else:
+            hint = did_you_mean(found.key, sorted(KEYWORDS))
+        yield ctx.report(message, found.path, key=True, hint=hint)

@@ -52,14 +52,28 @@ class _DataMapSite:
     closed: bool  # rendered before any webhook reply: every root is known
 
 
-def _sites(ctx: LintContext) -> list[ExpressionSite]:
-    # Shared with the expression rules, which index the same templates.
-    cached = ctx._cache.get("expression_sites")
-    if not isinstance(cached, list):
-        cached = list(expression_sites(ctx.index))
-        ctx._cache["expression_sites"] = cached
-    return [site for site in cached if isinstance(site, ExpressionSite)
-            and site.language == "swaig"]
+def _sites(ctx: LintContext) -> list[tuple[AiSite, ExpressionSite]]:
+    """Every SWAIG template with the ai verb it belongs to, found once per lint."""
+    cached = ctx._cache.get("swaig_templates")
+    if isinstance(cached, list):
+        return cached
+    # The expression index is shared with the expression rules.
+    sites = ctx._cache.get("expression_sites")
+    if not isinstance(sites, list):
+        sites = list(expression_sites(ctx.index))
+        ctx._cache["expression_sites"] = sites
+    by_path = {ai.path: ai for ai in ctx.index.ai}
+    found: list[tuple[AiSite, ExpressionSite]] = []
+    for site in sites:
+        if not isinstance(site, ExpressionSite) or site.language != "swaig":
+            continue
+        for position, part in enumerate(site.path):
+            ai = by_path.get(site.path[:position + 1]) if part == "ai" else None
+            if ai is not None:
+                found.append((ai, site))
+                break
+    ctx._cache["swaig_templates"] = found
+    return found
 
 
 def _references(site: ExpressionSite) -> list[VariableRef]:
@@ -67,11 +81,16 @@ def _references(site: ExpressionSite) -> list[VariableRef]:
     return [] if isinstance(parsed, ExpressionSyntaxError) else list(references(parsed))
 
 
-def _data_map_sites(ctx: LintContext, ai: AiSite) -> Iterator[_DataMapSite]:
-    by_path = {(*function.path, "data_map"): function for function in ai.functions}
-    for site in _sites(ctx):
+def _data_map_sites(ctx: LintContext) -> list[_DataMapSite]:
+    cached = ctx._cache.get("data_map_templates")
+    if isinstance(cached, list):
+        return cached
+    functions = {(*function.path, "data_map"): function
+                 for ai in ctx.index.ai for function in ai.functions}
+    found: list[_DataMapSite] = []
+    for ai, site in _sites(ctx):
         base = site.path[:len(ai.path) + 4]
-        function = by_path.get(base)
+        function = functions.get(base)
         if function is None:
             continue
         data_map = function.data.get("data_map")
@@ -85,7 +104,9 @@ def _data_map_sites(ctx: LintContext, ai: AiSite) -> Iterator[_DataMapSite]:
             closed = len(rest) > 2 and rest[2] in _BEFORE_REPLY
         else:
             closed = rest[:1] == ("output",) and not webhooks
-        yield _DataMapSite(function, site, closed)
+        found.append(_DataMapSite(function, site, closed))
+    ctx._cache["data_map_templates"] = found
+    return found
 
 
 def declared_arguments(function: FunctionSite) -> set[str] | None:
@@ -114,47 +135,44 @@ def _argument(ref: VariableRef) -> tuple[str, int] | None:
 
 @rule("CK505")
 def undeclared_argument(ctx: LintContext) -> Iterator[Diagnostic]:
-    for ai in ctx.index.ai:
-        for found in _data_map_sites(ctx, ai):
-            declared = declared_arguments(found.function)
-            if declared is None:
+    for found in _data_map_sites(ctx):
+        declared = declared_arguments(found.function)
+        if declared is None:
+            continue
+        for ref in _references(found.site):
+            argument = _argument(ref)
+            if argument is None or argument[0] in declared:
                 continue
-            for ref in _references(found.site):
-                argument = _argument(ref)
-                if argument is None or argument[0] in declared:
-                    continue
-                name = argument[0]
-                where = position_in(ctx.doc, found.site.path, ref.line, ref.col, found.site.text)
-                what = (f'has no parameter "{name}"' if declared
-                        else f'declares no parameters, so "{name}" is never set')
-                yield ctx.report(
-                    f'"{found.function.name}" {what}: the template reads an empty value',
-                    found.site.path, span=where, hint=did_you_mean(name, sorted(declared)) or (
-                        f'add "{name}" to the properties of its parameters' if declared
-                        else None))
+            name = argument[0]
+            where = position_in(ctx.doc, found.site.path, ref.line, ref.col, found.site.text)
+            what = (f'has no parameter "{name}"' if declared
+                    else f'declares no parameters, so "{name}" is never set')
+            hint = did_you_mean(name, sorted(declared)) or (
+                f'add "{name}" to the properties of its parameters' if declared else None)
+            yield ctx.report(f'"{found.function.name}" {what}: the template reads an empty '
+                             "value", found.site.path, span=where, hint=hint)
 
 
 @rule("CK506")
 def unknown_data_map_root(ctx: LintContext) -> Iterator[Diagnostic]:
-    for ai in ctx.index.ai:
-        for found in _data_map_sites(ctx, ai):
-            arguments = declared_arguments(found.function) or set()
-            # The platform hands data_map more call facts than callkernel
-            # models, and after a reply any key may be a root: only a near
-            # miss of a name the template surely has is reported.
-            candidates = sorted(DATA_MAP_ROOTS | arguments) if found.closed else _FIXED_ROOTS
-            for ref in _references(found.site):
-                root = ref.root
-                if root in DATA_MAP_ROOTS or root in arguments:
-                    continue
-                close = [name for name in candidates if _slip(root, name)]
-                if not close:
-                    continue
-                where = position_in(ctx.doc, found.site.path, ref.line, ref.col, found.site.text)
-                yield ctx.report(
-                    f'a data_map template of "{found.function.name}" reads "{root}", which '
-                    "nothing provides: it reads an empty value", found.site.path, span=where,
-                    hint=f'did you mean "{close[0]}"?')
+    for found in _data_map_sites(ctx):
+        arguments = declared_arguments(found.function) or set()
+        # The platform hands data_map more call facts than callkernel models,
+        # and after a reply any key may be a root: only a near miss of a name
+        # the template surely has is reported.
+        candidates = sorted(DATA_MAP_ROOTS | arguments) if found.closed else _FIXED_ROOTS
+        for ref in _references(found.site):
+            root = ref.root
+            if root in DATA_MAP_ROOTS or root in arguments:
+                continue
+            close = [name for name in candidates if _slip(root, name)]
+            if not close:
+                continue
+            where = position_in(ctx.doc, found.site.path, ref.line, ref.col, found.site.text)
+            yield ctx.report(
+                f'a data_map template of "{found.function.name}" reads "{root}", which '
+                "nothing provides: it reads an empty value", found.site.path, span=where,
+                hint=f'did you mean "{close[0]}"?')
 
 
 def _slip(word: str, name: str) -> bool:
@@ -201,23 +219,23 @@ def global_data_keys(ai: AiSite) -> tuple[set[str], bool]:
 
 @rule("CK507")
 def unknown_global_data_key(ctx: LintContext) -> Iterator[Diagnostic]:
-    for ai in ctx.index.ai:
+    known: dict[int, tuple[set[str], bool]] = {}
+    for ai, site in _sites(ctx):
         if not isinstance(ai.args.get("global_data"), dict):
             continue  # a document that declares no global_data leaves it to the app
-        keys, open_ended = global_data_keys(ai)
-        for site in _sites(ctx):
-            if site.path[:len(ai.path)] != ai.path or site.path[len(ai.path):][:1] \
-                    == ("global_data",):
+        if site.path[len(ai.path):][:1] == ("global_data",):
+            continue
+        if id(ai) not in known:
+            known[id(ai)] = global_data_keys(ai)
+        keys, open_ended = known[id(ai)]
+        for ref in _references(site):
+            if ref.root != "global_data" or not ref.path \
+                    or not isinstance(ref.path[0], str) or ref.path[0] in keys:
                 continue
-            for ref in _references(site):
-                if ref.root != "global_data" or not ref.path \
-                        or not isinstance(ref.path[0], str) or ref.path[0] in keys:
-                    continue
-                name = ref.path[0]
-                hint = did_you_mean(name, sorted(keys))
-                if hint is None and open_ended:
-                    continue  # a webhook may set it
-                where = position_in(ctx.doc, site.path, ref.line, ref.col, site.text)
-                yield ctx.report(f'global_data has no key "{name}": the document never '
-                                 "defines it, so it reads empty", site.path, span=where,
-                                 hint=hint)
+            name = ref.path[0]
+            hint = did_you_mean(name, sorted(keys))
+            if hint is None and open_ended:
+                continue  # a webhook may set it
+            where = position_in(ctx.doc, site.path, ref.line, ref.col, site.text)
+            yield ctx.report(f'global_data has no key "{name}": the document never defines '
+                             "it, so it reads empty", site.path, span=where, hint=hint)
