@@ -17,7 +17,6 @@ same port.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,6 +24,7 @@ from typing import Protocol
 from interpreter.http import AiohttpClient, HttpClient, HttpError, HttpRequest
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, TextDelta
+from interpreter.runtime.tools.limits import outside_json
 
 DELIVERY_ATTEMPTS = 4
 DELIVERY_TIMEOUT = 10.0
@@ -148,7 +148,7 @@ def _parsed(summary: str | None) -> list[JSONValue]:
     if not summary:
         return []
     try:
-        return [json.loads(summary)]
+        return [outside_json(summary)]
     except ValueError:
         return []
 

@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp.http_exceptions import LineTooLong
 from yarl import URL
 
+from interpreter import limits, safejson
 from interpreter.clock import real_io
 from interpreter.jsontypes import JSONObject, JSONValue
 from interpreter.providers.llm.base import (
@@ -283,10 +284,10 @@ def classify(status: int | None, text: str, message: str) -> LlmError:
 
 def _parse(event: str) -> JSONValue:
     try:
-        value: JSONValue = json.loads(event)
-    except (ValueError, RecursionError):
+        return safejson.loads(event, max_depth=limits.VALUE_MAX_DEPTH,
+                              max_bytes=MAX_EVENT_BYTES)
+    except ValueError:
         raise LlmError("protocol", "the model sent a malformed stream event") from None
-    return value
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime.ai.templates import render
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolFault
+from interpreter.runtime.tools.limits import outside_json
 
 if TYPE_CHECKING:
     from interpreter.runtime.ai.session import AiSession
@@ -143,7 +144,7 @@ def _typed(raw: str, answer_type: str) -> str:
     question's type when that is unambiguous; anything else is left to the
     schema check, which tells the model what was wrong."""
     try:
-        arguments = json.loads(raw or "{}")
+        arguments = outside_json(raw or "{}")
     except ValueError:
         return raw
     answer = arguments.get("answer") if isinstance(arguments, dict) else None

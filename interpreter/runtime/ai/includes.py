@@ -12,7 +12,6 @@ fetches are effects like any request: the actor is never blocked on them.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from interpreter.http import HttpError, HttpRequest
 from interpreter.jsontypes import JSONValue
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import EFFECT_GRACE
+from interpreter.runtime.tools.limits import outside_json
 from interpreter.runtime.tools.webhook import basic_auth
 
 if TYPE_CHECKING:
@@ -90,9 +90,9 @@ def _start(session: AiSession, include: ir.Include) -> int:
         if not response.ok:
             raise CallFault(ErrorType.TOOL_ERROR, f"HTTP {response.status}")
         try:
-            reply = json.loads(response.body)
-        except (ValueError, RecursionError):
-            raise CallFault(ErrorType.TOOL_ERROR, "the reply is not JSON") from None
+            reply = outside_json(response.body)
+        except ValueError as error:
+            raise CallFault(ErrorType.TOOL_ERROR, f"the reply is not JSON ({error})") from None
         call.post(ev.IncludeFetched(effect_id, reply, epoch=epoch))
 
     return call.start_effect("include", work, ErrorType.TOOL_ERROR, url=include.url)

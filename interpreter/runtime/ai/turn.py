@@ -12,7 +12,6 @@ cancelled by a barge-in or never run, so the model is never left with a tool
 
 from __future__ import annotations
 
-import json
 import re
 
 from interpreter import ir
@@ -36,6 +35,7 @@ from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_tool
 from interpreter.runtime.call import LONGEST_FILE, PLAYOUT_GRACE
+from interpreter.runtime.tools.limits import outside_json
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # A model that keeps calling tools without speaking is stopped after this many
@@ -426,7 +426,7 @@ async def _tool_call(session: AiSession, call: ToolCall) -> None:
 
 def _argument(call: ToolCall, name: str) -> str:
     try:
-        value = json.loads(call.arguments or "{}").get(name)
+        value = outside_json(call.arguments or "{}").get(name)  # type: ignore[union-attr]
     except (ValueError, AttributeError):
         value = None
     return str(value or "")

@@ -23,6 +23,8 @@ from interpreter.errors import ErrorType
 from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolFault
+from interpreter.runtime.tools.limits import outside_json
+from interpreter.safejson import JSONInputError
 
 # One validator per Function object. Functions are frozen but not hashable
 # (they hold mappings), so the cache is keyed by id and keeps the function
@@ -59,10 +61,9 @@ def _decode(name: str, raw: str) -> dict[str, JSONValue]:
     if not raw.strip():
         return {}  # a function without parameters is often called with ""
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as error:
-        where = f" ({error.msg} at character {error.pos})" \
-            if isinstance(error, json.JSONDecodeError) else ""
+        value = outside_json(raw)
+    except ValueError as error:
+        where = f" ({error})" if isinstance(error, JSONInputError) else ""
         raise ToolFault(ErrorType.TOOL_INVALID_CALL,
                         f"the arguments for {name} are not valid JSON{where}. "
                         "Send them as one JSON object.") from None

@@ -32,6 +32,7 @@ from interpreter.http import HttpClient, HttpError, HttpRequest
 from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue, kind_of
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
+from interpreter.runtime.tools.limits import outside_json
 from interpreter.runtime.tools.replies import parse_actions
 
 MAX_REPLY_BYTES = 256 * 1024
@@ -159,9 +160,9 @@ async def fetch_json(client: HttpClient, method: str, url: str, *,
         raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook answered HTTP {response.status}",
                         status=response.status)
     try:
-        return json.loads(response.body, parse_constant=_no_constant)  # type: ignore[no-any-return]
-    except (ValueError, RecursionError):
-        raise ToolFault(ErrorType.TOOL_ERROR, "the webhook reply is not JSON",
+        return outside_json(response.body)
+    except ValueError as error:
+        raise ToolFault(ErrorType.TOOL_ERROR, f"the webhook reply is not JSON ({error})",
                         status=response.status) from None
 
 

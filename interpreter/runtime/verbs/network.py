@@ -12,6 +12,7 @@ from interpreter.runtime import events as ev
 from interpreter.runtime.call import EFFECT_GRACE, Leg
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
+from interpreter.runtime.tools.limits import outside_json
 from interpreter.runtime.verbs import media
 
 if TYPE_CHECKING:
@@ -253,7 +254,7 @@ async def request(executor: Executor, verb: ir.Request) -> None:
                          request_response_body=event.body)
         if verb.save_variables:
             try:
-                parsed = json.loads(event.body)
+                parsed = outside_json(event.body)
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict):

@@ -7,7 +7,10 @@ import re
 
 from interpreter.providers.llm.scripted import Rule, ScriptedProvider
 from interpreter.runtime.ai.turn import ends_conversation
-from interpreter.runtime.tools.runner import ToolMock
+from interpreter.runtime.call import Call
+from interpreter.runtime.tools.base import ToolReply
+from interpreter.runtime.tools.runner import SwaigRunner, ToolMock
+from interpreter.transports.simulated import SimulatedCaller
 from tests.runtime.ai.harness import run_ai_call, spoken
 
 BOOKING = """\
@@ -147,19 +150,61 @@ steps:
     assert "Could you say it again?" in " ".join(spoken(channel))
 
 
+def _run_with(rules: ScriptedProvider, tools: object = None,
+              http: object = None) -> tuple[Call, SimulatedCaller]:
+    """The booking flow with these rules, tool runner and HTTP client."""
+    from interpreter.clock import run_virtual
+    from interpreter.document.compile import compile_text
+    from interpreter.runtime.ai.loop import runner
+    from interpreter.transports.caller_script import load_caller_script
+    from interpreter.transports.simulated_network import SimulatedNetwork
+
+    flow = compile_text(BOOKING.replace(", PARAMS", ""), "book.yaml")
+    script = load_caller_script('steps:\n  - say: "book it"\n  - hangup: {after: 10}\n')
+
+    async def main() -> tuple[Call, SimulatedCaller]:
+        channel = SimulatedCaller(script)
+        call = Call(flow, channel, SimulatedNetwork.for_script(script),
+                    http=http, ai_runner=runner(rules, tools=tools))  # type: ignore[arg-type]
+        await call.run()
+        await channel.close()
+        return call, channel
+
+    return run_virtual(main)
+
+
+BOOK_RULES = (Rule(reply="Hello.", start=True),
+              Rule(call=("book", {"n": "\ud800"}), said=re.compile("book")),
+              Rule(reply="That did not work.", after_tool="book"))
+
+
 def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes_on() -> None:
-    # A lone surrogate cannot be encoded for the webhook: the effect raises an
-    # exception nobody foresaw, and the turn still gets a classified failure.
-    rules = ScriptedProvider((
-        Rule(reply="Hello.", start=True),
-        Rule(call=("book", {"n": "\ud800"}), said=re.compile("book")),
-        Rule(reply="That did not work.", after_tool="book")))
-    caller = 'steps:\n  - say: "book it"\n  - hangup: {after: 10}\n'
-    call, _, channel, _ = run_ai_call(BOOKING.replace(", PARAMS", ""), caller, rules)
+    # An exception nobody foresaw, inside the effect: the turn still gets a
+    # classified failure, and the caller hears the recovery.
+    class Broken(SwaigRunner):
+        async def run(self, *_: object, **__: object) -> ToolReply:  # type: ignore[override]
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    call, channel = _run_with(ScriptedProvider(BOOK_RULES), tools=Broken())
     (error,) = call.trace.of_kind("error")
     assert error["type"] == "tool_error" and "UnicodeEncodeError" in error["message"]
     assert "Sorry, I couldn't complete that just now." in spoken(channel)
     assert "That did not work." in spoken(channel)
+
+
+def test_arguments_a_webhook_could_not_encode_reach_it_cleaned() -> None:
+    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
+
+    bodies: list[bytes] = []
+
+    def answer(request: HttpRequest) -> HttpResponse:
+        bodies.append(request.body or b"")
+        return HttpResponse(200, {}, b'{"response": "Booked."}')
+
+    call, _ = _run_with(ScriptedProvider(BOOK_RULES), http=HandlerClient(answer))
+    assert not call.trace.of_kind("error")
+    (body,) = bodies
+    assert "\ufffd" in body.decode()  # a lone surrogate becomes U+FFFD
 
 
 def test_an_ai_verb_answers_a_call_not_yet_answered() -> None:
