@@ -48,9 +48,17 @@ SWAIG templates)."""
 TEMPLATE_MAX_PARTS = 1000
 """`${...}`, `%{...}` and `@{...}` parts in one string (CK501)."""
 
+TEMPLATE_MAX_EXPRESSION_TEXT = 32 * 1024
+"""Characters inside the parts of one string, in all (CK501): what the
+expression parser may be asked to read for one string."""
+
 STRING_MAX_LENGTH = 64 * 1024
 """Characters an expression may build, and that the parts of one template may
 insert into it; checked before the string is built (a runtime error)."""
+
+ARRAY_MAX_LENGTH = 64 * 1024
+"""Elements an expression may build into one array (`split`, `concat`);
+checked before the array is built (a runtime error)."""
 
 # ------------------------------------------------------------ JSON values
 

@@ -8,6 +8,7 @@ Everything under `ai` is in the SWAIG template language.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -115,25 +116,40 @@ def position_in(doc: SourceDocument, path: JSONPath, line_offset: int, col: int,
 
     YAML folds, unescapes and re-indents scalars, so the text's own offsets do
     not map to the source arithmetically. Instead the few characters at the
-    spot are looked up in the scalar's source region; the arithmetic estimate
-    is the fallback when they cannot be found (e.g. they span an escape).
+    spot are looked up in the scalar's source region, from the earliest place
+    they can be: the source of a scalar is never shorter than its text, so the
+    spot lies at least as far into the region as it does into the text. That
+    finds the right one of repeated parts (`${a}${a}`) and keeps positioning
+    every part of a long string linear. The arithmetic estimate is the
+    fallback when they cannot be found (e.g. they span an escape).
     """
-    lines = text.split("\n")
-    offset = sum(len(line) + 1 for line in lines[:line_offset]) + col - 1
+    offset = _text_offset(text, line_offset, col)
     needle = text[offset:offset + 16].split("\n")[0].strip()
     span = doc.span(path)
-    source = doc.text.splitlines()
     if needle and span.end_line:
-        region_lines = source[span.line - 1: span.end_line]
-        region = "\n".join(region_lines)
-        start = span.col - 1
-        found = region.find(needle, start)
+        start = doc.offset(span.line, span.col)
+        end = doc.offset(span.end_line, span.end_col)
+        found = doc.text.find(needle, min(start + offset, end), end)
+        if found < 0:
+            found = doc.text.find(needle, start, end)
         if found >= 0:
-            before = region[:found]
-            line = span.line + before.count("\n")
-            return Span(doc.file, line, found - (before.rfind("\n") + 1) + 1)
+            line, column = doc.position(found)
+            return Span(doc.file, line, column)
     opener = (doc.line(span.line) or "")[span.col - 1: span.col]
     base = span.col + 1 if opener in ("'", '"') else span.col
     if line_offset == 0:
         return Span(doc.file, span.line, base + col - 1)
     return Span(doc.file, span.line + line_offset, col)
+
+
+@lru_cache(maxsize=64)
+def _line_starts(text: str) -> tuple[int, ...]:
+    """Where each line of an expression's text starts (cached: one text has many parts)."""
+    return (0, *(match.end() for match in re.finditer("\n", text)))
+
+
+def _text_offset(text: str, line_offset: int, col: int) -> int:
+    if line_offset == 0:
+        return col - 1
+    starts = _line_starts(text)
+    return starts[min(line_offset, len(starts) - 1)] + col - 1

@@ -27,6 +27,7 @@ nesting is scanned first so that parse cannot recurse too deep either.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -75,6 +76,8 @@ DEFAULT_MAX_ALIAS_NODES = DOCUMENT_MAX_ALIAS_NODES
 MAX_DEPTH = DOCUMENT_MAX_DEPTH
 
 _CORE = "tag:yaml.org,2002:"
+# Line breaks as libyaml counts them, so offsets agree with the parser's marks.
+_NEWLINE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _INT_RE = re.compile(r"[-+]?(0|[1-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)")
 # Enough digits for any integer within DOCUMENT_MAX_INTEGER in any base, so
 # nothing longer is ever converted (int() of a huge decimal is quadratic).
@@ -102,8 +105,10 @@ class SourceDocument:
     data: JSONValue
     spans: Mapping[JSONPath, Span] = field(repr=False)
     key_spans: Mapping[JSONPath, Span] = field(repr=False)
-    # The text split into lines, filled on first use (diagnostics quote lines).
+    # The text split into lines and the offsets where lines start, filled on
+    # first use (diagnostics quote lines and place carets inside strings).
     _lines: list[str] = field(default_factory=list, repr=False, compare=False)
+    _starts: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def span(self, path: JSONPath, *, key: bool = False) -> Span:
         """The span of the node at `path` (its key with `key=True`), or of its
@@ -127,6 +132,23 @@ class SourceDocument:
     def line(self, number: int) -> str | None:
         lines = self.lines()
         return lines[number - 1] if 0 < number <= len(lines) else None
+
+    def _line_starts(self) -> list[int]:
+        if not self._starts:
+            self._starts.append(0)
+            self._starts.extend(match.end() for match in _NEWLINE.finditer(self.text))
+        return self._starts
+
+    def offset(self, line: int, col: int) -> int:
+        """The character offset of a 1-based line and column."""
+        starts = self._line_starts()
+        return starts[min(max(line, 1), len(starts)) - 1] + col - 1
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """The 1-based line and column of a character offset."""
+        starts = self._line_starts()
+        index = bisect.bisect_right(starts, offset) - 1
+        return index + 1, offset - starts[index] + 1
 
     def diagnostic(
         self,

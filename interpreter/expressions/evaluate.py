@@ -3,7 +3,9 @@
 One function per language walks the closed set of node types with `match`.
 There are no loops or definitions in either language, so evaluation time is
 bounded by the size of the tree (at most 64 levels deep) and of the strings
-built, which `functions.checked` caps.
+built, which `functions` caps before building them. A template's parts may
+insert at most `STRING_MAX_LENGTH` characters in all into one string (the
+document's own text around them does not count).
 """
 
 from __future__ import annotations
@@ -39,14 +41,15 @@ from interpreter.expressions.ast import (
     Unary,
 )
 from interpreter.expressions.functions import (
+    MAX_STRING,
     JSValue,
     apply_filter,
     call_global,
     call_method,
-    checked,
     fmt_ph,
     get_member,
     is_truthy,
+    joined,
     json_stringify,
     number,
     number_to_string,
@@ -130,20 +133,43 @@ def render_swml(template: SwmlTemplate, scope: Scope) -> JSONValue:
         value = evaluate(parts[0], scope)
         return "" if value is MISSING else value
     pieces: list[str] = []
+    budget = _Budget()
     for part in parts:
         if isinstance(part, str):
             pieces.append(part)
         else:
             value = evaluate(part, scope)
-            pieces.append("" if value is MISSING or value is None else to_string(value))
-    return checked("".join(pieces))
+            text = "" if value is MISSING or value is None else to_string(value)
+            pieces.append(budget.spend(text))
+    return "".join(pieces)
+
+
+class _Budget:
+    """What a template's parts have inserted so far, checked against the limit."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def check(self, length: int) -> None:
+        """Refuse before building text of `length` more characters that would not fit."""
+        if self.used + length > MAX_STRING:
+            raise ExpressionRuntimeError(
+                f"the template's parts would insert {self.used + length:,} characters; "
+                f"the limit is {MAX_STRING:,}")
+
+    def spend(self, text: str) -> str:
+        self.check(len(text))
+        self.used += len(text)
+        return text
 
 
 def evaluate(expr: Expr, scope: Scope) -> JSValue:
     """The JavaScript value of `expr`, with `MISSING` for undefined."""
     try:
         return _evaluate(expr, scope)
-    except RecursionError:  # deeply nested user data, e.g. in JSON.stringify
+    except RecursionError:  # pragma: no cover - trees are 64 deep, values walked iteratively
         raise ExpressionRuntimeError("value nested too deeply") from None
 
 
@@ -254,7 +280,7 @@ def arithmetic(op: str, left: JSValue, right: JSValue) -> JSValue:
     if op == "+":
         left, right = to_primitive(left), to_primitive(right)
         if isinstance(left, str) or isinstance(right, str):
-            return checked(to_string(left) + to_string(right))
+            return joined("", [to_string(left), to_string(right)])
     a, b = to_number(left), to_number(right)
     match op:
         case "+":
@@ -278,19 +304,32 @@ def arithmetic(op: str, left: JSValue, right: JSValue) -> JSValue:
 # ------------------------------------------------------------ SWAIG
 
 def render_swaig(template: SwaigTemplate, scope: SwaigScope) -> str:
-    """Expand every variable and @-function; missing values become ""."""
-    return "".join(part if isinstance(part, str) else _render_part(part, scope)
+    """Expand every variable and @-function; missing values become "".
+
+    What the parts insert is capped at `STRING_MAX_LENGTH` characters in all,
+    checked before each piece is built (a value too long for what is left is
+    refused before a filter or a function expands it)."""
+    budget = _Budget()
+    return "".join(part if isinstance(part, str) else _render_part(part, scope, budget)
                    for part in template.parts)
 
 
-def _render_part(part: SwaigVar | SwaigFunction, scope: SwaigScope) -> str:
+def _render_part(part: SwaigVar | SwaigFunction, scope: SwaigScope, budget: _Budget) -> str:
     if isinstance(part, SwaigVar):
         text = _swaig_text(_swaig_value(part, scope))
+        budget.check(len(text))  # filters never shorten a text: refuse it unexpanded
         for name in part.filters:
             text = apply_filter(name, text)
-        return text
-    arguments = "".join(arg if isinstance(arg, str) else _render_part(arg, scope)
+        return budget.spend(text)
+    inserted = _Budget()  # what the arguments' own parts insert, in all
+    arguments = "".join(arg if isinstance(arg, str) else _render_part(arg, scope, inserted)
                         for arg in part.args).strip()
+    if part.name in ("echo", "separate"):
+        budget.check(len(arguments))  # their output is at least as long
+    return budget.spend(_call_swaig(part, arguments, scope))
+
+
+def _call_swaig(part: SwaigFunction, arguments: str, scope: SwaigScope) -> str:
     match part.name:
         case "strftime_tz":
             return strftime_tz(arguments, scope.current_time())
@@ -307,7 +346,8 @@ def _render_part(part: SwaigVar | SwaigFunction, scope: SwaigScope) -> str:
 
 
 def _swaig_value(var: SwaigVar, scope: SwaigScope) -> JSValue:
-    keys = [segment if not isinstance(segment, SwaigVar) else _render_part(segment, scope)
+    keys = [segment if not isinstance(segment, SwaigVar)
+            else _render_part(segment, scope, _Budget())
             for segment in var.segments]
     value = scope.lookup(str(keys[0]))
     rest = keys[1:]

@@ -14,13 +14,14 @@ import html
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TypeAlias
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from interpreter import safejson
 from interpreter.expressions.ast import (
     MISSING,
     ExpressionRuntimeError,
@@ -28,11 +29,18 @@ from interpreter.expressions.ast import (
     Missing,
     SwaigFilter,
 )
+from interpreter.limits import (
+    ARRAY_MAX_LENGTH,
+    JSON_PARSE_MAX_BYTES,
+    STRING_MAX_LENGTH,
+    VALUE_MAX_DEPTH,
+)
 
 JSValue: TypeAlias = "JSONValue | Missing"
 
-# Strings an expression builds are capped; without loops this bounds the work too.
-MAX_STRING = 64 * 1024
+# Strings an expression builds are capped, and checked before they are built
+# (the size of a result is computed first); without loops this bounds the work.
+MAX_STRING = STRING_MAX_LENGTH
 _SAFE_INTEGER = 2**53
 _WHITESPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -48,9 +56,23 @@ def checked(text: str) -> str:
 
 def _limit(length: int | float) -> None:
     if length > MAX_STRING:
+        shown = f"{length:,.0f}" if math.isfinite(length) else "endless"
         raise ExpressionRuntimeError(
-            f"the expression would build a string of {length:.0f} characters; "
-            f"the limit is {MAX_STRING}")
+            f"the expression would build a string of {shown} characters; "
+            f"the limit is {MAX_STRING:,}")
+
+
+def _limit_items(count: int | float) -> None:
+    if count > ARRAY_MAX_LENGTH:
+        raise ExpressionRuntimeError(
+            f"the expression would build an array of {count:,.0f} elements; "
+            f"the limit is {ARRAY_MAX_LENGTH:,}")
+
+
+def joined(mark: str, parts: Sequence[str]) -> str:
+    """`mark.join(parts)`, its length checked before it is built."""
+    _limit(sum(map(len, parts)) + len(mark) * max(len(parts) - 1, 0))
+    return mark.join(parts)
 
 
 def number(value: float | int) -> float | int:
@@ -180,8 +202,34 @@ def to_string(value: JSValue) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return checked(",".join("" if item is None else to_string(item) for item in value))
+        return _array_text(value)
     return "[object Object]"
+
+
+def _array_text(items: list[JSONValue]) -> str:
+    """Array.prototype.toString: elements joined with commas, nested arrays
+    flattened, null as "". Iterative, and stopped as soon as the text would
+    pass the limit, so a deep or huge value costs neither stack nor memory."""
+    pieces: list[str] = []
+    size = 0
+    pending: list[tuple[list[JSONValue], int]] = [(items, 0)]
+    while pending:
+        current, index = pending.pop()
+        if index >= len(current):
+            continue
+        if index > 0:
+            pieces.append(",")
+            size += 1
+        pending.append((current, index + 1))
+        item = current[index]
+        if isinstance(item, list):
+            pending.append((item, 0))
+            continue
+        text = "" if item is None else to_string(item)
+        size += len(text)
+        _limit(size)
+        pieces.append(text)
+    return "".join(pieces)
 
 
 def to_primitive(value: JSValue) -> JSValue:
@@ -296,8 +344,10 @@ def _string_method(text: str, name: str, args: Sequence[JSValue]) -> JSValue:
     size = len(text)
     match name:
         case "toLowerCase":
-            return text.lower()
+            _limit(size)  # case mappings never shorten a text
+            return checked(text.lower())
         case "toUpperCase":
+            _limit(size)
             return checked(text.upper())
         case "trim":
             return text.strip(_WHITESPACE)
@@ -328,7 +378,7 @@ def _string_method(text: str, name: str, args: Sequence[JSValue]) -> JSValue:
         case "padStart" | "padEnd":
             return _pad(text, first, second, at_start=name == "padStart")
         case "concat":
-            return checked(text + "".join(to_string(arg) for arg in args))
+            return joined("", [text, *(to_string(arg) for arg in args)])
         case _:
             return text  # toString
 
@@ -336,28 +386,56 @@ def _string_method(text: str, name: str, args: Sequence[JSValue]) -> JSValue:
 def _split(text: str, separator: JSValue, limit: JSValue) -> list[JSONValue]:
     count = 2**32 - 1 if limit is MISSING else _to_int32(limit) % 2**32
     if separator is MISSING:
-        parts = [text]
-    else:
-        mark = to_string(separator)
-        parts = list(text) if mark == "" else text.split(mark)
+        whole: list[JSONValue] = [text]
+        return whole[:count]
+    mark = to_string(separator)
+    # The number of parts first (at C speed), so a huge split is refused unbuilt.
+    _limit_items(min(count, len(text) if mark == "" else text.count(mark) + 1))
+    parts = list(text[:count]) if mark == "" else text.split(mark, min(count, len(text)))
     result: list[JSONValue] = list(parts[:count])
     return result
 
 
 def _replace(text: str, pattern: str, replacement: str, every: bool) -> str:
+    # The result's length is computed before anything is built: each match
+    # adds the replacement, with `$&`, `` $` `` and `$'` standing for the
+    # match, the text before it and the text after it.
     if pattern == "":
-        positions = list(range(len(text) + 1)) if every else [0]
+        matches = len(text) + 1 if every else 1
     else:
-        positions = []
-        found = text.find(pattern)
-        while found != -1:
-            positions.append(found)
-            found = text.find(pattern, found + len(pattern)) if every else -1
+        matches = text.count(pattern) if every else int(pattern in text)
+    if matches == 0:
+        return text
+    if "$" not in replacement:
+        _limit(len(text) + matches * (len(replacement) - len(pattern)))
+        if every:
+            return text.replace(pattern, replacement) if pattern else \
+                replacement + replacement.join(text) + replacement
+        return text.replace(pattern, replacement, 1)
+    found = _DOLLAR.findall(replacement)
+    counts = {mark: found.count(mark) for mark in "$&`'"}
+    fixed = len(replacement) - 2 * len(found) + counts["$"]
+    size = len(text) - matches * len(pattern)
+    for position in _positions(text, pattern, every):
+        size += fixed + counts["&"] * len(pattern) + counts["`"] * position \
+            + counts["'"] * (len(text) - position - len(pattern))
+        _limit(size)
     pieces, last = [], 0
-    for position in positions:
+    for position in _positions(text, pattern, every):
         pieces += [text[last:position], _substitution(replacement, text, position, pattern)]
         last = position + len(pattern)
     return checked("".join(pieces) + text[last:])
+
+
+def _positions(text: str, pattern: str, every: bool) -> Iterator[int]:
+    """Where `pattern` matches, left to right, without overlaps."""
+    if pattern == "":
+        yield from range(len(text) + 1) if every else (0,)
+        return
+    found = text.find(pattern)
+    while found != -1:
+        yield found
+        found = text.find(pattern, found + len(pattern)) if every else -1
 
 
 def _substitution(replacement: str, text: str, position: int, matched: str) -> str:
@@ -366,7 +444,10 @@ def _substitution(replacement: str, text: str, position: int, matched: str) -> s
         return replacement
     table = {"$": "$", "&": matched, "`": text[:position],
              "'": text[position + len(matched):]}
-    return re.sub(r"\$([$&`'])", lambda match: table[match.group(1)], replacement)
+    return _DOLLAR.sub(lambda match: table[match.group(1)], replacement)
+
+
+_DOLLAR = re.compile(r"\$([$&`'])")
 
 
 def _pad(text: str, length: JSValue, filler: JSValue, at_start: bool) -> str:
@@ -376,7 +457,7 @@ def _pad(text: str, length: JSValue, filler: JSValue, at_start: bool) -> str:
         return text
     _limit(target)
     missing = int(target) - len(text)
-    padding = (fill * (missing // len(fill) + 1))[:missing]
+    padding = fill * (missing // len(fill)) + fill[:missing % len(fill)]
     return padding + text if at_start else text + padding
 
 
@@ -404,17 +485,18 @@ def _array_method(items: list[JSONValue], name: str, args: Sequence[JSValue]) ->
                          if strict_equals(items[position], first)), -1)
         case "join":
             mark = "," if first is MISSING else to_string(first)
-            return checked(mark.join("" if item is None else to_string(item) for item in items))
+            return joined(mark, ["" if item is None else to_string(item) for item in items])
         case "slice":
             return items[_relative(first, size, 0):_relative(second, size, size)]
         case "concat":
-            joined = list(items)
+            _limit_items(size + sum(len(arg) if isinstance(arg, list) else 1 for arg in args))
+            combined = list(items)
             for arg in args:
                 if isinstance(arg, list):
-                    joined.extend(arg)
+                    combined.extend(arg)
                 else:
-                    joined.append(None if arg is MISSING else arg)
-            return joined
+                    combined.append(None if arg is MISSING else arg)
+            return combined
         case _:
             return to_string(items)  # toString
 
@@ -490,11 +572,11 @@ def _rounding(name: str, value: float) -> float | int:
 
 
 def json_stringify(value: JSValue) -> str | Missing:
-    return MISSING if value is MISSING else checked(_json(value))
+    return MISSING if value is MISSING else _json(value)
 
 
-def _json(value: JSValue) -> str:
-    if value is None or value is MISSING:
+def _json_scalar(value: JSONValue) -> str:
+    if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -503,23 +585,89 @@ def _json(value: JSValue) -> str:
         return number_to_string(value) if finite else "null"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(_json(item) for item in value) + "]"
-    return "{" + ",".join(f"{json.dumps(key, ensure_ascii=False)}:{_json(item)}"
-                          for key, item in value.items()) + "}"
+    return "null"  # pragma: no cover - lists and dicts are walked by _json
+
+
+def _json(value: JSValue) -> str:
+    """Compact JSON, as JSON.stringify writes it. Iterative, and stopped as soon
+    as the text would pass the limit: a deep value costs no stack, a huge one
+    no memory."""
+    if value is MISSING:
+        return "null"
+    pieces: list[str] = []
+    size = 0
+    # The stack holds values still to write and the punctuation between them.
+    pending: list[JSONValue | _Punct] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Punct):
+            text = item.text
+        elif isinstance(item, list):
+            pending.append(_CLOSE_LIST)
+            for index in range(len(item) - 1, -1, -1):
+                pending.append(item[index])
+                if index:
+                    pending.append(_COMMA)
+            text = "["
+        elif isinstance(item, dict):
+            pending.append(_CLOSE_MAP)
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, member = entries[index]
+                pending.append(member)
+                pending.append(_Punct(json.dumps(key, ensure_ascii=False) + ":"))
+                if index:
+                    pending.append(_COMMA)
+            text = "{"
+        else:
+            text = _json_scalar(item)
+        size += len(text)
+        _limit(size)
+        pieces.append(text)
+    return "".join(pieces)
+
+
+class _Punct:
+    """Text between values while `_json` walks them."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_COMMA, _CLOSE_LIST, _CLOSE_MAP = _Punct(","), _Punct("]"), _Punct("}")
 
 
 def _json_parse(text: str) -> JSONValue:
-    def reject(constant: str) -> JSONValue:
-        raise ValueError(f"{constant} is not JSON")
-
     try:
-        parsed: JSONValue = json.loads(text, parse_constant=reject,
-                                       parse_float=lambda raw: number(float(raw)),
-                                       parse_int=lambda raw: number(float(raw)))
-    except (ValueError, RecursionError) as error:
+        parsed = safejson.loads(text, max_depth=VALUE_MAX_DEPTH, max_bytes=JSON_PARSE_MAX_BYTES)
+    except safejson.JSONInputError as error:
         raise ExpressionRuntimeError(f"JSON.parse(): {error}") from None
-    return parsed
+    return _js_numbers(parsed)
+
+
+def _js_numbers(value: JSONValue) -> JSONValue:
+    """Numbers as JavaScript holds them (doubles, whole ones as int): 2.0 is 2,
+    and an integer past 2**53 is rounded. Iterative."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(float(value))
+    pending: list[JSONValue] = [value]
+    while pending:
+        container = pending.pop()
+        if isinstance(container, list):
+            for index, item in enumerate(container):
+                if isinstance(item, int | float) and not isinstance(item, bool):
+                    container[index] = number(float(item))
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+        elif isinstance(container, dict):
+            for key, item in container.items():
+                if isinstance(item, int | float) and not isinstance(item, bool):
+                    container[key] = number(float(item))
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+    return value
 
 
 # ------------------------------------------------------------ SWAIG

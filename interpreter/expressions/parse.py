@@ -14,6 +14,7 @@ import functools
 import math
 import re
 from importlib import resources
+from itertools import islice
 from typing import Literal, cast
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -57,12 +58,18 @@ from interpreter.expressions.functions import (
     number_to_string,
     phone_format,
 )
+from interpreter.limits import (
+    EXPRESSION_MAX_DEPTH,
+    EXPRESSION_MAX_LENGTH,
+    TEMPLATE_MAX_EXPRESSION_TEXT,
+    TEMPLATE_MAX_PARTS,
+)
 
-# The platform's limit on one expression (reference §1).
-MAX_LENGTH = 1024
+# The platform's limit on one expression (SignalWire's 1024 characters).
+MAX_LENGTH = EXPRESSION_MAX_LENGTH
 # Deep enough for any hand-written expression; shallow enough that the
 # recursive transformer and evaluator stay far from Python's stack limit.
-MAX_DEPTH = 64
+MAX_DEPTH = EXPRESSION_MAX_DEPTH
 _OUTSIDE = "is outside callkernel's supported JavaScript subset (see docs/expressions.md)"
 
 Language = Literal["swml", "swaig"]
@@ -86,6 +93,7 @@ def parse_js(text: str) -> Expr:
 
 def parse_swml_template(text: str) -> SwmlTemplate:
     """A Calling-SWML string, split into text and `${...}`/`%{...}` expressions."""
+    _check_size(text, "swml")
     plain = _plain_swml(text)
     if plain is not None:
         return plain
@@ -94,10 +102,92 @@ def parse_swml_template(text: str) -> SwmlTemplate:
 
 def parse_swaig_template(text: str) -> SwaigTemplate:
     """A SWAIG template string (prompts, data_map, tool replies inside `ai`)."""
+    _check_size(text, "swaig")
     plain = _plain_swaig(text)
     if plain is not None:
         return plain
     return cast(SwaigTemplate, _run(_SWAIG, _parse("swaig", text, "template")))
+
+
+_OPENERS = {"swml": re.compile(r"[$%]\{"), "swaig": re.compile(r"[$%@]\{")}
+# Inside a Calling-SWML part, braces in JavaScript strings do not count.
+_PART_TOKENS = {"swml": re.compile(r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|[{}]"""),
+                "swaig": re.compile(r"[{}]")}
+
+
+def _check_size(text: str, language: Language) -> None:
+    """Refuse a template over the limits before any parser sees it: more than
+    TEMPLATE_MAX_PARTS parts, one part longer than MAX_LENGTH, or parts
+    holding more than TEMPLATE_MAX_EXPRESSION_TEXT characters in all. Linear:
+    each part is scanned once, and never past the longest it may be."""
+    count = text.count("${") + text.count("%{") + (
+        text.count("@{") if language == "swaig" else 0)
+    if not count:
+        return
+    openers = _OPENERS[language]
+    if count > TEMPLATE_MAX_PARTS:
+        first_over = next(islice(openers.finditer(text), TEMPLATE_MAX_PARTS, None))
+        raise ExpressionSyntaxError(
+            f"this string holds {count:,} expressions; the limit is {TEMPLATE_MAX_PARTS:,}",
+            *_position(text, first_over.start()))
+    if len(text) <= MAX_LENGTH + 3:
+        return  # no part can be too long, nor all of them together
+    tokens = _PART_TOKENS[language]
+    position = total = 0
+    while (opener := openers.search(text, position)) is not None:
+        start = opener.start()
+        end = _part_end(text, start, tokens)
+        if end is None:
+            if start + MAX_LENGTH + 3 >= len(text):
+                return  # not closed: the parser says so
+            raise ExpressionSyntaxError(
+                f"expression is more than {MAX_LENGTH} characters long; the limit is "
+                f"{MAX_LENGTH}",
+                *_position(text, start))
+        total += end - start - 3
+        if end - start - 3 > MAX_LENGTH:
+            raise _too_long(end - start - 3, *_position(text, start))
+        if total > TEMPLATE_MAX_EXPRESSION_TEXT:
+            raise ExpressionSyntaxError(
+                f"the expressions in this string hold more than "
+                f"{TEMPLATE_MAX_EXPRESSION_TEXT:,} characters in all (the limit)",
+                *_position(text, start))
+        position = end
+
+
+def _part_end(text: str, start: int, tokens: re.Pattern[str]) -> int | None:
+    """The offset just past the `}` that closes the part opened at `start`, if
+    it comes within MAX_LENGTH characters."""
+    depth = 1
+    for token in tokens.finditer(text, start + 2, min(start + MAX_LENGTH + 4, len(text))):
+        if token.group() == "{":
+            depth += 1
+        elif token.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None
+
+
+class _Lines:
+    """(line offset, column) of increasing offsets in one text, counted
+    incrementally so that positioning every part of a long text stays linear."""
+
+    __slots__ = ("line", "line_start", "offset", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offset = self.line = self.line_start = 0
+
+    def at(self, offset: int) -> tuple[int, int]:
+        if offset < self.offset:
+            return _position(self.text, offset)
+        newlines = self.text.count("\n", self.offset, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.offset, offset) + 1
+        self.offset = offset
+        return self.line, offset - self.line_start + 1
 
 
 # Most templates hold only plain paths (`${call.from}`, `${args.city}`). Those
@@ -136,6 +226,7 @@ def _plain_swml(text: str) -> SwmlTemplate | None:
     if parts is None:
         return None
     built: list[str | Expr] = []
+    lines = _Lines(text)
     for part in parts:
         if isinstance(part, str):
             built.append(part)
@@ -143,7 +234,7 @@ def _plain_swml(text: str) -> SwmlTemplate | None:
             return None
         else:
             built.append(Lookup(part.group(1), _path(part.group(2)),
-                                *_position(text, part.start() + 2)))
+                                *lines.at(part.start() + 2)))
     return SwmlTemplate(tuple(built))
 
 
@@ -152,6 +243,7 @@ def _plain_swaig(text: str) -> SwaigTemplate | None:
     if parts is None:
         return None
     built: list[str | SwaigVar | SwaigFunction] = []
+    lines = _Lines(text)
     for part in parts:
         if isinstance(part, str):
             built.append(part)
@@ -160,7 +252,7 @@ def _plain_swaig(text: str) -> SwaigTemplate | None:
         if unknown is not None:
             return None
         built.append(SwaigVar(filters, (part.group(2), *_path(part.group(3))),
-                              *_position(text, part.start())))
+                              *lines.at(part.start())))
     return SwaigTemplate(tuple(built))
 
 

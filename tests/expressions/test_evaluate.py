@@ -239,7 +239,7 @@ def test_whitelisted_members_and_globals_behave_like_javascript(
     ("vars.nothing.includes('x')", "cannot call .includes() on null"),
     ("vars.order.join()", "cannot call .join() on an object"),
     ("items.toUpperCase()", "cannot call .toUpperCase() on an array"),
-    ("'x'.padStart(100000)", "the limit is 65536"),
+    ("'x'.padStart(100000)", "the limit is 65,536"),
     ("JSON.parse('{bad')", "JSON.parse()"),
     ("(1).toFixed(101)", "toFixed()"),
 ])

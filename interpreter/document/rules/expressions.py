@@ -83,9 +83,24 @@ def _is_prompt_text(path: tuple[str | int, ...]) -> bool:
     return "prompt" in keys and keys[-1] in _PROMPT_KEYS
 
 
+# Names given a did-you-mean hint per document: finding a close match costs
+# about as much as the rest of a diagnostic, and past this many distinct
+# unknown names the hints would only add time, not help.
+_MAX_HINTED_NAMES = 200
+
+
 @rule("CK503")
 def unknown_variable(ctx: LintContext) -> Iterator[Diagnostic]:
     known = SWML_SCOPES | METHOD_OUTPUTS | _set_names(ctx)
+    hints: dict[tuple[str, bool], str | None] = {}
+
+    def hint_for(name: str, allowed: frozenset[str] | set[str], prompt: bool) -> str | None:
+        if (name, prompt) not in hints:
+            if len(hints) >= _MAX_HINTED_NAMES:
+                return None
+            hints[name, prompt] = did_you_mean(name, sorted(allowed))
+        return hints[name, prompt]
+
     for site in _sites(ctx):
         parsed = parse_cached(site.language, site.text)
         if isinstance(parsed, ExpressionSyntaxError):
@@ -106,7 +121,8 @@ def unknown_variable(ctx: LintContext) -> Iterator[Diagnostic]:
                 ctx.code, CODES[ctx.code].severity,
                 f'unknown {what} "{ref.root}"' + (
                     ": nothing in this document sets it" if site.language != "swaig" else ""),
-                site.path, span=where, hint=did_you_mean(ref.root, sorted(allowed)))
+                site.path, span=where,
+                hint=hint_for(ref.root, allowed, site.language == "swaig"))
 
 
 @rule("CK504")
