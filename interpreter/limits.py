@@ -74,6 +74,9 @@ JSON_PARSE_MAX_BYTES = 1024 * 1024
 CALLER_SCRIPT_MAX_SECONDS = 24 * 60 * 60
 """Any time in a caller script (pause, linger, at, after, wait...) (CK702)."""
 
+CALLER_SCRIPT_MAX_COUNT = 1_000_000
+"""Any count in a caller script (a tts fault's `times`) (CK702)."""
+
 # ------------------------------------------------------------ runtime inputs
 # Webhook replies, includes, LLM streams, tool arguments: their limits go
 # here, with their rows in the "Runtime inputs" section of docs/limits.md.

@@ -33,6 +33,7 @@ from interpreter.document.loader import LoadOptions, SourceDocument, load_docume
 from interpreter.document.schema import did_you_mean
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
+from interpreter.limits import CALLER_SCRIPT_MAX_COUNT, CALLER_SCRIPT_MAX_SECONDS
 
 DEFAULT_FROM = "+15550000001"
 DEFAULT_TO = "+15550000000"
@@ -222,14 +223,18 @@ class _Reader:
 
     def seconds(self, path: JSONPath, value: JSONValue) -> float:
         # bool is an int in Python, but `pause: true` is a mistake, not 1 second.
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            self.error("CK702", f"{_name(path)} must be a number of seconds, 0 or more", path)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not \
+                0 <= value <= CALLER_SCRIPT_MAX_SECONDS:
+            self.error("CK702", f"{_name(path)} must be a number of seconds from 0 to "
+                       f"{CALLER_SCRIPT_MAX_SECONDS:,} (a day)", path)
             return 0.0
         return float(value)
 
     def count(self, path: JSONPath, value: JSONValue) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.error("CK702", f"{_name(path)} must be a whole number, 0 or more", path)
+        if isinstance(value, bool) or not isinstance(value, int) or not \
+                0 <= value <= CALLER_SCRIPT_MAX_COUNT:
+            self.error("CK702", f"{_name(path)} must be a whole number from 0 to "
+                       f"{CALLER_SCRIPT_MAX_COUNT:,}", path)
             return 0
         return value
 

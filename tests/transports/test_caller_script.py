@@ -143,8 +143,8 @@ def _errors(source: str) -> list[tuple[str, int, int, str, str | None]]:
      ("CK702", 2, 19, "outcome must be one of answer, busy, no_answer, declined",
       'did you mean "busy"?')),
     ("from: +15551230000\n", ("CK702", 1, 7, "from must be a non-empty string", "quote it")),
-    ("pause: -1\n", ("CK702", 1, 8, "pause must be a number of seconds, 0 or more", None)),
-    ("linger: true\n", ("CK702", 1, 9, "linger must be a number of seconds, 0 or more", None)),
+    ("pause: -1\n", ("CK702", 1, 8, "pause must be a number of seconds from 0 to 86,400 (a day)", None)),
+    ("linger: true\n", ("CK702", 1, 9, "linger must be a number of seconds from 0 to 86,400 (a day)", None)),
     ("steps:\n  - press: 1\n", ("CK702", 2, 12, "press takes a string of DTMF digits",
                                 'quote digits, as in press: "1"')),
     ("steps:\n  - press: '1x'\n", ("CK702", 2, 12, "press takes DTMF digits 0-9 * # A-D ('x')",
@@ -192,11 +192,11 @@ def test_a_mistake_is_reported_at_the_offending_node(
     ("faults:\n  tts:\n    - saying: '  '\n", ("CK702", 3, 15, "saying must contain words",
                                                 None)),
     ("faults:\n  tts:\n    - {saying: hi, times: -1}\n",
-     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+     ("CK702", 3, 27, "times must be a whole number from 0 to 1,000,000", None)),
     ("faults:\n  tts:\n    - {saying: hi, times: 1.5}\n",
-     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+     ("CK702", 3, 27, "times must be a whole number from 0 to 1,000,000", None)),
     ("faults:\n  tts:\n    - {saying: hi, times: true}\n",
-     ("CK702", 3, 27, "times must be a whole number, 0 or more", None)),
+     ("CK702", 3, 27, "times must be a whole number from 0 to 1,000,000", None)),
     ("faults:\n  tts:\n    - {saying: hi, all_voices: 'yes'}\n",
      ("CK702", 3, 32, "all_voices must be true or false", None)),
     ("faults:\n  files: https://x/a.mp3\n",
@@ -263,3 +263,24 @@ def test_the_documented_scripts_load_including_faults() -> None:
         frozenset({"https://example.com/hold.mp3"})]
     assert any(isinstance(step, Say) and step.garbled
                for script in scripts for step in script.steps)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    # A 400-digit time crashed the run with OverflowError; 1e999 was Infinity.
+    ("steps:\n  - say: hi\n    at: " + "9" * 400 + "\n", ("CK009", 3, 9)),
+    ("steps:\n  - wait: 1e999\n", ("CK009", 2, 11)),
+    ("steps:\n  - wait: 0x" + "f" * 40 + "\n", ("CK009", 2, 11)),
+    ("steps:\n  - say: hi\n    at: 1e300\n", ("CK702", 3, 9)),
+    ("pause: 86401\n", ("CK702", 1, 8)),
+    ("linger: 1.7e308\n", ("CK702", 1, 9)),
+    ("destinations:\n  '+1': {answer_after: 1e20}\n", ("CK702", 2, 24)),
+    ("faults:\n  tts:\n    - {saying: hi, times: 100000000000}\n", ("CK702", 3, 27)),
+])
+def test_times_and_counts_out_of_range_are_refused_where_they_are(
+        source: str, expected: tuple[str, int, int]) -> None:
+    assert [error[:3] for error in _errors(source)] == [expected]
+
+
+def test_a_day_is_the_longest_time_a_script_may_give() -> None:
+    script = load_caller_script("pause: 86400\nsteps:\n  - wait: 86400\n", "call.yaml")
+    assert script.pause == 86400.0
