@@ -25,6 +25,7 @@ from interpreter.errors import ErrorType, RecoveryPolicy
 from interpreter.expressions import Expr, SwaigTemplate, SwmlTemplate
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import ListenSettings, Voice
+from interpreter.patterns import FlowPattern
 
 # JSON as the IR holds it: immutable containers all the way down.
 FrozenJSON: TypeAlias = (
@@ -367,7 +368,7 @@ class Language:
 @dataclass(frozen=True, slots=True)
 class Hint:
     hint: str
-    pattern: re.Pattern[str] | None = None
+    pattern: FlowPattern | None = None
     replace: str | None = None
 
 
@@ -402,7 +403,7 @@ class Output:
 @dataclass(frozen=True, slots=True)
 class DataMapExpression:
     string: SwaigText
-    pattern: re.Pattern[str]
+    pattern: FlowPattern
     output: Output
     nomatch_output: Output | None = None  # SDK `nomatch-output`
 
@@ -571,7 +572,7 @@ class BargePolicy:
 
     mode: Barge = Barge.COMPLETE_AND_PARTIAL
     min_words: int = 1
-    match: re.Pattern[str] | None = None
+    match: FlowPattern | None = None
     # Words recognized with less confidence do not interrupt.
     confidence: float = 0.0
     # transparent_barge: the agent waits for the caller's whole turn (up to

@@ -87,6 +87,7 @@ _CODES = [
     Code("CK605", W, "SDK value form SWML does not document; coerced"),
     Code("CK606", W, "SDK key or value this runtime ignores"),
     Code("CK802", W, "scripted model names a function, step or context its flow lacks"),
+    Code("CK410", W, "regular expression may backtrack without end"),
     Code("CK009", E, "number out of range (not finite, or an integer beyond 64 bits)"),
 ]
 

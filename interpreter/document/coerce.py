@@ -22,6 +22,7 @@ from interpreter.diagnostics import JSONPath
 from interpreter.expressions.functions import number_to_string
 from interpreter.ir import freeze as freeze  # re-exported for the compilers
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import FlowPattern
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -93,37 +94,35 @@ def filler_map(value: JSONValue) -> ir.FillerMap:
     return MappingProxyType({})
 
 
-_JS_REGEX = re.compile(r"^/(.*)/([a-z]*)$", re.DOTALL)
-
-
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A data_map/hint pattern: PCRE-style text, or the JavaScript literal form
-    `/text/flags` that SDK skills emit (flag `i` ignores case, `s` dot-all,
-    `m` multiline). Raises re.error when invalid."""
-    literal = _JS_REGEX.match(pattern)
-    if literal is None:
-        return re.compile(pattern)
-    flags = 0
-    for letter in literal[2]:
-        flags |= {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE}.get(letter, 0)
-    return re.compile(literal[1], flags)
+def compile_pattern(pattern: str, ignore_case: bool = False) -> FlowPattern:
+    """A data_map/hint/barge pattern: PCRE-style text, or the JavaScript literal
+    form `/text/flags` that SDK skills emit, compiled for the time-bounded
+    engine (interpreter/patterns.py). Raises PatternError when invalid."""
+    return FlowPattern(pattern, ignore_case)
 
 
 def hint(item: JSONValue) -> ir.Hint:
     """A `hints` entry: a plain word, or a pattern with its replacement."""
     if isinstance(item, dict):
         pattern = item.get("pattern")
-        compiled = compile_pattern(pattern) if isinstance(pattern, str) else None
-        if compiled is not None and flag(item.get("ignore_case"), False):
-            compiled = re.compile(compiled.pattern, compiled.flags | re.IGNORECASE)
+        compiled = compile_pattern(pattern, flag(item.get("ignore_case"), False)) \
+            if isinstance(pattern, str) else None
         return ir.Hint(str(item.get("hint", "")), compiled,
                        _replacement(str(item["replace"])) if "replace" in item else None)
     return ir.Hint(str(item))
 
 
+_JS_REPLACEMENT = re.compile(r"\$(?:(\d+)|<(\w+)>|(&)|(\$))")
+
+
 def _replacement(template: str) -> str:
-    """A JS/PCRE-style replacement (`$1`) as a Python `re.sub` template."""
-    return re.sub(r"\$(\d+)", r"\\g<\1>", template.replace("\\", "\\\\"))
+    """A JS/PCRE-style replacement (`$1`, `$<name>`, `$&` the whole match, `$$`
+    a dollar) as an engine `sub` template; other text is taken literally."""
+    def group(found: re.Match[str]) -> str:
+        number, name, _, dollar = found.groups()
+        return "$" if dollar else f"\\g<{number or name or 0}>"
+
+    return _JS_REPLACEMENT.sub(group, template.replace("\\", "\\\\"))
 
 
 # ------------------------------------------------------------------ SDK forms

@@ -153,7 +153,7 @@ def _barge_policy(params: dict[str, JSONValue], prompt: JSONValue) -> ir.BargePo
     return ir.BargePolicy(
         mode=_barge(params.get("enable_barge", True)),
         min_words=int(number(params.get("barge_min_words"), base.min_words)),
-        match=re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else None,
+        match=compile_pattern(pattern, ignore_case=True) if isinstance(pattern, str) else None,
         confidence=number(confidence, base.confidence),
         transparent=flag(params.get("transparent_barge"), base.transparent),
         transparent_max_s=number(params.get("transparent_barge_max_time"),

@@ -5,12 +5,15 @@ The text runtime asks on each caller event; the audio runtime asks on the
 frame where voice activity starts, so playout stops in the same tick. Every
 question takes whether the utterance playing may be interrupted at all (an
 uninterruptible one, such as a static greeting with
-static_greeting_no_barge, never is).
+static_greeting_no_barge, never is). A barge_match_string that runs over the
+pattern time bound (interpreter/patterns.py) counts as not matching: the
+agent goes on speaking and the words are answered in its next turn.
 """
 
 from __future__ import annotations
 
 from interpreter.ir import Barge, BargePolicy
+from interpreter.patterns import PatternTimeout
 
 _ON_SPEECH = (Barge.PARTIAL, Barge.ALL, Barge.COMPLETE_AND_PARTIAL)
 _ON_WORDS = (Barge.COMPLETE, Barge.ALL, Barge.COMPLETE_AND_PARTIAL)
@@ -32,7 +35,12 @@ def on_words(policy: BargePolicy, text: str, final: bool, confidence: float = 1.
         return False
     if confidence < policy.confidence or len(text.split()) < policy.min_words:
         return False
-    return policy.match is None or policy.match.search(text) is not None
+    if policy.match is None:
+        return True
+    try:
+        return policy.match.search(text) is not None
+    except PatternTimeout:
+        return False  # the ai loop traces why (barge_declined)
 
 
 def on_noise(policy: BargePolicy, seconds: float, interruptible: bool = True) -> bool:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from interpreter.document.compile import compile_text
 from interpreter.ir import PROMPT_BARGE, Ai, Barge, BargePolicy
 from interpreter.media import barge
+from interpreter.patterns import FlowPattern
 
 
 def _policy(params: str, prompt: str = "") -> BargePolicy:
@@ -35,7 +34,7 @@ def test_the_document_compiles_every_knob_into_the_policy() -> None:
                      " transparent_barge: false, transparent_barge_max_time: 1500,"
                      " interrupt_on_noise: true, static_greeting_no_barge: true,"
                      " barge_functions: false", ", barge_confidence: 0.7")
-    assert policy == BargePolicy(Barge.COMPLETE, 3, re.compile("stop|wait", re.IGNORECASE), 0.7,
+    assert policy == BargePolicy(Barge.COMPLETE, 3, FlowPattern("stop|wait", ignore_case=True), 0.7,
                                  False, 1.5, 1.0, greeting=False, digits=False, functions=False)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -13,9 +12,12 @@ from jsonschema.exceptions import best_match
 
 from interpreter.diagnostics import Diagnostic, JSONPath
 from interpreter.document.coerce import compile_pattern, parameter_schema
+from interpreter.document.coerce import hint as compile_hint
 from interpreter.document.index import INJECTED_FUNCTIONS, AiSite
 from interpreter.document.lint import LintContext, rule
+from interpreter.document.pattern_risk import backtracking_risk
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import MATCH_TIMEOUT_S, PatternError
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -222,8 +224,36 @@ def invalid_regex(ctx: LintContext) -> Iterator[Diagnostic]:
         for path, pattern in _patterns(ai):
             try:
                 compile_pattern(pattern)
-            except re.error as error:
+            except PatternError as error:
                 yield ctx.report(f"invalid regular expression: {error.msg}", path)
+        hints = ai.args.get("hints")
+        for position, item in enumerate(hints if isinstance(hints, list) else []):
+            try:
+                compiled = compile_hint(item)
+            except PatternError:
+                continue  # reported above
+            if compiled.pattern is not None and compiled.replace is not None:
+                problem = compiled.pattern.template_error(compiled.replace)
+                if problem is not None:
+                    yield ctx.report(problem, (*ai.path, "hints", position, "replace"))
+
+
+@rule("CK410")
+def unbounded_regex(ctx: LintContext) -> Iterator[Diagnostic]:
+    for ai in ctx.index.ai:
+        for path, pattern in _patterns(ai):
+            try:
+                compile_pattern(pattern)
+            except PatternError:
+                continue  # CK407
+            risk = backtracking_risk(pattern)
+            if risk is not None:
+                yield ctx.report(
+                    f"pattern may backtrack without end: {risk}", path,
+                    hint=f"on a long text it does not match, the match is stopped after "
+                         f"{MATCH_TIMEOUT_S * 1000:g} ms and counts as failed; let each "
+                         "repeated part match one way only (`(\\w+\\s)*` rather than "
+                         "`(\\w+\\s?)*`) or make it atomic: `(?>...)`")
 
 
 @rule("CK408")

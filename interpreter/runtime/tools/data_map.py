@@ -19,6 +19,7 @@ from interpreter.errors import ErrorType
 from interpreter.expressions import ExpressionRuntimeError, SwaigScope, render_swaig
 from interpreter.http import HttpClient
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import PatternTimeout
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.replies import parse_actions
 from interpreter.runtime.tools.webhook import basic_auth, fetch_json, meta_data
@@ -86,9 +87,15 @@ def _first_output(expressions: tuple[ir.DataMapExpression, ...], roots: Roots,
                   now: datetime | None) -> ir.Output | None:
     scope = SwaigScope(roots, now)
     for expression in expressions:
-        # re.search: PCRE semantics, the pattern may match anywhere. An empty
+        # search: PCRE semantics, the pattern may match anywhere. An empty
         # string still matches a catch-all such as `.*`.
-        if expression.pattern.search(_text(expression.string, scope)):
+        try:
+            matched = expression.pattern.search(_text(expression.string, scope))
+        except PatternTimeout as timeout:
+            # Neither output can be trusted: the tool fails (the model hears a
+            # tool_error) rather than answer as if the text did not match.
+            raise ToolFault(ErrorType.TOOL_ERROR, f"data_map expression: {timeout}") from None
+        if matched:
             return expression.output
         if expression.nomatch_output is not None:
             return expression.nomatch_output

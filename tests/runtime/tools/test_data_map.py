@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -433,3 +434,20 @@ expressions:
 """)
     assert (await _run(function, {}, http)).response == "anything"
     assert (await _run(function, {"a": "start"}, http)).response == "started"
+
+
+async def test_a_pattern_stopped_at_the_time_bound_is_a_tool_error(http: HttpClient) -> None:
+    # Python's `re` took about 20 s on this search; neither output is chosen.
+    function = _function("""
+expressions:
+  - string: "${args.a}"
+    pattern: "^(\\\\d|\\\\d\\\\d)+$"
+    output: {response: digits}
+    nomatch-output: {response: not digits}
+""")
+    started = time.perf_counter()
+    fault = await _fails(function, {"a": "1" * 40 + "!"}, http)
+    assert time.perf_counter() - started < 1.0
+    assert fault.error_type is ErrorType.TOOL_ERROR
+    assert fault.detail.startswith('data_map expression: pattern "^(\\d|\\d\\d)+$" took over')
+    assert (await _run(function, {"a": "1234"}, http)).response == "digits"
