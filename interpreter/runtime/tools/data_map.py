@@ -10,9 +10,12 @@ against the template roots and returned as a `ToolReply`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import datetime
+
+from yarl import URL
 
 from interpreter import ir
 from interpreter.errors import ErrorType
@@ -38,17 +41,21 @@ async def run_data_map(function: ir.Function, arguments: Mapping[str, JSONValue]
     output = _first_output(data_map.expressions, roots, now)
     failure: ToolFault | None = None
     tried = 0
+    requests: list[dict[str, JSONValue]] = []
     if output is None:
         for hook in data_map.webhooks:
             if any(arguments.get(name) is None for name in hook.require_args):
                 continue
             tried += 1
+            shown = {"method": hook.method, "url": _shown(hook.url, roots, now)}
             try:
                 reply = await _call(hook, function, arguments, roots, now, client,
                                     data_map.error_keys)
             except ToolFault as fault:
                 failure = fault
+                requests.append({**shown, "status": fault.status, "error": fault.detail})
                 continue
+            requests.append({**shown, "status": 200})
             # The first webhook that succeeds decides; if it yields no output the
             # data_map's own output (rendered with its reply in scope) applies.
             failure = None
@@ -59,11 +66,23 @@ async def run_data_map(function: ir.Function, arguments: Mapping[str, JSONValue]
             break
     output = output or data_map.output
     if output is not None:
-        return _reply(output, SwaigScope(roots, now))
+        return dataclasses.replace(_reply(output, SwaigScope(roots, now)),
+                                   requests=tuple(requests))
     if failure is not None:
         raise ToolFault(failure.error_type, f"{failure.detail} (no fallback output)",
-                        status=failure.status, attempts=tried)
-    raise ToolFault(ErrorType.TOOL_ERROR, "no output", attempts=max(tried, 1))
+                        status=failure.status, attempts=tried, requests=tuple(requests))
+    raise ToolFault(ErrorType.TOOL_ERROR, "no output", attempts=max(tried, 1),
+                    requests=tuple(requests))
+
+
+def _shown(url: ir.SwaigText, roots: Roots, now: datetime | None) -> str:
+    """The request's URL as a trace may show it: scheme, host, port and path;
+    never credentials or the query (API keys live there)."""
+    try:
+        rendered = URL(_text(url, SwaigScope(roots, now)))
+    except (ToolFault, ValueError):
+        return "(unrenderable URL)"
+    return str(rendered.with_user(None).with_query(None).with_fragment(None))
 
 
 def _roots(function: ir.Function, arguments: Mapping[str, JSONValue],
