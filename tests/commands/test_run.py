@@ -169,13 +169,13 @@ def test_live_output_prints_each_line_as_it_happens_in_time_order() -> None:
 
 def test_real_time_prints_before_the_call_ends(tmp_path: Path) -> None:
     flow = _write(tmp_path, "f.yaml", "sections:\n  main:\n    - answer: {}\n"
-                  "    - play: {url: 'say:Hello there'}\n    - sleep: 1000\n    - hangup: {}\n")
+                  "    - play: {url: 'say:Hello there'}\n    - sleep: 4000\n    - hangup: {}\n")
     caller = _write(tmp_path, "c.yaml", "steps:\n  - hangup: {}\n    after: 5\n")
     process = subprocess.Popen([sys.executable, "-m", "interpreter", "run", flow, "--caller",
                                 caller, "--real-time"], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     try:
-        first = process.stdout.readline()  # before the call's two seconds are over
+        first = process.stdout.readline()  # before the call's five seconds are over
         assert "call is" in first
         assert process.poll() is None
     finally:
