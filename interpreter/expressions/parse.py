@@ -553,9 +553,15 @@ class _JsTransformer(Transformer[Token, object]):
 
     def number(self, token: Token) -> Expr:
         text = token.value
-        if text[:2].lower() in ("0x", "0o", "0b"):
-            return Constant(number(int(text, 0)))
-        return Constant(number(float(text)))
+        value = number(int(text, 0)) if text[:2].lower() in ("0x", "0o", "0b") \
+            else number(float(text))
+        if isinstance(value, float) and math.isinf(value):
+            # JavaScript would read it as Infinity: surely not what was written.
+            shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+            raise ExpressionSyntaxError(
+                f"number {shown} is out of range: it is not finite as a double "
+                "(write Infinity if that is meant)", *_at(token))
+        return Constant(value)
 
     def string(self, token: Token) -> Expr:
         return Constant(_decode_string(token))
