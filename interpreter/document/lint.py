@@ -21,7 +21,6 @@ from interpreter.document.catalogue import CODES
 from interpreter.document.index import DocumentIndex, build_index
 from interpreter.document.loader import LoadOptions, SourceDocument, load_document
 from interpreter.document.schema import validate_schema
-from interpreter.document.syntax_hints import explain
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
 
@@ -136,8 +135,7 @@ def lint_text(source: str | bytes, file: str = "<input>",
     try:
         doc = load_document(source, file, options)
     except DocumentError as error:
-        text = source if isinstance(source, str) else source.decode("utf-8", "replace")
-        return None, sort_diagnostics(explain(d, text) for d in error.diagnostics)
+        return None, sort_diagnostics(error.diagnostics)
     return doc, lint_source(doc)
 
 

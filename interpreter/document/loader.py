@@ -52,6 +52,7 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import implicit_resolvers
 
 from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span
+from interpreter.document.syntax_hints import explain
 from interpreter.errors import DocumentError, DocumentTooLarge
 from interpreter.jsontypes import JSONValue
 from interpreter.limits import (
@@ -380,7 +381,10 @@ class _Builder:
             message = f"YAML syntax error: {problem}"
             if exc.context and exc.problem and exc.context not in problem:
                 message += f" ({exc.context})"
-            return _loader_error(self.file, self.text, "CK001", message, line, col)
+            error = _loader_error(self.file, self.text, "CK001", message, line, col)
+            # A plain-language hint and the caret where the fix goes, for every
+            # command that loads a document, not only lint.
+            return DocumentError([explain(d, self.text) for d in error.diagnostics])
         if isinstance(exc, ReaderError) and isinstance(exc.character, int):
             # libyaml counts UTF-8 bytes; the pure-Python reader counts characters.
             offset = exc.position
