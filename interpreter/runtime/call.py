@@ -262,7 +262,10 @@ class Call:
             if accept(held):
                 self.held.remove(held)
                 return held
-        deadline = None if timeout is None else self._loop.time() + max(timeout, 0.0)
+        if timeout is not None and not 0.0 <= timeout <= LONGEST_WAIT:
+            # A duration from a variable, rendered at run time, can be anything.
+            timeout = LONGEST_WAIT if timeout > 0 or timeout != timeout else 0.0
+        deadline = None if timeout is None else self._loop.time() + timeout
         while True:
             event = await self._next(deadline)
             if event is None:
@@ -512,6 +515,9 @@ class Call:
                         self.trace.record("leg_state", leg=leg_id, new=LegState.ENDED.value)
 
 
+# The longest any single wait of a call may last (a sleep, a timeout from a
+# variable): a day, as the schema's maxima say.
+LONGEST_WAIT = 86_400.0
 # Seconds a played file may last, for the playout deadline (a hold's limit).
 LONGEST_FILE = 900.0
 

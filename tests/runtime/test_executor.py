@@ -363,3 +363,17 @@ destinations:
     result = run_virtual(main)
     assert result.variables["outcome"] == "connected"
     assert result.disposition == "hangup:hangup"
+
+
+def test_a_huge_duration_from_a_variable_waits_at_most_a_day() -> None:
+    flow = compile_text("""\
+sections:
+  main:
+    - set: {long: 1e300}
+    - sleep: "%{vars.long}"
+    - play: {url: "say:Still here."}
+""", "long.yaml")
+    script = load_caller_script("steps:\n  - wait: 86400\n  - wait: 10\n")
+    _, channel = _run_scripted(flow, script)
+    (played,) = [line for line in channel.heard if line.text == "Still here."]
+    assert played.start == 86_400.0
