@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from interpreter import ir
+from interpreter import ir, limits
 from interpreter.destinations import DestinationPolicy, connector
 from interpreter.document.coerce import split_credentials
 from interpreter.document.compile import compile_flow
@@ -41,7 +41,7 @@ from interpreter.runtime.tools.webhook import basic_auth
 from interpreter.runtime.trace import TraceSink
 
 FETCH_TIMEOUT = 10.0
-MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+MAX_DOCUMENT_BYTES = limits.DOCUMENT_MAX_BYTES
 # Young-generation collections before a full one is considered: CPython's
 # default is 10; at this value full collections effectively happen only when
 # the host asks for one (gc.collect(), e.g. while idle).

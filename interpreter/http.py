@@ -24,16 +24,17 @@ from typing import Literal, Protocol
 import aiohttp
 from yarl import URL
 
+from interpreter import limits
 from interpreter.clock import real_io
 from interpreter.destinations import DestinationPolicy, DestinationRefused, connector
 from interpreter.jsontypes import JSONValue
 
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_BYTES = 256 * 1024
+DEFAULT_MAX_BYTES = limits.HTTP_REPLY_MAX_BYTES
 
 HttpErrorKind = Literal["timeout", "connect", "disconnected", "cut_off", "redirects",
                         "invalid", "too_large", "refused"]
-MAX_REDIRECTS = 5
+MAX_REDIRECTS = limits.HTTP_MAX_REDIRECTS
 # Headers that may follow a redirect to another origin; credentials and the
 # document's custom headers (an API key) never do.
 _CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "user-agent"})

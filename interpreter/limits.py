@@ -80,3 +80,36 @@ CALLER_SCRIPT_MAX_COUNT = 1_000_000
 # ------------------------------------------------------------ runtime inputs
 # Webhook replies, includes, LLM streams, tool arguments: their limits go
 # here, with their rows in the "Runtime inputs" section of docs/limits.md.
+
+# ------------------------------------------------------------ runtime inputs
+
+HTTP_REPLY_MAX_BYTES = 256 * 1024
+"""A reply body read from a webhook, a data_map request, an include or a
+post-call delivery: read as it arrives and refused past this (tool_error)."""
+
+REQUEST_VERB_MAX_BYTES = 64 * 1024
+"""A `request` verb's response body: what is over it is cut off (the verb's
+documented behaviour), never read whole."""
+
+RUNTIME_JSON_MAX_BYTES = 1024 * 1024
+"""JSON parsed at run time from outside (replies, the model's tool arguments,
+a request verb's body), in UTF-8 bytes; nesting is bounded by VALUE_MAX_DEPTH."""
+
+HTTP_MAX_REDIRECTS = 5
+"""Redirects one data_map or request-verb exchange may follow."""
+
+LLM_EVENT_MAX_BYTES = 1024 * 1024
+"""One server-sent event of a model's stream (its data lines together)."""
+
+LLM_REPLY_MAX_CHARS = 64 * 1024
+"""The text of one streamed model reply."""
+
+LLM_TOOL_ARGUMENTS_MAX_CHARS = 64 * 1024
+"""The arguments of one tool call a model streams."""
+
+LLM_TOOL_CALLS_MAX = 16
+"""Tool calls in one model reply."""
+
+WAIT_MAX_SECONDS = 24 * 60 * 60
+"""The longest one wait of a call may last (a sleep, a timeout a variable
+rendered): the schema's maxima say the same for durations written out."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interpreter import ir
+from interpreter import ir, limits
 from interpreter.errors import CallFault, ErrorType
 from interpreter.http import AiohttpClient, HttpClient
 from interpreter.jsontypes import JSONValue
@@ -517,7 +517,7 @@ class Call:
 
 # The longest any single wait of a call may last (a sleep, a timeout from a
 # variable): a day, as the schema's maxima say.
-LONGEST_WAIT = 86_400.0
+LONGEST_WAIT = float(limits.WAIT_MAX_SECONDS)
 # Seconds a played file may last, for the playout deadline (a hold's limit).
 LONGEST_FILE = 900.0
 

@@ -45,10 +45,10 @@ _ERROR_BODY_BYTES = 4096  # enough for any JSON error; a proxy's HTML page is cu
 _NOT_RETRYABLE = frozenset({400, 401, 403, 404, 422})
 # What one streamed reply may hold, checked as it arrives: a server that
 # streams without end must not grow the process (docs/limits.md).
-MAX_EVENT_BYTES = 1024 * 1024  # one SSE event's data lines together
-MAX_REPLY_CHARS = 64 * 1024  # the reply's text
-MAX_TOOL_ARGUMENT_CHARS = 64 * 1024  # one tool call's arguments
-MAX_TOOL_CALLS = 16  # tool calls in one reply
+MAX_EVENT_BYTES = limits.LLM_EVENT_MAX_BYTES  # one SSE event's data lines together
+MAX_REPLY_CHARS = limits.LLM_REPLY_MAX_CHARS  # the reply's text
+MAX_TOOL_ARGUMENT_CHARS = limits.LLM_TOOL_ARGUMENTS_MAX_CHARS  # one tool call's arguments
+MAX_TOOL_CALLS = limits.LLM_TOOL_CALLS_MAX  # tool calls in one reply
 
 
 @dataclass(frozen=True, slots=True)

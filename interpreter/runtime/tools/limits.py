@@ -9,11 +9,7 @@ from __future__ import annotations
 from interpreter import limits, safejson
 from interpreter.jsontypes import JSONValue
 
-# The longest JSON text read from outside at run time: a webhook reply is
-# already cut at 256 KiB by the HTTP client; this bounds the rest.
-OUTSIDE_JSON_MAX_BYTES = 1024 * 1024
-
 
 def outside_json(data: bytes | str) -> JSONValue:
     return safejson.loads(data, max_depth=limits.VALUE_MAX_DEPTH,
-                          max_bytes=OUTSIDE_JSON_MAX_BYTES)
+                          max_bytes=limits.RUNTIME_JSON_MAX_BYTES)

@@ -26,7 +26,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 
-from interpreter import ir
+from interpreter import ir, limits
 from interpreter.errors import ErrorType
 from interpreter.http import HttpClient, HttpError, HttpRequest
 from interpreter.ir import thaw
@@ -35,7 +35,7 @@ from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
 from interpreter.runtime.tools.limits import outside_json
 from interpreter.runtime.tools.replies import parse_actions
 
-MAX_REPLY_BYTES = 256 * 1024
+MAX_REPLY_BYTES = limits.HTTP_REPLY_MAX_BYTES
 REQUEST_ID_HEADER = "X-Callkernel-Request-Id"
 SIGNATURE_HEADER = "X-Callkernel-Signature"
 

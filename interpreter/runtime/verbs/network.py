@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from interpreter import ir
+from interpreter import ir, limits
 from interpreter.errors import CallFault, ErrorType
 from interpreter.http import HttpError, HttpRequest
 from interpreter.runtime import events as ev
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 STATUS_QUERY_SECONDS = 5.0
 # `request` with timeout 0 means "platform default"; ours is bounded.
 DEFAULT_REQUEST_TIMEOUT = 30.0
-MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = limits.REQUEST_VERB_MAX_BYTES
 MAX_SAVED_HEADERS = 64
 # What a caller hears while a connect rings, when the flow gives no ringback file.
 DEFAULT_RINGBACK = "builtin:ringback"
