@@ -3,6 +3,8 @@
     CallkernelError
     ├── DocumentError        a flow document cannot be used; carries diagnostics
     │   └── DocumentTooLarge the input is over the configured size limit
+    ├── PatternError         a flow's regular expression is invalid (patterns.py)
+    ├── PatternTimeout       a flow pattern's match ran over its bound (patterns.py)
     └── CallFault            something failed while a call ran; carries its
         │                    ErrorType (one of ten, each with a default
         │                    RecoveryPolicy a flow may override)

@@ -14,7 +14,6 @@ import difflib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from interpreter.document.coerce import hint
 from interpreter.errors import ErrorType
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import FALLBACK_VOICE
@@ -215,11 +214,13 @@ async def _apply_one(session: AiSession, action: replies.ReplyAction, token: str
             # The transport's endpointer applies it from now on.
             session.tune_listening(**({"end_of_speech_ms": end} if end is not None
                                       else {"speech_event_ms": event}))
-        case replies.AddHints(hints=added):
-            new = [hint(item) for item in added]
-            session.tuning.hints.extend(new)
+        case replies.AddHints(hints=added, rejected=rejected):
+            for why in rejected:
+                trace.record("action_ignored", action=action.name, value=why,
+                             why="an invalid hint pattern was left out")
+            session.tuning.hints.extend(added)
             session.tune_listening(hints=(*session.tuning.listening.hints,
-                                          *(h.hint for h in new if h.hint)))
+                                          *(h.hint for h in added if h.hint)))
         case replies.ClearHints():
             session.tuning.hints = list(session.verb.hints)
             session.tune_listening(hints=params.listen.hints)

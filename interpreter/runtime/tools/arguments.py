@@ -9,11 +9,13 @@ words rather than Python reprs.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
@@ -22,6 +24,7 @@ from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.ir import thaw
 from interpreter.jsontypes import JSONValue, kind_of
+from interpreter.patterns import FlowPattern, PatternError, PatternTimeout
 from interpreter.runtime.tools.base import ToolFault
 from interpreter.runtime.tools.limits import outside_json
 from interpreter.safejson import JSONInputError
@@ -76,8 +79,51 @@ def _decode(name: str, raw: str) -> dict[str, JSONValue]:
     return value
 
 
-def _no_constant(name: str) -> JSONValue:
-    raise ValueError(f"{name} is not JSON")
+@functools.lru_cache(maxsize=256)
+def _flow_pattern(source: str) -> FlowPattern | None:
+    try:
+        return FlowPattern(source)
+    except PatternError:
+        return None
+
+
+def _matches(source: str, text: str) -> bool | None:
+    """Whether `text` matches the schema's `pattern` on the bounded engine;
+    None when the match was stopped (or the pattern is invalid)."""
+    pattern = _flow_pattern(source)
+    if pattern is None:
+        return None
+    try:
+        return pattern.search(text) is not None
+    except PatternTimeout:
+        return None
+
+
+def _pattern(validator: Any, source: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not isinstance(instance, str):
+        return
+    matched = _matches(source, instance)
+    if matched is None:
+        yield ValidationError(f"{instance!r} could not be checked against {source!r} in time")
+    elif not matched:
+        yield ValidationError(f"{instance!r} does not match {source!r}")
+
+
+def _pattern_properties(validator: Any, patterns: Any, instance: Any,
+                        schema: Any) -> Iterator[ValidationError]:
+    if not isinstance(instance, dict):
+        return
+    for source, subschema in patterns.items():
+        for key, value in instance.items():
+            if _matches(source, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=source)
+
+
+# The model's arguments are checked against the flow's own patterns: on the
+# bounded engine, as every flow pattern is (interpreter/patterns.py), never on
+# `re`, which a catastrophic pattern would hold on the event loop.
+_BoundedValidator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties})
 
 
 def _validator(function: ir.Function) -> Draft202012Validator:
@@ -97,7 +143,7 @@ def _validator(function: ir.Function) -> Draft202012Validator:
                         f"{error.message}") from None
     # An empty registry: jsonschema would otherwise fetch a remote `$ref` with
     # blocking urllib, from the event loop. Local refs (#/$defs/...) still work.
-    validator = Draft202012Validator(schema, registry=Registry())
+    validator = _BoundedValidator(schema, registry=Registry())
     _validators[id(function)] = (function, validator)
     if len(_validators) > _CACHE_SIZE:
         _validators.popitem(last=False)

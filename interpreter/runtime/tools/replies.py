@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from interpreter import ir
+from interpreter.document.coerce import hint
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import PatternError
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class Endpointing(Action):
 
 @dataclass(frozen=True, slots=True)
 class AddHints(Action):
-    hints: tuple[JSONValue, ...]
+    hints: tuple[ir.Hint, ...]  # compiled as they arrive
+    rejected: tuple[str, ...] = ()  # why each unusable hint was left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +298,7 @@ def _parse(name: str, value: JSONValue, action: Mapping[str, JSONValue]) -> Repl
         case "add_dynamic_hints":
             if not isinstance(value, list):
                 return Ignored("needs a list of hints", **how)
-            return AddHints(tuple(value), **how)
+            return _hints(value, how)
         case "clear_dynamic_hints":
             return ClearHints(**how)
         case "functions_on_speaker_timeout":
@@ -307,6 +311,19 @@ def _parse(name: str, value: JSONValue, action: Mapping[str, JSONValue]) -> Repl
         case "extensive_data":
             return ExtensiveData(**how) if truthy(value) else Ignored("false", **how)
     return Unknown(**how)
+
+
+def _hints(items: list[JSONValue], how: dict[str, Any]) -> ReplyAction:
+    """Compiled now, so an invalid pattern from a webhook is left out (and
+    said why) instead of failing where the hints are used."""
+    compiled: list[ir.Hint] = []
+    rejected: list[str] = []
+    for item in items:
+        try:
+            compiled.append(hint(item))
+        except PatternError as error:
+            rejected.append(str(error))
+    return AddHints(tuple(compiled), tuple(rejected), **how)
 
 
 def _toggles(value: JSONValue, how: dict[str, Any]) -> ReplyAction:

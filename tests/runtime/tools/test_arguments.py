@@ -144,3 +144,20 @@ def test_one_validator_is_built_per_function_object() -> None:
 def test_thaw_gives_plain_json() -> None:
     value: JSONValue = {"a": [1, {"b": None}], "c": "x"}
     assert thaw(freeze(value)) == value
+
+
+def test_a_schema_pattern_runs_on_the_bounded_engine() -> None:
+    import time
+
+    function = ir.Function("lookup", "Look up.", ir.freeze({  # type: ignore[arg-type]
+        "type": "object", "properties": {"code": {"type": "string", "pattern": "^(\\d|\\d\\d)+$"}},
+        "patternProperties": {"^(a|aa)+$": {"type": "integer"}}}))
+    started = time.monotonic()
+    with pytest.raises(ToolFault) as caught:
+        parse_arguments(function, '{"code": "' + "1" * 40 + '!"}')
+    assert caught.value.error_type is ErrorType.TOOL_INVALID_CALL
+    assert "must match the pattern" in caught.value.detail
+    assert parse_arguments(function, '{"code": "123"}') == {"code": "123"}
+    with pytest.raises(ToolFault):
+        parse_arguments(function, '{"aaaa": "not an integer"}')
+    assert time.monotonic() - started < 2

@@ -42,3 +42,11 @@ def test_values_are_typed() -> None:
 def test_swml_takes_its_transfer_flag_and_no_transfer_action_of_its_own() -> None:
     parsed = r.parse_actions(({"SWML": {"sections": {}}, "transfer": "false"},))
     assert parsed == (r.Swml({"sections": {}}, False, name="SWML", value={"sections": {}}),)
+
+
+def test_dynamic_hints_are_compiled_as_they_arrive_and_invalid_ones_left_out() -> None:
+    action = _one({"add_dynamic_hints": ["Acme", {"pattern": "(unclosed", "replace": "x"},
+                                         {"pattern": "cell ?phone", "replace": "mobile"}]})
+    assert isinstance(action, r.AddHints)
+    assert [h.hint or h.replace for h in action.hints] == ["Acme", "mobile"]
+    assert len(action.rejected) == 1 and "(unclosed" in action.rejected[0]
