@@ -172,13 +172,29 @@ def load_flow_test(path: Path) -> FlowTest:
         script = CallerScript()
     base = path.parent
     stem = path.name.removesuffix(".test.yaml")
-    flow = base / str(data.get("flow", f"{stem}.yaml"))
+    named = data.get("flow")
+    url = named if isinstance(named, str) and named.lower().startswith(
+        ("http://", "https://")) else None
+    # A flow at a URL is fetched as the platform fetches it; the test's folder
+    # then holds its model file (<name>.model.yaml) and any flows it loads.
+    flow = base / (f"{stem}.yaml" if url else str(named or f"{stem}.yaml"))
     compiled = None
-    if not flow.is_file():
+    source: tuple[bytes, str] | None = None
+    if url is not None:
+        from interpreter.commands.inputs import UnreadableInput
+        from interpreter.commands.sources import read_source, source_name
+
+        try:
+            source = (read_source(url), source_name(url))
+        except UnreadableInput as error:
+            problem(f"the flow could not be fetched: {error}", ("flow",))
+    elif not flow.is_file():
         problem(f"the flow {flow.name} does not exist", ("flow",))
     else:
+        source = (flow.read_bytes(), str(flow))
+    if source is not None:
         try:
-            compiled, _ = compile_flow(load_document(flow.read_bytes(), str(flow)))
+            compiled, _ = compile_flow(load_document(*source))
         except DocumentError as error:
             problems.extend(error.diagnostics)
     names = FlowNames.of(compiled) if compiled is not None else None

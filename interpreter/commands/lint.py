@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from interpreter.commands.inputs import UnreadableInput, display_name, expand, read
+from interpreter.commands.inputs import UnreadableInput
+from interpreter.commands.sources import (
+    expand_sources,
+    read_source,
+    shown,
+    shown_value,
+    source_name,
+)
 from interpreter.diagnostics import Diagnostic, JSONPath, Severity, sort_diagnostics
 from interpreter.document.catalogue import CODES
 from interpreter.document.index import AiSite, build_index
@@ -45,22 +52,23 @@ def run(paths: list[str], *, fmt: str = "text", strict: bool = False, context: b
     err = err or sys.stderr
     options = LoadOptions(max_bytes=max_bytes) if max_bytes else LoadOptions()
     try:
-        files = list(expand(paths))
+        files = list(expand_sources(paths))
         found: list[Diagnostic] = []
         for path in files:
-            found.extend(lint_file(read(path), display_name(path), options))
+            found.extend(lint_file(read_source(path), source_name(path), options))
     except UnreadableInput as error:
         print(f"callkernel lint: {error}", file=err)
         return EXIT_USAGE
     errors, warnings = summary(found)
     if fmt == "json":
-        json.dump({"files": [display_name(p) for p in files],
-                   "diagnostics": [d.as_json() for d in found],
+        json.dump({"files": [source_name(p) for p in files],
+                   "diagnostics": [shown_value(d.as_json()) for d in found],
                    "errors": errors, "warnings": warnings}, out, indent=2)
         out.write("\n")
     else:
         for diagnostic in found:
-            print(diagnostic.render() if context else str(diagnostic), file=out)
+            # A diagnostic may quote a URL from the document: never its credentials.
+            print(shown(diagnostic.render() if context else str(diagnostic)), file=out)
         noun = "file" if len(files) == 1 else "files"
         print(f"{errors} error(s), {warnings} warning(s) in {len(files)} {noun}", file=err)
     failing = errors or (strict and any(d.severity is Severity.WARNING for d in found))

@@ -387,3 +387,36 @@ def test_the_documented_test_file_loads_against_the_support_flow(tmp_path: Path)
     (tmp_path / "support.test.yaml").write_text(block[1])
     test = load_flow_test(tmp_path / "support.test.yaml")
     assert {e.kind for e in test.expect} >= {"tool", "said", "ended"}
+
+
+def test_a_flow_test_can_name_its_flow_by_url(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    flow = b"sections:\n  main:\n    - answer: {}\n    - play: {url: 'say:Hello from afar.'}\n"
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(flow)))
+            self.end_headers()
+            self.wfile.write(flow)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        test = tmp_path / "remote.test.yaml"
+        test.write_text(f"flow: http://u:pw@127.0.0.1:{server.server_port}/flow\n"
+                        "steps: []\nexpect:\n  - said: from afar\n")
+        out, err = io.StringIO(), io.StringIO()
+        assert test_command.run([str(test)], out=out, err=err) == 0, out.getvalue()
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    assert "PASS" in out.getvalue()
