@@ -429,7 +429,7 @@ def main(counts: Sequence[int] = COUNTS, stagger: float = STAGGER_SECONDS,
         "| tool calls | tool p50 ms | tool p99 ms | loop lag p99 ms | loop lag max ms "
         "| longest GC ms | CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + table +
-        "\nTarget (DESIGN.md): turn p50 < 2 ms, p99 < 10 ms at 500 concurrent calls: "
+        "\nTarget ([above](#targets)): turn p50 < 2 ms, p99 < 10 ms at 500 concurrent calls: "
         + verdict(runs) + "\n")
     print(report)
     if write:

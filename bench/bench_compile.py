@@ -1,6 +1,6 @@
 """Lint + compile time and peak memory for a generated 5,000-line flow.
 
-Target (DESIGN.md): lint + compile of a 5,000-line flow in under 0.5 s.
+Target (docs/performance.md): lint + compile of a 5,000-line flow in under 0.5 s.
 Usage: python bench/bench_compile.py [--lines N] [--repeat R] [--no-write]
 """
 
