@@ -158,7 +158,8 @@ class CallHost:
         return flow
 
     async def fetch_document(self, url: str, call_info: Mapping[str, JSONValue]) -> bytes:
-        """Fetch a SWML document the way the hosted platform does (reference §1.1):
+        """Fetch a SWML document the way the hosted platform does (SignalWire's remote
+        SWML fetch):
         POST the call's details as JSON, Basic auth from the URL's credentials."""
         body: dict[str, JSONValue] = {"call": dict(call_info), "vars": {}, "envs": {},
                                       "params": {}}
@@ -183,7 +184,7 @@ class CallHost:
         path outside it (a tool's SWML action could name any file)."""
 
         async def load(dest: str) -> ir.CompiledFlow:
-            if dest.lstrip().startswith("{"):  # inline SWML (reference §1.3 transfer)
+            if dest.lstrip().startswith("{"):  # inline SWML (a `transfer` dest)
                 return self.compile(dest.encode("utf-8"), "<inline SWML>")
             if dest.startswith(("http://", "https://")):
                 return self.compile(await self.fetch_document(dest, call_info), dest)

@@ -392,7 +392,7 @@ class Webhook:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """A data_map output, shaped like a SWAIG reply (reference §3.2)."""
+    """A data_map output, shaped like a SWAIG reply (a function result)."""
 
     response: SwaigText | None
     tool_prompt: SwaigText | None
@@ -587,7 +587,7 @@ class BargePolicy:
     functions: bool = True  # barge_functions: a running tool completes
 
 
-# The prompt verb: any speech or digit stops its play (reference §1.3).
+# The prompt verb: any speech or digit stops its play (as SWML's `prompt` does).
 PROMPT_BARGE = BargePolicy(mode=Barge.ALL, digits=True)
 
 

@@ -81,7 +81,7 @@ def compile_ai(compiler: _Compiler, args: dict[str, Any], path: JSONPath) -> ir.
     )
 
 
-# What the model sees of the reference's native functions; the runtime's
+# What the model sees of SignalWire's native functions; the runtime's
 # tools/natives.py runs them.
 _NATIVE_SIGNATURES: dict[str, tuple[str, dict[str, JSONValue]]] = {
     "check_time": ("Get the current date and time where the business is.", {}),

@@ -73,7 +73,7 @@ class Scope(Protocol):
 @dataclass(frozen=True, slots=True)
 class MappingScope:
     """The four Calling-SWML scopes. An unprefixed name is looked up in `vars`,
-    then `envs`, then `call` (reference §1.2)."""
+    then `envs`, then `call`, as in SWML's variables."""
 
     call: dict[str, JSONValue] = field(default_factory=dict)
     params: dict[str, JSONValue] = field(default_factory=dict)

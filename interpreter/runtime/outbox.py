@@ -2,8 +2,8 @@
 
 When an ai session ends, its post_prompt summary is not generated or posted
 by the call: the session hands a `Delivery` (the summary request and the
-§2.2 payload without the summary) to the call, and the call hands it to the
-host's `Outbox` when it ends. A transfer the model asked for therefore starts
+`post_prompt_url` payload without the summary) to the call, and the call
+hands it to the host's `Outbox` when it ends. A transfer the model asked for therefore starts
 in the same tick as the tool's reply, whatever the summary endpoint does.
 
 `MemoryOutbox` is the in-process implementation: it generates the summary,

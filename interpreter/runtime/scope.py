@@ -1,4 +1,5 @@
-"""Rendering compiled values against a call's variables (reference §1.2).
+"""Rendering compiled values against a call's variables (SWML variables and
+substitution, as SignalWire's SWML docs describe them).
 
 Calling SWML sees four scopes: `call` (this leg's details), `params` (the
 current section's), `vars` (the call's) and `envs` (read-only settings). A

@@ -1,8 +1,9 @@
 """A small SWAIG webhook that answers the example flows' tools with canned data.
 
 It speaks the SWAIG protocol like an application built with the
-signalwire-agents SDK: a JSON POST per call (reference §3.1) answered with
-`{"response": ...}` (§3.2), and a post_prompt receiver that keeps the
+signalwire-agents SDK: a JSON POST per call (the SWAIG function webhook request
+SignalWire documents) answered with `{"response": ...}` (a SWAIG function
+result), and a post_prompt receiver that keeps the
 summaries it was sent. `callkernel demo` starts it on 127.0.0.1:8765, where
 the example flows send their tools and summaries (or on `--port`).
 """

@@ -17,7 +17,7 @@ from interpreter.document.lint import LintContext, rule
 from interpreter.document.schema import did_you_mean
 from interpreter.expressions import ExpressionSyntaxError, references
 
-# Variables the Calling SWML methods set (reference §1.3), readable unprefixed.
+# Variables the Calling SWML methods set (SignalWire's SWML method docs), readable unprefixed.
 METHOD_OUTPUTS = frozenset({
     "prompt_result", "prompt_value", "prompt_digit_terminator", "prompt_speech_confidence",
     "connect_result", "connect_failed_reason", "return_value", "request_url",
@@ -29,7 +29,8 @@ METHOD_OUTPUTS = frozenset({
     "join_room_result", "send_digits_result", "pay_result",
 })
 SWML_SCOPES = frozenset({"call", "params", "vars", "envs"})
-# What a prompt may read (reference §1.4): prompt variables and global_data.
+# What a prompt may read (SWAIG templates in SignalWire's SWML docs): prompt
+# variables and global_data.
 PROMPT_VARIABLES = frozenset({
     "global_data", "call_direction", "caller_id_number", "caller_id_name", "local_date",
     "spoken_date", "local_time", "time_of_day", "supported_languages", "default_language",

@@ -1,4 +1,5 @@
-"""SWAIG reply actions applied to the live call (reference §3.2), and moves
+"""SWAIG reply actions applied to the live call (SignalWire's SWAIG function
+results), and moves
 between steps and contexts.
 
 Actions run in order. A reply with `post_process` holds its actions until

@@ -4,7 +4,7 @@ Function fillers play while a slow tool runs, speech ("thinking") fillers
 while the model is slow to start its reply, enter/exit fillers when the
 conversation moves between contexts, internal fillers when the model calls
 an injected function (next_step, change_context, change_language). Maps are
-keyed by language code and looked up as the reference says: the exact code,
+keyed by language code and looked up as SignalWire's SWML docs for `ai` say: the exact code,
 then `auto`, then `default`. Choices rotate rather than repeat, and
 deterministically, so flow tests stay exact.
 

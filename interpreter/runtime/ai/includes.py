@@ -1,7 +1,7 @@
 """SWAIG `includes`: fetch remote function signatures when the session starts.
 
-For each include the platform POSTs a signature request (reference §2.5) to
-its URL; the reply is a list of function definitions, a single one, or
+For each include the platform POSTs a signature request (SignalWire's
+`SWAIG.includes`) to its URL; the reply is a list of function definitions, a single one, or
 `{functions, defaults}`. A definition needs `function`, `description` and a
 `web_hook_url` (else it is skipped, as on the platform). The fetched
 signatures replace the placeholders the compiler made for the included

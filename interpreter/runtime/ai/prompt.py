@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 NEXT_STEP = "next_step"
 CHANGE_CONTEXT = "change_context"
-# Offered when the flow lists more than one language: the reference leaves the
+# Offered when the flow lists more than one language: SignalWire's docs leave the
 # mechanism open ("the agent may switch language by name"); a function the
 # model calls is explicit, traced, and moves voice and fillers with it.
 CHANGE_LANGUAGE = "change_language"

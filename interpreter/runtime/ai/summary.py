@@ -1,7 +1,7 @@
 """The post-call summary: when the session ends, the post_prompt request and
-the reference §2.2 payload are handed over as a `Delivery`; the host's outbox
-generates and delivers it after the call (runtime/outbox.py), never the
-call's actor."""
+the `post_prompt_url` payload SignalWire documents are handed over as a
+`Delivery`; the host's outbox generates and delivers it after the call
+(runtime/outbox.py), never the call's actor."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def request(session: AiSession) -> LlmRequest | None:
 
 
 def payload(session: AiSession) -> dict[str, JSONValue]:
-    """The §2.2 body; the outbox adds post_prompt_data once the summary exists."""
+    """The `post_prompt_url` body; the outbox adds post_prompt_data once the summary exists."""
     call = session.call
     now_us = int(time.time() * 1_000_000)
     return {

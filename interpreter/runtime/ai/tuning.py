@@ -1,5 +1,5 @@
 """How an ai session takes its turns, as the document set it and as tools
-have tuned it since (reference §3.2 actions): the language and voice hints,
+have tuned it since (SWAIG reply actions): the language and voice hints,
 model settings, how the caller is listened to and when they interrupt,
 waiting for the caller, hold, background audio and tool chaining."""
 

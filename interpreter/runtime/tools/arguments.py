@@ -152,7 +152,8 @@ def _validator(function: ir.Function) -> Draft202012Validator:
 
 def _nullable(schema: JSONValue) -> JSONValue:
     """Honour the OpenAPI-style `nullable: true` that SWAIG allows on every
-    property (reference §2.5): JSON Schema ignores the keyword, so a property
+    property (SignalWire's SWAIG function `parameters`): JSON Schema ignores
+    the keyword, so a property
     `{"type": "string", "nullable": true}` becomes `{"type": ["string", "null"]}`."""
     if isinstance(schema, list):
         return [_nullable(item) for item in schema]

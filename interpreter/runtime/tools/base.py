@@ -1,4 +1,5 @@
-"""What running a tool gives back: a SWAIG reply (reference §3.2) or a fault.
+"""What running a tool gives back: a SWAIG reply (a function result as
+SignalWire documents it) or a fault.
 
 Both webhook functions and data_map functions produce a `ToolReply`: the
 text for the model, an optional tool prompt, the actions to apply to the
@@ -31,7 +32,7 @@ class ToolReply:
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    """The call-side facts a tool request carries (reference §3.1)."""
+    """The call-side facts a tool request carries (SignalWire's SWAIG request fields)."""
 
     call_id: str
     ai_session_id: str

@@ -1,4 +1,4 @@
-"""Run a data_map function in-process (reference §2.6).
+"""Run a data_map function in-process (SignalWire's SWAIG `data_map`).
 
 The first output produced wins, like a return statement: the data_map's
 expressions, then its webhooks in order (the first that succeeds runs its

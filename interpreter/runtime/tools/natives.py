@@ -34,7 +34,7 @@ async def run_native(session: AiSession, function: ir.Function,
             return ToolReply("Waiting silently for the caller to speak.")
         case "adjust_response_latency":
             value = arguments.get("milliseconds")
-            # The range end_of_speech_timeout has (reference §2.3).
+            # The range the ai param end_of_speech_timeout has.
             if isinstance(value, int | float) and not isinstance(value, bool) \
                     and 250 <= value <= 10_000:
                 session.tune_listening(end_of_speech_ms=int(value))

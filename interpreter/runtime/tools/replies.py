@@ -1,4 +1,4 @@
-"""SWAIG reply actions (reference §3.2) as typed values, parsed once.
+"""SWAIG reply actions (SignalWire's SWAIG function results) as typed values, parsed once.
 
 A webhook, a data_map output, a hook or a test's mock gives actions as JSON
 objects; `parse_actions` turns them into the dataclasses below at the tool

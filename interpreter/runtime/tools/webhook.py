@@ -1,6 +1,7 @@
 """Call a SWAIG webhook function: POST the request body, read the reply.
 
-The request is the hosted platform's (reference §3.1): the same fields in
+The request is the hosted platform's (the SWAIG function webhook request as
+SignalWire documents it): the same fields in
 the same order, Basic auth from the function's credentials. Two headers are
 callkernel's own:
 
@@ -45,7 +46,7 @@ async def call_webhook(function: ir.Function, raw_arguments: str,
                        client: HttpClient, signing_key: bytes | None = None,
                        post_conversation: Sequence[JSONValue] | None = None,
                        request_id: str | None = None) -> ToolReply:
-    """POST the §3.1 request for one tool call and parse the §3.2 reply.
+    """POST the SWAIG request for one tool call and parse the SWAIG reply.
 
     `raw_arguments` is the model's text, sent as `argument.raw`; `arguments`
     is what `parse_arguments` made of it. `post_conversation` is the call log
@@ -74,7 +75,7 @@ async def call_webhook(function: ir.Function, raw_arguments: str,
 def request_body(function: ir.Function, raw_arguments: str,
                  arguments: Mapping[str, JSONValue], context: ToolContext,
                  post_conversation: Sequence[JSONValue] | None = None) -> dict[str, JSONValue]:
-    """The §3.1 body, keys in the order the platform sends them."""
+    """The SWAIG request body, keys in the order the platform sends them."""
     body: dict[str, JSONValue] = {
         "app_name": context.app_name,
         "function": function.name,
@@ -108,7 +109,7 @@ def request_body(function: ir.Function, raw_arguments: str,
 
 def meta_data_token(function: ir.Function) -> str:
     """The function's `meta_data_token`, else one derived from its URL, so
-    functions on the same endpoint share a meta_data scope (reference §2.5)."""
+    functions on the same endpoint share a meta_data scope (SignalWire's SWAIG `meta_data`)."""
     if function.meta_data_token:
         return function.meta_data_token
     url = function.webhook.url if function.webhook is not None else function.name
@@ -173,7 +174,7 @@ def _no_constant(name: str) -> JSONValue:
 # ------------------------------------------------------------------ reply
 
 def parse_reply(reply: JSONValue) -> ToolReply:
-    """A §3.2 reply as a ToolReply; every field optional, `{}` included."""
+    """A SWAIG function result as a ToolReply; every field optional, `{}` included."""
     if not isinstance(reply, dict):
         raise ToolFault(ErrorType.TOOL_ERROR,
                         f"the webhook reply must be a JSON object, not {kind_of(reply)}")
@@ -210,7 +211,7 @@ def _actions(value: JSONValue) -> tuple[Mapping[str, JSONValue], ...]:
 
 
 def _post_process(value: JSONValue) -> bool:
-    # The SDK serialises some booleans as "true"/"false" (reference §8).
+    # The SDK serialises some booleans as "true"/"false"; both are accepted.
     if value is None:
         return False
     if isinstance(value, bool):

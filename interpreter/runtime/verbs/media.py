@@ -76,7 +76,8 @@ async def sleep(executor: Executor, verb: ir.Sleep) -> None:
 
 async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
     """Play, then collect digits (and speech when asked); digits or speech
-    during the play stop it. Sets prompt_result and friends (reference §1.3)."""
+    during the play stop it. Sets prompt_result and friends
+    (SignalWire's SWML docs for `prompt`)."""
     items = [executor.voiced(u) for u in utterances(verb.play, executor.scope,
                                                     voice=verb.voice, volume_db=verb.volume)]
     before = executor.listening

@@ -211,7 +211,7 @@ async def _bridge(executor: Executor, leg: Leg, max_duration: float) -> None:
 
 
 async def request(executor: Executor, verb: ir.Request) -> None:
-    """An HTTP request as an effect; its result lands in variables (reference §1.3)."""
+    """An HTTP request as an effect; its result lands in variables (the SWML `request` method)."""
     call = executor.call
     url = render_text(verb.url, executor.scope)
     headers = {name: render_text(value, executor.scope) for name, value in verb.headers}
