@@ -1,4 +1,5 @@
-"""SWAIG reply actions applied on the live call (SignalWire's SWAIG function results), with a mocked tool."""
+"""SWAIG reply actions applied on the live call (SignalWire's SWAIG function
+results), with a mocked tool."""
 
 from __future__ import annotations
 
