@@ -94,13 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     lint = command(
         "lint", "check flow documents and print diagnostics",
         "Check flow documents (YAML or JSON) and print one diagnostic per line, sorted by "
-        "position: FILE:LINE:COL: SEVERITY CODE message. The count goes to standard error.",
+        "position: FILE:LINE:COL: SEVERITY CODE message. The count goes to standard error. "
+        "A caller script (*.caller.yaml), scripted-model rules (*.model.yaml) or a flow test "
+        "(*.test.yaml) named as a PATH is checked as what it is.",
         _epilog([(0, "no errors (and, with --strict, no warnings)"),
                  (1, "a document has errors (or, with --strict, warnings)"), USAGE_EXIT],
-                docs="docs/cli.md, docs/lint-rules.md"))
+                DESTINATION_VARIABLES, docs="docs/cli.md, docs/lint-rules.md"))
     lint.add_argument("paths", nargs="+", metavar="PATH",
-                      help="flow files, directories (searched for .yaml/.yml/.json), or - "
-                      "for standard input")
+                      help="flow files, directories (searched for .yaml/.yml/.json), http(s) "
+                      "URLs, or - for standard input")
     lint.add_argument("--format", choices=("text", "json"), default="text",
                       help="text (default) or json for machines")
     lint.add_argument("--strict", action="store_true", help="warnings fail the run too")
@@ -139,10 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         "timestamps. Time is virtual unless --real-time is given. See docs/caller-scripts.md.",
         _epilog([(0, "the call ran and ended without a fatal error"),
                  (1, "the flow, the caller script or the model rules have errors"),
-                 (2, "usage error, unreadable input, a flow URL that cannot be fetched, no "
-                  "model for a flow with an ai verb, or --llm openai not configured"),
+                 (2, "usage error, unreadable input, a flow URL that cannot be fetched, "
+                  "or --llm openai not configured"),
                  (3, "the call ended on a fatal error (disposition error:..., or an error "
-                  "record with fatal: true)")],
+                  "record with fatal: true; a flow whose ai verb has no model ends so)")],
                 (*LLM_VARIABLES, *CALL_VARIABLES), docs="docs/cli.md, docs/llm-providers.md"))
     run.add_argument("flow", metavar="FLOW", help="a flow file or an http(s) URL")
     run.add_argument("--caller", required=True, metavar="SCRIPT",
