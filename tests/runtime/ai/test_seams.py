@@ -3,14 +3,22 @@ listen settings at the transport, events kept or traced, effects that raise."""
 
 from __future__ import annotations
 
+import json
 import re
 
-from interpreter.providers.llm.scripted import Rule, ScriptedProvider
+from interpreter.clock import run_virtual
+from interpreter.document.compile import compile_text
+from interpreter.http import HandlerClient, HttpClient, HttpRequest, HttpResponse
+from interpreter.providers.llm.scripted import Rule, ScriptedProvider, load_rules
+from interpreter.runtime.ai.loop import runner
 from interpreter.runtime.ai.turn import ends_conversation
 from interpreter.runtime.call import Call
 from interpreter.runtime.tools.base import ToolReply
-from interpreter.runtime.tools.runner import SwaigRunner, ToolMock
+from interpreter.runtime.tools.replies import parse_actions
+from interpreter.runtime.tools.runner import MockRunner, SwaigRunner, ToolMock, ToolRunner
+from interpreter.transports.caller_script import load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
 from tests.runtime.ai.harness import run_ai_call, spoken
 
 BOOKING = """\
@@ -150,27 +158,26 @@ steps:
     assert "Could you say it again?" in " ".join(spoken(channel))
 
 
-def _run_with(rules: ScriptedProvider, tools: object = None,
-              http: object = None) -> tuple[Call, SimulatedCaller]:
-    """The booking flow with these rules, tool runner and HTTP client."""
-    from interpreter.clock import run_virtual
-    from interpreter.document.compile import compile_text
-    from interpreter.runtime.ai.loop import runner
-    from interpreter.transports.caller_script import load_caller_script
-    from interpreter.transports.simulated_network import SimulatedNetwork
-
-    flow = compile_text(BOOKING.replace(", PARAMS", ""), "book.yaml")
-    script = load_caller_script('steps:\n  - say: "book it"\n  - hangup: {after: 10}\n')
+def _run_with(rules: ScriptedProvider | str, tools: ToolRunner | None = None,
+              http: HttpClient | None = None, *, flow: str | None = None,
+              caller: str = 'steps:\n  - say: "book it"\n  - hangup: {after: 10}\n',
+              ) -> tuple[Call, SimulatedCaller, ScriptedProvider]:
+    """A flow (the booking flow by default) with these rules, tool runner and
+    HTTP client against `caller`, in virtual time."""
+    compiled = compile_text(flow or BOOKING.replace(", PARAMS", ""), "seams.yaml")
+    model = load_rules(rules) if isinstance(rules, str) else rules
+    script = load_caller_script(caller)
 
     async def main() -> tuple[Call, SimulatedCaller]:
         channel = SimulatedCaller(script)
-        call = Call(flow, channel, SimulatedNetwork.for_script(script),
-                    http=http, ai_runner=runner(rules, tools=tools))  # type: ignore[arg-type]
+        call = Call(compiled, channel, SimulatedNetwork.for_script(script), http=http,
+                    ai_runner=runner(model, tools=tools))
         await call.run()
         await channel.close()
         return call, channel
 
-    return run_virtual(main)
+    call, channel = run_virtual(main)
+    return call, channel, model
 
 
 BOOK_RULES = (Rule(reply="Hello.", start=True),
@@ -185,7 +192,7 @@ def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes
         async def run(self, *_: object, **__: object) -> ToolReply:  # type: ignore[override]
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
 
-    call, channel = _run_with(ScriptedProvider(BOOK_RULES), tools=Broken())
+    call, channel, _ = _run_with(ScriptedProvider(BOOK_RULES), tools=Broken())
     (error,) = call.trace.of_kind("error")
     assert error["type"] == "tool_error" and "UnicodeEncodeError" in error["message"]
     assert "Sorry, I couldn't complete that just now." in spoken(channel)
@@ -193,7 +200,6 @@ def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes
 
 
 def test_arguments_a_webhook_could_not_encode_reach_it_cleaned() -> None:
-    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
 
     bodies: list[bytes] = []
 
@@ -201,7 +207,7 @@ def test_arguments_a_webhook_could_not_encode_reach_it_cleaned() -> None:
         bodies.append(request.body or b"")
         return HttpResponse(200, {}, b'{"response": "Booked."}')
 
-    call, _ = _run_with(ScriptedProvider(BOOK_RULES), http=HandlerClient(answer))
+    call, _, _ = _run_with(ScriptedProvider(BOOK_RULES), http=HandlerClient(answer))
     assert not call.trace.of_kind("error")
     (body,) = bodies
     assert "\ufffd" in body.decode()  # a lone surrogate becomes U+FFFD
@@ -228,40 +234,16 @@ def test_digits_pressed_during_an_ai_session_are_kept_and_traced() -> None:
 
 
 def test_swaig_post_conversation_sends_the_call_log_with_each_tool_call() -> None:
-    import asyncio
-    import json
-
-    from interpreter.clock import run_virtual
-    from interpreter.document.compile import compile_text
-    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
-    from interpreter.providers.llm.scripted import load_rules
-    from interpreter.runtime.ai.loop import runner
-    from interpreter.runtime.call import Call
-    from interpreter.transports.caller_script import load_caller_script
-    from interpreter.transports.simulated import SimulatedCaller
-    from interpreter.transports.simulated_network import SimulatedNetwork
-
     bodies: list[dict[str, object]] = []
 
     def webhook(request: HttpRequest) -> HttpResponse:
         bodies.append(json.loads(request.body or b"{}"))
         return HttpResponse(200, {}, b'{"response": "Booked."}')
 
-    flow = compile_text(BOOKING.replace("PARAMS", "swaig_post_conversation: true"), "log.yaml")
-    rules = load_rules('rules:\n  - when: {start: true}\n    reply: "Hello."\n'
-                       '  - when: {said: "book"}\n    call: {function: book, arguments: {}}\n'
-                       '  - reply: "Done."\n')
-    script = load_caller_script('steps:\n  - say: "book it"\n  - hangup: {after: 5}\n')
-
-    async def main() -> None:
-        caller = SimulatedCaller(script)
-        call = Call(flow, caller, SimulatedNetwork.for_script(script),
-                    http=HandlerClient(webhook), ai_runner=runner(rules))
-        await call.run()
-        await caller.close()
-        await asyncio.sleep(0)
-
-    run_virtual(main)
+    _run_with('rules:\n  - when: {start: true}\n    reply: "Hello."\n'
+              '  - when: {said: "book"}\n    call: {function: book, arguments: {}}\n'
+              '  - reply: "Done."\n', http=HandlerClient(webhook),
+              flow=BOOKING.replace("PARAMS", "swaig_post_conversation: true"))
     (body,) = bodies
     assert body["call_log"] == [{"role": "assistant", "content": "Hello."},
                                 {"role": "user", "content": "book it"},
@@ -269,17 +251,7 @@ def test_swaig_post_conversation_sends_the_call_log_with_each_tool_call() -> Non
 
 
 def test_a_failed_data_map_request_is_traced_even_when_a_fallback_answers() -> None:
-    from interpreter.clock import run_virtual
-    from interpreter.document.compile import compile_text
-    from interpreter.http import HandlerClient, HttpRequest, HttpResponse
-    from interpreter.providers.llm.scripted import load_rules
-    from interpreter.runtime.ai.loop import runner
-    from interpreter.runtime.call import Call
-    from interpreter.transports.caller_script import load_caller_script
-    from interpreter.transports.simulated import SimulatedCaller
-    from interpreter.transports.simulated_network import SimulatedNetwork
-
-    flow = compile_text("""\
+    flow = """\
 sections:
   main:
     - ai:
@@ -296,25 +268,14 @@ sections:
                     method: GET
                     output: {response: "It is ${response.temp} degrees."}
                 output: {response: "The weather service is down."}
-""", "weather.yaml")
-    rules = load_rules('rules:\n  - when: {start: true}\n    reply: "Hi."\n'
-                       '  - when: {said: "weather"}\n'
-                       '    call: {function: weather, arguments: {city: Oslo}}\n'
-                       '  - reply: "{tool}"\n')
-    script = load_caller_script('steps:\n  - say: "weather please"\n  - hangup: {after: 6}\n')
-
-    def down(_: HttpRequest) -> HttpResponse:
-        return HttpResponse(503, {}, b"busy")
-
-    async def main() -> Call:
-        caller = SimulatedCaller(script)
-        call = Call(flow, caller, SimulatedNetwork.for_script(script),
-                    http=HandlerClient(down), ai_runner=runner(rules))
-        await call.run()
-        await caller.close()
-        return call
-
-    call = run_virtual(main)
+"""
+    rules = ('rules:\n  - when: {start: true}\n    reply: "Hi."\n'
+             '  - when: {said: "weather"}\n'
+             '    call: {function: weather, arguments: {city: Oslo}}\n'
+             '  - reply: "{tool}"\n')
+    call, _, _ = _run_with(rules, http=HandlerClient(lambda _: HttpResponse(503, {}, b"busy")),
+                           flow=flow, caller='steps:\n  - say: "weather please"\n'
+                           '  - hangup: {after: 6}\n')
     (request,) = call.trace.of_kind("data_map_request")
     assert (request["url"], request["status"]) == ("https://api.example/v1/now", 503)
     assert "s3cret" not in str(call.trace.records)
@@ -322,7 +283,12 @@ sections:
 
 
 def test_a_tool_prompt_never_comes_between_a_tool_call_and_its_result() -> None:
-    rules = """\
+    class Prompting(MockRunner):
+        async def run(self, *args: object, **kwargs: object) -> ToolReply:  # type: ignore[override]
+            return ToolReply("ok", "Be brief now.",
+                             parse_actions(({"context_switch": {"user_prompt": "hi"}},)))
+
+    _, _, model = _run_with("""\
 rules:
   - when: {start: true}
     reply: "Hello."
@@ -330,39 +296,7 @@ rules:
     call: {function: book, arguments: {n: "1"}}
   - when: {after_tool: book}
     reply: "Booked."
-"""
-    caller = 'steps:\n  - say: "book it"\n  - hangup: {after: 5}\n'
-
-    from interpreter.runtime.tools.base import ToolReply
-    from interpreter.runtime.tools.runner import MockRunner
-
-    class Prompting(MockRunner):
-        async def run(self, *args: object, **kwargs: object) -> ToolReply:  # type: ignore[override]
-            return ToolReply("ok", "Be brief now.",
-                             parse_actions(({"context_switch": {"user_prompt": "hi"}},)))
-
-    from interpreter.clock import run_virtual
-    from interpreter.document.compile import compile_text
-    from interpreter.providers.llm.scripted import load_rules
-    from interpreter.runtime.ai.loop import runner
-    from interpreter.runtime.call import Call
-    from interpreter.runtime.tools.replies import parse_actions
-    from interpreter.transports.caller_script import load_caller_script
-    from interpreter.transports.simulated import SimulatedCaller
-    from interpreter.transports.simulated_network import SimulatedNetwork
-
-    model = load_rules(rules)
-    script = load_caller_script(caller)
-    flow = compile_text(BOOKING.replace(", PARAMS", ""), "p.yaml")
-
-    async def main() -> None:
-        channel = SimulatedCaller(script)
-        call = Call(flow, channel, SimulatedNetwork.for_script(script),
-                    ai_runner=runner(model, tools=Prompting({})))
-        await call.run()
-        await channel.close()
-
-    run_virtual(main)
+""", tools=Prompting({}))
     after = next(r for r in model.requests if any(m.role == "tool" for m in r.messages))
     roles = [m.role for m in after.messages]
     asked = next(i for i, m in enumerate(after.messages) if m.tool_calls)
