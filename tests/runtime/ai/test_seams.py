@@ -200,7 +200,6 @@ def test_a_tool_whose_effect_raises_is_a_classified_tool_error_and_the_call_goes
 
 
 def test_arguments_a_webhook_could_not_encode_reach_it_cleaned() -> None:
-
     bodies: list[bytes] = []
 
     def answer(request: HttpRequest) -> HttpResponse:
