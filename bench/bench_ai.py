@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import web
 
 from bench.report import write_section
+from interpreter.destinations import DestinationPolicy
 from interpreter.document.compile import compile_text
 from interpreter.host import CallHost, tune_gc_for_calls
 from interpreter.media.ports import Utterance
@@ -235,6 +236,7 @@ class Run:
     wall: float = 0.0
     cpu: float = 0.0  # the calls' process
     webhook_cpu: float | None = None
+    tool_failures: list[str] = field(default_factory=list)
 
 
 def collect(call: TimedCall, caller: TimedCaller, run: Run) -> None:
@@ -256,6 +258,8 @@ def collect(call: TimedCall, caller: TimedCaller, run: Run) -> None:
             heard_at = None
         elif kind == "tool_returned":
             run.tools.append(float(record["seconds"]))
+        elif kind == "tool_failed":
+            run.tool_failures.append(str(record.get("message")))
 
 
 async def run_calls(count: int, port: int, stagger: float) -> Run:
@@ -268,7 +272,9 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
     live = 0
     # A call host as a server has one: its one HTTP client is shared by all
     # its calls (pooled connections, no cookies carried between calls).
-    host = CallHost(call_type=TimedCall)
+    # The webhook process listens on loopback: the destination policy's
+    # development switch, as for the demo.
+    host = CallHost(call_type=TimedCall, destinations=DestinationPolicy(allow_loopback=True))
     await host.__aenter__()
 
     async def one(index: int) -> str:
@@ -319,6 +325,10 @@ async def run_calls(count: int, port: int, stagger: float) -> Run:
         lag_task.cancel()
         await host.close()
     run.completed = sum(1 for d in dispositions if d == "caller_hangup")
+    if run.tool_failures or not run.tools:
+        # Figures of calls whose tools failed measure nothing: say so, loudly.
+        raise SystemExit(f"bench_ai: {len(run.tool_failures)} tool calls failed "
+                         f"(first: {run.tool_failures[:1]}); no figures written")
     return run
 
 

@@ -332,15 +332,23 @@ def _finished(event: object, playout: int, source: str) -> bool:
         event.playout_id == playout and event.source == source
 
 
+# The SWML method name of each verb type whose class name is not it.
+_VERB_NAMES: dict[type, str] = {
+    ir.PromptInput: "prompt", ir.SetVars: "set", ir.UnsetVars: "unset",
+    ir.StopRecordCall: "stop_record_call", ir.SendDigits: "send_digits",
+    ir.SendSms: "send_sms"}
+
+
 def _verb_name(verb: ir.Verb) -> str:
-    names = {ir.PromptInput: "prompt", ir.SetVars: "set", ir.UnsetVars: "unset",
-             ir.StopRecordCall: "stop_record_call", ir.SendDigits: "send_digits",
-             ir.SendSms: "send_sms"}
     if isinstance(verb, ir.Unsupported):
         return verb.method
     if isinstance(verb, ir.Record):
         return "record_call" if verb.background else "record"
-    return names.get(type(verb), type(verb).__name__.lower())
+    kind = type(verb)
+    name = _VERB_NAMES.get(kind)
+    if name is None:
+        name = _VERB_NAMES[kind] = kind.__name__.lower()
+    return name
 
 
 def _line(verb: ir.Verb) -> int:
