@@ -3,7 +3,7 @@
 Not a timer or a task per call: each call's media path registers once, and
 each tick calls every registered path in one pass (so work that is the same
 for all calls can be done for all at once). Ticks are scheduled at absolute
-times (`start + n × 20 ms`), so a late tick does not push the later ones: the
+times (`start + n * 20 ms`), so a late tick does not push the later ones: the
 clock corrects its drift, and a tick that comes more than a frame late is
 counted as lag (what the capacity benchmark reports). It runs on the loop's
 clock, so under the virtual clock a call's audio runs exactly and fast.
@@ -58,7 +58,10 @@ class MediaClock:
             loop = asyncio.get_running_loop()
             self._start, self._n = loop.time(), 0
             self._schedule(loop)
-        return lambda: self._paths.pop(key, None) and None
+        def unregister() -> None:
+            self._paths.pop(key, None)
+
+        return unregister
 
     @property
     def running(self) -> bool:

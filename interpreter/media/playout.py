@@ -139,7 +139,8 @@ class Playout:
         self.frames_out += 1
         if need:
             parts.append(self._silence[:need])
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out: Samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return out
 
     # ------------------------------------------------------------ background
 
