@@ -110,8 +110,9 @@ class Playout:
         background = self._background_frame()
         if background is None:
             return speech
-        mixed = speech.astype(np.int32) + background
-        return np.clip(mixed, -32768, 32767).astype(np.int16)
+        mixed: Samples = np.clip(speech.astype(np.int32) + background,
+                                 -32768, 32767).astype(np.int16)
+        return mixed
 
     def _speech_frame(self) -> Samples:
         need = self.frame_samples
