@@ -56,6 +56,7 @@ class Playout:
         self._background_loops = 0  # 0: until stopped
         self._background_done: Callable[[], None] | None = None
         self.frames_out = 0  # frames of speech handed out (for the barge-in benchmark)
+        self.paused = False  # overlapping speech: hold the agent's place, play nothing
 
     def release(self) -> None:
         self._on_finished = _ignore
@@ -81,6 +82,7 @@ class Playout:
         self._queue.clear()
         self._current = None
         self._position = 0
+        self.paused = False
         self._end_run()
         return heard
 
@@ -114,7 +116,17 @@ class Playout:
                                  -32768, 32767).astype(np.int16)
         return mixed
 
+    def pause(self) -> None:
+        """Stop handing out speech, keeping the place: `resume` goes on from
+        it (a false interruption), `stop` ends it (a real one)."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
     def _speech_frame(self) -> Samples:
+        if self.paused:
+            return self._silence
         need = self.frame_samples
         parts: list[Samples] = []
         while need:

@@ -64,3 +64,15 @@ def test_background_is_mixed_under_speech_and_ends_after_its_loops() -> None:
     assert int(playout.frame()[0]) == 1100
     assert int(playout.frame()[0]) == 100 and done == [True]
     assert int(playout.frame()[0]) == 0
+
+
+def test_a_pause_holds_the_place_and_resume_goes_on_from_it() -> None:
+    playout = Playout(RATE)
+    playout.enqueue(_speech(["one", "two", "three"], 320))
+    playout.frame()  # "one"
+    playout.pause()
+    assert not np.any(playout.frame()) and not np.any(playout.frame())
+    playout.resume()
+    playout.frame()  # "two": nothing was lost or repeated
+    playout.frame()  # "three"
+    assert playout.frames_out == 3 and not playout.speaking

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -13,29 +12,9 @@ from interpreter.clock import run_virtual
 from interpreter.media.playout import Playout
 from interpreter.media.ports import FailureKind, PlayoutFailure, Utterance, Voice
 from interpreter.media.speaking import BUILTIN_RINGBACK, Speaker, ringback
-from interpreter.providers.tts.base import SpeechAudio, TtsError, WordMark
+from tests.media.doubles import TenthSecondWords
 
 RATE = 16_000
-
-
-class Words:
-    """A TTS double: each word is 0.1 s of a tone at 22,050 Hz, one chunk a sentence."""
-
-    def voice_for(self, voice: Voice | None) -> tuple[Voice, bool]:
-        return Voice("espeak", "en-us"), voice is not None and voice.engine == "rime"
-
-    async def synthesize(self, text: str, voice: Voice | None) -> AsyncIterator[SpeechAudio]:
-        if "fail" in text:
-            raise TtsError("synthesis failed")
-        for sentence in text.split(". "):
-            offset = text.index(sentence)
-            marks, at = [], 0
-            for word in sentence.split():
-                start = text.index(word, offset)
-                marks.append(WordMark(at, start, start + len(word)))
-                offset, at = start + len(word), at + 2205
-            yield SpeechAudio(np.full(at, 500, dtype=np.int16), 22_050, tuple(marks))
-            await asyncio.sleep(0)
 
 
 def _run(items: list[Utterance]) -> tuple[Playout, list[int], list[tuple[int, PlayoutFailure]],
@@ -46,7 +25,7 @@ def _run(items: list[Utterance]) -> tuple[Playout, list[int], list[tuple[int, Pl
 
     async def main() -> Playout:
         playout = Playout(RATE, finished.append)
-        speaker = Speaker(playout, Words(), lambda p, f: failures.append((p, f)),
+        speaker = Speaker(playout, TenthSecondWords(), lambda p, f: failures.append((p, f)),
                           lambda wanted, used: notes.append((wanted, used)))
         speaker.play(7, items)
         for _ in range(400):
@@ -67,7 +46,7 @@ def test_speech_is_resampled_with_its_words_and_the_playout_finishes() -> None:
 def test_heard_words_come_from_the_marks() -> None:
     async def main() -> str:
         playout = Playout(RATE)
-        speaker = Speaker(playout, Words(), lambda p, f: None)
+        speaker = Speaker(playout, TenthSecondWords(), lambda p, f: None)
         speaker.play(1, [Utterance("say", "Your table is ready")])
         await asyncio.sleep(0)
         await asyncio.sleep(0)

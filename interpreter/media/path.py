@@ -1,0 +1,257 @@
+"""A call's audio media path: the `CallerChannel` of the audio runtime.
+
+Each media tick the path takes one inbound frame, lets its listener (voice
+activity, endpointing, speech recognition) say what happened, applies the
+barge-in policy right there, and hands out exactly one outbound frame. So a
+barge-in stops the agent in the tick that decides it: zero agent frames
+after it. The call's actor is not on this per-frame path; the path reports
+to the call's sink only when something happens.
+
+Pause, then decide: speech over the agent pauses it first (the place is
+kept). When the policy lets speech onset interrupt, the pause is committed at
+once; when it wants words, the transcript decides — enough matching words
+commit it, anything else (a cough, "uh-huh", too few words) resumes the agent
+where it paused, after at most `resume_after` of silence. An utterance the
+document marks uninterruptible plays on. What was heard — the words whose
+audio ended before the pause — is what `stop_playout` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from interpreter.ir import Barge, BargePolicy
+from interpreter.media import barge
+from interpreter.media.clock import MediaClock
+from interpreter.media.playout import Playout, Samples
+from interpreter.media.ports import (
+    CallSink,
+    FailureKind,
+    Heard,
+    ListenSettings,
+    PlayoutFailure,
+    Recording,
+    Utterance,
+)
+from interpreter.media.speaking import (
+    BUILTIN_HOLD,
+    BUILTIN_RINGBACK,
+    Speaker,
+    hold_tone,
+    read_file,
+    ringback,
+)
+from interpreter.providers.tts.base import TtsProvider
+
+# How long the agent stays paused over speech that did not turn into an
+# interruption before it goes on (LiveKit's false_interruption_timeout is 2 s;
+# a caller's backchannel ends well before that).
+RESUME_AFTER_TICKS = 50  # 1 s
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechOnset:
+    """Voice activity started (after the minimum duration); `onset` is the
+    tick of its first voiced frame."""
+
+    onset: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechOffset:
+    """The caller stopped speaking (endpointing decided)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    text: str
+    final: bool
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """Speech that recognition returned no words for."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """Sound without voice lasting `seconds` (interrupt_on_noise)."""
+
+    seconds: float
+
+
+ListenerEvent = SpeechOnset | SpeechOffset | Words | NotUnderstood | Noise
+
+
+class Listener(Protocol):
+    def listen(self, settings: ListenSettings) -> None: ...
+
+    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
+        """One inbound 20 ms frame; what happened in it."""
+        ...
+
+
+def _silence_source() -> Samples | None:
+    return None
+
+
+def _discard(_: Samples) -> None:
+    pass
+
+
+class AudioPath:
+    """The audio `CallerChannel`: one per call, serviced by the media clock."""
+
+    def __init__(self, clock: MediaClock, rate: int, tts: TtsProvider, listener: Listener,
+                 *, inbound: Callable[[], Samples | None] = _silence_source,
+                 outbound: Callable[[Samples], None] = _discard,
+                 policy: BargePolicy | None = None,
+                 resume_after_ticks: int = RESUME_AFTER_TICKS) -> None:
+        self.rate = rate
+        self.policy = policy or BargePolicy()
+        self.listener = listener
+        self.playout = Playout(rate, self._finished)
+        self.speaker = Speaker(self.playout, tts, self._failed)
+        self.deciding_ticks: list[int] = []  # ticks where a barge-in was committed
+        self._clock = clock
+        self._inbound, self._outbound = inbound, outbound
+        self._sink: CallSink | None = None
+        self._unregister: Callable[[], None] | None = None
+        self._heard: Heard | None = None  # what a barge-in at the frame kept
+        self._paused_at: int | None = None  # tick the agent paused at
+        self._resume_after = resume_after_ticks
+        self._tick = 0
+        self._recordings: dict[str, list[Samples]] = {}
+        self._background: int | None = None
+
+    # ------------------------------------------------------------ CallerChannel
+
+    def attach(self, sink: CallSink) -> None:
+        self._sink = sink
+        self._unregister = self._clock.register(self)
+
+    def answer(self) -> None:
+        """The transport answers; the path itself has nothing to do."""
+
+    def listen(self, settings: ListenSettings) -> None:
+        self.listener.listen(settings)
+
+    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        self.speaker.play(playout_id, items)
+
+    def stop_playout(self) -> Heard:
+        heard, self._heard = self._heard, None
+        if heard is not None:
+            return heard
+        self.speaker.cancel()
+        self._paused_at = None
+        return self.playout.stop()
+
+    def play_background(self, playout_id: int, url: str, loops: int) -> None:
+        try:
+            samples = ringback(self.rate) if url == BUILTIN_RINGBACK else \
+                hold_tone(self.rate) if url == BUILTIN_HOLD else read_file(url, self.rate)
+        except Exception as error:  # any unreadable file is a media failure
+            self._failed(playout_id, PlayoutFailure(FailureKind.MEDIA, 0,
+                                                    f"could not play {url}: {error}"))
+            return
+        self._background = playout_id
+        self.playout.play_background(samples, loops, lambda: self._finished(playout_id))
+
+    def stop_background(self) -> None:
+        self._background = None
+        self.playout.stop_background()
+
+    def send_digits(self, digits: str) -> None:
+        """In-band DTMF out is the transport's; a frame source has none to send."""
+
+    def start_recording(self, control_id: str, recording: Recording) -> str:
+        self._recordings[control_id] = []
+        return f"callkernel://recordings/{control_id}.{recording.format}"
+
+    def stop_recording(self, control_id: str) -> None:
+        self._recordings.pop(control_id, None)
+
+    def hangup(self, reason: str) -> None:
+        self.speaker.cancel()
+        if self._unregister is not None:
+            self._unregister()
+            self._unregister = None
+        self.playout.release()
+        self._sink = None
+
+    # ------------------------------------------------------------ the tick
+
+    def tick(self, n: int) -> None:
+        self._tick = n
+        frame = self._inbound()
+        if frame is None:
+            frame = np.zeros(self.rate // 50, dtype=np.int16)
+        for heard in self.listener.feed(frame, n):
+            self._on(heard, n)
+        if self._paused_at is not None and n - self._paused_at >= self._resume_after:
+            self._resume()
+        self._outbound(self.playout.frame())
+
+    def _on(self, heard: ListenerEvent, n: int) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        speaking = self.playout.speaking  # paused included: its place is kept
+        interruptible = self.playout.interruptible
+        match heard:
+            case SpeechOnset():
+                sink.speech_started()
+                if speaking and interruptible and self._paused_at is None:
+                    if barge.on_speech(self.policy):
+                        self._commit(n)
+                    elif self.policy.mode is not Barge.OFF:
+                        self._pause(n)  # words may interrupt: hold until they decide
+            case Words(text=text, final=final, confidence=confidence):
+                if speaking and barge.on_words(self.policy, text, final, confidence,
+                                               interruptible):
+                    self._commit(n)
+                elif final and self._paused_at is not None:
+                    self._resume()  # a backchannel, too few words: go on
+                sink.transcript(text, final, confidence)
+            case NotUnderstood(reason=reason):
+                if self._paused_at is not None:
+                    self._resume()
+                sink.transcription_failed(reason)
+            case Noise(seconds=seconds):
+                if speaking and barge.on_noise(self.policy, seconds, interruptible):
+                    self._commit(n)
+            case SpeechOffset():
+                pass
+
+    def _pause(self, n: int) -> None:
+        self.playout.pause()
+        self._paused_at = n
+
+    def _resume(self) -> None:
+        self._paused_at = None
+        self.playout.resume()
+
+    def _commit(self, n: int) -> None:
+        """Stop in this tick: nothing more of the agent's speech goes out."""
+        self.speaker.cancel()
+        self._paused_at = None
+        self._heard = self.playout.stop()
+        self.deciding_ticks.append(n)
+
+    # ------------------------------------------------------------ reports
+
+    def _finished(self, playout_id: int) -> None:
+        if self._sink is not None:
+            self._sink.playout_finished(playout_id)
+
+    def _failed(self, playout_id: int, failure: PlayoutFailure) -> None:
+        if self._sink is not None:
+            self._sink.playout_failed(playout_id, failure)

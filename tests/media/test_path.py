@@ -1,0 +1,171 @@
+"""The audio path decides barge-in at the frame: zero agent frames after the
+deciding tick, what was heard is exactly the words whose audio ended, and
+speech that does not interrupt pauses the agent and resumes it with nothing
+lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from interpreter.clock import run_virtual
+from interpreter.ir import Barge, BargePolicy
+from interpreter.media.clock import MediaClock
+from interpreter.media.path import (
+    AudioPath,
+    ListenerEvent,
+    NotUnderstood,
+    SpeechOnset,
+    Words,
+)
+from interpreter.media.playout import Samples
+from interpreter.media.ports import Heard, ListenSettings, PlayoutFailure, Utterance
+from tests.media.doubles import TONE, TenthSecondWords
+
+RATE = 16_000
+REPLY = "I can book a table for four tonight at eight"  # ten words, 1.0 s
+
+
+class Script:
+    """A listener double: the events each tick brings."""
+
+    def __init__(self, events: dict[int, list[ListenerEvent]]) -> None:
+        self.events = events
+        self.settings: list[ListenSettings] = []
+
+    def listen(self, settings: ListenSettings) -> None:
+        self.settings.append(settings)
+
+    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
+        return self.events.get(tick, [])
+
+
+@dataclass
+class Sink:
+    said: list[str] = field(default_factory=list)
+    onsets: int = 0
+    finished: list[int] = field(default_factory=list)
+    failures: list[PlayoutFailure] = field(default_factory=list)
+    misheard: list[str] = field(default_factory=list)
+
+    def speech_started(self) -> None:
+        self.onsets += 1
+
+    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
+        self.said.append(text)
+
+    def digit(self, digit: str) -> None: ...
+    def hung_up(self) -> None: ...
+    def closed(self, reason: str) -> None: ...
+
+    def playout_finished(self, playout_id: int) -> None:
+        self.finished.append(playout_id)
+
+    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
+        self.failures.append(failure)
+
+    def transcription_failed(self, reason: str) -> None:
+        self.misheard.append(reason)
+
+
+@dataclass
+class Outcome:
+    agent_ticks: list[int]  # ticks whose outbound frame held the agent's speech
+    deciding: list[int]
+    heard: Heard
+    sink: Sink
+
+
+def _call(events: dict[int, list[ListenerEvent]], policy: BargePolicy | None = None,
+          ticks: int = 150, interruptible: bool = True) -> Outcome:
+    agent_ticks: list[int] = []
+    sink = Sink()
+
+    async def main() -> Outcome:
+        clock = MediaClock()
+        path: AudioPath
+
+        def outbound(frame: Samples) -> None:
+            if np.any(frame == TONE):
+                agent_ticks.append(clock.tick_number)
+
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script(events),
+                         outbound=outbound, policy=policy)
+        path.attach(sink)
+        path.play(1, [Utterance("say", REPLY, interruptible=interruptible)])
+        await asyncio.sleep(ticks * 0.02 + 0.001)
+        heard = path.stop_playout()
+        path.hangup("done")
+        clock.stop()
+        return Outcome(agent_ticks, path.deciding_ticks, heard, sink)
+
+    return run_virtual(main)
+
+
+def test_speech_onset_stops_the_agent_in_its_own_tick() -> None:
+    outcome = _call({21: [SpeechOnset(21)]}, BargePolicy(mode=Barge.ALL))
+    assert outcome.deciding == [21]
+    assert outcome.agent_ticks and max(outcome.agent_ticks) < 21
+    # 20 frames (0.4 s) went out before the deciding tick: four words ended.
+    assert outcome.heard.text == "I can book a"
+    assert outcome.sink.finished == []
+
+
+def test_words_decide_and_the_pause_is_not_heard() -> None:
+    # Three words needed: the onset pauses the agent at tick 16, the partial
+    # with two words does not interrupt, the final with three does.
+    events: dict[int, list[ListenerEvent]] = {
+        16: [SpeechOnset(16)],
+        30: [Words("no wait", final=False)],
+        40: [Words("no wait actually", final=True)],
+    }
+    outcome = _call(events, BargePolicy(min_words=3))
+    assert outcome.deciding == [40]
+    assert max(outcome.agent_ticks) < 16  # paused at the onset, never resumed
+    assert outcome.heard.text == "I can book"
+    assert outcome.sink.said == ["no wait", "no wait actually"]
+
+
+def test_a_backchannel_pauses_then_resumes_with_nothing_lost() -> None:
+    events: dict[int, list[ListenerEvent]] = {
+        11: [SpeechOnset(11)], 25: [Words("uh-huh", final=True)]}
+    outcome = _call(events, BargePolicy(min_words=2))
+    assert outcome.deciding == []
+    assert [t for t in outcome.agent_ticks if 11 <= t < 25] == []  # held while deciding
+    # The whole reply still played: 50 agent frames, and it finished.
+    assert len(outcome.agent_ticks) == 50
+    assert outcome.sink.finished == [1]
+
+
+def test_speech_nobody_understood_resumes_the_agent() -> None:
+    events: dict[int, list[ListenerEvent]] = {
+        11: [SpeechOnset(11)], 20: [NotUnderstood("no words")]}
+    outcome = _call(events, BargePolicy(min_words=2))
+    assert outcome.deciding == [] and outcome.sink.finished == [1]
+    assert outcome.sink.misheard == ["no words"]
+
+
+def test_a_pause_nobody_decides_resumes_after_a_second() -> None:
+    outcome = _call({11: [SpeechOnset(11)]}, BargePolicy(min_words=2), ticks=200)
+    gap = [t for t in range(min(outcome.agent_ticks), max(outcome.agent_ticks))
+           if t not in outcome.agent_ticks]
+    assert gap == list(range(11, 61))  # 50 ticks held, then the rest of the reply
+    assert outcome.sink.finished == [1]
+
+
+def test_an_uninterruptible_utterance_plays_on() -> None:
+    events: dict[int, list[ListenerEvent]] = {
+        11: [SpeechOnset(11)], 20: [Words("stop talking please", final=True)]}
+    outcome = _call(events, BargePolicy(mode=Barge.ALL), interruptible=False)
+    assert outcome.deciding == [] and len(outcome.agent_ticks) == 50
+    assert outcome.sink.said == ["stop talking please"]
+
+
+def test_barge_off_neither_pauses_nor_stops() -> None:
+    events: dict[int, list[ListenerEvent]] = {
+        11: [SpeechOnset(11)], 20: [Words("stop talking please", final=True)]}
+    outcome = _call(events, BargePolicy(mode=Barge.OFF))
+    assert outcome.deciding == [] and len(outcome.agent_ticks) == 50
