@@ -144,6 +144,7 @@ class AudioPath:
         self.listener.listen(settings)
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
+        self._heard = None  # an earlier barge-in's words are not this playout's
         self.speaker.play(playout_id, items)
 
     def stop_playout(self) -> Heard:
