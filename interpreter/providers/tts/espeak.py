@@ -24,13 +24,14 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
 import soxr
 
 from interpreter.media.ports import Voice
-from interpreter.providers.tts.base import Samples, SpeechAudio, TtsError, WordMark
+from interpreter.providers.tts.base import Samples, SpeechAudio, TtsError, TtsProvider, WordMark
 
 SAMPLE_RATE = 22_050  # what eSpeak NG makes; the media path resamples
 ENGINES = frozenset({"espeak", "espeak-ng", "espeakng", "callkernel"})  # engines spoken natively
@@ -211,7 +212,8 @@ def _load(library_path: str | None, data_path: str | None) -> _Engine:
                 data_path = data_path or espeakng_loader.get_data_path()
             assert library_path is not None and data_path is not None
             _engine = _Engine(library_path, data_path)
-        elif (library_path or data_path) and (library_path, data_path) != _engine.paths:
+        elif any(asked not in (None, loaded)
+                 for asked, loaded in zip((library_path, data_path), _engine.paths, strict=True)):
             raise TtsError("eSpeak NG is already loaded in this process from "
                            f"{_engine.paths[0]}; it cannot be loaded twice")
         return _engine
@@ -255,8 +257,9 @@ class EspeakTts:
 
     def _resolve(self, voice: Voice) -> tuple[str, str, bool]:
         engine = self._engine()
-        native = voice.engine.lower() in ENGINES or not voice.engine
-        if native and voice.name and not (voice.engine == "callkernel"
+        engine_name = voice.engine.lower()
+        native = engine_name in ENGINES or not engine_name
+        if native and voice.name and not (engine_name == "callkernel"
                                           and voice.name == "fallback"):
             base, plus, variant = voice.name.lower().partition("+")
             identifier = engine.voices.get(base)
@@ -274,11 +277,11 @@ class EspeakTts:
         while the consumer has the current one."""
         identifier, used, _ = self._choose(voice)
         loop = asyncio.get_running_loop()
-        chunks = sentences(text)
+        spans = sentences(text)
         pending: list[asyncio.Future[SpeechAudio]] = []
         try:
-            for index in range(len(chunks)):
-                for ahead in chunks[index + len(pending):index + 2]:
+            for index in range(len(spans)):
+                for ahead in spans[index + len(pending):index + 2]:
                     pending.append(loop.run_in_executor(_worker(), self._chunk, text, ahead,
                                                         identifier, used))
                 chunk = await pending.pop(0)
@@ -472,3 +475,7 @@ def speak_to_wav(text: str, path: str | Path, voice: Voice | str | None = None,
     audio = speak(text, voice, rate)
     soundfile.write(str(path), audio.samples, rate, subtype="PCM_16")
     return Path(path)
+
+
+if TYPE_CHECKING:
+    _provider: TtsProvider = EspeakTts()  # mypy checks that it keeps the protocol
