@@ -77,25 +77,23 @@ class Speaker:
         used, substituted = self.tts.voice_for(item.voice)
         if substituted and item.voice is not None:
             self.substituted(str(item.voice), str(used))
-        pending: SpeechAudio | None = None
+        # Each sentence plays as soon as it is made; the end of the playout is
+        # marked by an empty segment, so no sentence waits for the next.
         async for chunk in self.tts.synthesize(item.value, item.voice):
-            if pending is not None:
-                self._queue_speech(pending, item, playout_id, index, last=False)
-            pending = chunk
-        if pending is not None:
-            self._queue_speech(pending, item, playout_id, index, last=last)
-        elif last:
-            self.playout.enqueue(Segment(np.zeros(0, dtype=np.int16), playout_id, index))
+            self._queue_speech(chunk, item, playout_id, index)
+        if last:
+            self.playout.enqueue(Segment(np.zeros(0, dtype=np.int16), playout_id, index,
+                                         last=True, interruptible=item.interruptible))
 
-    def _queue_speech(self, chunk: SpeechAudio, item: Utterance, playout_id: int, index: int,
-                      *, last: bool) -> None:
+    def _queue_speech(self, chunk: SpeechAudio, item: Utterance, playout_id: int,
+                      index: int) -> None:
         rate = self.playout.rate
         samples = _resampled(chunk.samples, chunk.rate, rate)
         scale = rate / chunk.rate
         words = tuple((int(mark.sample * scale), item.value[mark.start:mark.end])
                       for mark in chunk.marks)
         self.playout.enqueue(Segment(_gain(samples, item.volume_db), playout_id, index, words,
-                                     last=last, interruptible=item.interruptible))
+                                     last=False, interruptible=item.interruptible))
 
     async def _sound(self, item: Utterance, rate: int) -> Samples:
         if item.kind == "silence":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from interpreter.clock import run_virtual
 from interpreter.media.playout import Playout
 from interpreter.media.ports import FailureKind, PlayoutFailure, Utterance, Voice
 from interpreter.media.speaking import BUILTIN_RINGBACK, Speaker, ringback
+from interpreter.providers.tts.base import SpeechAudio, WordMark
 from tests.media.doubles import TenthSecondWords
 
 RATE = 16_000
@@ -72,3 +74,42 @@ def test_files_and_tones_play_at_the_path_rate(tmp_path: Path) -> None:
                                            Utterance("url", BUILTIN_RINGBACK)])
     assert not failures and finished == [7]
     assert len(ringback(RATE)) == 6 * RATE
+
+
+class SlowSecondSentence:
+    """The first sentence comes at once; the second only when released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    def voice_for(self, voice: Voice | None) -> tuple[Voice, bool]:
+        return Voice("espeak", "en-us"), False
+
+    async def synthesize(self, text: str, voice: Voice | None) -> AsyncIterator[SpeechAudio]:
+        yield SpeechAudio(np.full(2205, 500, dtype=np.int16), 22_050, (WordMark(0, 0, 5),))
+        await self.release.wait()
+        yield SpeechAudio(np.full(2205, 500, dtype=np.int16), 22_050, (WordMark(0, 7, 12),))
+
+
+def test_the_first_sentence_plays_before_the_next_is_made() -> None:
+    finished: list[int] = []
+
+    async def main() -> tuple[bool, bool]:
+        tts = SlowSecondSentence()
+        playout = Playout(RATE, finished.append)
+        Speaker(playout, tts, lambda p, f: None).play(3, [Utterance("say", "Hello. World")])
+        for _ in range(3):
+            await asyncio.sleep(0)
+        first_plays = bool(np.any(playout.frame() == 500))
+        for _ in range(10):
+            playout.frame()
+        unfinished = not finished
+        tts.release.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        for _ in range(10):
+            playout.frame()
+        return first_plays, unfinished
+
+    assert run_virtual(main) == (True, True)
+    assert finished == [3]
