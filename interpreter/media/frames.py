@@ -29,7 +29,7 @@ FRAMES_PER_SECOND = 1000 // FRAME_MS
 SAMPLE_RATES = (8000, 16000, 24000)  # what a transport's AudioFormat may carry
 ENCODINGS = ("pcm16", "mulaw", "alaw")
 G711_RATE = 8000
-MIN_DBFS = -120.0  # the energy of digital silence (a single ±1 sample reads about -112)
+MIN_DBFS = -120.0  # digital silence (one ±1 sample in an 8 kHz frame reads about -112)
 
 Samples = npt.NDArray[np.int16]  # one frame (1-D) or one frame per call (2-D)
 Levels = npt.NDArray[np.float32]
