@@ -95,7 +95,7 @@ class VadSettings:
     @classmethod
     def parse(cls, spec: str) -> VadSettings:
         """"threshold" or "threshold:frame_ms"; a part that is not a number,
-        or out of range, keeps its default (the document linter reports it)."""
+        or out of range, keeps its default."""
         threshold, _, frame_ms = spec.partition(":")
         return cls(_number(threshold, 0, 100), _number(frame_ms, *MIN_SPEECH_RANGE)
                    or MIN_SPEECH_MS)
