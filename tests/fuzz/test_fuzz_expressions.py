@@ -7,7 +7,6 @@ limit, nothing that is not JSON), however large or deep the values in scope.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 from datetime import UTC, datetime, timedelta
@@ -78,9 +77,21 @@ swaig_text = st.lists(st.sampled_from(SWAIG_TOKENS), max_size=20).map("".join)
 
 
 def _bounded(value: JSONValue) -> None:
-    json.dumps(value, allow_nan=True)  # JSON data (NaN and Infinity are JavaScript numbers)
-    if isinstance(value, str):
-        assert len(value) <= STRING_MAX_LENGTH * 4  # a scope value may pass through
+    """JSON data (NaN and Infinity are JavaScript numbers), no string past the
+    limit. Walked without recursion: a scope value may come back as deep as
+    it went in."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            assert all(isinstance(key, str) for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            assert len(item) <= STRING_MAX_LENGTH * 4  # a scope value may pass through
+        else:
+            assert item is None or isinstance(item, bool | int | float)
 
 
 @FUZZ
