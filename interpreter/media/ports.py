@@ -110,7 +110,8 @@ class ListenSettings:
     speech_event_ms: int = 1400
     # Longest single utterance (speech_timeout).
     speech_timeout_ms: int = 60_000
-    # Speech shorter than this is a click or a cough, not a start.
+    # first_word_timeout: how long speech may go on before its first
+    # recognized word (the minimum speech duration is vad_config's).
     first_word_ms: int = 1000
     # Transcripts under this confidence are treated as not understood.
     confidence: float = 0.0

@@ -1,0 +1,152 @@
+"""One call's listening, as the audio path's `Listener`: the speech detector
+(energy gate, VAD, endpointing) decides when the caller speaks, and a
+speech-to-text session per utterance turns it into words.
+
+A recognition session opens when speech is confirmed, which is some frames
+after its onset: the frames since the onset (and a short lead-in before it)
+are kept, so the recognizer hears the first syllable too. Partial
+transcripts are reported as they change; when endpointing ends the
+utterance, the final transcript is asked for right there. A final with no
+words, under the call's confidence floor, or a recognizer that failed is
+`NotUnderstood`, which the runtime answers with its stt_error recovery.
+
+Recognition runs on the media tick. The embedded recognizer decodes a frame
+in well under the tick (docs/performance.md); a slower one belongs on a
+worker thread behind the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from interpreter.media.endpoint import (
+    NoiseDetected,
+    SpeechDetector,
+    SpeechEnded,
+    SpeechStarted,
+    UtteranceTooLong,
+)
+from interpreter.media.frames import FRAME_MS, Samples
+from interpreter.media.path import (
+    ListenerEvent,
+    Noise,
+    NotUnderstood,
+    SpeechOffset,
+    SpeechOnset,
+    Words,
+)
+from interpreter.media.ports import ListenSettings
+from interpreter.media.resample import Resampler
+from interpreter.providers.stt.base import Recognized, SttError, SttProvider, SttSession
+from interpreter.providers.vad.base import VadProvider
+
+# Frames before the onset handed to the recognizer too: the VAD decides a
+# few milliseconds into a word, and recognizers want a little silence first.
+LEAD_IN_TICKS = 10  # 200 ms
+
+
+class SpeechListener:
+    """Voice activity, endpointing and recognition at the path's rate."""
+
+    def __init__(self, vad: VadProvider, stt: SttProvider, rate: int,
+                 settings: ListenSettings | None = None, noise_ms: int | None = None) -> None:
+        self.settings = settings or ListenSettings()
+        self.detector = SpeechDetector(vad, self.settings, noise_ms)
+        self._stt = stt
+        self._to_stt = Resampler(rate, stt.sample_rate) if stt.sample_rate != rate else None
+        # Frames back to the longest onset-to-confirmation delay plus the lead-in.
+        self._recent: deque[tuple[int, Samples]] = deque()
+        self._session: SttSession | None = None
+
+    def listen(self, settings: ListenSettings) -> None:
+        self.settings = settings
+        self.detector.listen(settings)
+
+    def feed(self, frame: Samples, tick: int) -> list[ListenerEvent]:
+        self._keep(frame, tick)
+        heard: list[ListenerEvent] = []
+        if self._session is not None:
+            self._recognize(frame, heard)
+        for event in self.detector.hear(tick, frame):
+            match event:
+                case SpeechStarted(onset_tick=onset):
+                    heard.append(SpeechOnset(onset))
+                    self._open(onset, heard)
+                case SpeechEnded() | UtteranceTooLong():
+                    heard.append(SpeechOffset())
+                    self._finish(heard)
+                case NoiseDetected(at_tick=at, onset_tick=onset):
+                    heard.append(Noise((at - onset + 1) * FRAME_MS / 1000))
+        return heard
+
+    def close(self) -> None:
+        """Drop the utterance under way, if any."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._to_stt is not None:
+            self._to_stt.flush()  # its carry belongs to the dropped utterance
+
+    # ------------------------------------------------------------ recognition
+
+    def _keep(self, frame: Samples, tick: int) -> None:
+        self._recent.append((tick, frame))
+        keep = self.detector.endpointer.timing.min_speech * 2 + LEAD_IN_TICKS + 2
+        while len(self._recent) > keep:
+            self._recent.popleft()
+
+    def _open(self, onset: int, heard: list[ListenerEvent]) -> None:
+        self.close()
+        try:
+            self._session = self._stt.session(self.settings)
+        except SttError as error:
+            heard.append(NotUnderstood(f"speech recognition unavailable: {error}"))
+            return
+        for tick, frame in self._recent:
+            if tick >= onset - LEAD_IN_TICKS:
+                self._recognize(frame, heard)
+
+    def _recognize(self, frame: Samples, heard: list[ListenerEvent]) -> None:
+        session = self._session
+        if session is None:
+            return
+        audio = frame if self._to_stt is None else self._to_stt.push(frame).reshape(-1)
+        if not len(audio):
+            return
+        try:
+            partial = session.feed(audio)
+        except SttError as error:
+            self._failed(error, heard)
+            return
+        if partial is not None and partial.text:
+            heard.append(Words(partial.text, final=False, confidence=partial.confidence))
+
+    def _finish(self, heard: list[ListenerEvent]) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if self._to_stt is not None:
+                rest = self._to_stt.flush()
+                if len(rest):
+                    session.feed(rest.reshape(-1))
+            final = session.finish()
+        except SttError as error:
+            heard.append(NotUnderstood(f"speech recognition failed: {error}"))
+        else:
+            heard.append(self._final(final))
+        finally:
+            session.close()
+        self.detector.endpointer.transcribed()
+
+    def _final(self, final: Recognized) -> ListenerEvent:
+        if not final.text.strip():
+            return NotUnderstood("no words recognized")
+        if final.confidence < self.settings.confidence:
+            return NotUnderstood(f"recognized with confidence {final.confidence:.2f}, "
+                                 f"under {self.settings.confidence}")
+        return Words(final.text, final=True, confidence=final.confidence)
+
+    def _failed(self, error: SttError, heard: list[ListenerEvent]) -> None:
+        self.close()
+        heard.append(NotUnderstood(f"speech recognition failed: {error}"))
