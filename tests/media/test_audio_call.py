@@ -42,11 +42,17 @@ class Call:
     deciding: list[int]
     heard: Heard
     sink: Sink
-    caller_onset_tick: int
+    caller_onset_sample: int
+
+    @property
+    def caller_onset_tick(self) -> int:
+        return self.caller_onset_sample // FRAME + 1
 
 
-def _call(caller: str, at: float, policy: BargePolicy, seconds: float = 12.0) -> Call:
-    voice = speech(caller, RATE)
+def _call(caller: str | Samples, at: float, policy: BargePolicy,
+          seconds: float = 12.0) -> Call:
+    """The agent says REPLY; the caller (a fixture's name, or audio) starts `at` s in."""
+    voice = speech(caller, RATE) if isinstance(caller, str) else caller
     inbound_audio = join(silence(at, RATE), voice, silence(seconds, RATE))
     agent_frames: list[int] = []
     sink = Sink()
@@ -74,8 +80,7 @@ def _call(caller: str, at: float, policy: BargePolicy, seconds: float = 12.0) ->
         heard = path.stop_playout()
         path.hangup("done")
         clock.stop()
-        return Call(agent_frames, path.deciding_ticks, heard, sink,
-                    onset(inbound_audio) // FRAME + 1)
+        return Call(agent_frames, path.deciding_ticks, heard, sink, onset(inbound_audio))
 
     return run_virtual(main)
 
