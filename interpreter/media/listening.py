@@ -61,6 +61,9 @@ class SpeechListener:
     def listen(self, settings: ListenSettings) -> None:
         self.settings = settings
         self.detector.listen(settings)
+        # interrupt_on_noise: sound this long is reported even without words.
+        noise = settings.barge.noise_s if settings.barge is not None else None
+        self.detector.endpointer.interrupt_on_noise(None if noise is None else int(noise * 1000))
 
     def feed(self, frame: Samples, tick: int) -> list[ListenerEvent]:
         self._keep(frame, tick)

@@ -51,6 +51,8 @@ from interpreter.providers.tts.base import TtsProvider
 # interruption before it goes on (LiveKit's false_interruption_timeout is 2 s;
 # a caller's backchannel ends well before that).
 RESUME_AFTER_TICKS = 50  # 1 s
+# Until the runtime says otherwise (a plain `play`), speech does not interrupt.
+NO_BARGE = BargePolicy(mode=Barge.OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class AudioPath:
                  policy: BargePolicy | None = None,
                  resume_after_ticks: int = RESUME_AFTER_TICKS) -> None:
         self.rate = rate
-        self.policy = policy or BargePolicy()
+        self.policy = policy or NO_BARGE
         self.listener = listener
         self.playout = Playout(rate, self._finished)
         self.speaker = Speaker(self.playout, tts, self._failed)
@@ -141,6 +143,7 @@ class AudioPath:
         """The transport answers; the path itself has nothing to do."""
 
     def listen(self, settings: ListenSettings) -> None:
+        self.policy = settings.barge or NO_BARGE
         self.listener.listen(settings)
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:

@@ -23,7 +23,10 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:  # ir imports this module's types
+    from interpreter.ir import BargePolicy
 
 UtteranceKind = Literal["say", "url", "silence", "ring"]
 
@@ -122,6 +125,10 @@ class ListenSettings:
     turn_detection_ms: int | None = 250  # None: turn detection off
     # Words are not reported while paused (the caller is on hold).
     paused: bool = False
+    # When the caller's speech interrupts what plays (the ai verb's and the
+    # prompt verb's policies); None: it does not (a plain play). The audio
+    # runtime applies it at the frame; the text runtime decides per event.
+    barge: BargePolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

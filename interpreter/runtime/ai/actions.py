@@ -318,5 +318,6 @@ def _settings(session: AiSession, settings: replies.Settings) -> None:
     if settings.confidence is not None:
         session.tune_listening(confidence=settings.confidence)
     if settings.barge_confidence is not None:
-        session.tuning.barge = replace(session.tuning.barge, confidence=settings.barge_confidence)
+        session.tune_listening(barge=replace(session.tuning.barge,
+                                             confidence=settings.barge_confidence))
         session.call.trace.record("barge_policy", confidence=settings.barge_confidence)

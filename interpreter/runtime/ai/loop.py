@@ -64,6 +64,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     if start is not None:
         _start_at(session, *start)
     call.set_state(CallState.IN_AI)
+    listening_before = executor.listening
     # The transport listens as the document says, in the session's language.
     session.tune_listening(language=session.tuning.language_code)
     call.trace.record("ai_started", session=session.session_id,
@@ -82,6 +83,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
                           output_tokens=session.conversation.output_tokens,
                           global_data=dict(session.global_data))
     call.carried = _handover(session)
+    executor.listen(listening_before)  # the ai verb's settings and barge-in end with it
     call.set_state(CallState.ANSWERED)
     call.vars["ai_result"] = "success" if not (session.next.why or "").startswith("error") \
         else "failed"

@@ -120,8 +120,10 @@ class AiSession:
         tuning = self.tuning
         tuning.listening = replace(tuning.listening, **changes)  # type: ignore[arg-type]
         self.executor.listen(tuning.listening)
-        self.call.trace.record("listen", **{k: list(v) if isinstance(v, tuple) else v
-                                            for k, v in changes.items()})
+        changes.pop("barge", None)  # traced as barge_policy, by what changed it
+        if changes:
+            self.call.trace.record("listen", **{k: list(v) if isinstance(v, tuple) else v
+                                                for k, v in changes.items()})
 
 
 def voice_of(language: ir.Language) -> Voice:

@@ -5,7 +5,7 @@ waiting for the caller, hold, background audio and tool chaining."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from interpreter import ir
 from interpreter.media.ports import ListenSettings
@@ -17,7 +17,6 @@ class TurnPolicy:
     hints: list[ir.Hint] = field(default_factory=list)  # the document's + dynamic ones
     llm_settings: dict[str, float] = field(default_factory=dict)  # the `settings` action
     listening: ListenSettings = field(default_factory=ListenSettings)
-    barge: ir.BargePolicy = field(default_factory=ir.BargePolicy)
     prompt_override: tuple[str, bool] | None = None  # context_switch: (prompt, full_reset)
     wait_for_user: bool = False  # the next reply waits for the caller's words
     wait_for_user_until: float | None = None  # ...or until this time
@@ -31,8 +30,12 @@ class TurnPolicy:
     @classmethod
     def of(cls, verb: ir.Ai) -> TurnPolicy:
         return cls(language=verb.languages[0] if verb.languages else None,
-                   hints=list(verb.hints), listening=verb.params.listen,
-                   barge=verb.params.barge)
+                   hints=list(verb.hints),
+                   listening=replace(verb.params.listen, barge=verb.params.barge))
+
+    @property
+    def barge(self) -> ir.BargePolicy:
+        return self.listening.barge or ir.BargePolicy()
 
     @property
     def language_code(self) -> str:

@@ -3,6 +3,7 @@ record, record_call, stop_record_call, send_digits."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from interpreter import ir
@@ -82,7 +83,7 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
                                                     voice=verb.voice, volume_db=verb.volume)]
     before = executor.listening
     if verb.speech:
-        executor.listen(verb.listen)
+        executor.listen(replace(verb.listen, barge=ir.PROMPT_BARGE))
     try:
         await _collect(executor, verb, items)
     finally:
