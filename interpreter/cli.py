@@ -164,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "variables below")
     run.add_argument("--model-script", metavar="RULES",
                      help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
+    run.add_argument("--audio", action="store_true",
+                     help="run the call on the audio media runtime: the agent speaks "
+                     "through the embedded TTS, the caller's lines are spoken and heard by "
+                     "VAD, endpointing and the embedded recognizer (see docs/speech.md)")
+    run.add_argument("--record", metavar="WAV",
+                     help="with --audio: write the call to WAV (stereo: caller left, agent "
+                     "right), replacing what it held")
 
     test = command(
         "test", "run flow tests (*.test.yaml)",
@@ -257,7 +264,8 @@ def _dispatch(argv: list[str] | None) -> int:
         case "run":
             return run_command.run(args.flow, args.caller, trace_path=args.trace,
                                    real_time=args.real_time, as_json=args.as_json,
-                                   llm=args.llm, model_script=args.model_script)
+                                   llm=args.llm, model_script=args.model_script,
+                                   audio=args.audio, record=args.record)
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
 from interpreter.runtime.call import Call
@@ -126,7 +126,18 @@ def _background(url: str) -> str:
     return "ringback" if url == "builtin:ringback" else f"background {url}"
 
 
-def conversation(caller: SimulatedCaller, call: Call, start: float = 0.0) -> list[Line]:
+class CallerRecords(Protocol):
+    """What a simulated caller (text or audio) kept of the call."""
+
+    @property
+    def heard(self) -> list[AgentLine]: ...
+    @property
+    def background(self) -> list[AgentLine]: ...
+    @property
+    def said(self) -> list[CallerAction]: ...
+
+
+def conversation(caller: CallerRecords, call: Call, start: float = 0.0) -> list[Line]:
     """The whole call as lines, in time order. `start`: the loop time the call
     started at (the caller's records are loop times, the trace's are not)."""
     lines: list[Line] = []

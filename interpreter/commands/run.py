@@ -8,6 +8,12 @@ wall clock and prints each line as it happens. The output is the
 conversation with timestamps, interleaved with what the runtime did (states,
 legs, errors); conversation.py builds it.
 
+`--audio` runs the same call through the audio media runtime instead: the
+agent speaks through the embedded TTS, the caller's lines are spoken into
+the call as 20 ms frames and heard by voice activity detection, endpointing
+and the embedded recognizer (transports/audio_caller.py); `--record FILE`
+writes both directions to a stereo WAV.
+
 Exit codes: 0 the call ended without a fatal error, 1 the flow, caller
 script or model rules have errors, 2 usage error or unreadable input (or
 `--llm openai` not configured), 3 the call ended on a fatal error. A flow
@@ -26,7 +32,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from interpreter import ir
@@ -50,6 +56,9 @@ from interpreter.transports.caller_script import CallerScript, load_caller_scrip
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
+if TYPE_CHECKING:
+    from interpreter.transports.audio_caller import AudioCaller
+
 EXIT_OK, EXIT_DOCUMENT, EXIT_USAGE, EXIT_CALL_FAILED = 0, 1, 2, 3
 
 
@@ -68,7 +77,7 @@ class CallRun:
     started at (the caller's records are loop times; trace times count from it)."""
 
     call: Call
-    caller: SimulatedCaller
+    caller: SimulatedCaller | AudioCaller
     start: float
 
     def lines(self) -> list[tuple[float, str, str]]:
@@ -77,9 +86,27 @@ class CallRun:
 
 async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, *,
                    base: Path | None, trace_path: str | None = None,
-                   call_id: str | None = None, view: LiveView | None = None) -> CallRun:
-    """Run one call to its end against the script; `view` prints it live."""
-    caller = view.caller(script) if view is not None else SimulatedCaller(script)
+                   call_id: str | None = None, view: LiveView | None = None,
+                   audio: bool = False, record: str | None = None) -> CallRun:
+    """Run one call to its end against the script; `view` prints it live;
+    `audio` runs it on the audio runtime, `record` writes that audio."""
+    caller: SimulatedCaller | AudioCaller
+    if audio:
+        # The speech engines load only for an audio call (lint and text runs start faster).
+        from interpreter.media.clock import MediaClock
+        from interpreter.providers.stt.pocketsphinx import PocketsphinxProvider
+        from interpreter.providers.stt.vocabulary import vocabulary_for
+        from interpreter.providers.tts.espeak import EspeakTts
+        from interpreter.transports.audio_caller import AudioCaller, script_lines
+
+        # The recognizer expects the flow's phrases and the script's lines, as
+        # a deployment's hints would: the run tests the flow and the audio
+        # path, not how far the embedded model guesses unknown words.
+        vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
+        caller = AudioCaller(script, MediaClock(), EspeakTts(),
+                             PocketsphinxProvider(vocabulary, pool_size=1))
+    else:
+        caller = view.caller(script) if view is not None else SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
     start = asyncio.get_running_loop().time()
     if view is not None:
@@ -92,6 +119,8 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
     finally:
         await caller.close()
         await network.close()
+        if record is not None and not isinstance(caller, SimulatedCaller):
+            caller.record(record)
     return CallRun(call, caller, start)
 
 
@@ -234,8 +263,10 @@ def _truncate(path: str) -> None:
 def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         real_time: bool = False, as_json: bool = False, llm: str = "scripted",
         model_script: str | None = None, out: TextIO | None = None,
-        err: TextIO | None = None, live: bool | None = None) -> int:
-    """`live`: print each line as it happens (default: with `real_time`)."""
+        err: TextIO | None = None, live: bool | None = None, audio: bool = False,
+        record: str | None = None) -> int:
+    """`live`: print each line as it happens (default: with `real_time`, not
+    with `audio`)."""
     out = out or sys.stdout
     err = err or sys.stderr
     name = source_name(flow_path)
@@ -250,7 +281,12 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
             print(shown(diagnostic.render()), file=err)
         return EXIT_DOCUMENT
     call_id = str(uuid.uuid4())
-    view = LiveView(out) if (real_time if live is None else live) and not as_json else None
+    if record is not None and not audio:
+        print("callkernel run: --record needs --audio (text media has no audio to record)",
+              file=err)
+        return EXIT_USAGE
+    live = (real_time and not audio) if live is None else live
+    view = LiveView(out) if live and not as_json else None
 
     def sinks(_: str) -> TraceSink:
         assert view is not None
@@ -281,7 +317,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
                     print(shown(diagnostic.render()), file=err)
                 return EXIT_DOCUMENT
             ran = await run_call(host, flow, script, base=base, call_id=call_id, view=view,
-                                 trace_path=None if view else trace_path)
+                                 trace_path=None if view else trace_path, audio=audio,
+                                 record=record)
         # Leaving the host delivered the summary: its result is there now.
         return ran, host
 

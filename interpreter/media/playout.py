@@ -144,6 +144,9 @@ class Playout:
                 self._heard += [word for _, word in segment.words]
                 self._current = None
                 if segment.last:
+                    # What is heard is per playout: the next one starts afresh
+                    # even when it follows without a gap.
+                    self._end_run()
                     self._on_finished(segment.playout_id)
         if not parts:
             if self._played_samples:

@@ -76,3 +76,15 @@ def test_a_pause_holds_the_place_and_resume_goes_on_from_it() -> None:
     playout.frame()  # "two": nothing was lost or repeated
     playout.frame()  # "three"
     assert playout.frames_out == 3 and not playout.speaking
+
+
+def test_heard_is_the_stopped_playouts_own_words_when_playouts_run_together() -> None:
+    playout = Playout(16_000)
+    word = np.full(1600, 100, dtype=np.int16)  # 0.1 s
+    playout.enqueue(Segment(np.concatenate([word, word]), 1, words=((0, "Hello"), (1600, "there"))))
+    playout.enqueue(Segment(np.concatenate([word, word, word]), 2,
+                            words=((0, "For"), (1600, "sales,"), (3200, "press"))))
+    for _ in range(20):  # 0.4 s: all of playout 1, two words of playout 2
+        playout.frame()
+    heard = playout.stop()
+    assert heard.text == "For sales," and heard.words == 2 and heard.seconds == 0.2
