@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/callkernel describe flows
 	$(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
 	$(BIN)/callkernel demo
+	$(BIN)/callkernel demo --audio --record demo-call.wav
 
 test: $(STAMP)
 	$(BIN)/ruff check .

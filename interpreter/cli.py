@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=demo_command.PORT, metavar="PORT",
                       help="serve the webhook on this port (default %(default)s; 0 picks a "
                       "free one); the flow's http://127.0.0.1:8765/ URLs are pointed at it")
+    demo.add_argument("--audio", action="store_true",
+                      help="run the call on the audio media runtime (embedded TTS, VAD, "
+                      "endpointing and speech recognition), as `run --audio` does")
+    demo.add_argument("--record", metavar="WAV",
+                      help="with --audio: write the call to WAV (caller left, agent right)")
 
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
@@ -270,7 +275,8 @@ def _dispatch(argv: list[str] | None) -> int:
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)
         case "demo":
-            return demo_command.run(args.flow, args.caller, port=args.port)
+            return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
+                                    record=args.record)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

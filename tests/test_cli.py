@@ -173,7 +173,7 @@ def test_console_script_lives_in_the_package_and_cli_py_is_only_a_shim() -> None
 
 # Distributions used without an import of their own name.
 _IMPORTED_AS = {"ruamel.yaml": "ruamel.yaml", "espeakng-loader": "espeakng_loader",
-                "webrtcvad-wheels": "webrtcvad"}
+                "webrtcvad-wheels": "webrtcvad", "text2num": "text_to_num"}
 _USED_INDIRECTLY = {"ruamel.yaml.clib",  # ruamel's C parser
                     "tzdata"}  # zoneinfo's fallback database
 

@@ -98,7 +98,8 @@ def summary_text(summary: JSONValue) -> str:
 
 
 def run(flow_path: str | None = None, script_path: str | None = None,
-        out: TextIO | None = None, err: TextIO | None = None, *, port: int = PORT) -> int:
+        out: TextIO | None = None, err: TextIO | None = None, *, port: int = PORT,
+        audio: bool = False, record: str | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -112,6 +113,9 @@ def run(flow_path: str | None = None, script_path: str | None = None,
         for diagnostic in error.diagnostics:
             print(diagnostic.render(), file=err)
         return EXIT_DOCUMENT
+    if record is not None and not audio:
+        print("callkernel demo: --record needs --audio", file=err)
+        return EXIT_USAGE
     app = build_app()
 
     async def main() -> int:
@@ -138,7 +142,8 @@ def run(flow_path: str | None = None, script_path: str | None = None,
                         print(diagnostic.render(), file=err)
                     return EXIT_DOCUMENT
                 base = Path(flow_path).resolve().parent if flow_path else None
-                ran = await run_call(host, flow, script, base=base)
+                ran = await run_call(host, flow, script, base=base, audio=audio,
+                                     record=record)
         finally:
             await runner.cleanup()
         print_lines(ran.lines(), out)
@@ -147,6 +152,8 @@ def run(flow_path: str | None = None, script_path: str | None = None,
         for summary in app[SUMMARIES]:
             print(shown(f"summary delivered to /post_prompt: {summary_text(summary)}"),
                   file=out)
+        if record is not None:
+            print(f"recording: {record} (stereo: caller left, agent right)", file=out)
         return EXIT_CALL_FAILED if ended_on_fatal_error(ran.call) else EXIT_OK
 
     return run_virtual(main)
