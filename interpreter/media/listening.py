@@ -9,6 +9,8 @@ transcripts are reported as they change; when endpointing ends the
 utterance, the final transcript is asked for right there. A final with no
 words, under the call's confidence floor, or a recognizer that failed is
 `NotUnderstood`, which the runtime answers with its stt_error recovery.
+Words are reported in written form (numbers as digits, providers/stt/written.py),
+as hosted recognizers report them.
 
 Recognition runs on the media tick. The embedded recognizer decodes a frame
 in well under the tick (docs/performance.md); a slower one belongs on a
@@ -38,6 +40,7 @@ from interpreter.media.path import (
 from interpreter.media.ports import ListenSettings
 from interpreter.media.resample import Resampler
 from interpreter.providers.stt.base import Recognized, SttError, SttProvider, SttSession
+from interpreter.providers.stt.written import written
 from interpreter.providers.vad.base import VadProvider
 
 # Frames before the onset handed to the recognizer too: the VAD decides a
@@ -122,7 +125,8 @@ class SpeechListener:
             self._failed(error, heard)
             return
         if partial is not None and partial.text:
-            heard.append(Words(partial.text, final=False, confidence=partial.confidence))
+            heard.append(Words(written(partial.text, self.settings.language), final=False,
+                               confidence=partial.confidence))
 
     def _finish(self, heard: list[ListenerEvent]) -> None:
         session, self._session = self._session, None
@@ -148,7 +152,8 @@ class SpeechListener:
         if final.confidence < self.settings.confidence:
             return NotUnderstood(f"recognized with confidence {final.confidence:.2f}, "
                                  f"under {self.settings.confidence}")
-        return Words(final.text, final=True, confidence=final.confidence)
+        return Words(written(final.text, self.settings.language), final=True,
+                     confidence=final.confidence)
 
     def _failed(self, error: SttError, heard: list[ListenerEvent]) -> None:
         self.close()

@@ -300,7 +300,10 @@ class Executor:
         same way). A file that fails to play is a media_error and is skipped."""
         if not items:
             return True
-        items = [self.voiced(u) for u in items]
+        # Waited out to the end, never barged into (the ai verb's replies and the
+        # prompt verb play through the channel themselves and handle barge-in):
+        # say so, so a transport deciding barge-in at the frame leaves it be.
+        items = [replace(self.voiced(u), interruptible=False) for u in items]
         playout = self.call.next_id()
         self.channel.play(playout, items)
         self.call.trace.record("play", playout=playout, source=self.source,

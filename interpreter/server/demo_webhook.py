@@ -30,7 +30,8 @@ CALLS: web.AppKey[list[JSONValue]] = web.AppKey("calls", list)
 
 
 def _check_order(args: dict[str, Any]) -> JSONValue:
-    order = str(args.get("order_id", "")).upper()
+    # Spoken IDs come with spaces ("a 123" from a recognizer): compare without.
+    order = "".join(str(args.get("order_id", "")).split()).upper()
     return {"response": ORDERS.get(order, f"No order {order} was found")}
 
 

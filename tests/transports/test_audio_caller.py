@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from interpreter.commands import demo as demo_command
 from interpreter.commands import run as run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 IVR = str(ROOT / "flows" / "ivr.yaml")
 IVR_CALLER = str(ROOT / "flows" / "ivr.caller.yaml")
-SUPPORT = str(ROOT / "flows" / "support.yaml")
-SUPPORT_CALLER = str(ROOT / "flows" / "support.caller.yaml")
 
 
 def _run(*args: str, **options: object) -> tuple[int, list[tuple[float, str]], str]:
@@ -50,10 +49,14 @@ def test_the_ivr_runs_in_audio_digits_and_speech_alike(tmp_path: Path) -> None:
     assert caller[:rate * 3].max() == 0 and agent[:rate * 3].max() > 1000
 
 
-def test_a_barge_in_keeps_what_the_caller_heard_of_the_agent() -> None:
-    code, timed, _ = _run(SUPPORT, SUPPORT_CALLER, audio=True)
-    lines = [text for _, text in timed]
+def test_the_demo_in_audio_recognizes_the_order_and_keeps_what_was_heard() -> None:
+    out = io.StringIO()
+    code = demo_command.run(out=out, err=io.StringIO(), port=0, audio=True)
+    lines = [" ".join(line.split()[1:]) for line in out.getvalue().splitlines()]
     assert code == 0
+    # The spoken order IDs, recognized and written as digits, reached the tool.
+    assert 'call calling check_order({"order_id": "a123"})' in lines
+    assert 'call calling check_order({"order_id": "b456"})' in lines
     barge = next(line for line in lines if line.startswith("call barge-in"))
     heard = barge.split('"')[1]
     cut = next(line for line in lines if "cut off; heard:" in line)
