@@ -21,7 +21,8 @@ from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
 from interpreter.runtime.call import Call
 from interpreter.runtime.trace import TraceSink
 from interpreter.transports.caller_script import CallerScript
-from interpreter.transports.simulated import CallerAction, SimulatedCaller
+from interpreter.transports.script_follower import CallerAction
+from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_media import AgentLine, utterance_seconds
 
 Line = tuple[float, str, str]  # seconds since the call started, who, text

@@ -49,16 +49,8 @@ from interpreter.providers.stt.base import SttProvider
 from interpreter.providers.tts import espeak
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.providers.vad.webrtc import WebRtcVad
-from interpreter.transports.caller_script import (
-    CallerScript,
-    Cue,
-    Hangup,
-    Press,
-    Say,
-    Timing,
-    Wait,
-)
-from interpreter.transports.simulated import DIGIT_INTERVAL, CallerAction
+from interpreter.transports.caller_script import CallerScript, Say
+from interpreter.transports.script_follower import Hearing, ScriptFollower
 from interpreter.transports.simulated_media import AgentLine, loop_now, stamp
 
 RATE = 16_000
@@ -80,21 +72,22 @@ class _Playing:
 
 @dataclass
 class _Turns:
-    """The agent's turns, as the caller hears them."""
+    """The agent's turns, as the caller hears them (a `Hearing`)."""
 
-    finished: int = 0
-    start: float | None = None  # of the turn playing now; None while silent
+    turns_finished: int = 0
+    # Of the turn playing now (from when it was queued: the embedded TTS
+    # starts within milliseconds); None while silent.
+    turn_start: float | None = None
     silent_since: float = 0.0
-    lines: list[AgentLine] = field(default_factory=list)
+    heard: list[AgentLine] = field(default_factory=list)
 
 
-class AudioCaller:
+class AudioCaller(ScriptFollower):
     """A `CallerChannel` whose caller follows a script, in audio."""
 
     def __init__(self, script: CallerScript, clock: MediaClock, tts: TtsProvider,
                  stt: SttProvider, *, policy: BargePolicy | None = None) -> None:
-        self.script = script
-        self.said: list[CallerAction] = []
+        self._follow_init(script)
         self.background: list[AgentLine] = []
         self.answered_at: float | None = None
         self.ended_at: float | None = None
@@ -108,18 +101,13 @@ class AudioCaller:
         self._voice: list[Samples] = []  # caller audio waiting to go in
         self._caller_frames: list[Samples] = []
         self._agent_frames: list[Samples] = []
-        self._sink: CallSink | None = None
         self._task: asyncio.Task[None] | None = None
-        self._change = asyncio.Event()
-        self._start = 0.0
-        self._turns_seen = 0
-        self._lines_seen = 0
 
     # ------------------------------------------------------------ records
 
     @property
     def heard(self) -> list[AgentLine]:
-        return self._turns.lines
+        return self._turns.heard
 
     @property
     def ended(self) -> bool:
@@ -162,6 +150,9 @@ class AudioCaller:
             (i.value for i in items if i.kind != "silence"), "")
         if kind:
             self._playing.append(_Playing(playout_id, kind, text, loop_now()))
+            if self._turns.turn_start is None:
+                self._turns.turn_start = loop_now()
+                self._changed()
         self.path.play(playout_id, items)
 
     def stop_playout(self) -> Heard:
@@ -217,9 +208,6 @@ class AudioCaller:
         playing = self._playing[0] if self._playing else None
         if playing is not None and playing.start is None and np.any(frame):
             playing.start = stamp()
-            if playing.kind == "say":
-                self._turns.start = playing.start
-            self._change.set()
 
     # ------------------------------------------------------------ the agent's lines
 
@@ -229,15 +217,15 @@ class AudioCaller:
         turns = self._turns
         while self._playing and self._playing[0].playout_id <= playout_id:
             playing = self._playing.popleft()
-            turns.lines.append(AgentLine(
+            turns.heard.append(AgentLine(
                 playing.kind, playing.text, playing.start or stamp(playing.queued), stamp(),
                 cut_off, heard if cut_off else playing.text))
-            if playing.kind == "say" and not cut_off:
-                turns.finished += 1
+            if not cut_off:
+                turns.turns_finished += 1
         if not self._playing:
-            turns.start = None
+            turns.turn_start = None
             turns.silent_since = loop_now()
-        self._change.set()
+        self._changed()
 
     def playout_ended(self, playout_id: int, *, failed: bool) -> None:
         """The path reported the end of a playout (or of the background track)."""
@@ -263,106 +251,19 @@ class AudioCaller:
 
     # ------------------------------------------------------------ the script
 
-    async def _run(self) -> None:
-        previous_end = self._start
-        for step in self.script.steps:
-            if isinstance(step, Wait):
-                await asyncio.sleep(step.seconds)
-            else:
-                note = await self._cue(step.timing, previous_end)
-                await self._act(step, note)
-                if self.ended:
-                    return
-            previous_end = loop_now()
-        await asyncio.sleep(self.script.linger)
-        self._hang_up("linger")
+    def _hearing(self) -> Hearing:
+        return self._turns
 
-    async def _cue(self, timing: Timing, previous_end: float) -> str:
-        deadline = loop_now() + self.script.patience
-        if timing.cue is Cue.AT:
-            await _sleep_until(self._start + timing.seconds)
-            return ""
-        if timing.cue is Cue.AFTER:
-            await _sleep_until(previous_end + timing.seconds)
-            return ""
-        while timing.after_hearing and not self._has_heard(timing.after_hearing):
-            if not await self._change_before(deadline):
-                return "patience ran out"
-        if timing.cue is Cue.BARGE_IN:
-            while self._turns.start is None:
-                if not await self._change_before(deadline):
-                    return "patience ran out"
-            await _sleep_until(self._turns.start + timing.seconds)
-            return ""
-        while (ready := self._turn_over_at(timing)) is None or loop_now() < ready:
-            if not await self._change_before(deadline if ready is None
-                                             else min(ready, deadline)) and ready is None:
-                return "patience ran out"
-        return ""
-
-    def _turn_over_at(self, timing: Timing) -> float | None:
-        turns = self._turns
-        if turns.start is not None or self._playing or (
-                not timing.after_hearing and turns.finished <= self._turns_seen):
-            return None
-        return turns.silent_since + self.script.pause
-
-    def _has_heard(self, phrase: str) -> bool:
-        wanted = " ".join(phrase.lower().split())
-        return any(wanted in " ".join(line.heard.lower().split())
-                   for line in self._turns.lines[self._lines_seen:])
-
-    async def _change_before(self, when: float) -> bool:
-        """Wait for a change in what the caller hears; False once `when` passed."""
-        if loop_now() >= when:
-            return False
-        self._change.clear()
-        try:
-            async with asyncio.timeout_at(when):
-                await self._change.wait()
-        except TimeoutError:
-            pass
-        return True
-
-    async def _act(self, step: Say | Press | Hangup, note: str) -> None:
-        assert self._sink is not None
-        start = loop_now()
-        if isinstance(step, Hangup):
-            self._hang_up(note)
-            return
-        value = ""
-        spoken: float | None = None  # when the caller's last frame went in
-        try:
-            if isinstance(step, Say):
-                value = step.text
-                voice = espeak.speak(step.text, CALLER_VOICE, RATE).samples
-                if step.garbled:
-                    note = f"{note}, garbled" if note else "garbled"
-                    voice = voice[::-1].copy()
-                padded = np.concatenate([voice, np.zeros(-len(voice) % FRAME, np.int16)])
-                self._voice.extend(padded.reshape(-1, FRAME))
-                await asyncio.sleep(len(padded) / RATE)
-                spoken = loop_now()
-                await asyncio.sleep(SETTLE_SECONDS)
-            else:
-                for index, digit in enumerate(step.digits):
-                    if index:
-                        await asyncio.sleep(DIGIT_INTERVAL)
-                    self._sink.digit(digit)
-                    value += digit
-        finally:
-            # Kept even when the call ends mid-action: the record shows how far it got.
-            self.said.append(CallerAction("say" if isinstance(step, Say) else "press", value,
-                                          stamp(start), stamp(spoken), note))
-        self._turns_seen = self._turns.finished
-        self._lines_seen = len(self._turns.lines)
-
-    def _hang_up(self, note: str) -> None:
-        if self.ended or self._sink is None:
-            return
-        self._sink.hung_up()
-        self.said.append(CallerAction("hangup", "", stamp(), stamp(), note))
-        self._end("caller hung up")
+    async def _speak(self, step: Say) -> float | None:
+        voice = espeak.speak(step.text, CALLER_VOICE, RATE).samples
+        if step.garbled:
+            voice = voice[::-1].copy()
+        padded = np.concatenate([voice, np.zeros(-len(voice) % FRAME, np.int16)])
+        self._voice.extend(padded.reshape(-1, FRAME))
+        await asyncio.sleep(len(padded) / RATE)
+        spoken = loop_now()
+        await asyncio.sleep(SETTLE_SECONDS)  # the final transcript, before the next step
+        return spoken
 
 
 def script_lines(script: CallerScript) -> list[str]:
@@ -401,7 +302,3 @@ class _Watch:
 
     def transcription_failed(self, reason: str) -> None:
         self._sink.transcription_failed(reason)
-
-
-async def _sleep_until(when: float) -> None:
-    await asyncio.sleep(max(0.0, when - loop_now()))

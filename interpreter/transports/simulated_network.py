@@ -30,12 +30,11 @@ from interpreter.transports.caller_script import (
     Destination,
     Outcome,
 )
+from interpreter.transports.script_follower import DIGIT_INTERVAL, CallerAction
 from interpreter.transports.simulated import (
     BUSY_AFTER,
     DECLINED_AFTER,
-    DIGIT_INTERVAL,
     STATUS_DELAY,
-    CallerAction,
     SimulatedCaller,
 )
 from interpreter.transports.simulated_media import AgentLine, Background, MediaPath, Player, stamp

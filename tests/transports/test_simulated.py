@@ -20,7 +20,8 @@ from interpreter.transports.caller_script import (
     Wait,
     load_caller_script,
 )
-from interpreter.transports.simulated import CallerAction, SimulatedCaller
+from interpreter.transports.script_follower import CallerAction
+from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_media import WORDS_PER_SECOND, AgentLine
 from interpreter.transports.simulated_network import LegStatus, SimulatedNetwork
 from tests.transports.recording import Entry, Recorder, at, caller_run, run, say

@@ -14,7 +14,8 @@ from interpreter.transports.caller_script import (
     TtsFault,
     load_caller_script,
 )
-from interpreter.transports.simulated import GARBLED, CallerAction, SimulatedCaller
+from interpreter.transports.script_follower import CallerAction
+from interpreter.transports.simulated import GARBLED, SimulatedCaller
 from interpreter.transports.simulated_media import AgentLine
 from tests.transports.recording import Recorder, at, caller_run, say
 

@@ -1,0 +1,199 @@
+"""Following a caller script: the one implementation of its steps and cues,
+shared by the text caller (simulated.py) and the audio caller
+(audio_caller.py), which differ only in how a line is spoken and in how they
+know what the agent is doing (`Hearing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from interpreter.media.ports import CallSink
+from interpreter.transports.caller_script import (
+    CallerScript,
+    Cue,
+    Hangup,
+    Press,
+    Say,
+    Timing,
+    Wait,
+)
+from interpreter.transports.simulated_media import _EPSILON, AgentLine, loop_now, stamp
+
+DIGIT_INTERVAL = 0.15  # between DTMF digits
+
+
+class Hearing(Protocol):
+    """What the caller hears of the agent."""
+
+    @property
+    def heard(self) -> list[AgentLine]: ...
+    @property
+    def turns_finished(self) -> int:
+        """Turns that played out (not those stopped or failed)."""
+    @property
+    def turn_start(self) -> float | None:
+        """When the turn playing now started; None while the agent is silent."""
+    @property
+    def silent_since(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAction:
+    """What the caller (or a called party) did, and when."""
+
+    kind: str  # "say" | "press" | "hangup"
+    value: str
+    start: float
+    end: float
+    # Why it happened off its cue ("patience ran out", "linger"), or that the
+    # flow could not understand it ("garbled").
+    note: str = ""
+
+
+class ScriptFollower:
+    """Plays `script` against the call through `_sink`; subclasses say how a
+    line is spoken (`_speak`), what the caller hears (`_hearing`) and how
+    the call ends on the caller's side (`_end`)."""
+
+    script: CallerScript
+    said: list[CallerAction]
+    _sink: CallSink | None
+
+    def _follow_init(self, script: CallerScript) -> None:
+        self.script = script
+        self.said = []
+        self._sink = None
+        self._change = asyncio.Event()
+        self._start = 0.0
+        self._turns_seen = 0  # turns finished when the caller last acted
+        self._lines_seen = 0  # lines heard when the caller last acted
+
+    # ------------------------------------------------------------ for subclasses
+
+    @property
+    def ended(self) -> bool:
+        raise NotImplementedError
+
+    def _hearing(self) -> Hearing:
+        raise NotImplementedError
+
+    async def _speak(self, step: Say) -> float | None:
+        """Say the line; when its speech ended (None: now)."""
+        raise NotImplementedError
+
+    def _end(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _changed(self) -> None:
+        """What the caller hears changed: cues are looked at again."""
+        self._change.set()
+
+    # ------------------------------------------------------------ the script
+
+    async def _run(self) -> None:
+        previous_end = self._start
+        for step in self.script.steps:
+            if isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+            else:
+                note = await self._cue(step.timing, previous_end)
+                await self._act(step, note)
+                if self.ended:
+                    return
+            previous_end = loop_now()
+        await asyncio.sleep(self.script.linger)
+        self._hang_up("linger")
+
+    async def _cue(self, timing: Timing, previous_end: float) -> str:
+        """Wait for the step's cue; the note says if patience ran out instead."""
+        deadline = loop_now() + self.script.patience
+        hearing = self._hearing()
+        if timing.cue is Cue.AT:
+            await _sleep_until(self._start + timing.seconds)
+        elif timing.cue is Cue.AFTER:
+            await _sleep_until(previous_end + timing.seconds)
+        else:
+            while timing.after_hearing and not self._has_heard(timing.after_hearing):
+                if loop_now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline)
+        if timing.cue is Cue.BARGE_IN:
+            # The utterance playing now, or else the next one to start.
+            while (start := hearing.turn_start) is None:
+                if loop_now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline)
+            await _sleep_until(start + timing.seconds)
+        elif timing.cue is Cue.TURN:
+            while (ready := self._turn_over_at(timing)) is None or loop_now() < ready - _EPSILON:
+                if loop_now() >= deadline - _EPSILON:
+                    return "patience ran out"
+                await self._change_before(deadline if ready is None else min(ready, deadline))
+        return ""
+
+    def _turn_over_at(self, timing: Timing) -> float | None:
+        """When the caller may act on the TURN cue: the agent finished a turn after
+        the caller's last action (or played the phrase waited for) and has been
+        silent for `pause`; None while not yet. A stopped turn does not count as
+        finished: the caller (or a hangup) cut it off."""
+        hearing = self._hearing()
+        if hearing.turn_start is not None or (
+                not timing.after_hearing and hearing.turns_finished <= self._turns_seen):
+            return None
+        return hearing.silent_since + self.script.pause
+
+    def _has_heard(self, phrase: str) -> bool:
+        wanted = " ".join(phrase.lower().split())
+        return any(wanted in " ".join(line.heard.lower().split())
+                   for line in self._hearing().heard[self._lines_seen:])
+
+    async def _change_before(self, when: float) -> None:
+        # Clearing and waiting with no await between the check and here: no lost wake-up.
+        self._change.clear()
+        try:
+            async with asyncio.timeout_at(when):
+                await self._change.wait()
+        except TimeoutError:
+            pass
+
+    async def _act(self, step: Say | Press | Hangup, note: str) -> None:
+        assert self._sink is not None
+        start = loop_now()
+        if isinstance(step, Hangup):
+            self._hang_up(note)
+            return
+        value = ""
+        ended: float | None = None
+        if isinstance(step, Say) and step.garbled:
+            note = f"{note}, garbled" if note else "garbled"
+        try:
+            if isinstance(step, Say):
+                value = step.text
+                ended = await self._speak(step)
+            else:
+                for index, digit in enumerate(step.digits):
+                    if index:
+                        await asyncio.sleep(DIGIT_INTERVAL)
+                    self._sink.digit(digit)
+                    value += digit
+        finally:
+            # Kept even when the call ends mid-action: the record shows how far it got.
+            self.said.append(CallerAction("say" if isinstance(step, Say) else "press", value,
+                                          stamp(start), stamp(ended), note))
+        hearing = self._hearing()
+        self._turns_seen = hearing.turns_finished
+        self._lines_seen = len(hearing.heard)
+
+    def _hang_up(self, note: str) -> None:
+        if self.ended or self._sink is None:
+            return
+        self._sink.hung_up()
+        self.said.append(CallerAction("hangup", "", stamp(), stamp(), note))
+        self._end("caller hung up")
+
+
+async def _sleep_until(when: float) -> None:
+    await asyncio.sleep(max(0.0, when - loop_now()))
