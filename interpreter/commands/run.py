@@ -104,7 +104,8 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
         # path, not how far the embedded model guesses unknown words.
         vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
         caller = AudioCaller(script, MediaClock(), EspeakTts(),
-                             PocketsphinxProvider(vocabulary, pool_size=1))
+                             PocketsphinxProvider(vocabulary, pool_size=1),
+                             keep_audio=record is not None)
     else:
         caller = view.caller(script) if view is not None else SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)

@@ -86,7 +86,9 @@ class AudioCaller(ScriptFollower):
     """A `CallerChannel` whose caller follows a script, in audio."""
 
     def __init__(self, script: CallerScript, clock: MediaClock, tts: TtsProvider,
-                 stt: SttProvider, *, policy: BargePolicy | None = None) -> None:
+                 stt: SttProvider, *, policy: BargePolicy | None = None,
+                 keep_audio: bool = False) -> None:
+        """`keep_audio`: keep both directions for `record` (64 kB a second)."""
         self._follow_init(script)
         self.background: list[AgentLine] = []
         self.answered_at: float | None = None
@@ -98,7 +100,8 @@ class AudioCaller(ScriptFollower):
         self._turns = _Turns()
         self._playing: deque[_Playing] = deque()  # queued on the path, in order
         self._background_start: tuple[str, float] | None = None
-        self._voice: list[Samples] = []  # caller audio waiting to go in
+        self._voice: deque[Samples] = deque()  # caller audio waiting to go in
+        self._keep_audio = keep_audio
         self._caller_frames: list[Samples] = []
         self._agent_frames: list[Samples] = []
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +118,8 @@ class AudioCaller(ScriptFollower):
 
     def record(self, path: str | Path) -> Path:
         """Write the call so far as a stereo WAV: caller left, agent right."""
+        if not self._keep_audio:
+            raise RuntimeError("this AudioCaller was made without keep_audio")
         length = max(len(self._caller_frames), len(self._agent_frames))
         stereo = np.zeros((length * FRAME, 2), dtype=np.int16)
         for channel, frames in enumerate((self._caller_frames, self._agent_frames)):
@@ -199,12 +204,14 @@ class AudioCaller(ScriptFollower):
     # ------------------------------------------------------------ frames
 
     def _next_inbound(self) -> Samples | None:
-        frame = self._voice.pop(0) if self._voice else np.zeros(FRAME, dtype=np.int16)
-        self._caller_frames.append(frame)
+        frame = self._voice.popleft() if self._voice else np.zeros(FRAME, dtype=np.int16)
+        if self._keep_audio:
+            self._caller_frames.append(frame)
         return frame
 
     def _outbound(self, frame: Samples) -> None:
-        self._agent_frames.append(frame)
+        if self._keep_audio:
+            self._agent_frames.append(frame)
         playing = self._playing[0] if self._playing else None
         if playing is not None and playing.start is None and np.any(frame):
             playing.start = stamp()
