@@ -4,10 +4,13 @@ endpointing) and plays one frame out each tick, with instant providers (the
 agent's speech already synthesized, recognition a no-op), on the wall clock.
 
 Half the callers speak (a spoken fixture, looped, with pauses) and half are
-silent; every agent talks all the time (barge-in off). Reported: the tick's lateness (the
-clock's own record: how long after its due time each tick began) p50 / p99 /
-max, and the CPU one tick costs, for each number of calls. The target
-(docs/performance.md): 1,000 calls with tick lag p99 under 20 ms.
+silent; every agent talks all the time (barge-in off). Reported for each
+number of calls: the tick's lateness (the clock's own record: how long after
+its due time each tick began) p50 / p99 / max, the CPU one tick costs, that
+as CPU-seconds per second of audio per call, and the resident memory the
+calls added, per call (their agent speech is shared, as a cached prompt's
+audio would be). The targets (docs/performance.md): 1,000 calls with tick
+lag p99 under 20 ms, memory per call at most 1 MB.
 
 Usage: python bench/bench_capacity.py [--calls 250,500,1000] [--seconds 10] [--no-write]
 Writes the `bench_capacity` section of docs/performance.md.
@@ -105,10 +108,17 @@ def _source(frames: Samples, offset: int):  # type: ignore[no-untyped-def]
     return next_frame
 
 
-async def _measure(calls: int, seconds: float) -> tuple[list[float], float]:
+def _rss() -> int:
+    """The process's resident memory now, in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def _measure(calls: int, seconds: float) -> tuple[list[float], float, float]:
     clock = MediaClock()
     tts, stt = InstantTts(), InstantStt()
     talking, quiet = _caller_frames(True), _caller_frames(False)
+    before = _rss()
     paths = []
     for index in range(calls):
         path = AudioPath(clock, RATE, tts, SpeechListener(WebRtcVad(RATE), stt, RATE),
@@ -119,6 +129,7 @@ async def _measure(calls: int, seconds: float) -> tuple[list[float], float]:
         path.play(1, [Utterance("say", "hours")])
         paths.append(path)
     await asyncio.sleep(1.0)  # the speech is queued; warm up
+    per_call = (_rss() - before) / calls
     clock.stats.lags.clear()
     cpu = time.process_time()
     await asyncio.sleep(seconds)
@@ -128,7 +139,7 @@ async def _measure(calls: int, seconds: float) -> tuple[list[float], float]:
     for path in paths:
         path.hangup("done")
     clock.stop()
-    return lags, cpu / max(ticks, 1)
+    return lags, cpu / max(ticks, 1), per_call
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -141,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     rows = []
     for calls in (int(n) for n in args.calls.split(",")):
-        lags, tick_cpu = asyncio.run(_measure(calls, args.seconds))
+        lags, tick_cpu, per_call = asyncio.run(_measure(calls, args.seconds))
         ms = sorted(1000 * lag for lag in lags)
+        # CPU-seconds per second of audio per call: a tick is 20 ms of audio.
+        per_audio_second = tick_cpu / 0.020 / calls
         rows.append(f"| {calls:,} | {ms[len(ms) // 2]:.1f} | {ms[int(len(ms) * 0.99)]:.1f} | "
-                    f"{ms[-1]:.1f} | {1000 * tick_cpu:.1f} |")
+                    f"{ms[-1]:.1f} | {1000 * tick_cpu:.1f} | {per_audio_second:.4f} | "
+                    f"{per_call / 1024:.0f} KB |")
         print(rows[-1], flush=True)
     body = "\n".join([
         "## Concurrent audio calls on one core (bench/bench_capacity.py)",
@@ -154,8 +168,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(gate, webrtcvad, endpointing) and plays every frame; instant providers; half the "
         "callers talk; barge-in off, so every agent talks throughout.",
         "",
-        "| calls | tick lag p50 (ms) | p99 (ms) | max (ms) | CPU per tick (ms) |",
-        "|---|---|---|---|---|",
+        "| calls | tick lag p50 (ms) | p99 (ms) | max (ms) | CPU per tick (ms) "
+        "| CPU-s per audio-s per call | memory per call (RSS) |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ])
     print(body)
