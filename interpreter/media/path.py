@@ -18,11 +18,15 @@ audio ended before the pause — is what `stop_playout` returns.
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import soundfile
 
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media import barge
@@ -108,6 +112,33 @@ def _discard(_: Samples) -> None:
     pass
 
 
+class _Recorder:
+    """One recording: the frames of both directions until it stops."""
+
+    def __init__(self, recording: Recording, target: Path) -> None:
+        self.recording, self.target = recording, target
+        self.caller: list[Samples] = []
+        self.agent: list[Samples] = []
+
+    def add(self, caller: Samples, agent: Samples) -> None:
+        self.caller.append(caller)
+        self.agent.append(agent)
+
+    def write(self, rate: int) -> None:
+        caller = np.concatenate(self.caller) if self.caller else np.zeros(0, np.int16)
+        agent = np.concatenate(self.agent) if self.agent else np.zeros(0, np.int16)
+        direction = self.recording.direction
+        if direction == "speak":
+            audio = caller
+        elif direction == "listen":
+            audio = agent
+        elif self.recording.stereo:
+            audio = np.stack([caller, agent], axis=1)
+        else:
+            audio = np.clip(caller.astype(np.int32) + agent, -32768, 32767).astype(np.int16)
+        soundfile.write(str(self.target), audio, rate, subtype="PCM_16")
+
+
 class AudioPath:
     """The audio `CallerChannel`: one per call, serviced by the media clock."""
 
@@ -115,7 +146,10 @@ class AudioPath:
                  *, inbound: Callable[[], Samples | None] = _silence_source,
                  outbound: Callable[[Samples], None] = _discard,
                  policy: BargePolicy | None = None,
-                 resume_after_ticks: int = RESUME_AFTER_TICKS) -> None:
+                 resume_after_ticks: int = RESUME_AFTER_TICKS,
+                 recordings: Path | None = None) -> None:
+        """`recordings`: the folder the record verbs write to (default: a
+        callkernel-recordings folder in the system's temporary folder)."""
         self.rate = rate
         self.policy = policy or NO_BARGE
         self.listener = listener
@@ -129,9 +163,8 @@ class AudioPath:
         self._heard: Heard | None = None  # what a barge-in at the frame kept
         self._paused_at: int | None = None  # tick the agent paused at
         self._resume_after = resume_after_ticks
-        self._tick = 0
-        self._recordings: dict[str, list[Samples]] = {}
-        self._background: int | None = None
+        self._recordings = recordings
+        self._recorders: dict[str, _Recorder] = {}
 
     # ------------------------------------------------------------ CallerChannel
 
@@ -166,24 +199,32 @@ class AudioPath:
             self._failed(playout_id, PlayoutFailure(FailureKind.MEDIA, 0,
                                                     f"could not play {url}: {error}"))
             return
-        self._background = playout_id
         self.playout.play_background(samples, loops, lambda: self._finished(playout_id))
 
     def stop_background(self) -> None:
-        self._background = None
         self.playout.stop_background()
 
     def send_digits(self, digits: str) -> None:
         """In-band DTMF out is the transport's; a frame source has none to send."""
 
     def start_recording(self, control_id: str, recording: Recording) -> str:
-        self._recordings[control_id] = []
-        return f"callkernel://recordings/{control_id}.{recording.format}"
+        """Record from the next tick on, to a WAV file whose URL is returned
+        (the file is written when the recording stops)."""
+        folder = self._recordings or Path(tempfile.gettempdir()) / "callkernel-recordings"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in control_id)[:64]
+        target = folder / f"{name}-{uuid.uuid4().hex[:8]}.wav"
+        self._recorders[control_id] = _Recorder(recording, target)
+        return target.resolve().as_uri()
 
     def stop_recording(self, control_id: str) -> None:
-        self._recordings.pop(control_id, None)
+        recorder = self._recorders.pop(control_id, None)
+        if recorder is not None:
+            recorder.write(self.rate)
 
     def hangup(self, reason: str) -> None:
+        for control_id in list(self._recorders):
+            self.stop_recording(control_id)  # what was recorded is kept
         self.speaker.cancel()
         if self._unregister is not None:
             self._unregister()
@@ -194,7 +235,6 @@ class AudioPath:
     # ------------------------------------------------------------ the tick
 
     def tick(self, n: int) -> None:
-        self._tick = n
         frame = self._inbound()
         if frame is None:
             frame = np.zeros(self.rate // 50, dtype=np.int16)
@@ -202,7 +242,10 @@ class AudioPath:
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:
             self._resume()
-        self._outbound(self.playout.frame())
+        out = self.playout.frame()
+        for recorder in self._recorders.values():
+            recorder.add(frame, out)
+        self._outbound(out)
 
     def _on(self, heard: ListenerEvent, n: int) -> None:
         sink = self._sink

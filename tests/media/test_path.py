@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from interpreter.clock import run_virtual
 from interpreter.ir import Barge, BargePolicy
@@ -22,7 +24,7 @@ from interpreter.media.path import (
     Words,
 )
 from interpreter.media.playout import Samples
-from interpreter.media.ports import Heard, ListenSettings, PlayoutFailure, Utterance
+from interpreter.media.ports import Heard, ListenSettings, PlayoutFailure, Recording, Utterance
 from tests.media.doubles import TONE, TenthSecondWords
 
 RATE = 16_000
@@ -169,3 +171,34 @@ def test_barge_off_neither_pauses_nor_stops() -> None:
         11: [SpeechOnset(11)], 20: [Words("stop talking please", final=True)]}
     outcome = _call(events, BargePolicy(mode=Barge.OFF))
     assert outcome.deciding == [] and len(outcome.agent_ticks) == 50
+
+
+def test_a_recording_holds_what_each_side_said(tmp_path: Path) -> None:
+    caller_voice = np.full(320, 700, dtype=np.int16)
+    wanted = {"both": Recording(stereo=True), "speak": Recording(direction="speak"),
+              "listen": Recording(direction="listen")}
+    urls: dict[str, str] = {}
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({}),
+                         inbound=lambda: caller_voice, recordings=tmp_path)
+        path.attach(Sink())
+        for name, recording in wanted.items():
+            urls[name] = path.start_recording(name, recording)
+        path.play(1, [Utterance("say", REPLY)])
+        await asyncio.sleep(0.5)
+        path.stop_recording("speak")
+        await asyncio.sleep(0.5)
+        path.hangup("done")  # stops the others: what was recorded is kept
+        clock.stop()
+
+    run_virtual(main)
+    files = {name: Path(url.removeprefix("file://")) for name, url in urls.items()}
+    both, rate = soundfile.read(str(files["both"]), dtype="int16")
+    assert rate == RATE and both.shape == (50 * 320, 2)
+    assert (both[:, 0] == 700).all() and (np.abs(both[:, 1]) > 300).sum() > 45 * 320
+    speak, _ = soundfile.read(str(files["speak"]), dtype="int16")
+    assert len(speak) == 25 * 320 and (speak == 700).all()
+    listen, _ = soundfile.read(str(files["listen"]), dtype="int16")
+    assert len(listen) == 50 * 320 and not (listen == 700).any()

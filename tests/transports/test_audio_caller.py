@@ -5,6 +5,7 @@ pocketsphinx hear the caller — and the call recorded to a stereo WAV."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ def _run(*args: str, **options: object) -> tuple[int, list[tuple[float, str]], s
 
 def test_the_ivr_runs_in_audio_digits_and_speech_alike(tmp_path: Path) -> None:
     wav = tmp_path / "ivr.wav"
-    code, timed, _ = _run(IVR, IVR_CALLER, audio=True, record=str(wav))
+    trace = tmp_path / "ivr.jsonl"
+    code, timed, _ = _run(IVR, IVR_CALLER, audio=True, record=str(wav), trace_path=str(trace))
     lines = [text for _, text in timed]
     assert code == 0
     # The digit cut the menu off; only the menu's own words count as heard.
@@ -47,6 +49,12 @@ def test_the_ivr_runs_in_audio_digits_and_speech_alike(tmp_path: Path) -> None:
     assert caller.max() > 1000 and agent.max() > 1000
     # Nobody talks over the other at the start: the greeting is the agent's alone.
     assert caller[:rate * 3].max() == 0 and agent[:rate * 3].max() > 1000
+    # The voicemail is a real recording of the caller's message.
+    recorded = next(json.loads(line) for line in trace.read_text().splitlines()
+                    if '"kind": "recorded"' in line)
+    assert recorded["result"] == "success" and "sam lee" in recorded["text"]
+    message, _ = soundfile.read(recorded["url"].removeprefix("file://"), dtype="int16")
+    assert 5 * rate < len(message) < 15 * rate and np.abs(message).max() > 1000
 
 
 def test_the_demo_in_audio_recognizes_the_order_and_keeps_what_was_heard() -> None:

@@ -200,8 +200,9 @@ async def record(executor: Executor, verb: ir.Record) -> None:
             break
         if isinstance(event, ev.DigitPressed) and event.digit in verb.terminators:
             break
-        if isinstance(event, ev.SpeechStarted):
-            timeout = verb.max_length or SPEECH_TIMEOUT
+        if isinstance(event, ev.SpeechStarted) or (
+                isinstance(event, ev.TranscriptReceived) and not event.final):
+            timeout = verb.max_length or SPEECH_TIMEOUT  # still speaking
         elif isinstance(event, ev.TranscriptReceived):
             transcript.append(event.text)
             timeout = verb.end_silence_timeout
