@@ -111,6 +111,8 @@ class RecordLines:
 def caller_text(action: CallerAction) -> str:
     verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
     text = f"{verb}{action.value}" if action.kind != "hangup" else verb
+    if action.kind == "sound":
+        text = f"[{action.value}]"
     return text + (f"  ({action.note})" if action.note else "")
 
 

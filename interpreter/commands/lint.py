@@ -1,7 +1,7 @@
 """`callkernel lint PATH...`: diagnostics for flow documents, and for the files
 that travel beside them, each checked as what it is:
 
-    *.caller.yaml   a caller script (CK701-CK705)
+    *.caller.yaml   a caller script (CK701-CK706)
     *.model.yaml    a scripted model (CK801), whose function, step and context
                     names are checked against the flow it drives, the
                     `<name>.yaml` beside it (CK802)

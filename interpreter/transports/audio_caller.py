@@ -45,11 +45,12 @@ from interpreter.media.ports import (
     Utterance,
     Voice,
 )
+from interpreter.media.sounds import SOUNDS
 from interpreter.providers.stt.base import SttProvider
 from interpreter.providers.tts import espeak
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.providers.vad.webrtc import WebRtcVad
-from interpreter.transports.caller_script import CallerScript, Say
+from interpreter.transports.caller_script import CallerScript, Say, Sound
 from interpreter.transports.script_follower import Hearing, ScriptFollower
 from interpreter.transports.simulated_media import AgentLine, loop_now, stamp
 
@@ -271,6 +272,12 @@ class AudioCaller(ScriptFollower):
         spoken = loop_now()
         await asyncio.sleep(SETTLE_SECONDS)  # the final transcript, before the next step
         return spoken
+
+    async def _sound(self, step: Sound) -> None:
+        audio = SOUNDS[step.name](RATE)
+        padded = np.concatenate([audio, np.zeros(-len(audio) % FRAME, np.int16)])
+        self._voice.extend(padded.reshape(-1, FRAME))
+        await asyncio.sleep(len(padded) / RATE)
 
 
 def script_lines(script: CallerScript) -> list[str]:

@@ -95,7 +95,21 @@ class Hangup:
     span: Span | None = field(default=None, compare=False)
 
 
-Step: TypeAlias = Say | Press | Wait | Hangup
+# Sounds a `sound` step makes (interpreter/media/sounds.py makes them): not
+# speech, so a good VAD lets them pass; on text media they are silent.
+SOUND_NAMES = ("cough", "click", "noise")
+
+
+@dataclass(frozen=True, slots=True)
+class Sound:
+    """Make a sound that is not speech (audio runs only)."""
+
+    name: str
+    timing: Timing = TURN
+    span: Span | None = field(default=None, compare=False)
+
+
+Step: TypeAlias = Say | Press | Wait | Hangup | Sound
 
 
 class Outcome(enum.Enum):
@@ -167,7 +181,7 @@ def load_caller_script(source: str | bytes, file: str = "<script>",
 
 
 _TOP = ("from", "to", "pause", "linger", "patience", "steps", "destinations", "faults")
-_ACTIONS = ("say", "press", "wait", "hangup")
+_ACTIONS = ("say", "press", "wait", "hangup", "sound")
 _CUES = ("at", "barge_in", "after")
 _STEP_KEYS = (*_ACTIONS, *_CUES, "after_hearing", "garbled")
 _FAULTS = ("tts", "files")
@@ -284,7 +298,8 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
     actions = [key for key in _ACTIONS if key in body]
     if len(actions) != 1:
         reader.error("CK703", f"a step takes one action, not {' and '.join(actions)}"
-                     if actions else "a step needs an action: say, press, wait or hangup", path)
+                     if actions else "a step needs an action: say, press, wait, hangup or "
+                     "sound", path)
         return None
     action, span = actions[0], reader.doc.span(path)
     where = (*path, action)
@@ -326,6 +341,13 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
     if action == "press":
         digits = reader.digits(where, body[action])
         return Press(digits, timing, span) if digits is not None else None
+    if action == "sound":
+        name = reader.text(where, body[action], "sound")
+        if name is not None and name not in SOUND_NAMES:
+            reader.error("CK706", f"unknown sound {name!r}: one of {', '.join(SOUND_NAMES)}",
+                         where)
+            return None
+        return Sound(name, timing, span) if name is not None else None
     return Hangup(timing, span)
 
 

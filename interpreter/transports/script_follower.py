@@ -17,6 +17,7 @@ from interpreter.transports.caller_script import (
     Hangup,
     Press,
     Say,
+    Sound,
     Timing,
     Wait,
 )
@@ -44,7 +45,7 @@ class Hearing(Protocol):
 class CallerAction:
     """What the caller (or a called party) did, and when."""
 
-    kind: str  # "say" | "press" | "hangup"
+    kind: str  # "say" | "press" | "hangup" | "sound"
     value: str
     start: float
     end: float
@@ -83,6 +84,9 @@ class ScriptFollower:
     async def _speak(self, step: Say) -> float | None:
         """Say the line; when its speech ended (None: now)."""
         raise NotImplementedError
+
+    async def _sound(self, step: Sound) -> None:
+        """Make the sound (text media has none: it takes no time)."""
 
     def _end(self, reason: str) -> None:
         raise NotImplementedError
@@ -159,11 +163,17 @@ class ScriptFollower:
         except TimeoutError:
             pass
 
-    async def _act(self, step: Say | Press | Hangup, note: str) -> None:
+    async def _act(self, step: Say | Press | Hangup | Sound, note: str) -> None:
         assert self._sink is not None
         start = loop_now()
         if isinstance(step, Hangup):
             self._hang_up(note)
+            return
+        if isinstance(step, Sound):
+            try:
+                await self._sound(step)
+            finally:
+                self.said.append(CallerAction("sound", step.name, stamp(start), stamp(), note))
             return
         value = ""
         ended: float | None = None

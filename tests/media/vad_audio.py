@@ -1,6 +1,6 @@
 """Audio for the VAD and endpointing tests: the spoken fixtures in
-tests/data/audio (eSpeak NG, 16 kHz) and synthetic sounds made with a seeded
-generator, at 8 or 16 kHz, plus helpers that run them frame by frame."""
+tests/data/audio (eSpeak NG, 16 kHz) and the synthetic sounds of
+interpreter/media/sounds.py, at 8 or 16 kHz, plus helpers that run them frame by frame."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import soundfile
 import soxr
 
 from interpreter.media.endpoint import EndpointEvent, SpeechDetector
+from interpreter.media.sounds import click, cough, tone, white_noise
 
 Samples = npt.NDArray[np.int16]
 
@@ -49,45 +50,6 @@ def silence(seconds: float, rate: int) -> Samples:
     return np.zeros(round(seconds * rate), dtype=np.int16)
 
 
-def _amplitude(dbfs: float) -> float:
-    return 32768 * 10 ** (dbfs / 20)
-
-
-def _clip(x: npt.NDArray[np.float64]) -> Samples:
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
-def white_noise(dbfs: float, seconds: float, rate: int, seed: int = 7) -> Samples:
-    """Gaussian white noise with an RMS level of `dbfs`."""
-    rng = np.random.default_rng(seed)
-    return _clip(rng.normal(0.0, _amplitude(dbfs), round(seconds * rate)))
-
-
-def tone(hz: float, dbfs: float, seconds: float, rate: int) -> Samples:
-    """A sine with an RMS level of `dbfs`."""
-    t = np.arange(round(seconds * rate)) / rate
-    return _clip(_amplitude(dbfs) * np.sqrt(2) * np.sin(2 * np.pi * hz * t))
-
-
-def click(ms: float, rate: int, dbfs: float = -10.0, seed: int = 3) -> Samples:
-    """A burst of noise `ms` long under a Hann window (a tap, a knock)."""
-    n = round(ms * rate / 1000)
-    return _clip(white_noise(dbfs, n / rate, rate, seed).astype(np.float64) * np.hanning(n))
-
-
-def cough(rate: int, ms: float = 300, dbfs: float = -12.0, seed: int = 5) -> Samples:
-    """A cough: band-passed noise (200-3000 Hz) that bursts in 10 ms and
-    decays over ~80 ms; breath noise, no pitch."""
-    n = round(ms * rate / 1000)
-    rng = np.random.default_rng(seed)
-    spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
-    hz = np.fft.rfftfreq(n, 1 / rate)
-    spectrum[(hz < 200) | (hz > 3000)] = 0
-    t = np.arange(n) / rate
-    burst = np.fft.irfft(spectrum, n) * np.minimum(t / 0.010, 1.0) * np.exp(-t / 0.080)
-    return _clip(burst / np.sqrt(np.mean(burst**2)) * _amplitude(dbfs))
-
-
 def join(*parts: Samples) -> Samples:
     return np.concatenate(parts).astype(np.int16)
 
@@ -106,3 +68,6 @@ def hear(detector: SpeechDetector, samples: Samples, rate: int,
     for tick, frame in enumerate(frames(samples, rate), start=first_tick):
         events.extend(detector.hear(tick, frame))
     return events
+
+
+__all__ = ["click", "cough", "tone", "white_noise"]  # made in interpreter/media/sounds.py

@@ -79,3 +79,23 @@ def test_record_without_audio_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = _run(IVR, IVR_CALLER, record=str(tmp_path / "x.wav"))
     assert code == run_command.EXIT_USAGE
     assert "--record needs --audio" in err
+
+
+def test_sounds_that_are_not_speech_do_not_interrupt_the_agent(tmp_path: Path) -> None:
+    flow = tmp_path / "long.yaml"
+    flow.write_text("sections:\n  main:\n    - answer: {}\n    - prompt:\n        play: "
+                    "'say:Your table for four is booked for eight tonight, and we will keep it "
+                    "for fifteen minutes. Say yes to confirm.'\n        speech_hints: [yes]\n"
+                    "    - hangup: {}\n")
+    script = tmp_path / "long.caller.yaml"
+    script.write_text("steps:\n  - sound: cough\n    barge_in: 1.0\n  - sound: click\n"
+                      "    barge_in: 2.0\n  - sound: noise\n    barge_in: 3.0\n  - say: 'yes'\n")
+    code, timed, _ = _run(str(flow), str(script), audio=True)
+    lines = [text for _, text in timed]
+    assert code == 0
+    assert [line for line in lines if line.startswith("caller [")] == \
+        ["caller [cough]", "caller [click]", "caller [noise]"]
+    # The prompt played to its end through all three (a barge-in would cut it).
+    prompt = next(line for line in lines if line.startswith("agent Your table"))
+    assert "cut off" not in prompt
+    assert "call prompt: match_speech yes" in lines

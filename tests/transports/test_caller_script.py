@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from interpreter.errors import DocumentError
+from interpreter.media.sounds import SOUNDS
 from interpreter.transports.caller_script import (
     NO_FAULTS,
+    SOUND_NAMES,
     UNLISTED,
     CallerScript,
     Cue,
@@ -19,6 +21,7 @@ from interpreter.transports.caller_script import (
     Outcome,
     Press,
     Say,
+    Sound,
     Timing,
     TtsFault,
     Wait,
@@ -153,8 +156,8 @@ def _errors(source: str) -> list[tuple[str, int, int, str, str | None]]:
                                    None)),
     ("steps: {say: hi}\n", ("CK702", 1, 8, "steps must be a list", None)),
     ("steps:\n  - hello\n", ("CK702", 2, 5, "a step must be a mapping", None)),
-    ("steps:\n  - at: 3\n", ("CK703", 2, 5, "a step needs an action: say, press, wait or hangup",
-                             None)),
+    ("steps:\n  - at: 3\n",
+     ("CK703", 2, 5, "a step needs an action: say, press, wait, hangup or sound", None)),
     ("steps:\n  - say: hi\n    press: '1'\n",
      ("CK703", 2, 5, "a step takes one action, not say and press", None)),
     ("steps:\n  - say: hi\n    at: 1\n    barge_in: 2\n",
@@ -209,6 +212,8 @@ def test_a_mistake_is_reported_at_the_offending_node(
      ("CK705", 3, 5, "garbled only applies to a say step, not to press", None)),
     ("steps:\n  - say: hi\n    garbled: 1\n",
      ("CK702", 3, 14, "garbled must be true or false", None)),
+    ("steps:\n  - sound: sneeze\n",
+     ("CK706", 2, 12, "unknown sound 'sneeze': one of cough, click, noise", None)),
 ])
 def test_a_fault_mistake_is_reported_at_the_offending_node(
         source: str, expected: tuple[str, int, int, str, str | None]) -> None:
@@ -287,3 +292,12 @@ def test_times_and_counts_out_of_range_are_refused_where_they_are(
 def test_a_day_is_the_longest_time_a_script_may_give() -> None:
     script = load_caller_script("pause: 86400\nsteps:\n  - wait: 86400\n", "call.yaml")
     assert script.pause == 86400.0
+
+
+def test_a_sound_step_is_read_with_its_cue() -> None:
+    script = load_caller_script("steps:\n  - sound: cough\n    barge_in: 1.5\n", "c.yaml")
+    assert script.steps == (Sound("cough", Timing(Cue.BARGE_IN, 1.5)),)
+
+
+def test_every_sound_a_script_names_can_be_made() -> None:
+    assert set(SOUND_NAMES) == set(SOUNDS)
