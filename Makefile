@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_trace.py
 	$(BIN)/python bench/bench_barge.py
 	$(BIN)/python bench/bench_capacity.py
+	$(BIN)/python bench/bench_response.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -36,8 +36,9 @@ Measured by the benchmarks, never asserted in timed tests.
 |---|---|
 """ + "".join(f"| {what} | {target} |\n" for what, target in TARGETS) + """
 The sections below measure lint + compile, memory per live call and the
-orchestration overhead per turn; barge-in with the embedded engines and
-concurrent audio calls on one core; the REST target has no benchmark yet.
+orchestration overhead per turn; barge-in and response time with the
+embedded engines, and concurrent audio calls on one core; the REST target
+has no benchmark yet.
 """
 
 

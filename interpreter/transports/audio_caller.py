@@ -60,6 +60,7 @@ CALLER_VOICE = Voice("espeak", "en-us+m3")  # not the agent's default voice
 # After the caller's last frame, how long to wait for the final transcript
 # before the next step (endpointing's trailing silence plus recognition).
 SETTLE_SECONDS = 1.5
+AUDIBLE = 300  # a sample above this (about -40 dBFS) is sound, for the records
 
 
 @dataclass
@@ -267,11 +268,15 @@ class AudioCaller(ScriptFollower):
         if step.garbled:
             voice = voice[::-1].copy()
         padded = np.concatenate([voice, np.zeros(-len(voice) % FRAME, np.int16)])
+        began = loop_now()
         self._voice.extend(padded.reshape(-1, FRAME))
         await asyncio.sleep(len(padded) / RATE)
-        spoken = loop_now()
+        # The speech ended at its last audible sample, not at the synthesizer's
+        # trailing pause.
+        audible = np.flatnonzero(np.abs(voice.astype(np.int32)) > AUDIBLE)
+        ended = began + (int(audible[-1]) + 1 if len(audible) else 0) / RATE
         await asyncio.sleep(SETTLE_SECONDS)  # the final transcript, before the next step
-        return spoken
+        return ended
 
     async def _sound(self, step: Sound) -> None:
         audio = SOUNDS[step.name](RATE)
