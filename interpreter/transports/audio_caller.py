@@ -101,7 +101,7 @@ class AudioCaller(ScriptFollower):
                               outbound=self._outbound, policy=policy)
         self._turns = _Turns()
         self._playing: deque[_Playing] = deque()  # queued on the path, in order
-        self._background_start: tuple[str, float] | None = None
+        self._background_start: tuple[int, str, float] | None = None  # id, URL, start
         self._voice: deque[Samples] = deque()  # caller audio waiting to go in
         self._keep_audio = keep_audio
         self._caller_frames: list[Samples] = []
@@ -170,7 +170,7 @@ class AudioCaller(ScriptFollower):
         return heard
 
     def play_background(self, playout_id: int, url: str, loops: int) -> None:
-        self._background_start = (url, stamp())
+        self._background_start = (playout_id, url, stamp())
         self.path.play_background(playout_id, url, loops)
 
     def stop_background(self) -> None:
@@ -240,12 +240,12 @@ class AudioCaller(ScriptFollower):
         """The path reported the end of a playout (or of the background track)."""
         if any(playing.playout_id == playout_id for playing in self._playing):
             self._line_ended(playout_id, cut_off=failed)
-        elif self._background_start is not None and not failed:
-            self._background_ended(cut_off=False)
+        elif self._background_start is not None and self._background_start[0] == playout_id:
+            self._background_ended(cut_off=failed)
 
     def _background_ended(self, *, cut_off: bool) -> None:
         if self._background_start is not None:
-            url, start = self._background_start
+            _, url, start = self._background_start
             self.background.append(AgentLine("background", url, start, stamp(), cut_off))
             self._background_start = None
 

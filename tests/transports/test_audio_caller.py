@@ -41,6 +41,9 @@ def test_the_ivr_runs_in_audio_digits_and_speech_alike(tmp_path: Path) -> None:
     # The caller's spoken words, heard by the recognizer, chose the operator.
     assert "call prompt: match_speech the operator please" in lines
     assert "call connect failed: busy" in lines
+    # Ringback played under the dial as background audio, stopped when it failed.
+    assert any(line.startswith("sound [ringback until") and line.endswith(", stopped]")
+               for line in lines)
     assert lines[-1] == "call ended: hangup:hangup"
     audio, rate = soundfile.read(str(wav), dtype="int16")
     assert rate == 16_000 and audio.shape[1] == 2
