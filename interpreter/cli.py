@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "the hosted platform fetches documents)")
 
     run = command(
-        "run", "run one call on the text media runtime with a simulated caller",
+        "run", "run one call with a simulated caller, on text media or (--audio) audio",
         "Run FLOW (a file, or an http(s) URL fetched the way the hosted platform fetches "
         "documents) against the caller script SCRIPT, and print the conversation with "
         "timestamps. Time is virtual unless --real-time is given. See docs/caller-scripts.md.",
