@@ -272,10 +272,10 @@ class AudioPath:
                 if self._paused_at is not None:
                     self._resume()
                 sink.transcription_failed(reason)
-            case Noise(seconds=seconds):
-                if speaking and barge.on_noise(self.policy, seconds, interruptible):
-                    self._commit(n)
-            case SpeechOffset():
+            case Noise() | SpeechOffset():
+                # interrupt_on_noise waits for a runtime event to report noise
+                # with: a stop the runtime did not hear of would leave it
+                # waiting for the end of the playout.
                 pass
 
     def _pause(self, n: int) -> None:
