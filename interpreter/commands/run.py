@@ -261,6 +261,16 @@ def _truncate(path: str) -> None:
                               f"{error.strerror or error}") from None
 
 
+def _refused(error: Exception, err: TextIO) -> int:
+    """Why the call could not start, printed; its exit code."""
+    if isinstance(error, DocumentError):
+        for diagnostic in error.diagnostics:
+            print(shown(diagnostic.render()), file=err)
+        return EXIT_DOCUMENT
+    print(f"callkernel run: {shown(str(error))}", file=err)
+    return EXIT_USAGE
+
+
 def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         real_time: bool = False, as_json: bool = False, llm: str = "scripted",
         model_script: str | None = None, out: TextIO | None = None,
@@ -274,13 +284,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     try:
         script = load_caller_script(read(script_path), script_path)
         provider = model(llm, model_script, flow_path)
-    except (UnreadableInput, ModelUnavailable) as error:
-        print(f"callkernel run: {shown(str(error))}", file=err)
-        return EXIT_USAGE
-    except DocumentError as error:
-        for diagnostic in error.diagnostics:
-            print(shown(diagnostic.render()), file=err)
-        return EXIT_DOCUMENT
+    except (UnreadableInput, ModelUnavailable, DocumentError) as error:
+        return _refused(error, err)
     call_id = str(uuid.uuid4())
     if record is not None and not audio:
         print("callkernel run: --record needs --audio (text media has no audio to record)",
@@ -310,13 +315,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
                     print(f"callkernel run: {missing.warning}", file=err)
                 if trace_path:
                     _truncate(trace_path)
-            except (UnreadableInput, FlowUnavailable, ModelUnavailable) as error:
-                print(f"callkernel run: {shown(str(error))}", file=err)
-                return EXIT_USAGE
-            except DocumentError as error:
-                for diagnostic in error.diagnostics:
-                    print(shown(diagnostic.render()), file=err)
-                return EXIT_DOCUMENT
+            except (UnreadableInput, FlowUnavailable, ModelUnavailable, DocumentError) as error:
+                return _refused(error, err)
             ran = await run_call(host, flow, script, base=base, call_id=call_id, view=view,
                                  trace_path=None if view else trace_path, audio=audio,
                                  record=record)

@@ -93,9 +93,6 @@ class AudioCaller(ScriptFollower):
         """`keep_audio`: keep both directions for `record` (64 kB a second)."""
         self._follow_init(script)
         self.background: list[AgentLine] = []
-        self.answered_at: float | None = None
-        self.ended_at: float | None = None
-        self.end_reason: str | None = None
         self.listener = SpeechListener(WebRtcVad(RATE), stt, RATE)
         self.path = AudioPath(clock, RATE, tts, self.listener, inbound=self._next_inbound,
                               outbound=self._outbound, policy=policy)
@@ -106,17 +103,12 @@ class AudioCaller(ScriptFollower):
         self._keep_audio = keep_audio
         self._caller_frames: list[Samples] = []
         self._agent_frames: list[Samples] = []
-        self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ records
 
     @property
     def heard(self) -> list[AgentLine]:
         return self._turns.heard
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
 
     def record(self, path: str | Path) -> Path:
         """Write the call so far as a stereo WAV: caller left, agent right."""
@@ -135,15 +127,8 @@ class AudioCaller(ScriptFollower):
     # ------------------------------------------------------------ CallerChannel
 
     def attach(self, sink: CallSink) -> None:
-        if self._sink is not None:
-            raise RuntimeError("an AudioCaller is attached once, to one call")
-        self._sink, self._start = sink, loop_now()
+        self._begin(sink)
         self.path.attach(_Watch(self, sink))
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audio caller")
-
-    def answer(self) -> None:
-        if self.answered_at is None:
-            self.answered_at = stamp()
 
     def listen(self, settings: ListenSettings) -> None:
         self.path.listen(settings)
@@ -186,22 +171,8 @@ class AudioCaller(ScriptFollower):
     def stop_recording(self, control_id: str) -> None:
         self.path.stop_recording(control_id)
 
-    def hangup(self, reason: str) -> None:
-        if not self.ended:
-            self._end(reason)
-
-    async def finished(self) -> None:
-        if self._task is not None:
-            await asyncio.wait({self._task})
-            if not self._task.cancelled():
-                self._task.result()
-
-    async def close(self) -> None:
-        if not self.ended:
-            self._end("closed")
-        await self.finished()
+    def _release(self) -> None:
         self.listener.close()
-        self._task = None
 
     # ------------------------------------------------------------ frames
 
@@ -249,14 +220,11 @@ class AudioCaller(ScriptFollower):
             self.background.append(AgentLine("background", url, start, stamp(), cut_off))
             self._background_start = None
 
-    def _end(self, reason: str) -> None:
-        self.ended_at, self.end_reason = stamp(), reason
+    def _stop_media(self, reason: str) -> None:
         if self._playing:
             self.stop_playout()
         self._background_ended(cut_off=True)
         self.path.hangup(reason)
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
 
     # ------------------------------------------------------------ the script
 

@@ -55,9 +55,11 @@ class CallerAction:
 
 
 class ScriptFollower:
-    """Plays `script` against the call through `_sink`; subclasses say how a
-    line is spoken (`_speak`), what the caller hears (`_hearing`) and how
-    the call ends on the caller's side (`_end`)."""
+    """Plays `script` against the call through `_sink`, and keeps the call's
+    life on the caller's side (answered, ended, the script's task).
+    Subclasses say how a line is spoken (`_speak`) and a sound made
+    (`_sound`), what the caller hears (`_hearing`), what stops when the call
+    ends (`_stop_media`) and what a closed caller lets go (`_release`)."""
 
     script: CallerScript
     said: list[CallerAction]
@@ -66,17 +68,17 @@ class ScriptFollower:
     def _follow_init(self, script: CallerScript) -> None:
         self.script = script
         self.said = []
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self.end_reason: str | None = None  # "caller hung up", or the runtime's reason
         self._sink = None
+        self._task: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
         self._start = 0.0
         self._turns_seen = 0  # turns finished when the caller last acted
         self._lines_seen = 0  # lines heard when the caller last acted
 
     # ------------------------------------------------------------ for subclasses
-
-    @property
-    def ended(self) -> bool:
-        raise NotImplementedError
 
     def _hearing(self) -> Hearing:
         raise NotImplementedError
@@ -88,8 +90,54 @@ class ScriptFollower:
     async def _sound(self, step: Sound) -> None:
         """Make the sound (text media has none: it takes no time)."""
 
+    def _stop_media(self, reason: str) -> None:
+        """The call ended: nothing more plays."""
+
+    def _release(self) -> None:
+        """The caller is closed: drop what it holds."""
+
+    # ------------------------------------------------------------ the call's life
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    def _begin(self, sink: CallSink) -> None:
+        """Attached to its call: the script starts."""
+        if self._sink is not None:
+            raise RuntimeError(f"a {type(self).__name__} is attached once, to one call")
+        self._sink, self._start = sink, loop_now()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="caller script")
+
+    def answer(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = stamp()
+
+    def hangup(self, reason: str) -> None:
+        if not self.ended:
+            self._end(reason)
+
     def _end(self, reason: str) -> None:
-        raise NotImplementedError
+        self.ended_at, self.end_reason = stamp(), reason
+        self._stop_media(reason)
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    async def finished(self) -> None:
+        """Wait until the script is over (hung up, lingered out, or ended by the call);
+        re-raises an error the script met."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+            if not self._task.cancelled():
+                self._task.result()
+
+    async def close(self) -> None:
+        """End the call on the caller's side if still up; wait for the script task."""
+        if not self.ended:
+            self._end("closed")
+        await self.finished()
+        self._release()
+        self._task = None
 
     def _changed(self) -> None:
         """What the caller hears changed: cues are looked at again."""

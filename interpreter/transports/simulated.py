@@ -30,8 +30,6 @@ from interpreter.transports.simulated_media import (
     FaultInjector,
     MediaPath,
     Player,
-    loop_now,
-    stamp,
 )
 
 CALLER_SECONDS_PER_WORD = 0.35  # the caller's own speech
@@ -47,62 +45,27 @@ class SimulatedCaller(ScriptFollower, MediaPath):
 
     def __init__(self, script: CallerScript) -> None:
         self._follow_init(script)
-        self.answered_at: float | None = None
-        self.ended_at: float | None = None
-        self.end_reason: str | None = None  # "caller hung up", or the runtime's reason
         faults = FaultInjector(script.faults)
         self._player = Player(self._playout_finished, self._changed,
                               fault=faults.playout_fault, on_failed=self._playout_failed)
         self._background = Background(self._playout_finished, fault=faults.file_fault,
                                       on_failed=self._playout_failed)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
 
     def attach(self, sink: CallSink) -> None:
-        if self._sink is not None:
-            raise RuntimeError("a SimulatedCaller is attached once, to one call")
-        self._sink, self._start = sink, loop_now()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="caller script")
-
-    def answer(self) -> None:
-        if self.answered_at is None:
-            self.answered_at = stamp()
+        self._begin(sink)
 
     def _muted(self) -> bool:
         return self.ended
 
-    def hangup(self, reason: str) -> None:
-        if not self.ended:
-            self._end(reason)
+    def _stop_media(self, reason: str) -> None:
+        self._player.stop()
+        self._background.stop()
 
-    async def finished(self) -> None:
-        """Wait until the script is over (hung up, lingered out, or ended by the call);
-        re-raises an error the script met."""
-        if self._task is not None:
-            await asyncio.wait({self._task})
-            if not self._task.cancelled():
-                self._task.result()
-
-    async def close(self) -> None:
-        """End the call on the caller's side if still up; wait for the script task."""
-        if not self.ended:
-            self._end("closed")
-        await self.finished()
+    def _release(self) -> None:
         # Player and Background call back into this caller through bound
         # methods: drop them, so a closed caller is freed without a full GC.
         self._player.release()
         self._background.release()
-        self._task = None
-
-    def _end(self, reason: str) -> None:
-        self.ended_at, self.end_reason = stamp(), reason
-        self._player.stop()
-        self._background.stop()
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
 
     def _playout_finished(self, playout_id: int) -> None:
         if self._sink is not None and not self.ended:
