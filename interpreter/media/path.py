@@ -31,6 +31,7 @@ import soundfile
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media import barge
 from interpreter.media.clock import MediaClock
+from interpreter.media.frames import silence
 from interpreter.media.playout import Playout, Samples
 from interpreter.media.ports import (
     CallSink,
@@ -165,6 +166,9 @@ class AudioPath:
         self._resume_after = resume_after_ticks
         self._recordings = recordings
         self._recorders: dict[str, _Recorder] = {}
+        # Read, never written: one frame serves every tick without caller audio.
+        self._silence = silence(rate)
+        self._silence.flags.writeable = False
 
     # ------------------------------------------------------------ CallerChannel
 
@@ -237,7 +241,7 @@ class AudioPath:
     def tick(self, n: int) -> None:
         frame = self._inbound()
         if frame is None:
-            frame = np.zeros(self.rate // 50, dtype=np.int16)
+            frame = self._silence
         for heard in self.listener.feed(frame, n):
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:

@@ -177,9 +177,9 @@ class AudioCaller(ScriptFollower):
     # ------------------------------------------------------------ frames
 
     def _next_inbound(self) -> Samples | None:
-        frame = self._voice.popleft() if self._voice else np.zeros(FRAME, dtype=np.int16)
+        frame = self._voice.popleft() if self._voice else None  # None: silence
         if self._keep_audio:
-            self._caller_frames.append(frame)
+            self._caller_frames.append(np.zeros(FRAME, np.int16) if frame is None else frame)
         return frame
 
     def _outbound(self, frame: Samples) -> None:
