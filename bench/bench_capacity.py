@@ -38,10 +38,11 @@ from interpreter.media.clock import MediaClock
 from interpreter.media.listening import SpeechListener
 from interpreter.media.path import AudioPath
 from interpreter.media.playout import Samples
-from interpreter.media.ports import ListenSettings, PlayoutFailure, Utterance, Voice
+from interpreter.media.ports import ListenSettings, Utterance, Voice
 from interpreter.providers.stt.base import Recognized
 from interpreter.providers.tts.base import SpeechAudio
 from interpreter.providers.vad.webrtc import WebRtcVad
+from tests.media.test_path import Sink
 from tests.media.vad_audio import join, silence, speech
 
 RATE = 16_000
@@ -79,17 +80,6 @@ class InstantStt:
         return NoSession()
 
 
-class QuietSink:
-    def speech_started(self) -> None: ...
-    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None: ...
-    def digit(self, digit: str) -> None: ...
-    def hung_up(self) -> None: ...
-    def closed(self, reason: str) -> None: ...
-    def playout_finished(self, playout_id: int) -> None: ...
-    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None: ...
-    def transcription_failed(self, reason: str) -> None: ...
-
-
 def _caller_frames(speaking: bool) -> Samples:
     audio = join(speech("transfer_me_to_sales.wav", RATE), silence(1.5, RATE)) if speaking \
         else silence(1.0, RATE)
@@ -123,7 +113,7 @@ async def _measure(calls: int, seconds: float) -> tuple[list[float], float, floa
     for index in range(calls):
         path = AudioPath(clock, RATE, tts, SpeechListener(WebRtcVad(RATE), stt, RATE),
                          inbound=_source(talking if index % 2 else quiet, index * 7))
-        path.attach(QuietSink())
+        path.attach(Sink())
         # Barge-in off: the agents never stop, so both directions stay busy.
         path.listen(ListenSettings(barge=BargePolicy(mode=Barge.OFF)))
         path.play(1, [Utterance("say", "hours")])
