@@ -45,9 +45,10 @@ def _state(record: dict[str, Any]) -> str:
 
 def _barge_in(record: dict[str, Any]) -> str:
     heard = record.get("heard") or ""
+    barge = "barge-in on noise" if record.get("cause") == "noise" else "barge-in"
     if not heard:
-        return "barge-in before the agent said a word"
-    return f"barge-in; agent was heard saying: \"{heard}\""
+        return f"{barge} before the agent said a word"
+    return f"{barge}; agent was heard saying: \"{heard}\""
 
 
 # Trace kinds worth a line, and how to say them (leg_state is said by RecordLines).
@@ -386,6 +387,9 @@ class _Reporting:
 
     def playout_finished(self, playout_id: int) -> None:
         self._sink.playout_finished(playout_id)
+
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        self._sink.playout_stopped(playout_id, heard, cause)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_failed()

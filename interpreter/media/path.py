@@ -14,6 +14,14 @@ commit it, anything else (a cough, "uh-huh", too few words) resumes the agent
 where it paused, after at most `resume_after` of silence. An utterance the
 document marks uninterruptible plays on. What was heard — the words whose
 audio ended before the pause — is what `stop_playout` returns.
+
+The path is authoritative about what it stopped: a commit is reported to the
+call as `playout_stopped` for every playout it dropped, so a wait for a
+playout's end never hangs on a stop the runtime did not decide itself (a
+barge-in on noise, which only the path hears). Playouts the runtime asks for
+between a commit and its `stop_playout` belong to the interrupted turn: they
+are held, and dropped by that `stop_playout` — or played after
+`HOLD_AFTER_STOP_TICKS` if the runtime goes on without one.
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ from interpreter.providers.tts.base import TtsProvider
 # interruption before it goes on (LiveKit's false_interruption_timeout is 2 s;
 # a caller's backchannel ends well before that).
 RESUME_AFTER_TICKS = 50  # 1 s
+# How long playouts asked for after a commit wait for the runtime to take the
+# barge-in (it does so in microseconds; this bounds a runtime that does not).
+HOLD_AFTER_STOP_TICKS = 25  # 0.5 s
+NOTHING_HEARD = Heard("", 0, 0.0)
 # Until the runtime says otherwise (a plain `play`), speech does not interrupt.
 NO_BARGE = BargePolicy(mode=Barge.OFF)
 
@@ -162,7 +174,9 @@ class AudioPath:
         self._sink: CallSink | None = None
         self._unregister: Callable[[], None] | None = None
         self._heard: Heard | None = None  # what a barge-in at the frame kept
+        self._held_until: int | None = None  # new playouts wait for stop_playout till then
         self._paused_at: int | None = None  # tick the agent paused at
+        self._tick = 0
         self._resume_after = resume_after_ticks
         self._recordings = recordings
         self._recorders: dict[str, _Recorder] = {}
@@ -184,16 +198,19 @@ class AudioPath:
         self.listener.listen(settings)
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
-        self._heard = None  # an earlier barge-in's words are not this playout's
+        if self._heard is not None and self._held_until is None:
+            # Asked for before the runtime took the barge-in: most likely the
+            # rest of the interrupted reply. Held, not played.
+            self._held_until = self._tick + HOLD_AFTER_STOP_TICKS
+            self.playout.pause()
         self.speaker.play(playout_id, items)
 
     def stop_playout(self) -> Heard:
-        heard, self._heard = self._heard, None
-        if heard is not None:
-            return heard
+        committed, self._heard, self._held_until = self._heard, None, None
         self.speaker.cancel()
         self._paused_at = None
-        return self.playout.stop()
+        heard = self.playout.stop()
+        return committed if committed is not None else heard
 
     def play_background(self, playout_id: int, url: str, loops: int) -> None:
         try:
@@ -239,6 +256,7 @@ class AudioPath:
     # ------------------------------------------------------------ the tick
 
     def tick(self, n: int) -> None:
+        self._tick = n
         frame = self._inbound()
         if frame is None:
             frame = self._silence
@@ -246,6 +264,11 @@ class AudioPath:
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:
             self._resume()
+        if self._held_until is not None and n >= self._held_until:
+            # The runtime went on without taking the barge-in: what it asked
+            # for since is its next move, and plays.
+            self._heard, self._held_until = None, None
+            self.playout.resume()
         out = self.playout.frame()
         for recorder in self._recorders.values():
             recorder.add(frame, out)
@@ -262,13 +285,13 @@ class AudioPath:
                 sink.speech_started()
                 if speaking and interruptible and self._paused_at is None:
                     if barge.on_speech(self.policy):
-                        self._commit(n)
+                        self._commit(n, "speech")
                     elif self.policy.mode is not Barge.OFF:
                         self._pause(n)  # words may interrupt: hold until they decide
             case Words(text=text, final=final, confidence=confidence):
                 if speaking and barge.on_words(self.policy, text, final, confidence,
                                                interruptible):
-                    self._commit(n)
+                    self._commit(n, "words")
                 elif final and self._paused_at is not None:
                     self._resume()  # a backchannel, too few words: go on
                 sink.transcript(text, final, confidence)
@@ -276,10 +299,10 @@ class AudioPath:
                 if self._paused_at is not None:
                     self._resume()
                 sink.transcription_failed(reason)
-            case Noise() | SpeechOffset():
-                # interrupt_on_noise waits for a runtime event to report noise
-                # with: a stop the runtime did not hear of would leave it
-                # waiting for the end of the playout.
+            case Noise(seconds=seconds):
+                if speaking and barge.on_noise(self.policy, seconds, interruptible):
+                    self._commit(n, "noise")
+            case SpeechOffset():
                 pass
 
     def _pause(self, n: int) -> None:
@@ -290,12 +313,18 @@ class AudioPath:
         self._paused_at = None
         self.playout.resume()
 
-    def _commit(self, n: int) -> None:
-        """Stop in this tick: nothing more of the agent's speech goes out."""
-        self.speaker.cancel()
+    def _commit(self, n: int, cause: str) -> None:
+        """Stop in this tick: nothing more of the agent's speech goes out. Each
+        playout dropped is reported stopped; the one playing carries what was
+        heard of it."""
+        dropped = dict.fromkeys([*self.playout.playout_ids(), *self.speaker.cancel()])
         self._paused_at = None
-        self._heard = self.playout.stop()
+        heard = self._heard = self.playout.stop()
         self.deciding_ticks.append(n)
+        if self._sink is not None:
+            for playout_id in dropped:
+                self._sink.playout_stopped(playout_id, heard, cause)
+                heard = NOTHING_HEARD
 
     # ------------------------------------------------------------ reports
 

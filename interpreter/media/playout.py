@@ -76,6 +76,11 @@ class Playout:
         segment = self._current or (self._queue[0] if self._queue else None)
         return segment is None or segment.interruptible
 
+    def playout_ids(self) -> list[int]:
+        """The playouts with audio still to play, the one playing first."""
+        segments = [self._current] if self._current is not None else []
+        return list(dict.fromkeys(s.playout_id for s in [*segments, *self._queue]))
+
     def stop(self) -> Heard:
         """Stop now: nothing more of the queued speech plays. What was heard."""
         heard = self._heard_now()

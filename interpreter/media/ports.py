@@ -153,6 +153,10 @@ class CallSink(Protocol):
     def hung_up(self) -> None: ...
     def closed(self, reason: str) -> None: ...
     def playout_finished(self, playout_id: int) -> None: ...
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        """The transport stopped this playout itself: it applied the barge-in
+        policy at the frame (`cause` "speech", "words" or "noise"). What was
+        heard is `heard`; nothing more of the playout will play."""
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         """An item could not be played: it and the rest of the playout are
         dropped, nothing more of it plays."""

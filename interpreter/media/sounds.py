@@ -55,5 +55,5 @@ def cough(rate: int, ms: float = 300, dbfs: float = -12.0, seed: int = 5) -> Sam
 SOUNDS = {
     "cough": lambda rate: cough(rate),
     "click": lambda rate: click(40, rate),
-    "noise": lambda rate: white_noise(-30, 1.0, rate),
+    "noise": lambda rate: white_noise(-30, 2.0, rate),  # longer than interrupt_on_noise: true
 }

@@ -37,19 +37,25 @@ class Speaker:
     substituted: Callable[[str, str], None] = lambda wanted, used: None
 
     def __post_init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # making audio: its playout id
 
     def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
         task = asyncio.get_running_loop().create_task(self._make(playout_id, list(items)),
                                                       name=f"speak:{playout_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = playout_id
+        task.add_done_callback(self._done)
 
-    def cancel(self) -> None:
-        """Stop making audio (a barge-in, a hangup): nothing more is queued."""
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    def cancel(self) -> list[int]:
+        """Stop making audio (a barge-in, a hangup): nothing more is queued.
+        The playouts whose audio was still being made."""
+        making = list(self._tasks.values())
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
+        return making
 
     async def _make(self, playout_id: int, items: list[Utterance]) -> None:
         rate = self.playout.rate

@@ -29,7 +29,7 @@ from interpreter import ir, limits
 from interpreter.errors import CallFault, ErrorType
 from interpreter.http import AiohttpClient, HttpClient
 from interpreter.jsontypes import JSONValue
-from interpreter.media.ports import CallerChannel, PlayoutFailure, Telephony, Utterance
+from interpreter.media.ports import CallerChannel, Heard, PlayoutFailure, Telephony, Utterance
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.outbox import Delivery, Outbox
@@ -122,6 +122,10 @@ class EventSink:
 
     def playout_finished(self, playout_id: int) -> None:
         self._post(ev.PlayoutFinished(playout_id, source=self._source))
+
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        self._post(ev.PlayoutStopped(playout_id, source=self._source, heard=heard.text,
+                                     cause=cause))
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._post(ev.PlayoutFailed(playout_id, failure.kind, failure.item, failure.reason,

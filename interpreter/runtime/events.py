@@ -91,6 +91,17 @@ class PlayoutFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PlayoutStopped(PlayoutFinished):
+    """The media path stopped this playout itself — it decided a barge-in at
+    the frame (`cause`: "speech", "words" or "noise") — and the caller heard
+    `heard` of it. A kind of finished: whoever waits for the playout's end is
+    not left waiting; whoever listens for barge-ins takes it as one."""
+
+    heard: str = ""
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PlayoutFailed(Event):
     """Speech synthesis (tts_error) or a file (media_error) failed: item `item`
     of the playout with this id and everything queued after it were dropped."""
@@ -242,4 +253,6 @@ def barges(policy: BargePolicy, event: Event, interruptible: bool = True) -> boo
             return barge.on_words(policy, text, final, confidence, interruptible)
         case DigitPressed():
             return barge.on_digit(policy, interruptible)
+        case PlayoutStopped():
+            return True  # the path already applied the policy, at the frame
     return False

@@ -149,9 +149,9 @@ class AudioCaller(ScriptFollower):
 
     def stop_playout(self) -> Heard:
         heard = self.path.stop_playout()
-        if self._playing:
+        if self._playing and self._playing[0].start is not None:
             self._line_ended(self._playing[0].playout_id, cut_off=True, heard=heard.text)
-        self._playing.clear()  # queued after it: never played
+        self._playing.clear()  # queued after it (or held after a barge-in): never played
         return heard
 
     def play_background(self, playout_id: int, url: str, loops: int) -> None:
@@ -206,6 +206,14 @@ class AudioCaller(ScriptFollower):
             turns.turn_start = None
             turns.silent_since = loop_now()
         self._changed()
+
+    def playout_stopped(self, playout_id: int, heard: str) -> None:
+        """The path stopped the playout at the frame (a barge-in): the line
+        playing keeps what was heard; those queued behind it never played."""
+        if self._playing and self._playing[0].playout_id == playout_id:
+            self._line_ended(playout_id, cut_off=True, heard=heard)
+        else:
+            self._playing = deque(p for p in self._playing if p.playout_id != playout_id)
 
     def playout_ended(self, playout_id: int, *, failed: bool) -> None:
         """The path reported the end of a playout (or of the background track)."""
@@ -282,6 +290,10 @@ class _Watch:
     def playout_finished(self, playout_id: int) -> None:
         self._caller.playout_ended(playout_id, failed=False)
         self._sink.playout_finished(playout_id)
+
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        self._caller.playout_stopped(playout_id, heard.text)
+        self._sink.playout_stopped(playout_id, heard, cause)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_ended(playout_id, failed=True)

@@ -17,8 +17,10 @@ from interpreter.clock import run_virtual
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media.clock import MediaClock
 from interpreter.media.path import (
+    HOLD_AFTER_STOP_TICKS,
     AudioPath,
     ListenerEvent,
+    Noise,
     NotUnderstood,
     SpeechOnset,
     Words,
@@ -52,6 +54,7 @@ class Sink:
     finished: list[int] = field(default_factory=list)
     failures: list[PlayoutFailure] = field(default_factory=list)
     misheard: list[str] = field(default_factory=list)
+    stopped: list[tuple[int, str, str]] = field(default_factory=list)
 
     def speech_started(self) -> None:
         self.onsets += 1
@@ -65,6 +68,9 @@ class Sink:
 
     def playout_finished(self, playout_id: int) -> None:
         self.finished.append(playout_id)
+
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        self.stopped.append((playout_id, heard.text, cause))
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self.failures.append(failure)
@@ -114,6 +120,83 @@ def test_speech_onset_stops_the_agent_in_its_own_tick() -> None:
     # 20 frames (0.4 s) went out before the deciding tick: four words ended.
     assert outcome.heard.text == "I can book a"
     assert outcome.sink.finished == []
+    # The path reports the stop it decided, with what was heard: the runtime
+    # is never left waiting for the end of a playout it did not stop.
+    assert outcome.sink.stopped == [(1, "I can book a", "speech")]
+
+
+def test_noise_interrupts_only_when_the_document_asks_and_long_enough() -> None:
+    noisy = BargePolicy(mode=Barge.ALL, noise_s=0.5)
+    outcome = _call({21: [Noise(0.3)], 40: [Noise(0.6)]}, noisy)
+    assert outcome.deciding == [40]
+    assert outcome.sink.stopped == [(1, "I can book a table for four", "noise")]
+    quiet = _call({21: [Noise(2.0)]}, BargePolicy(mode=Barge.ALL))
+    assert quiet.deciding == [] and quiet.sink.stopped == [] and quiet.sink.finished == [1]
+
+
+def _after_a_commit(take_it_at: int | None) -> tuple[list[int], Sink, Heard | None]:
+    """Playout 1 is interrupted at tick 21; playout 2 (the rest of the reply)
+    is asked for at tick 25; the runtime takes the barge-in at `take_it_at`
+    (None: never). The ticks that played playout 2, the sink, what
+    `stop_playout` returned."""
+    second: list[int] = []
+    sink = Sink()
+    taken: list[Heard] = []
+
+    async def main() -> None:
+        clock = MediaClock()
+
+        def outbound(frame: Samples) -> None:
+            if np.any(frame == TONE) and clock.tick_number > 21:
+                second.append(clock.tick_number)
+
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({21: [SpeechOnset(21)]}),
+                         outbound=outbound, policy=BargePolicy(mode=Barge.ALL))
+        path.attach(sink)
+        path.play(1, [Utterance("say", REPLY)])
+        await asyncio.sleep(25 * 0.02 + 0.001)
+        path.play(2, [Utterance("say", "and then some")])
+        if take_it_at is not None:
+            await asyncio.sleep((take_it_at - 25) * 0.02)
+            taken.append(path.stop_playout())
+        await asyncio.sleep(2.0)
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    return second, sink, taken[0] if taken else None
+
+
+def test_what_is_asked_for_before_the_runtime_takes_the_barge_in_is_held() -> None:
+    second, sink, heard = _after_a_commit(take_it_at=27)
+    assert second == []  # the rest of the interrupted reply never plays
+    assert heard is not None and heard.text == "I can book a"  # the stop's words, kept
+    assert sink.finished == []
+
+
+def test_a_runtime_that_goes_on_without_taking_it_is_played_after_the_hold() -> None:
+    second, sink, heard = _after_a_commit(take_it_at=None)
+    assert heard is None
+    assert second and min(second) == 25 + HOLD_AFTER_STOP_TICKS
+    assert len(second) == 15 and sink.finished == [2]
+
+
+def test_each_playout_dropped_is_reported_and_only_the_playing_one_was_heard() -> None:
+    sink = Sink()
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({12: [SpeechOnset(12)]}),
+                         policy=BargePolicy(mode=Barge.ALL))
+        path.attach(sink)
+        path.play(1, [Utterance("say", "One two three.")])
+        path.play(2, [Utterance("say", "Four five six.")])
+        await asyncio.sleep(1.0)
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    assert sink.stopped == [(1, "One two", "speech"), (2, "", "speech")]
 
 
 def test_words_decide_and_the_pause_is_not_heard() -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from interpreter.clock import run_virtual
-from interpreter.media.ports import PlayoutFailure, Utterance
+from interpreter.media.ports import Heard, PlayoutFailure, Utterance
 from interpreter.transports.caller_script import CallerScript
 from interpreter.transports.simulated import SimulatedCaller
 
@@ -44,6 +44,9 @@ class Recorder:
 
     def playout_finished(self, playout_id: int) -> None:
         self._report("playout_finished", playout_id)
+
+    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
+        self._report("playout_stopped", playout_id, heard.text, cause)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._report("playout_failed", playout_id, f"{failure.kind.value}: {failure.reason}")

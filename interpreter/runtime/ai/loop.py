@@ -294,9 +294,10 @@ async def _greet(session: AiSession, greeting: str) -> None:
                       next="retry with the fallback voice")
         session.executor.voice = FALLBACK_VOICE
         await session.executor.say(greeting)
-    elif event is not None and not isinstance(event, ev.PlayoutFinished):
+    elif event is not None and (not isinstance(event, ev.PlayoutFinished)
+                                or isinstance(event, ev.PlayoutStopped)):
         heard = session.executor.channel.stop_playout().text
-        call.trace.record("barge_in", heard=heard, generated=greeting, by=event.type_name)
+        turn.record_barge_in(call, heard, greeting, event)
         if isinstance(event, ev.TranscriptReceived) and event.final:
             session.conversation.pending_input.append(event.text)
         greeting = heard

@@ -34,7 +34,7 @@ from interpreter.runtime.ai import actions, fillers, gather, prompt, recovery
 from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_tool
-from interpreter.runtime.call import LONGEST_FILE, PLAYOUT_GRACE
+from interpreter.runtime.call import LONGEST_FILE, PLAYOUT_GRACE, Call
 from interpreter.runtime.tools.limits import outside_json
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -259,6 +259,10 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 # Anything else the stream raised: a classified llm_error.
                 _stop_speaking(session, playing)
                 raise LlmError("provider", message)
+            case ev.PlayoutStopped() if playing:
+                # The media path decided a barge-in at the frame (on noise,
+                # say, which the runtime does not hear itself).
+                _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
             case ev.PlayoutFailed(playout_id=failed, reason=reason) \
@@ -368,6 +372,14 @@ def _why_declined(policy: ir.BargePolicy, event: ev.TranscriptReceived,
     return "enable_barge mode"
 
 
+def record_barge_in(call: Call, heard: str, generated: str, event: ev.Event) -> None:
+    """The `barge_in` record: `by` the event that decided it, and the media
+    path's cause when the path decided it at the frame."""
+    cause = {"cause": event.cause} if isinstance(event, ev.PlayoutStopped) else {}
+    call.trace.record("barge_in", heard=heard, generated=generated, by=event.type_name,
+                      **cause)
+
+
 def _stop_speaking(session: AiSession, playing: int) -> str:
     if not playing:
         return ""
@@ -385,7 +397,7 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     heard = " ".join([*heard_earlier, *words])
     call.cancel_effect(effect)
     call.new_epoch("barge-in")
-    call.trace.record("barge_in", heard=heard, generated=text, by=event.type_name)
+    record_barge_in(call, heard, text, event)
     if heard:
         session.conversation.say("assistant", heard)
     if isinstance(event, ev.TranscriptReceived) and event.final:

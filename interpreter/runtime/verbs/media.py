@@ -132,6 +132,8 @@ async def _collect(executor: Executor, verb: ir.PromptInput, items: list[Utteran
             result = "match_digits" if digits else "no_input"
             break
         match event:
+            case ev.PlayoutStopped(playout_id=finished) if finished == playout:
+                playing = _interrupt(executor, playing, event)  # the path decided it
             case ev.PlayoutFinished(playout_id=finished) if finished == playout:
                 playing = False
             case ev.DigitPressed(digit=digit):
