@@ -26,21 +26,16 @@ are held, and dropped by that `stop_playout` — or played after
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-import soundfile
-
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media import barge
 from interpreter.media.clock import MediaClock
 from interpreter.media.frames import silence
-from interpreter.media.playout import Playout, Samples
+from interpreter.media.playout import Playout, Samples, Segment
 from interpreter.media.ports import (
     CallSink,
     FailureKind,
@@ -50,6 +45,7 @@ from interpreter.media.ports import (
     Recording,
     Utterance,
 )
+from interpreter.media.recording import Recorder, beep, recordings_folder
 from interpreter.media.speaking import (
     BUILTIN_HOLD,
     BUILTIN_RINGBACK,
@@ -68,6 +64,7 @@ RESUME_AFTER_TICKS = 50  # 1 s
 # barge-in (it does so in microseconds; this bounds a runtime that does not).
 HOLD_AFTER_STOP_TICKS = 25  # 0.5 s
 NOTHING_HEARD = Heard("", 0, 0.0)
+BEEP_PLAYOUT = -1  # the recording beep: the path's own, never reported
 # Until the runtime says otherwise (a plain `play`), speech does not interrupt.
 NO_BARGE = BargePolicy(mode=Barge.OFF)
 
@@ -125,33 +122,6 @@ def _discard(_: Samples) -> None:
     pass
 
 
-class _Recorder:
-    """One recording: the frames of both directions until it stops."""
-
-    def __init__(self, recording: Recording, target: Path) -> None:
-        self.recording, self.target = recording, target
-        self.caller: list[Samples] = []
-        self.agent: list[Samples] = []
-
-    def add(self, caller: Samples, agent: Samples) -> None:
-        self.caller.append(caller)
-        self.agent.append(agent)
-
-    def write(self, rate: int) -> None:
-        caller = np.concatenate(self.caller) if self.caller else np.zeros(0, np.int16)
-        agent = np.concatenate(self.agent) if self.agent else np.zeros(0, np.int16)
-        direction = self.recording.direction
-        if direction == "speak":
-            audio = caller
-        elif direction == "listen":
-            audio = agent
-        elif self.recording.stereo:
-            audio = np.stack([caller, agent], axis=1)
-        else:
-            audio = np.clip(caller.astype(np.int32) + agent, -32768, 32767).astype(np.int16)
-        soundfile.write(str(self.target), audio, rate, subtype="PCM_16")
-
-
 class AudioPath:
     """The audio `CallerChannel`: one per call, serviced by the media clock."""
 
@@ -161,13 +131,14 @@ class AudioPath:
                  policy: BargePolicy | None = None,
                  resume_after_ticks: int = RESUME_AFTER_TICKS,
                  recordings: Path | None = None) -> None:
-        """`recordings`: the folder the record verbs write to (default: a
-        callkernel-recordings folder in the system's temporary folder)."""
+        """`recordings`: the folder the record verbs write to (default:
+        media/recording.py's `recordings_folder`)."""
         self.rate = rate
         self.policy = policy or NO_BARGE
         self.listener = listener
         self.playout = Playout(rate, self._finished)
         self.speaker = Speaker(self.playout, tts, self._failed)
+        self.playout.more_coming = self.speaker.making
         self.deciding_ticks: list[int] = []  # ticks where a barge-in was committed
         self._clock = clock
         self._inbound, self._outbound = inbound, outbound
@@ -179,7 +150,7 @@ class AudioPath:
         self._tick = 0
         self._resume_after = resume_after_ticks
         self._recordings = recordings
-        self._recorders: dict[str, _Recorder] = {}
+        self._recorders: dict[str, Recorder] = {}
         # Read, never written: one frame serves every tick without caller audio.
         self._silence = silence(rate)
         self._silence.flags.writeable = False
@@ -229,14 +200,17 @@ class AudioPath:
         """In-band DTMF out is the transport's; a frame source has none to send."""
 
     def start_recording(self, control_id: str, recording: Recording) -> str:
-        """Record from the next tick on, to a WAV file whose URL is returned
-        (the file is written when the recording stops)."""
-        folder = self._recordings or Path(tempfile.gettempdir()) / "callkernel-recordings"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in control_id)[:64]
-        target = folder / f"{name}-{uuid.uuid4().hex[:8]}.wav"
-        self._recorders[control_id] = _Recorder(recording, target)
-        return target.resolve().as_uri()
+        """Record from the next tick on (after the beep, with one), to a file
+        whose URL is returned; it is written when the recording stops."""
+        start = self._tick + 1
+        if recording.beep:
+            tone = beep(self.rate)
+            self.playout.enqueue(Segment(tone, BEEP_PLAYOUT, interruptible=False))
+            start += -(-len(tone) // self.playout.frame_samples)
+        recorder = Recorder.to_folder(recordings_folder(self._recordings), control_id,
+                                      recording, start, recording.max_length_s)
+        self._recorders[control_id] = recorder
+        return recorder.url
 
     def stop_recording(self, control_id: str) -> None:
         recorder = self._recorders.pop(control_id, None)
@@ -271,7 +245,7 @@ class AudioPath:
             self.playout.resume()
         out = self.playout.frame()
         for recorder in self._recorders.values():
-            recorder.add(frame, out)
+            recorder.add(n, frame, out)
         self._outbound(out)
 
     def _on(self, heard: ListenerEvent, n: int) -> None:
@@ -329,7 +303,7 @@ class AudioPath:
     # ------------------------------------------------------------ reports
 
     def _finished(self, playout_id: int) -> None:
-        if self._sink is not None:
+        if self._sink is not None and playout_id != BEEP_PLAYOUT:
             self._sink.playout_finished(playout_id)
 
     def _failed(self, playout_id: int, failure: PlayoutFailure) -> None:

@@ -7,6 +7,12 @@ queued — with background audio mixed under it. `stop()` (a barge-in) empties
 the queue in that same tick and says what the caller heard: the words whose
 audio had *ended*, cut after the last one, in the current run of speech.
 A playout's end is reported when its last segment has been played out.
+
+A run of speech is what the text media calls a turn: playouts asked for
+while one plays (the sentences of a streamed reply) join its run; a playout
+that ends with nothing queued and nothing being made (`more_coming`) ends
+it, so what is asked for after that (the prompt after a greeting) is heard
+afresh.
 """
 
 from __future__ import annotations
@@ -40,9 +46,17 @@ def _ignore(_: int) -> None:
     """For a released playout."""
 
 
+def _nothing_coming() -> bool:
+    return False
+
+
 class Playout:
-    def __init__(self, rate: int, on_finished: Callable[[int], None] = _ignore) -> None:
+    def __init__(self, rate: int, on_finished: Callable[[int], None] = _ignore,
+                 more_coming: Callable[[], bool] = _nothing_coming) -> None:
+        """`more_coming`: whether audio is being made that will be queued (the
+        speaker's TTS); a run of speech does not end while it is."""
         self.rate = rate
+        self.more_coming = more_coming
         self.frame_samples = rate // 50  # 20 ms
         self._silence = np.zeros(self.frame_samples, dtype=np.int16)
         self._queue: deque[Segment] = deque()
@@ -149,12 +163,11 @@ class Playout:
                 self._heard += [word for _, word in segment.words]
                 self._current = None
                 if segment.last:
-                    # What is heard is per playout: the next one starts afresh
-                    # even when it follows without a gap.
-                    self._end_run()
+                    if not self._queue and not self.more_coming():
+                        self._end_run()  # the run is over: what follows starts afresh
                     self._on_finished(segment.playout_id)
         if not parts:
-            if self._played_samples:
+            if self._played_samples and not self.more_coming():
                 self._end_run()  # the run of speech is over: the next one starts afresh
             return self._silence
         self.frames_out += 1

@@ -139,6 +139,7 @@ class Recording:
     stereo: bool = False
     direction: str = "both"  # "speak" (the caller) | "listen" (what they hear) | "both"
     beep: bool = False  # a tone before recording starts
+    max_length_s: float | None = None  # the recording is cut here (None: no limit)
 
 
 # ------------------------------------------------------------------ reporting

@@ -45,6 +45,10 @@ class Speaker:
         self._tasks[task] = playout_id
         task.add_done_callback(self._done)
 
+    def making(self) -> bool:
+        """Audio is being made that will be queued."""
+        return bool(self._tasks)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
 

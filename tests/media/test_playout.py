@@ -78,13 +78,49 @@ def test_a_pause_holds_the_place_and_resume_goes_on_from_it() -> None:
     assert playout.frames_out == 3 and not playout.speaking
 
 
-def test_heard_is_the_stopped_playouts_own_words_when_playouts_run_together() -> None:
+WORD = np.full(1600, 100, dtype=np.int16)  # 0.1 s
+
+
+def test_playouts_queued_together_are_one_run_and_heard_together() -> None:
+    # The sentences of a streamed reply: the second was asked for while the
+    # first played, so what was heard runs across both.
     playout = Playout(16_000)
-    word = np.full(1600, 100, dtype=np.int16)  # 0.1 s
-    playout.enqueue(Segment(np.concatenate([word, word]), 1, words=((0, "Hello"), (1600, "there"))))
-    playout.enqueue(Segment(np.concatenate([word, word, word]), 2,
+    playout.enqueue(Segment(np.concatenate([WORD, WORD]), 1,
+                            words=((0, "Hello"), (1600, "there."))))
+    playout.enqueue(Segment(np.concatenate([WORD, WORD, WORD]), 2,
                             words=((0, "For"), (1600, "sales,"), (3200, "press"))))
     for _ in range(20):  # 0.4 s: all of playout 1, two words of playout 2
         playout.frame()
     heard = playout.stop()
-    assert heard.text == "For sales," and heard.words == 2 and heard.seconds == 0.2
+    assert heard.text == "Hello there. For sales," and heard.words == 4
+    assert heard.seconds == 0.4
+
+
+def test_a_playout_asked_for_after_the_last_one_ended_is_heard_afresh() -> None:
+    # A greeting played to its end, then the prompt (asked for once the
+    # runtime heard the greeting had finished, with no silent frame between).
+    finished: list[int] = []
+    playout = Playout(16_000, finished.append)
+    playout.enqueue(Segment(np.concatenate([WORD, WORD]), 1,
+                            words=((0, "Hello"), (1600, "there."))))
+    for _ in range(10):
+        playout.frame()
+    assert finished == [1]
+    playout.enqueue(Segment(np.concatenate([WORD, WORD, WORD]), 2,
+                            words=((0, "For"), (1600, "sales,"), (3200, "press"))))
+    for _ in range(10):
+        playout.frame()
+    assert playout.stop().text == "For sales,"
+
+
+def test_a_run_goes_on_while_more_of_it_is_being_made() -> None:
+    making = [True]
+    playout = Playout(16_000, more_coming=lambda: making[0])
+    playout.enqueue(Segment(WORD, 1, words=((0, "One."),)))
+    for _ in range(6):  # 0.12 s: "One." played; its TTS neighbour still making
+        playout.frame()
+    making[0] = False
+    playout.enqueue(Segment(np.concatenate([WORD, WORD]), 2, words=((0, "Two"), (1600, "three"))))
+    for _ in range(5):
+        playout.frame()
+    assert playout.stop().text == "One. Two"

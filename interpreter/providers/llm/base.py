@@ -32,6 +32,8 @@ class ChatMessage:
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    # An assistant message the caller cut short: `content` is what they heard.
+    interrupted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

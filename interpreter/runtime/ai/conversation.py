@@ -40,8 +40,9 @@ class Conversation:
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def say(self, role: str, text: str) -> None:
-        self.messages.append(ChatMessage(role, text))  # type: ignore[arg-type]
+    def say(self, role: str, text: str, *, interrupted: bool = False) -> None:
+        message = ChatMessage(role, text, interrupted=interrupted)  # type: ignore[arg-type]
+        self.messages.append(message)
 
     def take_input(self, hints: list[ir.Hint], trace: Trace) -> None:
         """The caller's pending words become one user message, with the hints'
@@ -111,3 +112,16 @@ class Conversation:
                 message = replace(message, tool_calls=calls)
             kept.append(message)
         self.messages[:] = kept
+
+
+def logged(message: ChatMessage) -> dict[str, JSONValue]:
+    """A message as the call log shows it (summary payloads, tool requests
+    with swaig_post_conversation): an interrupted one says so."""
+    entry: dict[str, JSONValue] = {"role": message.role, "content": message.content}
+    if message.interrupted:
+        entry["interrupted"] = True
+    return entry
+
+
+def call_log(messages: list[ChatMessage]) -> list[JSONValue]:
+    return [logged(m) for m in messages]

@@ -300,7 +300,9 @@ async def _greet(session: AiSession, greeting: str) -> None:
         turn.record_barge_in(call, heard, greeting, event)
         if isinstance(event, ev.TranscriptReceived) and event.final:
             session.conversation.pending_input.append(event.text)
-        greeting = heard
+        if heard:
+            session.conversation.say("assistant", heard, interrupted=True)
+        return
     if greeting:
         session.conversation.say("assistant", greeting)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import SUMMARY_OPENING, ChatMessage, LlmRequest
 from interpreter.runtime.ai import templates
+from interpreter.runtime.ai.conversation import call_log
 from interpreter.runtime.outbox import Delivery
 from interpreter.runtime.tools.webhook import basic_auth
 
@@ -43,7 +44,7 @@ def payload(session: AiSession) -> dict[str, JSONValue]:
         "conversation_type": "voice", "call_id": call.call_id,
         "app_name": session.verb.params.app_name, "ai_session_id": session.session_id,
         "action": "post_conversation",
-        "call_log": [{"role": m.role, "content": m.content} for m in session.conversation.messages],
+        "call_log": call_log(session.conversation.messages),
         "global_data": dict(session.global_data),
         "swaig_log": list[JSONValue](session.conversation.swaig_log),
         "caller_id_number": str(call.call_info.get("from", "")),

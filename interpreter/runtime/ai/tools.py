@@ -13,6 +13,7 @@ from interpreter.providers.llm.base import ToolCall
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.ai import actions, fillers, prompt, recovery
+from interpreter.runtime.ai.conversation import logged
 from interpreter.runtime.call import EFFECT_GRACE
 from interpreter.runtime.tools.arguments import parse_arguments
 from interpreter.runtime.tools.base import ToolContext, ToolFault, ToolReply
@@ -76,7 +77,7 @@ async def run_tool(session: AiSession, call: ToolCall) -> str:
 def _context(session: AiSession, function: ir.Function) -> ToolContext:
     info = session.call.call_info
     call_log: tuple[JSONValue, ...] | None = tuple(
-        {"role": m.role, "content": m.content} for m in session.conversation.messages
+        logged(m) for m in session.conversation.messages
     ) if session.verb.params.swaig_post_conversation else None
     return ToolContext(session.call.call_id, session.session_id, session.verb.params.app_name,
                        dict(session.global_data),

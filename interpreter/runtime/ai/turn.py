@@ -193,7 +193,11 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     first_sentence: float | None = None
     tokens = 0
     thinking = fillers.for_thinking(session)
-    heard_earlier: list[str] = []  # sentences heard before a failed voice cut the turn
+    # Sentences heard in earlier runs of speech: before a failed voice cut the
+    # turn, or before a pause in the reply (a slow model) ended a run, since
+    # a stop reports only what was heard of the run it stops.
+    heard_earlier: list[str] = []
+    counted = 0  # spoken[:counted] are in heard_earlier
 
     policy = session.tuning.barge
 
@@ -265,14 +269,17 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
                 _barge(session, effect, playing, text, event, queued_fillers, heard_earlier)
             case ev.PlayoutFinished(playout_id=done) if done == last_playout:
                 playing = 0
+                heard_earlier += [sentence for _, sentence in spoken[counted:]]
+                counted, queued_fillers = len(spoken), []
             case ev.PlayoutFailed(playout_id=failed, reason=reason) \
                     if failed != session.tuning.background:
                 # What played before the failure was heard; the new playout
                 # opens with the recovery phrase, which is not the model's.
-                played_before = [t for p, t in spoken if p < failed]
+                played_before = [t for p, t in spoken[counted:] if p < failed]
                 last_playout, phrase = await _voice_failed(session, effect, spoken, failed,
                                                            reason)
                 heard_earlier += played_before
+                counted = len(spoken) - len([p for p, _ in spoken if p > failed])
                 queued_fillers = phrase.split()
                 playing = 1
             case ev.PlayoutFailed(reason=reason):
@@ -399,7 +406,7 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     call.new_epoch("barge-in")
     record_barge_in(call, heard, text, event)
     if heard:
-        session.conversation.say("assistant", heard)
+        session.conversation.say("assistant", heard, interrupted=True)
     if isinstance(event, ev.TranscriptReceived) and event.final:
         session.conversation.pending_input.append(event.text)
     raise _Interrupted()

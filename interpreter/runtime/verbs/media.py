@@ -182,33 +182,42 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     """The text runtime records what the caller says: the transcript is the recording."""
     call = executor.call
     control = verb.control_id or f"rec-{call.next_id()}"
-    url = executor.channel.start_recording(control, Recording(verb.format, verb.stereo,
-                                                              verb.direction, verb.beep))
+    url = executor.channel.start_recording(control, Recording(
+        verb.format, verb.stereo, verb.direction, verb.beep, verb.max_length or None))
     if verb.background:
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
         call.trace.record("recording_started", control_id=control, url=url)
         return
     transcript: list[str] = []
+    spoke = False  # speech the recognizer found no words in is recorded all the same
+    # max_length bounds the whole recording, however the caller goes on.
+    ends_at = call.now() + verb.max_length if verb.max_length else None
 
     def wanted(event: ev.Event) -> bool:
-        return isinstance(event, ev.TranscriptReceived | ev.DigitPressed | ev.SpeechStarted) \
+        return isinstance(event, ev.TranscriptReceived | ev.DigitPressed | ev.SpeechStarted
+                          | ev.TranscriptionFailed) \
             and getattr(event, "source", "") == executor.source
 
     timeout = verb.initial_timeout
     while True:
-        event = await call.wait_for(wanted, timeout if timeout > 0 else None)
+        wait = timeout if timeout > 0 else None
+        if ends_at is not None:
+            wait = min(wait if wait is not None else ends_at, ends_at - call.now())
+        event = await call.wait_for(wanted, max(wait, 0.0) if wait is not None else None)
         if event is None:
             break
         if isinstance(event, ev.DigitPressed) and event.digit in verb.terminators:
             break
         if isinstance(event, ev.SpeechStarted) or (
                 isinstance(event, ev.TranscriptReceived) and not event.final):
-            timeout = verb.max_length or SPEECH_TIMEOUT  # still speaking
-        elif isinstance(event, ev.TranscriptReceived):
-            transcript.append(event.text)
+            spoke = True
+            timeout = SPEECH_TIMEOUT  # still speaking
+        elif isinstance(event, ev.TranscriptReceived | ev.TranscriptionFailed):
+            if isinstance(event, ev.TranscriptReceived):
+                transcript.append(event.text)
             timeout = verb.end_silence_timeout
     executor.channel.stop_recording(control)
-    result = "success" if transcript else "no_input"
-    call.vars.update(record_url=url if transcript else "", record_result=result)
+    result = "success" if transcript or spoke else "no_input"
+    call.vars.update(record_url=url if result == "success" else "", record_result=result)
     call.trace.record("recorded", url=url, result=result, text=" ".join(transcript))

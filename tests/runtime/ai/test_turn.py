@@ -100,6 +100,30 @@ steps:
     assert barge["heard"] and str(barge["heard"]).startswith("You said")
 
 
+
+def test_a_barge_in_after_a_pause_in_the_reply_keeps_the_sentences_heard_before_it() -> None:
+    # The model is slow between sentences: "You said ..." plays to its end
+    # (the run of speech ends), "That is noted." comes later, and the caller
+    # cuts into it. What was heard is both runs, not only the last.
+    rules = RULES.replace('    reply: "You said {words}."',
+                          '    reply: "You said {words}. That is noted and will be kept."\n'
+                          '    delay_ms: 700')
+    call, _, _, model = run_ai_call(FLOW.replace("BARGE", "true"), """\
+steps:
+  - say: "tell me"
+  - say: "stop"
+    at: 10.6
+  - hangup: {after: 5}
+""", rules)
+    # "You said tell me." played 4.7-6.3 s; "That is noted ..." from 9.6 s.
+    (barge,) = call.trace.of_kind("barge_in")
+    assert str(barge["heard"]).startswith("You said tell me. That is")
+    assert barge["heard"] != barge["generated"]
+    kept = [m for m in model.requests[-1].messages if m.role == "assistant"]
+    assert kept[-1].content == barge["heard"] and kept[-1].interrupted
+    assert not kept[0].interrupted  # "Hello." played to its end
+
+
 CONTEXTS = """\
 sections:
   main:
