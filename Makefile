@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/callkernel describe flows
 	$(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
 	$(BIN)/callkernel demo
-	$(BIN)/callkernel demo --audio --record demo-call.wav
+	$(BIN)/callkernel demo --audio --record demo-call.wav --timeline demo-call.png
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_barge.py
 	$(BIN)/python bench/bench_capacity.py
 	$(BIN)/python bench/bench_response.py
+	$(BIN)/python bench/bench_heard.py
+	$(BIN)/python bench/bench_dtmf.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,7 @@ from typing import Protocol
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media import barge
 from interpreter.media.clock import MediaClock
+from interpreter.media.dtmf import DtmfDetector, tones
 from interpreter.media.frames import silence
 from interpreter.media.playout import Playout, Samples, Segment
 from interpreter.media.ports import (
@@ -64,7 +65,8 @@ RESUME_AFTER_TICKS = 50  # 1 s
 # barge-in (it does so in microseconds; this bounds a runtime that does not).
 HOLD_AFTER_STOP_TICKS = 25  # 0.5 s
 NOTHING_HEARD = Heard("", 0, 0.0)
-BEEP_PLAYOUT = -1  # the recording beep: the path's own, never reported
+# The path's own playouts, never reported: the recording beep, DTMF sent.
+BEEP_PLAYOUT, DIGITS_PLAYOUT = -1, -2
 # Until the runtime says otherwise (a plain `play`), speech does not interrupt.
 NO_BARGE = BargePolicy(mode=Barge.OFF)
 
@@ -130,9 +132,11 @@ class AudioPath:
                  outbound: Callable[[Samples], None] = _discard,
                  policy: BargePolicy | None = None,
                  resume_after_ticks: int = RESUME_AFTER_TICKS,
-                 recordings: Path | None = None) -> None:
+                 recordings: Path | None = None, in_band_dtmf: bool = False) -> None:
         """`recordings`: the folder the record verbs write to (default:
-        media/recording.py's `recordings_folder`)."""
+        media/recording.py's `recordings_folder`). `in_band_dtmf`: find key
+        presses in the caller's audio (a transport that sends no DTMF events
+        of its own); their tones are kept from the listener."""
         self.rate = rate
         self.policy = policy or NO_BARGE
         self.listener = listener
@@ -151,6 +155,7 @@ class AudioPath:
         self._resume_after = resume_after_ticks
         self._recordings = recordings
         self._recorders: dict[str, Recorder] = {}
+        self._dtmf = DtmfDetector(rate) if in_band_dtmf else None
         # Read, never written: one frame serves every tick without caller audio.
         self._silence = silence(rate)
         self._silence.flags.writeable = False
@@ -197,7 +202,13 @@ class AudioPath:
         self.playout.stop_background()
 
     def send_digits(self, digits: str) -> None:
-        """In-band DTMF out is the transport's; a frame source has none to send."""
+        """DTMF to the caller, in band: the keys' tones after what is queued
+        ("w" waits half a second, "W" one)."""
+        try:
+            keys = tones(digits, self.rate)
+        except ValueError:
+            return  # the send_digits verb refuses what is not DTMF before it gets here
+        self.playout.enqueue(Segment(keys, DIGITS_PLAYOUT, interruptible=False))
 
     def start_recording(self, control_id: str, recording: Recording) -> str:
         """Record from the next tick on (after the beep, with one), to a file
@@ -234,7 +245,14 @@ class AudioPath:
         frame = self._inbound()
         if frame is None:
             frame = self._silence
-        for heard in self.listener.feed(frame, n):
+        heard_frame = frame
+        if self._dtmf is not None:
+            key = self._dtmf.feed(frame)
+            if self._dtmf.in_tone:
+                heard_frame = self._silence  # a key's tone is not speech
+            if key is not None and self._sink is not None:
+                self._sink.digit(key)
+        for heard in self.listener.feed(heard_frame, n):
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:
             self._resume()
@@ -303,7 +321,7 @@ class AudioPath:
     # ------------------------------------------------------------ reports
 
     def _finished(self, playout_id: int) -> None:
-        if self._sink is not None and playout_id != BEEP_PLAYOUT:
+        if self._sink is not None and playout_id >= 0:  # not the path's own
             self._sink.playout_finished(playout_id)
 
     def _failed(self, playout_id: int, failure: PlayoutFailure) -> None:

@@ -16,6 +16,7 @@ import soundfile
 from interpreter.clock import run_virtual
 from interpreter.ir import Barge, BargePolicy
 from interpreter.media.clock import MediaClock
+from interpreter.media.dtmf import DtmfDetector, tones
 from interpreter.media.path import (
     HOLD_AFTER_STOP_TICKS,
     AudioPath,
@@ -55,6 +56,7 @@ class Sink:
     failures: list[PlayoutFailure] = field(default_factory=list)
     misheard: list[str] = field(default_factory=list)
     stopped: list[tuple[int, str, str]] = field(default_factory=list)
+    digits: list[str] = field(default_factory=list)
 
     def speech_started(self) -> None:
         self.onsets += 1
@@ -62,7 +64,8 @@ class Sink:
     def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
         self.said.append(text)
 
-    def digit(self, digit: str) -> None: ...
+    def digit(self, digit: str) -> None:
+        self.digits.append(digit)
     def hung_up(self) -> None: ...
     def closed(self, reason: str) -> None: ...
 
@@ -285,3 +288,76 @@ def test_a_recording_holds_what_each_side_said(tmp_path: Path) -> None:
     assert len(speak) == 25 * 320 and (speak == 700).all()
     listen, _ = soundfile.read(str(files["listen"]), dtype="int16")
     assert len(listen) == 50 * 320 and not (listen == 700).any()
+
+
+class Hearing(Script):
+    """A listener double that keeps every frame it was fed."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.frames: list[Samples] = []
+
+    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
+        self.frames.append(frame)
+        return ()
+
+
+def test_keys_in_the_callers_audio_are_digits_and_their_tones_are_not_heard_as_speech() -> None:
+    # "1", then "#" 0.3 s later, sounded into the call as a keypad does.
+    audio = np.concatenate([np.zeros(3200, np.int16), tones("1", RATE),
+                            np.zeros(3200, np.int16), tones("#", RATE)])
+    frames = iter(audio.reshape(-1, 320))
+    sink, hearing = Sink(), Hearing()
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), hearing,
+                         inbound=lambda: next(frames, None), in_band_dtmf=True)
+        path.attach(sink)
+        await asyncio.sleep(1.5)
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    assert sink.digits == ["1", "#"]
+    # What the listener got of the tones: at most the frame before a key is
+    # recognized as one, so the VAD never hears a key as speech.
+    sounding = [frame for frame in hearing.frames if np.any(frame)]
+    assert len(sounding) <= 2
+
+
+def test_a_path_without_in_band_dtmf_leaves_the_audio_to_the_listener() -> None:
+    frames = iter(tones("5", RATE).reshape(-1, 320))
+    sink, hearing = Sink(), Hearing()
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), hearing,
+                         inbound=lambda: next(frames, None))
+        path.attach(sink)
+        await asyncio.sleep(0.5)
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    assert sink.digits == [] and sum(1 for f in hearing.frames if np.any(f)) == 5
+
+
+def test_send_digits_plays_the_keys_tones_to_the_caller() -> None:
+    out: list[Samples] = []
+    sink = Sink()
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({}), outbound=out.append)
+        path.attach(sink)
+        path.send_digits("12w#")
+        path.send_digits("no")  # not DTMF: nothing
+        await asyncio.sleep(2.0)
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    detector = DtmfDetector(RATE)
+    assert [key for frame in out if (key := detector.feed(frame))] == ["1", "2", "#"]
+    assert sink.finished == []  # the path's own playout: not reported to the call

@@ -377,3 +377,21 @@ sections:
     _, channel = _run_scripted(flow, script)
     (played,) = [line for line in channel.heard if line.text == "Still here."]
     assert played.start == 86_400.0
+
+
+def test_send_digits_refuses_what_is_not_dtmf() -> None:
+    channel = ScriptedChannel()
+    call, result = _run("""\
+sections:
+  main:
+    - set: {ext: "12x"}
+    - send_digits: {digits: "${ext}"}
+    - set: {first: "${send_digits_result}"}
+    - send_digits: {digits: "1w2#"}
+""", channel)
+    assert result.variables["first"] == "failed"
+    assert result.variables["send_digits_result"] == "success"
+    (refused,) = call.trace.of_kind("digits_refused")
+    assert refused["digits"] == "12x" and "'x'" in str(refused["why"])
+    assert [r["digits"] for r in call.trace.of_kind("digits_sent")] == ["1w2#"]
+    assert channel.digits_sent == "1w2#"

@@ -7,11 +7,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.media.dtmf import DIGITS, WAITS_MS
 from interpreter.media.ports import Recording, Utterance
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState
+
+SENDABLE = DIGITS + "".join(WAITS_MS)  # keys, and "w"/"W" pauses
 
 if TYPE_CHECKING:
     from interpreter.runtime.executor import Executor
@@ -45,6 +48,14 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
             executor.call.trace.record("record_stopped", control_id=stopped)
         case ir.SendDigits(digits=digits):
             sent = render_text(digits, executor.scope)
+            unknown = sorted(set(sent) - set(SENDABLE))
+            if unknown or not sent:
+                # A digit string rendered from a variable can hold anything.
+                executor.call.trace.record("digits_refused", digits=sent,
+                                           why=f"not DTMF: {''.join(unknown)!r}" if unknown
+                                           else "nothing to send")
+                executor.call.vars["send_digits_result"] = "failed"
+                return
             executor.channel.send_digits(sent)
             executor.call.trace.record("digits_sent", digits=sent)
             executor.call.vars["send_digits_result"] = "success"
