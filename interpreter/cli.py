@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from interpreter.commands import compile as compile_command
+from interpreter.commands import console as console_command
 from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
@@ -171,6 +172,49 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", metavar="WAV",
                      help="with --audio: write the call to WAV (stereo: caller left, agent "
                      "right), replacing what it held")
+    run.add_argument("--transcribe", action="store_true",
+                     help="with --audio: after the call, transcribe what the caller heard of "
+                     "the agent with the embedded recognizer; a `heard` line under each "
+                     "agent line, with its word error rate")
+    run.add_argument("--timeline", metavar="PNG",
+                     help="draw the call as a PNG: both sides' speech, barge-ins, tool "
+                     "calls, steps and per-turn latency (text or audio calls)")
+
+    console = command(
+        "console", "talk to a flow from the terminal: you are the caller",
+        "Run one call of FLOW on the wall clock with you as the caller: each line typed is "
+        "said into the call, and what the agent says and the runtime does is printed as it "
+        "happens, as `run --real-time` prints it. /digits 123# presses keys, /wait SECONDS "
+        "stays silent, /hangup or Ctrl-D hangs up, /help lists these. Input that is not a "
+        "terminal (a file, a pipe) is said line by line, each when the call is quiet (the "
+        "agent has finished speaking, or waits for input); its end hangs up after the "
+        "agent's answer to the last line.",
+        _epilog([(0, "the call ran and ended without a fatal error"),
+                 (1, "the flow, the caller script or the model rules have errors"),
+                 (2, "usage error, unreadable input, a flow URL that cannot be fetched, "
+                  "or --llm openai not configured"),
+                 (3, "the call ended on a fatal error")],
+                (*LLM_VARIABLES, *CALL_VARIABLES), docs="docs/cli.md, docs/llm-providers.md"))
+    console.add_argument("flow", metavar="FLOW", help="a flow file or an http(s) URL")
+    console.add_argument("--caller", metavar="SCRIPT",
+                         help="a caller script for the numbers (from, to) and how dialed "
+                         "destinations behave; its steps are not used")
+    console.add_argument("--trace", metavar="FILE",
+                         help="write the call's trace as JSONL to FILE, replacing what it held")
+    console.add_argument("--llm", choices=("scripted", "openai"), default="scripted",
+                         help="the model for ai verbs, as for run")
+    console.add_argument("--model-script", metavar="RULES",
+                         help="rules for --llm scripted (default: FLOW's <name>.model.yaml)")
+    console.add_argument("--audio", action="store_true",
+                         help="speak each line with the embedded TTS into the audio media "
+                         "runtime, heard by VAD, endpointing and the embedded recognizer, as "
+                         "`run --audio` does")
+    recording = console.add_mutually_exclusive_group()
+    recording.add_argument("--record", metavar="WAV",
+                           help="with --audio: write the call to WAV (caller left, agent "
+                           f"right; default {console_command.DEFAULT_RECORDING})")
+    recording.add_argument("--no-record", action="store_true",
+                           help="with --audio: do not record the call")
 
     test = command(
         "test", "run flow tests (*.test.yaml)",
@@ -214,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "endpointing and speech recognition), as `run --audio` does")
     demo.add_argument("--record", metavar="WAV",
                       help="with --audio: write the call to WAV (caller left, agent right)")
+    demo.add_argument("--timeline", metavar="PNG",
+                      help="draw the call as a PNG: speech, barge-ins, tools, steps, latency")
 
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
@@ -270,13 +316,19 @@ def _dispatch(argv: list[str] | None) -> int:
             return run_command.run(args.flow, args.caller, trace_path=args.trace,
                                    real_time=args.real_time, as_json=args.as_json,
                                    llm=args.llm, model_script=args.model_script,
-                                   audio=args.audio, record=args.record)
+                                   audio=args.audio, record=args.record,
+                                   timeline=args.timeline, transcribe=args.transcribe)
+        case "console":
+            return console_command.run(args.flow, caller_path=args.caller,
+                                       trace_path=args.trace, llm=args.llm,
+                                       model_script=args.model_script, audio=args.audio,
+                                       record=args.record, no_record=args.no_record)
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)
         case "demo":
             return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
-                                    record=args.record)
+                                    record=args.record, timeline=args.timeline)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

@@ -148,7 +148,8 @@ def test_version_names_the_package_version() -> None:
     assert (result.returncode, result.stdout) == (0, f"callkernel {version}\n")
 
 
-COMMANDS = ["lint", "compile", "describe", "run", "test", "demo", "trace", "schema"]
+COMMANDS = ["lint", "compile", "describe", "run", "console", "test", "demo", "trace",
+            "schema"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

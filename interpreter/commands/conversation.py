@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
 from interpreter.runtime.call import Call
@@ -28,8 +28,8 @@ from interpreter.transports.simulated_media import AgentLine, utterance_seconds
 Line = tuple[float, str, str]  # seconds since the call started, who, text
 
 # At the same instant: what the caller did, then what the runtime did about
-# it, then what was played.
-_ORDER = {"caller": 0, "call": 1, "sound": 2, "agent": 2}
+# it, then what was played, then what the caller heard of it (transcribed).
+_ORDER = {"caller": 0, "call": 1, "sound": 2, "agent": 2, "heard": 3}
 
 
 def _state(record: dict[str, Any]) -> str:
@@ -141,6 +141,16 @@ class CallerRecords(Protocol):
     def said(self) -> list[CallerAction]: ...
 
 
+@runtime_checkable
+class TranscribedRecords(Protocol):
+    """An audio caller that transcribed what it heard of the agent
+    (`run --audio --transcribe`): per agent line, its start and the text of
+    a `heard` line shown under it."""
+
+    @property
+    def heard_checks(self) -> list[tuple[float, str]]: ...
+
+
 def conversation(caller: CallerRecords, call: Call, start: float = 0.0) -> list[Line]:
     """The whole call as lines, in time order. `start`: the loop time the call
     started at (the caller's records are loop times, the trace's are not)."""
@@ -157,6 +167,9 @@ def conversation(caller: CallerRecords, call: Call, start: float = 0.0) -> list[
                       f"{', stopped' if track.cut_off else ''}]"))
     for action in caller.said:
         lines.append((action.start - start, "caller", caller_text(action)))
+    if isinstance(caller, TranscribedRecords):
+        for when, text in caller.heard_checks:
+            lines.append((when - start, "heard", text))
     said = RecordLines()
     for record in call.trace.records:
         text = said.text(record)

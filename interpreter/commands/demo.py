@@ -99,7 +99,7 @@ def summary_text(summary: JSONValue) -> str:
 
 def run(flow_path: str | None = None, script_path: str | None = None,
         out: TextIO | None = None, err: TextIO | None = None, *, port: int = PORT,
-        audio: bool = False, record: str | None = None) -> int:
+        audio: bool = False, record: str | None = None, timeline: str | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -154,6 +154,13 @@ def run(flow_path: str | None = None, script_path: str | None = None,
                   file=out)
         if record is not None:
             print(f"recording: {record} (stereo: caller left, agent right)", file=out)
+        if timeline is not None:
+            try:
+                print(f"timeline: {ran.draw_timeline(timeline, flow_name)}", file=out)
+            except OSError as error:
+                print(f"callkernel demo: cannot write the timeline to {timeline}: "
+                      f"{error.strerror or error}", file=err)
+                return EXIT_USAGE
         return EXIT_CALL_FAILED if ended_on_fatal_error(ran.call) else EXIT_OK
 
     return run_virtual(main)

@@ -12,7 +12,10 @@ legs, errors); conversation.py builds it.
 agent speaks through the embedded TTS, the caller's lines are spoken into
 the call as 20 ms frames and heard by voice activity detection, endpointing
 and the embedded recognizer (transports/audio_caller.py); `--record FILE`
-writes both directions to a stereo WAV.
+writes both directions to a stereo WAV; `--transcribe` has the caller
+transcribe what it heard of the agent after the call and compare it word by
+word with what was said (transports/hearing_check.py). `--timeline FILE` draws the call
+(speech, barge-ins, tools, steps, latency) as a PNG (interpreter/timeline.py).
 
 Exit codes: 0 the call ended without a fatal error, 1 the flow, caller
 script or model rules have errors, 2 usage error or unreadable input (or
@@ -83,13 +86,24 @@ class CallRun:
     def lines(self) -> list[tuple[float, str, str]]:
         return conversation(self.caller, self.call, self.start)
 
+    def draw_timeline(self, path: str, flow: str) -> Path:
+        """Draw the call as a PNG at `path`; the path written."""
+        # matplotlib loads only when a picture is asked for.
+        from interpreter.timeline import build_timeline, draw_timeline
+
+        timeline = build_timeline(self.call.trace.records, flow=flow, caller=self.caller,
+                                  start=self.start)
+        return draw_timeline(timeline, path)
+
 
 async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, *,
                    base: Path | None, trace_path: str | None = None,
                    call_id: str | None = None, view: LiveView | None = None,
-                   audio: bool = False, record: str | None = None) -> CallRun:
+                   audio: bool = False, record: str | None = None,
+                   transcribe: bool = False) -> CallRun:
     """Run one call to its end against the script; `view` prints it live;
-    `audio` runs it on the audio runtime, `record` writes that audio."""
+    `audio` runs it on the audio runtime, `record` writes that audio,
+    `transcribe` checks what the caller heard of the agent."""
     caller: SimulatedCaller | AudioCaller
     if audio:
         # The speech engines load only for an audio call (lint and text runs start faster).
@@ -98,6 +112,7 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
         from interpreter.providers.stt.vocabulary import vocabulary_for
         from interpreter.providers.tts.espeak import EspeakTts
         from interpreter.transports.audio_caller import AudioCaller, script_lines
+        from interpreter.transports.hearing_check import agent_recognizer
 
         # The recognizer expects the flow's phrases and the script's lines, as
         # a deployment's hints would: the run tests the flow and the audio
@@ -105,7 +120,9 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
         vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
         caller = AudioCaller(script, MediaClock(), EspeakTts(),
                              PocketsphinxProvider(vocabulary, pool_size=1),
-                             keep_audio=record is not None)
+                             keep_audio=record is not None,
+                             transcribe_agent=agent_recognizer(flow, host.providers.values())
+                             if transcribe else None)
     else:
         caller = view.caller(script) if view is not None else SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)
@@ -275,7 +292,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         real_time: bool = False, as_json: bool = False, llm: str = "scripted",
         model_script: str | None = None, out: TextIO | None = None,
         err: TextIO | None = None, live: bool | None = None, audio: bool = False,
-        record: str | None = None) -> int:
+        record: str | None = None, timeline: str | None = None,
+        transcribe: bool = False) -> int:
     """`live`: print each line as it happens (default: with `real_time`, not
     with `audio`)."""
     out = out or sys.stdout
@@ -290,6 +308,10 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     if record is not None and not audio:
         print("callkernel run: --record needs --audio (text media has no audio to record)",
               file=err)
+        return EXIT_USAGE
+    if transcribe and not audio:
+        print("callkernel run: --transcribe needs --audio (text media has no audio to "
+              "transcribe)", file=err)
         return EXIT_USAGE
     live = (real_time and not audio) if live is None else live
     view = LiveView(out) if live and not as_json else None
@@ -319,7 +341,7 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
                 return _refused(error, err)
             ran = await run_call(host, flow, script, base=base, call_id=call_id, view=view,
                                  trace_path=None if view else trace_path, audio=audio,
-                                 record=record)
+                                 record=record, transcribe=transcribe)
         # Leaving the host delivered the summary: its result is there now.
         return ran, host
 
@@ -327,12 +349,18 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     if isinstance(outcome, int):
         return outcome
     ran, host = outcome
+    heard = ran.caller.agent_heard if transcribe and not isinstance(
+        ran.caller, SimulatedCaller) else None
     if as_json:
         report = {"call_id": ran.call.call_id, "disposition": disposition(ran.call),
                   "variables": ran.call.vars,
                   "conversation": [{"t": t, "who": who, "text": text}
                                    for t, who, text in ran.lines()],
                   "deliveries": [dataclasses.asdict(result) for result in _results(host)]}
+        if heard is not None:
+            from interpreter.transports.hearing_check import report as heard_report
+
+            report["heard"] = heard_report(heard, ran.start)
         json.dump(shown_value(json.loads(json.dumps(report, default=str))), out, indent=2)
         out.write("\n")
     else:
@@ -340,5 +368,17 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
             print_lines(ran.lines(), out)
         elif view.broken is not None:
             raise view.broken
+        if heard is not None:
+            from interpreter.transports.hearing_check import summary
+
+            print(summary(heard), file=out)
         print_deliveries(host, out)
+    if timeline is not None:
+        try:
+            written = ran.draw_timeline(timeline, name)
+        except OSError as error:
+            print(f"callkernel run: cannot write the timeline to {timeline}: "
+                  f"{error.strerror or error}", file=err)
+            return EXIT_USAGE
+        print(f"timeline: {written}", file=err if as_json else out)
     return EXIT_CALL_FAILED if ended_on_fatal_error(ran.call) else EXIT_OK

@@ -18,6 +18,12 @@ text mode's only.
 
 Both directions are kept, so the call can be written to a stereo WAV file
 (`record`): the caller on the left, the agent on the right.
+
+With `transcribe_agent` (a recognizer), the agent's frames are kept and,
+when the caller closes after the call, each agent line's stretch of them is
+transcribed and compared with what the runtime says was heard
+(hearing_check.py): `agent_heard`. The recognition runs once, after the
+call, never on the media tick; without it the tick only skips a branch.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import soundfile
 
 from interpreter.ir import BargePolicy
 from interpreter.media.clock import MediaClock
+from interpreter.media.dtmf import tones
 from interpreter.media.listening import SpeechListener
 from interpreter.media.path import AudioPath
 from interpreter.media.playout import Samples
@@ -51,11 +58,13 @@ from interpreter.providers.tts import espeak
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.providers.vad.webrtc import WebRtcVad
 from interpreter.transports.caller_script import CallerScript, Say, Sound
-from interpreter.transports.script_follower import Hearing, ScriptFollower
+from interpreter.transports.hearing_check import HeardLine, check_lines
+from interpreter.transports.script_follower import DIGIT_INTERVAL, Hearing, ScriptFollower
 from interpreter.transports.simulated_media import AgentLine, loop_now, stamp
 
 RATE = 16_000
 FRAME = RATE // 50
+KEY_MS = 100  # a key's tone; the rest of DIGIT_INTERVAL is the gap before the next
 CALLER_VOICE = Voice("espeak", "en-us+m3")  # not the agent's default voice
 # After the caller's last frame, how long to wait for the final transcript
 # before the next step (endpointing's trailing silence plus recognition).
@@ -70,6 +79,7 @@ class _Playing:
     text: str
     queued: float
     start: float | None = None  # the first frame with sound
+    first_frame: int = 0  # index of the agent frame it was queued at (when kept)
 
 
 @dataclass
@@ -89,13 +99,18 @@ class AudioCaller(ScriptFollower):
 
     def __init__(self, script: CallerScript, clock: MediaClock, tts: TtsProvider,
                  stt: SttProvider, *, policy: BargePolicy | None = None,
-                 keep_audio: bool = False) -> None:
-        """`keep_audio`: keep both directions for `record` (64 kB a second)."""
+                 keep_audio: bool = False,
+                 transcribe_agent: SttProvider | None = None) -> None:
+        """`keep_audio`: keep both directions for `record` (64 kB a second).
+        `transcribe_agent`: the recognizer to check what the caller heard of
+        the agent with, after the call (keeps the agent's frames: 32 kB a second)."""
         self._follow_init(script)
         self.background: list[AgentLine] = []
         self.listener = SpeechListener(WebRtcVad(RATE), stt, RATE)
+        # Keys are pressed in band, as a phone's keypad sounds on an audio-only
+        # line: the path finds them in the caller's audio.
         self.path = AudioPath(clock, RATE, tts, self.listener, inbound=self._next_inbound,
-                              outbound=self._outbound, policy=policy)
+                              outbound=self._outbound, policy=policy, in_band_dtmf=True)
         self._turns = _Turns()
         self._playing: deque[_Playing] = deque()  # queued on the path, in order
         self._background_start: tuple[int, str, float] | None = None  # id, URL, start
@@ -103,12 +118,28 @@ class AudioCaller(ScriptFollower):
         self._keep_audio = keep_audio
         self._caller_frames: list[Samples] = []
         self._agent_frames: list[Samples] = []
+        self._transcriber = transcribe_agent
+        self._keep_agent = keep_audio or transcribe_agent is not None
+        # Each heard line's agent frames, [first, end): parallel to `heard`.
+        self._stretches: list[tuple[int, int]] = []
+        self._checked: list[HeardLine] | None = None
 
     # ------------------------------------------------------------ records
 
     @property
     def heard(self) -> list[AgentLine]:
         return self._turns.heard
+
+    @property
+    def agent_heard(self) -> list[HeardLine]:
+        """What the caller heard of each agent line, checked (empty until the
+        caller closed, and without `transcribe_agent`)."""
+        return self._checked or []
+
+    @property
+    def heard_checks(self) -> list[tuple[float, str]]:
+        """For the conversation: each checked line's start (loop time) and its `heard` text."""
+        return [(checked.line.start, checked.describe()) for checked in self.agent_heard]
 
     def record(self, path: str | Path) -> Path:
         """Write the call so far as a stereo WAV: caller left, agent right."""
@@ -141,7 +172,8 @@ class AudioCaller(ScriptFollower):
         text = " ".join(said) if said else next(
             (i.value for i in items if i.kind != "silence"), "")
         if kind:
-            self._playing.append(_Playing(playout_id, kind, text, loop_now()))
+            self._playing.append(_Playing(playout_id, kind, text, loop_now(),
+                                          first_frame=len(self._agent_frames)))
             if self._turns.turn_start is None:
                 self._turns.turn_start = loop_now()
                 self._changed()
@@ -174,6 +206,15 @@ class AudioCaller(ScriptFollower):
     def _release(self) -> None:
         self.listener.close()
 
+    async def close(self) -> None:
+        """End the call on the caller's side if still up; then, with
+        `transcribe_agent`, check what the caller heard of the agent."""
+        await super().close()
+        if self._transcriber is not None and self._checked is None:
+            audio = [np.concatenate(self._agent_frames[first:end] or [np.zeros(0, np.int16)])
+                     for first, end in self._stretches]
+            self._checked = check_lines(self._transcriber, self._turns.heard, audio)
+
     # ------------------------------------------------------------ frames
 
     def _next_inbound(self) -> Samples | None:
@@ -183,7 +224,7 @@ class AudioCaller(ScriptFollower):
         return frame
 
     def _outbound(self, frame: Samples) -> None:
-        if self._keep_audio:
+        if self._keep_agent:
             self._agent_frames.append(frame)
         playing = self._playing[0] if self._playing else None
         if playing is not None and playing.start is None and np.any(frame):
@@ -200,6 +241,11 @@ class AudioCaller(ScriptFollower):
             turns.heard.append(AgentLine(
                 playing.kind, playing.text, playing.start or stamp(playing.queued), stamp(),
                 cut_off, heard if cut_off else playing.text))
+            # From when it was queued, or the line before it ended, to this
+            # frame (the one being made, when the playout ends in a tick).
+            said_from = self._stretches[-1][1] if self._stretches else 0
+            self._stretches.append((max(playing.first_frame, said_from),
+                                    len(self._agent_frames) + 1))
             if not cut_off:
                 turns.turns_finished += 1
         if not self._playing:
@@ -243,10 +289,10 @@ class AudioCaller(ScriptFollower):
         voice = espeak.speak(step.text, CALLER_VOICE, RATE).samples
         if step.garbled:
             voice = voice[::-1].copy()
-        padded = np.concatenate([voice, np.zeros(-len(voice) % FRAME, np.int16)])
+        frames = _framed(voice)
         began = loop_now()
-        self._voice.extend(padded.reshape(-1, FRAME))
-        await asyncio.sleep(len(padded) / RATE)
+        self._voice.extend(frames)
+        await asyncio.sleep(len(frames) * FRAME / RATE)
         # The speech ended at its last audible sample, not at the synthesizer's
         # trailing pause.
         audible = np.flatnonzero(np.abs(voice.astype(np.int32)) > AUDIBLE)
@@ -254,11 +300,21 @@ class AudioCaller(ScriptFollower):
         await asyncio.sleep(SETTLE_SECONDS)  # the final transcript, before the next step
         return ended
 
+    def _press(self, digit: str) -> None:
+        key = tones(digit, RATE, tone_ms=KEY_MS, gap_ms=round(DIGIT_INTERVAL * 1000) - KEY_MS)
+        self._voice.extend(_framed(key))
+
     async def _sound(self, step: Sound) -> None:
         audio = SOUNDS[step.name](RATE)
-        padded = np.concatenate([audio, np.zeros(-len(audio) % FRAME, np.int16)])
-        self._voice.extend(padded.reshape(-1, FRAME))
-        await asyncio.sleep(len(padded) / RATE)
+        frames = _framed(audio)
+        self._voice.extend(frames)
+        await asyncio.sleep(len(frames) * FRAME / RATE)
+
+
+def _framed(audio: Samples) -> Samples:
+    """Audio as rows of 20 ms frames, the last padded with silence."""
+    padded = np.concatenate([audio, np.zeros(-len(audio) % FRAME, np.int16)])
+    return padded.reshape(-1, FRAME)
 
 
 def script_lines(script: CallerScript) -> list[str]:

@@ -7,6 +7,7 @@ know what the agent is doing (`Hearing`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from interpreter.transports.caller_script import (
     Press,
     Say,
     Sound,
+    Step,
     Timing,
     Wait,
 )
@@ -147,7 +149,7 @@ class ScriptFollower:
 
     async def _run(self) -> None:
         previous_end = self._start
-        for step in self.script.steps:
+        async for step in self._steps():
             if isinstance(step, Wait):
                 await asyncio.sleep(step.seconds)
             else:
@@ -197,6 +199,11 @@ class ScriptFollower:
             return None
         return hearing.silent_since + self.script.pause
 
+    async def _steps(self) -> AsyncIterator[Step]:
+        """The steps to take, in order: the script's (a console's come as typed)."""
+        for step in self.script.steps:
+            yield step
+
     def _has_heard(self, phrase: str) -> bool:
         wanted = " ".join(phrase.lower().split())
         return any(wanted in " ".join(line.heard.lower().split())
@@ -235,7 +242,7 @@ class ScriptFollower:
                 for index, digit in enumerate(step.digits):
                     if index:
                         await asyncio.sleep(DIGIT_INTERVAL)
-                    self._sink.digit(digit)
+                    self._press(digit)
                     value += digit
         finally:
             # Kept even when the call ends mid-action: the record shows how far it got.
@@ -244,6 +251,12 @@ class ScriptFollower:
         hearing = self._hearing()
         self._turns_seen = hearing.turns_finished
         self._lines_seen = len(hearing.heard)
+
+    def _press(self, digit: str) -> None:
+        """One key: reported to the call as a DTMF event (an audio caller
+        plays its tones instead)."""
+        assert self._sink is not None
+        self._sink.digit(digit)
 
     def _hang_up(self, note: str) -> None:
         if self.ended or self._sink is None:
