@@ -3,7 +3,9 @@ is reproducible; locally it explores new examples on every run."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
 
 from hypothesis import settings
 
@@ -16,3 +18,9 @@ if os.environ.get("CI"):
 # loopback switch exists for (interpreter/destinations.py). Tests of the
 # policy itself build their DestinationPolicy explicitly.
 os.environ["CALLKERNEL_ALLOW_LOOPBACK"] = "1"
+
+# Recordings the tests' calls make go to one temporary folder of this run,
+# removed at its end, not to the system's callkernel-recordings folder.
+_RECORDINGS = tempfile.TemporaryDirectory(prefix="callkernel-test-recordings-")
+os.environ["CALLKERNEL_RECORDINGS"] = _RECORDINGS.name
+atexit.register(_RECORDINGS.cleanup)
