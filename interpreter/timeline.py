@@ -215,6 +215,12 @@ def _marks(records: list[dict[str, Any]]) -> list[Mark]:
         elif kind == "barge_declined":
             # The agent went on (the audio path resumes it where it paused).
             marks.append(Mark(t, f"went on: {record.get('why', '')}", "declined"))
+        elif _event(record) == "PlayoutPaused":
+            # Pause, then decide (audio): the pause and the resume at the frame.
+            if record.get("paused"):
+                marks.append(Mark(t, "paused", "declined"))
+            else:
+                marks.append(Mark(t, f"resumed: {record.get('why', '')}", "declined"))
         elif kind == "error":
             fatal = record.get("fatal") is True
             marks.append(Mark(t, f"{'FATAL ' if fatal else ''}{record.get('type', 'error')}",

@@ -109,6 +109,14 @@ def test_marks_tools_steps_and_latency_from_the_trace() -> None:
     assert timeline.gaps == (Span(6.0, 6.5, "0.50 s"),)
 
 
+def test_pauses_and_resumes_at_the_frame_are_marked() -> None:
+    trace = _Records()
+    trace.event(1.0, "PlayoutPaused", paused=True, why="the caller spoke over the agent")
+    trace.event(2.0, "PlayoutPaused", paused=False, why="no decision within 1 s")
+    assert build_timeline(trace.records).marks == (
+        Mark(1.0, "paused", "declined"), Mark(2.0, "resumed: no decision within 1 s", "declined"))
+
+
 def test_caller_records_give_speech_as_played() -> None:
     @dataclass
     class Caller:

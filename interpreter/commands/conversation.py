@@ -98,6 +98,11 @@ class RecordLines:
         if kind == "event" and record.get("event") == "LegFailed":
             self._leg_failures[str(record.get("leg_id"))] = str(record.get("reason") or "")
             return ""
+        if kind == "event" and record.get("event") == "PlayoutPaused" \
+                and not record.get("paused"):
+            # Pause, then decide: said when the agent went on (a barge-in that
+            # was decided says so itself).
+            return f"agent went on after the caller's speech: {record.get('why')}"
         if kind == "leg_state":
             new = record.get("new")
             why = self._leg_failures.pop(str(record.get("leg")), "") if new == "failed" else ""
@@ -403,6 +408,9 @@ class _Reporting:
 
     def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
         self._sink.playout_stopped(playout_id, heard, cause)
+
+    def playout_paused(self, paused: bool, why: str) -> None:
+        self._sink.playout_paused(paused, why)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_failed()

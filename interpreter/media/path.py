@@ -151,6 +151,7 @@ class AudioPath:
         self._heard: Heard | None = None  # what a barge-in at the frame kept
         self._held_until: int | None = None  # new playouts wait for stop_playout till then
         self._paused_at: int | None = None  # tick the agent paused at
+        self._over_agent = False  # the caller's utterance began while the agent spoke
         self._tick = 0
         self._resume_after = resume_after_ticks
         self._recordings = recordings
@@ -255,7 +256,7 @@ class AudioPath:
         for heard in self.listener.feed(heard_frame, n):
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:
-            self._resume()
+            self._resume(f"no decision within {self._resume_after * 20 / 1000:g} s")
         if self._held_until is not None and n >= self._held_until:
             # The runtime went on without taking the barge-in: what it asked
             # for since is its next move, and plays.
@@ -275,6 +276,7 @@ class AudioPath:
         match heard:
             case SpeechOnset():
                 sink.speech_started()
+                self._over_agent = speaking
                 if speaking and interruptible and self._paused_at is None:
                     if barge.on_speech(self.policy):
                         self._commit(n, "speech")
@@ -285,12 +287,19 @@ class AudioPath:
                                                interruptible):
                     self._commit(n, "words")
                 elif final and self._paused_at is not None:
-                    self._resume()  # a backchannel, too few words: go on
+                    # A backchannel, too few words: go on.
+                    self._resume(f"the words did not interrupt: {text!r}")
                 sink.transcript(text, final, confidence)
             case NotUnderstood(reason=reason):
+                # Speech over the agent with no words in it is a backchannel
+                # or noise, not a caller to ask to say it again.
+                why = f"not understood ({reason}), not answered"
                 if self._paused_at is not None:
-                    self._resume()
-                sink.transcription_failed(reason)
+                    self._resume(why)
+                elif self._over_agent:
+                    sink.playout_paused(False, why)  # resumed already: said why late
+                else:
+                    sink.transcription_failed(reason)
             case Noise(seconds=seconds):
                 if speaking and barge.on_noise(self.policy, seconds, interruptible):
                     self._commit(n, "noise")
@@ -300,10 +309,14 @@ class AudioPath:
     def _pause(self, n: int) -> None:
         self.playout.pause()
         self._paused_at = n
+        if self._sink is not None:
+            self._sink.playout_paused(True, "the caller spoke over the agent")
 
-    def _resume(self) -> None:
+    def _resume(self, why: str) -> None:
         self._paused_at = None
         self.playout.resume()
+        if self._sink is not None:
+            self._sink.playout_paused(False, why)
 
     def _commit(self, n: int, cause: str) -> None:
         """Stop in this tick: nothing more of the agent's speech goes out. Each

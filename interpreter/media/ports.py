@@ -158,6 +158,10 @@ class CallSink(Protocol):
         """The transport stopped this playout itself: it applied the barge-in
         policy at the frame (`cause` "speech", "words" or "noise"). What was
         heard is `heard`; nothing more of the playout will play."""
+    def playout_paused(self, paused: bool, why: str) -> None:
+        """The transport paused the agent over the caller's speech while it
+        decides whether that is a barge-in (True), or let it go on from where
+        it paused (False, with why: a backchannel, no words)."""
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         """An item could not be played: it and the rest of the playout are
         dropped, nothing more of it plays."""

@@ -127,6 +127,9 @@ class EventSink:
         self._post(ev.PlayoutStopped(playout_id, source=self._source, heard=heard.text,
                                      cause=cause))
 
+    def playout_paused(self, paused: bool, why: str) -> None:
+        self._post(ev.PlayoutPaused(paused, why, source=self._source))
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._post(ev.PlayoutFailed(playout_id, failure.kind, failure.item, failure.reason,
                                     source=self._source))
@@ -330,6 +333,19 @@ class Call:
         self._not_taken(event)
         return False
 
+    def _hold(self, event: ev.Event, why: str) -> None:
+        if len(self.held) == self.held.maxlen:
+            self.trace.record("event_ignored", event=self.held[0].type_name,
+                              seq=self.held[0].seq, why="too many events held")
+        self.held.append(event)
+        self.trace.record("event_kept", event=event.type_name, seq=event.seq, why=why)
+
+    def drop_held(self, kind: type[ev.Event], why: str) -> None:
+        """Held events of `kind` nobody will take now."""
+        for event in [e for e in self.held if isinstance(e, kind)]:
+            self.held.remove(event)
+            self.trace.record("event_ignored", event=event.type_name, seq=event.seq, why=why)
+
     def _not_taken(self, event: ev.Event) -> None:
         """An event the wait did not take is kept for later or traced as ignored."""
         match event:
@@ -340,15 +356,16 @@ class Call:
                 self.trace.record("event_kept", event=event.type_name, seq=event.seq,
                                   why="digits are kept for the next prompt")
             case ev.TranscriptionFailed(source="caller"):
-                if len(self.held) == self.held.maxlen:
-                    self.trace.record("event_ignored", event=self.held[0].type_name,
-                                      seq=self.held[0].seq, why="too many events held")
-                self.held.append(event)
-                self.trace.record("event_kept", event=event.type_name, seq=event.seq,
-                                  why="held until the caller is listened to")
+                self._hold(event, "held until the caller is listened to")
+            case ev.TranscriptReceived(source="caller", final=True) \
+                    if self.state is CallState.IN_AI:
+                # Words said while the agent waited something out (a recovery
+                # phrase): answered when it next listens, not lost.
+                self._hold(event, "the agent answers them when it next listens")
             case ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() | ev.LegFailed() \
-                    | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed():
-                pass  # applied to the call's state above; waits may look at it later
+                    | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed() \
+                    | ev.PlayoutPaused():
+                pass  # applied to the call's state above, or only traced
             case _:
                 self.trace.record("event_ignored", event=event.type_name, seq=event.seq,
                                   why="nothing in the call was waiting for it")

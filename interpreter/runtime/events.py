@@ -102,6 +102,16 @@ class PlayoutStopped(PlayoutFinished):
 
 
 @dataclass(frozen=True, slots=True)
+class PlayoutPaused(Event):
+    """The media path paused the agent over the caller's speech (`paused`),
+    or let it go on where it paused (`why`). Traced; nothing waits for it."""
+
+    paused: bool
+    why: str = ""
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
 class PlayoutFailed(Event):
     """Speech synthesis (tts_error) or a file (media_error) failed: item `item`
     of the playout with this id and everything queued after it were dropped."""

@@ -351,6 +351,9 @@ class _Watch:
         self._caller.playout_stopped(playout_id, heard.text)
         self._sink.playout_stopped(playout_id, heard, cause)
 
+    def playout_paused(self, paused: bool, why: str) -> None:
+        self._sink.playout_paused(paused, why)
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_ended(playout_id, failed=True)
         self._sink.playout_failed(playout_id, failure)

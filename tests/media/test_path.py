@@ -57,6 +57,7 @@ class Sink:
     misheard: list[str] = field(default_factory=list)
     stopped: list[tuple[int, str, str]] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
+    pauses: list[tuple[bool, str]] = field(default_factory=list)
 
     def speech_started(self) -> None:
         self.onsets += 1
@@ -74,6 +75,9 @@ class Sink:
 
     def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
         self.stopped.append((playout_id, heard.text, cause))
+
+    def playout_paused(self, paused: bool, why: str) -> None:
+        self.pauses.append((paused, why))
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self.failures.append(failure)
@@ -226,6 +230,8 @@ def test_a_backchannel_pauses_then_resumes_with_nothing_lost() -> None:
     # The whole reply still played: 50 agent frames, and it finished.
     assert len(outcome.agent_ticks) == 50
     assert outcome.sink.finished == [1]
+    assert outcome.sink.pauses == [(True, "the caller spoke over the agent"),
+                                   (False, "the words did not interrupt: 'uh-huh'")]
 
 
 def test_speech_nobody_understood_resumes_the_agent() -> None:
@@ -233,7 +239,10 @@ def test_speech_nobody_understood_resumes_the_agent() -> None:
         11: [SpeechOnset(11)], 20: [NotUnderstood("no words")]}
     outcome = _call(events, BargePolicy(min_words=2))
     assert outcome.deciding == [] and outcome.sink.finished == [1]
-    assert outcome.sink.misheard == ["no words"]
+    # Not an stt_error: speech over the agent that no words came of is let go.
+    assert outcome.sink.misheard == []
+    assert outcome.sink.pauses[-1] == (
+        False, "not understood (no words), not answered")
 
 
 def test_a_pause_nobody_decides_resumes_after_a_second() -> None:
@@ -241,6 +250,7 @@ def test_a_pause_nobody_decides_resumes_after_a_second() -> None:
     gap = [t for t in range(min(outcome.agent_ticks), max(outcome.agent_ticks))
            if t not in outcome.agent_ticks]
     assert gap == list(range(11, 61))  # 50 ticks held, then the rest of the reply
+    assert outcome.sink.pauses[-1] == (False, "no decision within 1 s")
     assert outcome.sink.finished == [1]
 
 

@@ -48,6 +48,9 @@ class Recorder:
     def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
         self._report("playout_stopped", playout_id, heard.text, cause)
 
+    def playout_paused(self, paused: bool, why: str) -> None:
+        self._report("playout_paused", paused, why)
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._report("playout_failed", playout_id, f"{failure.kind.value}: {failure.reason}")
 

@@ -83,6 +83,7 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
                           output_tokens=session.conversation.output_tokens,
                           global_data=dict(session.global_data))
     call.carried = _handover(session)
+    call.drop_held(ev.TranscriptReceived, "said to the agent, whose session has ended")
     executor.listen(listening_before)  # the ai verb's settings and barge-in end with it
     call.set_state(CallState.ANSWERED)
     call.vars["ai_result"] = "success" if not (session.next.why or "").startswith("error") \

@@ -115,3 +115,23 @@ steps:
     assert "could not fetch https://x.example/gone.mp3" in str(error["message"])
     assert "Enjoy the music." in spoken(channel)
     assert result.disposition == "caller_hangup"
+
+
+def test_words_said_over_the_recovery_phrase_are_answered_after_it() -> None:
+    # The caller does not wait for the apology to finish: their words come
+    # while it plays (the agent is waiting it out) and are answered after it.
+    call, _, channel, model = run_ai_call(FLOW, """\
+steps:
+  - say: "mumble mumble"
+    garbled: true
+  - say: "weather"
+    at: 2.5
+  - hangup: {after: 8}
+""", RULES)
+    # The apology plays 1.9-5.9 s; "weather" is said from 2.5 s.
+    lines = spoken(channel)
+    assert lines[1] == "Sorry, I didn't catch that. Could you say it again?"
+    assert lines[2] == "It is sunny today."
+    kept = next(r for r in call.trace.of_kind("event_kept") if r["event"] == "TranscriptReceived")
+    assert kept["why"] == "the agent answers them when it next listens"
+    assert model.requests[-1].messages[-1].content == "weather"
