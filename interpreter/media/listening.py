@@ -59,21 +59,24 @@ class SpeechListener:
         self._to_stt = Resampler(rate, stt.sample_rate) if stt.sample_rate != rate else None
         # Frames back to the longest onset-to-confirmation delay plus the lead-in.
         self._recent: deque[tuple[int, Samples]] = deque()
+        self._keep_ticks = self._frames_to_keep()
         self._session: SttSession | None = None
 
     def listen(self, settings: ListenSettings) -> None:
         self.settings = settings
         self.detector.listen(settings)
+        self._keep_ticks = self._frames_to_keep()
         # interrupt_on_noise: sound this long is reported even without words.
         noise = settings.barge.noise_s if settings.barge is not None else None
         self.detector.endpointer.interrupt_on_noise(None if noise is None else int(noise * 1000))
 
-    def feed(self, frame: Samples, tick: int) -> list[ListenerEvent]:
+    def feed(self, frame: Samples, tick: int,
+             level_dbfs: float | None = None) -> list[ListenerEvent]:
         self._keep(frame, tick)
         heard: list[ListenerEvent] = []
         if self._session is not None:
             self._recognize(frame, heard)
-        for event in self.detector.hear(tick, frame):
+        for event in self.detector.hear(tick, frame, level_dbfs):
             match event:
                 case SpeechStarted(onset_tick=onset):
                     heard.append(SpeechOnset(onset))
@@ -95,11 +98,14 @@ class SpeechListener:
 
     # ------------------------------------------------------------ recognition
 
+    def _frames_to_keep(self) -> int:
+        return self.detector.endpointer.timing.min_speech * 2 + LEAD_IN_TICKS + 2
+
     def _keep(self, frame: Samples, tick: int) -> None:
-        self._recent.append((tick, frame))
-        keep = self.detector.endpointer.timing.min_speech * 2 + LEAD_IN_TICKS + 2
-        while len(self._recent) > keep:
-            self._recent.popleft()
+        recent = self._recent
+        recent.append((tick, frame))
+        if len(recent) > self._keep_ticks:
+            recent.popleft()
 
     def _open(self, onset: int, heard: list[ListenerEvent]) -> None:
         self.close()

@@ -35,7 +35,7 @@ from interpreter.ir import Barge, BargePolicy
 from interpreter.media import barge
 from interpreter.media.clock import MediaClock
 from interpreter.media.dtmf import DtmfDetector, tones
-from interpreter.media.frames import silence
+from interpreter.media.frames import MIN_DBFS, silence
 from interpreter.media.playout import Playout, Samples, Segment
 from interpreter.media.ports import (
     CallSink,
@@ -111,8 +111,10 @@ ListenerEvent = SpeechOnset | SpeechOffset | Words | NotUnderstood | Noise
 class Listener(Protocol):
     def listen(self, settings: ListenSettings) -> None: ...
 
-    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
-        """One inbound 20 ms frame; what happened in it."""
+    def feed(self, frame: Samples, tick: int,
+             level_dbfs: float | None = None) -> Sequence[ListenerEvent]:
+        """One inbound 20 ms frame (and its level, when measured); what
+        happened in it."""
         ...
 
 
@@ -241,19 +243,20 @@ class AudioPath:
 
     # ------------------------------------------------------------ the tick
 
-    def tick(self, n: int) -> None:
-        self._tick = n
+    def take(self) -> Samples:
         frame = self._inbound()
-        if frame is None:
-            frame = self._silence
-        heard_frame = frame
+        return self._silence if frame is None else frame
+
+    def tick(self, n: int, frame: Samples, level_dbfs: float) -> None:
+        self._tick = n
+        heard_frame, heard_level = frame, level_dbfs
         if self._dtmf is not None:
-            key = self._dtmf.feed(frame)
+            key = self._dtmf.feed(frame, level_dbfs)
             if self._dtmf.in_tone:
-                heard_frame = self._silence  # a key's tone is not speech
+                heard_frame, heard_level = self._silence, MIN_DBFS  # a key's tone is not speech
             if key is not None and self._sink is not None:
                 self._sink.digit(key)
-        for heard in self.listener.feed(heard_frame, n):
+        for heard in self.listener.feed(heard_frame, n, heard_level):
             self._on(heard, n)
         if self._paused_at is not None and n - self._paused_at >= self._resume_after:
             self._resume(f"no decision within {self._resume_after * 20 / 1000:g} s")

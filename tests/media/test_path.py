@@ -44,7 +44,8 @@ class Script:
     def listen(self, settings: ListenSettings) -> None:
         self.settings.append(settings)
 
-    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
+    def feed(self, frame: Samples, tick: int,
+             level_dbfs: float | None = None) -> Sequence[ListenerEvent]:
         return self.events.get(tick, [])
 
 
@@ -307,7 +308,8 @@ class Hearing(Script):
         super().__init__({})
         self.frames: list[Samples] = []
 
-    def feed(self, frame: Samples, tick: int) -> Sequence[ListenerEvent]:
+    def feed(self, frame: Samples, tick: int,
+             level_dbfs: float | None = None) -> Sequence[ListenerEvent]:
         self.frames.append(frame)
         return ()
 
