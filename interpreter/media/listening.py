@@ -12,9 +12,11 @@ words, under the call's confidence floor, or a recognizer that failed is
 Words are reported in written form (numbers as digits, providers/stt/written.py),
 as hosted recognizers report them.
 
-Recognition runs on the media tick. The embedded recognizer decodes a frame
-in well under the tick (docs/performance.md); a slower one belongs on a
-worker thread behind the same protocol.
+Recognition runs where its recognizer says (media/recognition.py): on the
+tick (a provider given directly: results in the same tick, deterministic), or
+in worker processes (`SttWorkers`: results a tick or so later, collected at
+the start of each tick). An utterance that has ended keeps waiting for its
+final transcript while the next one is already being recognized.
 """
 
 from __future__ import annotations
@@ -38,8 +40,16 @@ from interpreter.media.path import (
     Words,
 )
 from interpreter.media.ports import ListenSettings
+from interpreter.media.recognition import (
+    Failed,
+    Final,
+    Partial,
+    Recognition,
+    Recognizer,
+    recognizer,
+)
 from interpreter.media.resample import Resampler
-from interpreter.providers.stt.base import Recognized, SttError, SttProvider, SttSession
+from interpreter.providers.stt.base import Recognized, SttError, SttProvider
 from interpreter.providers.stt.written import written
 from interpreter.providers.vad.base import VadProvider
 
@@ -51,16 +61,20 @@ LEAD_IN_TICKS = 10  # 200 ms
 class SpeechListener:
     """Voice activity, endpointing and recognition at the path's rate."""
 
-    def __init__(self, vad: VadProvider, stt: SttProvider, rate: int,
+    def __init__(self, vad: VadProvider, stt: SttProvider | Recognizer, rate: int,
                  settings: ListenSettings | None = None, noise_ms: int | None = None) -> None:
+        """`stt`: a provider (recognized on the tick) or a recognizer (such
+        as `SttWorkers.recognizer(...)`)."""
         self.settings = settings or ListenSettings()
         self.detector = SpeechDetector(vad, self.settings, noise_ms)
-        self._stt = stt
-        self._to_stt = Resampler(rate, stt.sample_rate) if stt.sample_rate != rate else None
+        self._stt = recognizer(stt)
+        rate_in = self._stt.sample_rate
+        self._to_stt = Resampler(rate, rate_in) if rate_in != rate else None
         # Frames back to the longest onset-to-confirmation delay plus the lead-in.
         self._recent: deque[tuple[int, Samples]] = deque()
         self._keep_ticks = self._frames_to_keep()
-        self._session: SttSession | None = None
+        self._session: Recognition | None = None  # the utterance being fed
+        self._ending: list[Recognition] = []  # ended, their finals not yet back
 
     def listen(self, settings: ListenSettings) -> None:
         self.settings = settings
@@ -74,6 +88,7 @@ class SpeechListener:
              level_dbfs: float | None = None) -> list[ListenerEvent]:
         self._keep(frame, tick)
         heard: list[ListenerEvent] = []
+        self._collect(heard)  # what workers sent back since the last tick
         if self._session is not None:
             self._recognize(frame, heard)
         for event in self.detector.hear(tick, frame, level_dbfs):
@@ -89,12 +104,20 @@ class SpeechListener:
         return heard
 
     def close(self) -> None:
-        """Drop the utterance under way, if any."""
+        """Drop the utterance under way, if any (one that has ended still
+        gets its final transcript)."""
         if self._session is not None:
             self._session.close()
             self._session = None
         if self._to_stt is not None:
             self._to_stt.flush()  # its carry belongs to the dropped utterance
+
+    def release(self) -> None:
+        """The call is over: nothing more is wanted."""
+        self.close()
+        for ending in self._ending:
+            ending.close()
+        self._ending.clear()
 
     # ------------------------------------------------------------ recognition
 
@@ -110,7 +133,7 @@ class SpeechListener:
     def _open(self, onset: int, heard: list[ListenerEvent]) -> None:
         self.close()
         try:
-            self._session = self._stt.session(self.settings)
+            self._session = self._stt.open(self.settings)
         except SttError as error:
             heard.append(NotUnderstood(f"speech recognition unavailable: {error}"))
             return
@@ -123,34 +146,49 @@ class SpeechListener:
         if session is None:
             return
         audio = frame if self._to_stt is None else self._to_stt.push(frame).reshape(-1)
-        if not len(audio):
-            return
-        try:
-            partial = session.feed(audio)
-        except SttError as error:
-            self._failed(error, heard)
-            return
-        if partial is not None and partial.text:
-            heard.append(Words(written(partial.text, self.settings.language), final=False,
-                               confidence=partial.confidence))
+        if len(audio):
+            session.feed(audio)
+            self._collect(heard)
 
     def _finish(self, heard: list[ListenerEvent]) -> None:
         session, self._session = self._session, None
         if session is None:
             return
-        try:
-            if self._to_stt is not None:
-                rest = self._to_stt.flush()
-                if len(rest):
-                    session.feed(rest.reshape(-1))
-            final = session.finish()
-        except SttError as error:
-            heard.append(NotUnderstood(f"speech recognition failed: {error}"))
-        else:
-            heard.append(self._final(final))
-        finally:
-            session.close()
-        self.detector.endpointer.transcribed()
+        if self._to_stt is not None:
+            rest = self._to_stt.flush()
+            if len(rest):
+                session.feed(rest.reshape(-1))
+        session.finish()
+        self._ending.append(session)
+        self._collect(heard)
+
+    def _collect(self, heard: list[ListenerEvent]) -> None:
+        """What the recognitions have to say: partials of the utterance being
+        fed, the finals (or failures) of those that ended."""
+        session = self._session
+        if session is not None:
+            for result in session.results():
+                match result:
+                    case Partial(recognized=partial) if partial.text:
+                        heard.append(Words(written(partial.text, self.settings.language),
+                                           final=False, confidence=partial.confidence))
+                    case Failed(reason=reason):
+                        self.close()
+                        heard.append(NotUnderstood(f"speech recognition failed: {reason}"))
+                        break
+        for ending in list(self._ending):
+            for result in ending.results():
+                match result:
+                    case Final(recognized=final):
+                        heard.append(self._final(final))
+                    case Failed(reason=reason):
+                        heard.append(NotUnderstood(f"speech recognition failed: {reason}"))
+                    case Partial():
+                        continue  # the utterance is over: only its final counts
+                self._ending.remove(ending)
+                ending.close()
+                self.detector.endpointer.transcribed()
+                break
 
     def _final(self, final: Recognized) -> ListenerEvent:
         if not final.text.strip():
@@ -160,7 +198,3 @@ class SpeechListener:
                                  f"under {self.settings.confidence}")
         return Words(written(final.text, self.settings.language), final=True,
                      confidence=final.confidence)
-
-    def _failed(self, error: SttError, heard: list[ListenerEvent]) -> None:
-        self.close()
-        heard.append(NotUnderstood(f"speech recognition failed: {error}"))

@@ -204,7 +204,7 @@ class AudioCaller(ScriptFollower):
         self.path.stop_recording(control_id)
 
     def _release(self) -> None:
-        self.listener.close()
+        self.listener.release()
 
     async def close(self) -> None:
         """End the call on the caller's side if still up; then, with
