@@ -57,7 +57,6 @@ if TYPE_CHECKING:
         Activity,
         TypedAudioCaller,
         TypedLines,
-        TypedTextCaller,
         Typing,
     )
 
@@ -67,27 +66,15 @@ LINE_MAX_CHARS = 4096  # one typed line; a longer one is said in parts
 
 class ConsoleView(LiveView):
     """`LiveView` of a console call: also feeds the call's activity to the
-    typed caller, shows an audio caller's lines, and (audio) what the
-    recognizer made of each line."""
+    typed caller, and (audio) shows what the recognizer made of each line."""
 
     def __init__(self, out: TextIO, activity: Activity, *, audio: bool) -> None:
         super().__init__(out)
         self.activity = activity
         self.audio = audio
-        self._audio_caller: TypedAudioCaller | None = None
-
-    def follow(self, caller: TypedTextCaller | TypedAudioCaller) -> None:
-        from interpreter.transports.typed_caller import TypedTextCaller
-
-        if isinstance(caller, TypedTextCaller):
-            self._caller = caller  # caught up before each record, as LiveView.caller() does
-        else:
-            self._audio_caller = caller
 
     def record(self, record: dict[str, Any]) -> None:
         self.activity.record(record)
-        if self._audio_caller is not None:
-            self._audio_caller.catch_up()
         super().record(record)
         if self.audio and record.get("kind") == "event" and \
                 record.get("event") == "TranscriptReceived" and record.get("final"):

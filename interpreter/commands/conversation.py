@@ -6,24 +6,23 @@ and background audio), and the trace records worth a line (`call`). Times
 are seconds since the call started.
 
 `conversation()` builds the whole view after the call (the virtual-clock
-default). `LiveCaller` + `LiveTraceSink` + `LiveView` print the same lines
-as they happen (`run --real-time`): trace records as they are made, the
-caller's actions as they finish, and agent speech when it starts playing.
+default). `LiveTraceSink` + `LiveView` print the same lines as they happen
+(`run --real-time`): trace records as they are made, and what a live caller
+(transports/live.py) reports: its actions as they finish, agent speech when
+it starts playing.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO, runtime_checkable
 
-from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
 from interpreter.runtime.call import Call
 from interpreter.runtime.trace import TraceSink
 from interpreter.transports.caller_script import CallerScript
+from interpreter.transports.live import LiveCaller, background_name, caller_text, played_line
 from interpreter.transports.script_follower import CallerAction
-from interpreter.transports.simulated import SimulatedCaller
-from interpreter.transports.simulated_media import AgentLine, utterance_seconds
+from interpreter.transports.simulated_media import AgentLine
 
 Line = tuple[float, str, str]  # seconds since the call started, who, text
 
@@ -114,27 +113,6 @@ class RecordLines:
             return ""
 
 
-def caller_text(action: CallerAction) -> str:
-    verb = {"say": "", "press": "presses ", "hangup": "hangs up"}.get(action.kind, "")
-    text = f"{verb}{action.value}" if action.kind != "hangup" else verb
-    if action.kind == "sound":
-        text = f"[{action.value}]"
-    return text + (f"  ({action.note})" if action.note else "")
-
-
-def _played(kind: str, value: str) -> tuple[str, str]:
-    """Who an item played to the caller is, and how to say it."""
-    if kind == "say":
-        return "agent", value
-    if kind == "ring":
-        return "sound", f"[ring {value}]" if value else "[ring]"
-    return "agent", f"[{kind} {value}]"
-
-
-def _background(url: str) -> str:
-    return "ringback" if url == "builtin:ringback" else f"background {url}"
-
-
 class CallerRecords(Protocol):
     """What a simulated caller (text or audio) kept of the call."""
 
@@ -161,14 +139,14 @@ def conversation(caller: CallerRecords, call: Call, start: float = 0.0) -> list[
     started at (the caller's records are loop times, the trace's are not)."""
     lines: list[Line] = []
     for line in caller.heard:
-        who, text = _played(line.kind, line.text)
+        who, text = played_line(line.kind, line.text)
         if line.cut_off:
             text += f"  (cut off; heard: \"{line.heard}\")" if line.heard \
                 else "  (cut off before a word was heard)"
         lines.append((line.start - start, who, text))
     for track in caller.background:
         lines.append((track.start - start, "sound",
-                      f"[{_background(track.text)} until {track.end - start:.2f} s"
+                      f"[{background_name(track.text)} until {track.end - start:.2f} s"
                       f"{', stopped' if track.cut_off else ''}]"))
     for action in caller.said:
         lines.append((action.start - start, "caller", caller_text(action)))
@@ -197,6 +175,12 @@ def format_line(line: Line) -> str:
 # ---------------------------------------------------------------- live
 
 
+class FollowedCaller(Protocol):
+    """A live caller (text or audio) that shows the lines it has due when asked."""
+
+    def catch_up(self) -> None: ...
+
+
 class LiveView:
     """Prints lines as they happen, flushed, never going back in time."""
 
@@ -206,13 +190,7 @@ class LiveView:
         self.broken: BrokenPipeError | None = None  # the reader went away
         self._last = 0.0
         self._records = RecordLines()
-        self._caller: LiveCaller | None = None
-
-    def show(self, t: float, who: str, text: str) -> None:
-        """Print a line, after what the caller did and heard up to now."""
-        if self._caller is not None:
-            self._caller.catch_up()
-        self.emit(t, who, text)
+        self._caller: FollowedCaller | None = None
 
     def emit(self, t: float, who: str, text: str) -> None:
         """Print a line now (stamped no earlier than the last one)."""
@@ -234,9 +212,15 @@ class LiveView:
         if text:
             self.emit(float(record.get("t", 0.0)), "call", text)
 
+    def follow(self, caller: FollowedCaller) -> None:
+        """Show what `caller` did and heard up to now before each record's line."""
+        self._caller = caller
+
     def caller(self, script: CallerScript) -> LiveCaller:
-        self._caller = LiveCaller(script, self)
-        return self._caller
+        """A simulated caller that reports to this view, followed by it."""
+        caller = LiveCaller(script, self)
+        self.follow(caller)
+        return caller
 
 
 class LiveTraceSink:
@@ -258,164 +242,3 @@ class LiveTraceSink:
         if self.inner is not None:
             self.inner.close()
 
-
-class LiveCaller(SimulatedCaller):
-    """A simulated caller whose view of the call is printed as it happens.
-
-    The caller's actions are shown when they finish (a say when the words
-    were recognized, a press after its last digit). Agent speech is shown
-    when it starts playing: the media path plays queued items one after the
-    other, each for `utterance_seconds`, so the start of each is known when it
-    is queued; a stop, a failure or the end of the call drops what had not
-    started, and a line cut off says so when it is cut."""
-
-    def __init__(self, script: CallerScript, view: LiveView) -> None:
-        super().__init__(script)
-        self.view = view
-        self._said = self._heard = self._tracks = 0
-        self._queued: list[tuple[float, Utterance]] = []  # loop time each starts, item
-        self._busy_until = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-
-    def attach(self, sink: CallSink) -> None:
-        super().attach(_Reporting(sink, self))
-
-    def play(self, playout_id: int, items: Sequence[Utterance]) -> None:
-        super().play(playout_id, items)
-        if self.ended:
-            return
-        now = asyncio.get_running_loop().time()
-        start = max(now, self._busy_until)
-        for item in items:
-            if item.kind != "silence":
-                self._queued.append((start, item))
-            start += utterance_seconds(item)
-        self._busy_until = start
-        self._wake()
-
-    def stop_playout(self) -> Heard:
-        self.catch_up()  # the item playing now was shown before it is cut off
-        heard = super().stop_playout()
-        self._drop_queued()
-        self.catch_up()
-        return heard
-
-    def play_background(self, playout_id: int, url: str, loops: int) -> None:
-        super().play_background(playout_id, url, loops)
-        if not self.ended:
-            self.view.show(self._since(asyncio.get_running_loop().time()), "sound",
-                           f"[{_background(url)} starts]")
-
-    def hangup(self, reason: str) -> None:
-        self.catch_up()
-        super().hangup(reason)
-        self.catch_up()
-
-    async def close(self) -> None:
-        await super().close()
-        self.catch_up()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def playout_failed(self) -> None:
-        """The media path dropped what was queued and had not started."""
-        now = asyncio.get_running_loop().time()
-        self._queued = [(start, item) for start, item in self._queued if start <= now]
-        self.catch_up()
-        self._drop_queued()
-
-    def catch_up(self) -> None:
-        """Print what is due: agent items that have started, then what the
-        caller did and heard since the last look, in that order."""
-        view = self.view
-        now = asyncio.get_running_loop().time()
-        while self._queued and self._queued[0][0] <= now + 1e-6:
-            start, item = self._queued.pop(0)
-            who, text = _played(item.kind, item.value)
-            view.emit(self._since(start), who, text)
-        if self.ended:
-            self._drop_queued()
-        for action in self.said[self._said:]:
-            view.emit(self._since(action.end), "caller", caller_text(action))
-        self._said = len(self.said)
-        for line in self.heard[self._heard:]:
-            if line.cut_off:
-                view.emit(self._since(line.end), _played(line.kind, "")[0], _cut_off(line))
-        self._heard = len(self.heard)
-        for track in self.background[self._tracks:]:
-            view.emit(self._since(track.end), "sound", f"[{_background(track.text)} "
-                      f"{'stopped' if track.cut_off else 'ends'}]")
-        self._tracks = len(self.background)
-        self._wake()
-
-    def _since(self, when: float) -> float:
-        return when - self.view.start
-
-    def _drop_queued(self) -> None:
-        self._queued.clear()
-        self._busy_until = 0.0
-
-    def look_soon(self) -> None:
-        """The caller records an action right after reporting it: look then."""
-        asyncio.get_running_loop().call_soon(self.catch_up)
-
-    def _wake(self) -> None:
-        """Be woken when the next queued item starts."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._queued:
-            self._timer = asyncio.get_running_loop().call_at(
-                self._queued[0][0], self.catch_up)
-
-
-def _cut_off(line: AgentLine) -> str:
-    if line.kind != "say":
-        return f"(cut off: [{line.kind} {line.text}])"
-    return f"(cut off; heard: \"{line.heard}\")" if line.heard \
-        else "(cut off before a word was heard)"
-
-
-class _Reporting:
-    """The call's sink, with a look at the caller after each report."""
-
-    def __init__(self, sink: CallSink, caller: LiveCaller) -> None:
-        self._sink, self._caller = sink, caller
-        self._after = caller.look_soon
-
-    def speech_started(self) -> None:
-        self._sink.speech_started()
-
-    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
-        self._sink.transcript(text, final, confidence)
-        self._after()
-
-    def digit(self, digit: str) -> None:
-        self._sink.digit(digit)
-        self._after()
-
-    def hung_up(self) -> None:
-        self._sink.hung_up()
-        self._after()
-
-    def closed(self, reason: str) -> None:
-        self._sink.closed(reason)
-        self._after()
-
-    def playout_finished(self, playout_id: int) -> None:
-        self._sink.playout_finished(playout_id)
-
-    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
-        self._sink.playout_stopped(playout_id, heard, cause)
-
-    def playout_paused(self, paused: bool, why: str) -> None:
-        self._sink.playout_paused(paused, why)
-
-    def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
-        self._caller.playout_failed()
-        self._sink.playout_failed(playout_id, failure)
-
-    def transcription_failed(self, reason: str) -> None:
-        self._sink.transcription_failed(reason)
-        self._after()

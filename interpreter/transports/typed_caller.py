@@ -4,9 +4,10 @@ The simulated callers follow a script; these follow a queue of typed lines
 instead, through the same `ScriptFollower`: each line becomes a step (`say`,
 `/digits` → press, `/wait` → wait, `/hangup` and the end of input → hangup)
 when it is taken. `TypedTextCaller` speaks on text media as `run
---real-time` does and is shown by its `LiveView`; `TypedAudioCaller` speaks
-each line with the embedded TTS into the audio runtime, as `run --audio`
-does, and shows the agent's lines when they start to sound.
+--real-time` does and reports to its `LineSink` as a `LiveCaller` does;
+`TypedAudioCaller` speaks each line with the embedded TTS into the audio
+runtime, as `run --audio` does, and reports the agent's lines when they
+start to sound.
 
 When a line goes depends on who types it:
 
@@ -30,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from interpreter.commands.conversation import LiveCaller, LiveView, caller_text
 from interpreter.media.clock import MediaClock
 from interpreter.media.playout import Samples
 from interpreter.media.ports import Heard, ListenSettings, Utterance
@@ -47,6 +47,7 @@ from interpreter.transports.caller_script import (
     Timing,
     Wait,
 )
+from interpreter.transports.live import LineSink, LiveCaller, background_name, caller_text
 from interpreter.transports.script_follower import ScriptFollower
 from interpreter.transports.simulated_media import _EPSILON, loop_now
 
@@ -226,9 +227,9 @@ class TypedSteps(ScriptFollower):
 
 
 class TypedTextCaller(TypedSteps, LiveCaller):
-    """A typed caller on text media, printed by `view` as `run --real-time` prints."""
+    """A typed caller on text media, reporting to `view` as `run --real-time`'s caller does."""
 
-    def __init__(self, script: CallerScript, view: LiveView, typing: Typing) -> None:
+    def __init__(self, script: CallerScript, view: LineSink, typing: Typing) -> None:
         super().__init__(script, view)
         self._typed_init(typing)
 
@@ -252,7 +253,7 @@ class TypedAudioCaller(TypedSteps, AudioCaller):
     when it starts; the agent's lines when their first sound plays; a cut-off
     line when it is cut."""
 
-    def __init__(self, script: CallerScript, view: LiveView, typing: Typing, *,
+    def __init__(self, script: CallerScript, view: LineSink, typing: Typing, *,
                  clock: MediaClock, tts: TtsProvider, stt: SttProvider,
                  keep_audio: bool) -> None:
         self.stt = HintedStt(stt)
@@ -306,7 +307,7 @@ class TypedAudioCaller(TypedSteps, AudioCaller):
 
     def play_background(self, playout_id: int, url: str, loops: int) -> None:
         super().play_background(playout_id, url, loops)
-        self._show(loop_now(), "sound", f"[{_background(url)} starts]")
+        self._show(loop_now(), "sound", f"[{background_name(url)} starts]")
 
     def catch_up(self) -> None:
         """Show what ended since the last look: cut-off lines, presses and
@@ -322,7 +323,7 @@ class TypedAudioCaller(TypedSteps, AudioCaller):
                 self._show(action.end, "caller", caller_text(action))
         self._said_seen = len(self.said)
         for track in self.background[self._tracks_seen:]:
-            self._show(track.end, "sound", f"[{_background(track.text)} "
+            self._show(track.end, "sound", f"[{background_name(track.text)} "
                        f"{'stopped' if track.cut_off else 'ends'}]")
         self._tracks_seen = len(self.background)
 
@@ -336,7 +337,3 @@ class TypedAudioCaller(TypedSteps, AudioCaller):
 
     def _show(self, when: float, who: str, text: str) -> None:
         self.view.emit(when - self.view.start, who, text)
-
-
-def _background(url: str) -> str:
-    return "ringback" if url == "builtin:ringback" else f"background {url}"
