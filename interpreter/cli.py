@@ -41,13 +41,15 @@ ENVIRONMENT = {
     "CALLKERNEL_WEBHOOK_SIGNING_KEY": "signs outbound webhook bodies (X-Callkernel-Signature)",
     "CALLKERNEL_RECORDINGS": "the folder audio calls' record verbs write to (default: "
     "callkernel-recordings in the system's temporary folder)",
+    "CALLKERNEL_STT_WORKERS": "run --audio --real-time: speech recognition in this many "
+    "worker processes instead of on the media tick (default 0)",
 }
 LLM_VARIABLES = ("CALLKERNEL_LLM_BASE_URL", "CALLKERNEL_LLM_API_KEY", "CALLKERNEL_LLM_MODEL",
                  "CALLKERNEL_LLM_MODEL_MAP")
 # Read by whatever fetches a URL (a flow, a webhook, a summary): interpreter/destinations.py.
 DESTINATION_VARIABLES = ("CALLKERNEL_ALLOW_LOOPBACK", "CALLKERNEL_ALLOW_PRIVATE_NETWORKS")
 CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY",
-                  "CALLKERNEL_RECORDINGS")
+                  "CALLKERNEL_RECORDINGS", "CALLKERNEL_STT_WORKERS")
 
 USAGE_EXIT = (2, "usage error, or unreadable input (missing file, permission denied, "
               "a URL that cannot be fetched)")

@@ -14,11 +14,12 @@ benchmarks and the server all use it; nothing below it knows which.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import aiohttp
 
@@ -39,6 +40,11 @@ from interpreter.runtime.outbox import MemoryOutbox, Outbox
 from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.runtime.tools.webhook import basic_auth
 from interpreter.runtime.trace import TraceSink
+
+if TYPE_CHECKING:  # the speech engines load only for audio calls
+    from interpreter.media.recognition import Recognizer, SttWorkers
+    from interpreter.providers.stt.base import SttProvider
+    from interpreter.providers.stt.vocabulary import Vocabulary
 
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = limits.DOCUMENT_MAX_BYTES
@@ -79,7 +85,7 @@ class CallHost:
                  trace_retain: int | None = None, call_type: type[Call] = Call,
                  trace_sinks: Callable[[str], TraceSink] | None = None,
                  destinations: DestinationPolicy | None = None,
-                 trace_words: bool = False) -> None:
+                 trace_words: bool = False, stt_workers: int = 0) -> None:
         """`http`: the client every call's requests go through (a double in
         tests); by default one pooled aiohttp client the host owns.
         `trace_retain`: trace records each live call keeps in memory (None:
@@ -89,7 +95,10 @@ class CallHost:
         of a JSONL file per call in `trace_dir`). `destinations`: where the
         calls' requests may go (default: from the environment, see
         interpreter/destinations.py). `trace_words`: trace each streamed
-        model word as its own event (for barge-in analysis; off by default)."""
+        model word as its own event (for barge-in analysis; off by default).
+        `stt_workers`: worker processes the audio calls' speech recognition
+        runs in (0: on the media tick, deterministic; see
+        media/recognition.py)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -105,6 +114,8 @@ class CallHost:
         self.destinations = destinations or DestinationPolicy.from_env()
         self._trace_words = trace_words
         self._call_type = call_type
+        self._stt_workers_wanted = stt_workers
+        self._stt_workers: SttWorkers | None = None
 
     async def __aenter__(self) -> CallHost:
         if self._http is None:
@@ -134,6 +145,23 @@ class CallHost:
                 await close()
         if self._session is not None:
             await self._session.close()
+        if self._stt_workers is not None:
+            self._stt_workers.close()
+
+    def recognizer(self, vocabulary: Vocabulary) -> SttProvider | Recognizer:
+        """The embedded recognizer for a flow's vocabulary: on the media tick,
+        or in the host's worker processes when it has any."""
+        from interpreter.providers.stt.pocketsphinx import PocketsphinxProvider
+
+        if not self._stt_workers_wanted:
+            return PocketsphinxProvider(vocabulary, pool_size=1)
+        if self._stt_workers is None:
+            from interpreter.media.recognition import SttWorkers
+
+            self._stt_workers = SttWorkers(self._stt_workers_wanted)
+        factory = functools.partial(PocketsphinxProvider, vocabulary, pool_size=2)
+        return self._stt_workers.recognizer(vocabulary.key, factory,
+                                            PocketsphinxProvider.sample_rate)
 
     @property
     def outbox(self) -> Outbox:

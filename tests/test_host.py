@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from interpreter.clock import run_virtual
+from interpreter.commands.run import stt_workers
 from interpreter.document.compile import compile_text
 from interpreter.host import CallHost
+from interpreter.media.ports import ListenSettings
+from interpreter.media.recognition import Recognizer
+from interpreter.providers.stt.pocketsphinx import PocketsphinxProvider
+from interpreter.providers.stt.vocabulary import Vocabulary
 from interpreter.runtime import events as ev
 from interpreter.runtime.call import Call
 from tests.runtime.doubles import ScriptedChannel, ScriptedTelephony
@@ -97,3 +102,32 @@ def test_flow_loader_never_leaves_the_flows_folder(tmp_path: Path, dest: str) ->
     load = CallHost(warnings=io.StringIO()).flow_loader(flows, {})
     with pytest.raises(LookupError, match="outside the flow's folder"):
         asyncio.run(load(dest))
+
+
+def test_recognition_runs_on_the_tick_unless_the_host_has_workers() -> None:
+    vocabulary = Vocabulary.of(["transfer me to sales"])
+
+    async def main() -> tuple[object, object, bool]:
+        async with CallHost() as plain:
+            inline = plain.recognizer(vocabulary)
+        async with CallHost(stt_workers=1) as host:
+            worked = host.recognizer(vocabulary)
+            recognition = worked.open(ListenSettings())  # type: ignore[union-attr]
+            recognition.close()
+            workers = host._stt_workers
+            assert workers is not None
+        return inline, worked, any(w.alive for w in workers._workers)
+
+    inline, worked, alive_after = asyncio.run(main())
+    assert isinstance(inline, PocketsphinxProvider)
+    assert isinstance(worked, Recognizer) and not isinstance(worked, PocketsphinxProvider)
+    assert not alive_after  # the host stopped its workers when it closed
+
+
+def test_workers_are_for_wall_clock_runs_and_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLKERNEL_STT_WORKERS", "2")
+    assert stt_workers(wall_clock=True) == 2
+    assert stt_workers(wall_clock=False) == 0  # the virtual clock stays deterministic
+    monkeypatch.setenv("CALLKERNEL_STT_WORKERS", "many")
+    assert stt_workers(wall_clock=True) == 0

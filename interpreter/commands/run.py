@@ -108,7 +108,6 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
     if audio:
         # The speech engines load only for an audio call (lint and text runs start faster).
         from interpreter.media.clock import MediaClock
-        from interpreter.providers.stt.pocketsphinx import PocketsphinxProvider
         from interpreter.providers.stt.vocabulary import vocabulary_for
         from interpreter.providers.tts.espeak import EspeakTts
         from interpreter.transports.audio_caller import AudioCaller, script_lines
@@ -118,8 +117,7 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
         # a deployment's hints would: the run tests the flow and the audio
         # path, not how far the embedded model guesses unknown words.
         vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
-        caller = AudioCaller(script, MediaClock(), EspeakTts(),
-                             PocketsphinxProvider(vocabulary, pool_size=1),
+        caller = AudioCaller(script, MediaClock(), EspeakTts(), host.recognizer(vocabulary),
                              keep_audio=record is not None,
                              transcribe_agent=agent_recognizer(flow, host.providers.values())
                              if transcribe else None)
@@ -288,6 +286,18 @@ def _refused(error: Exception, err: TextIO) -> int:
     return EXIT_USAGE
 
 
+def stt_workers(wall_clock: bool) -> int:
+    """Worker processes for speech recognition: CALLKERNEL_STT_WORKERS, for a
+    call on the wall clock only (on the virtual clock recognition stays on
+    the media tick, so a run is the same every time)."""
+    if not wall_clock:
+        return 0
+    try:
+        return max(0, min(64, int(os.environ.get("CALLKERNEL_STT_WORKERS", "0"))))
+    except ValueError:
+        return 0
+
+
 def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         real_time: bool = False, as_json: bool = False, llm: str = "scripted",
         model_script: str | None = None, out: TextIO | None = None,
@@ -323,7 +333,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
     async def main() -> tuple[CallRun, CallHost] | int:
         missing = NoModel(flow_path)
         async with CallHost(llm={llm: provider or missing}, default_llm=llm,
-                            warnings=err, trace_sinks=sinks if view else None) as host:
+                            warnings=err, trace_sinks=sinks if view else None,
+                            stt_workers=stt_workers(real_time and audio)) as host:
             try:
                 if is_url(flow_path):
                     # The same call id in the fetch and in tool calls: applications

@@ -42,6 +42,7 @@ from interpreter.media.clock import MediaClock
 from interpreter.media.dtmf import tones
 from interpreter.media.listening import SpeechListener
 from interpreter.media.path import AudioPath
+from interpreter.media.recognition import Recognizer
 from interpreter.media.playout import Samples
 from interpreter.media.ports import (
     CallSink,
@@ -98,7 +99,7 @@ class AudioCaller(ScriptFollower):
     """A `CallerChannel` whose caller follows a script, in audio."""
 
     def __init__(self, script: CallerScript, clock: MediaClock, tts: TtsProvider,
-                 stt: SttProvider, *, policy: BargePolicy | None = None,
+                 stt: SttProvider | Recognizer, *, policy: BargePolicy | None = None,
                  keep_audio: bool = False,
                  transcribe_agent: SttProvider | None = None) -> None:
         """`keep_audio`: keep both directions for `record` (64 kB a second).
