@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from interpreter.clock import run_virtual
 from interpreter.commands.conversation import LiveTraceSink, LiveView
-from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.commands.inputs import UnreadableInput, output_problem, read
 from interpreter.commands.run import (
     EXIT_CALL_FAILED,
     EXIT_DOCUMENT,
@@ -134,6 +134,10 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
         record = DEFAULT_RECORDING
     if no_record:
         record = None
+    problem = output_problem(record, "recording", ".wav") if record is not None else None
+    if problem is not None:
+        print(f"callkernel console: {problem}", file=err)
+        return EXIT_USAGE
     if interactive is None:
         interactive = real_time and stdin.isatty()
     try:

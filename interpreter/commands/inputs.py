@@ -56,3 +56,25 @@ def read(path: str, limit: int = INPUT_MAX_BYTES) -> bytes:
 
 def display_name(path: str) -> str:
     return "<stdin>" if path == "-" else path
+
+
+def output_problem(path: str, what: str, suffix: str) -> str | None:
+    """Why `path` cannot take the `what` a command writes after the call (a
+    recording, a picture), found before the call runs; None when it can."""
+    target = Path(path)
+    if target.suffix.lower() != suffix:
+        return f"the {what} is written as {suffix[1:].upper()}: name it {target.stem}{suffix}"
+    if target.is_dir():
+        return f"cannot write the {what} to {path}: it is a directory"
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        return f"cannot write the {what} to {path}: no folder {folder}"
+    try:
+        existed = target.exists()
+        with open(target, "ab"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as error:
+        return f"cannot write the {what} to {path}: {error.strerror or error}"
+    return None

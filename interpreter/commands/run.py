@@ -46,7 +46,7 @@ from interpreter.commands.conversation import (
     conversation,
     print_lines,
 )
-from interpreter.commands.inputs import UnreadableInput, read
+from interpreter.commands.inputs import UnreadableInput, output_problem, read
 from interpreter.commands.sources import is_url, shown, shown_value, source_name
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost, FlowUnavailable
@@ -323,6 +323,11 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         print("callkernel run: --transcribe needs --audio (text media has no audio to "
               "transcribe)", file=err)
         return EXIT_USAGE
+    for path, what, suffix in ((record, "recording", ".wav"), (timeline, "timeline", ".png")):
+        problem = output_problem(path, what, suffix) if path is not None else None
+        if problem is not None:
+            print(f"callkernel run: {problem}", file=err)
+            return EXIT_USAGE
     live = (real_time and not audio) if live is None else live
     view = LiveView(out) if live and not as_json else None
 

@@ -44,6 +44,7 @@ from interpreter.media.ports import (
     ListenSettings,
     PlayoutFailure,
     Recording,
+    RecordingFailed,
     Utterance,
 )
 from interpreter.media.recording import Recorder, beep, recordings_folder
@@ -60,7 +61,13 @@ from interpreter.providers.tts.base import TtsProvider
 # How long the agent stays paused over speech that did not turn into an
 # interruption before it goes on (LiveKit's false_interruption_timeout is 2 s;
 # a caller's backchannel ends well before that).
-RESUME_AFTER_TICKS = 50  # 1 s
+RESUME_AFTER_TICKS = 50  # 1 s after the caller stopped, if nothing decided by then
+# However long the caller goes on, the agent goes on after this long paused.
+LONGEST_PAUSE_TICKS = 500  # 10 s
+# A partial transcript is passed on (and may interrupt) once it has held this
+# long: the recognizer's first guesses ("bye", "a", "book a") change within a
+# few frames, and an interruption must not be decided on one of them.
+STABLE_PARTIAL_TICKS = 10  # 200 ms
 # How long playouts asked for after a commit wait for the runtime to take the
 # barge-in (it does so in microseconds; this bounds a runtime that does not).
 HOLD_AFTER_STOP_TICKS = 25  # 0.5 s
@@ -154,6 +161,10 @@ class AudioPath:
         self._held_until: int | None = None  # new playouts wait for stop_playout till then
         self._paused_at: int | None = None  # tick the agent paused at
         self._over_agent = False  # the caller's utterance began while the agent spoke
+        self._committed = False  # this utterance interrupted the agent
+        self._speaking_since: int | None = None  # the caller's voice, onset to offset
+        self._silent_since = 0  # tick the caller's last utterance ended
+        self._partial: tuple[Words, int] | None = None  # not yet stable, since tick
         self._tick = 0
         self._resume_after = resume_after_ticks
         self._recordings = recordings
@@ -221,8 +232,13 @@ class AudioPath:
             tone = beep(self.rate)
             self.playout.enqueue(Segment(tone, BEEP_PLAYOUT, interruptible=False))
             start += -(-len(tone) // self.playout.frame_samples)
-        recorder = Recorder.to_folder(recordings_folder(self._recordings), control_id,
-                                      recording, start, recording.max_length_s)
+        folder = recordings_folder(self._recordings)
+        try:
+            recorder = Recorder.to_folder(folder, control_id, recording, start,
+                                          recording.max_length_s)
+        except OSError as error:
+            raise RecordingFailed(f"cannot record in {folder}: "
+                                  f"{error.strerror or error}") from None
         self._recorders[control_id] = recorder
         return recorder.url
 
@@ -258,8 +274,11 @@ class AudioPath:
                 self._sink.digit(key)
         for heard in self.listener.feed(heard_frame, n, heard_level):
             self._on(heard, n)
-        if self._paused_at is not None and n - self._paused_at >= self._resume_after:
-            self._resume(f"no decision within {self._resume_after * 20 / 1000:g} s")
+        if self._partial is not None and n - self._partial[1] >= STABLE_PARTIAL_TICKS:
+            words, self._partial = self._partial[0], None
+            self._words(words, n)
+        if self._paused_at is not None:
+            self._maybe_resume(n)
         if self._held_until is not None and n >= self._held_until:
             # The runtime went on without taking the barge-in: what it asked
             # for since is its next move, and plays.
@@ -279,35 +298,60 @@ class AudioPath:
         match heard:
             case SpeechOnset():
                 sink.speech_started()
-                self._over_agent = speaking
+                self._over_agent, self._committed = speaking, False
+                self._speaking_since = n
                 if speaking and interruptible and self._paused_at is None:
                     if barge.on_speech(self.policy):
                         self._commit(n, "speech")
                     elif self.policy.mode is not Barge.OFF:
                         self._pause(n)  # words may interrupt: hold until they decide
-            case Words(text=text, final=final, confidence=confidence):
-                if speaking and barge.on_words(self.policy, text, final, confidence,
-                                               interruptible):
-                    self._commit(n, "words")
-                elif final and self._paused_at is not None:
-                    # A backchannel, too few words: go on.
-                    self._resume(f"the words did not interrupt: {text!r}")
-                sink.transcript(text, final, confidence)
+            case Words(final=False):
+                self._partial = (heard, n)  # passed on once it holds
+            case Words():
+                self._partial = None  # the final says it all
+                self._words(heard, n)
             case NotUnderstood(reason=reason):
+                self._partial = None
                 # Speech over the agent with no words in it is a backchannel
-                # or noise, not a caller to ask to say it again.
+                # or noise, not a caller to ask to say it again — unless it
+                # already interrupted the agent, which now waits for words.
                 why = f"not understood ({reason}), not answered"
-                if self._paused_at is not None:
-                    self._resume(why)
-                elif self._over_agent:
-                    sink.playout_paused(False, why)  # resumed already: said why late
-                else:
+                if self._committed or not self._over_agent:
                     sink.transcription_failed(reason)
+                elif self._paused_at is not None:
+                    self._resume(why)
+                else:
+                    sink.playout_paused(False, why)  # resumed already: said why late
             case Noise(seconds=seconds):
                 if speaking and barge.on_noise(self.policy, seconds, interruptible):
                     self._commit(n, "noise")
             case SpeechOffset():
-                pass
+                self._speaking_since, self._silent_since = None, n
+
+    def _words(self, words: Words, n: int) -> None:
+        """Words heard (a final, or a partial that held): they interrupt, or a
+        paused agent goes on (a backchannel, too few words)."""
+        sink = self._sink
+        if sink is None:
+            return
+        if self.playout.speaking and barge.on_words(self.policy, words.text, words.final,
+                                                    words.confidence,
+                                                    self.playout.interruptible):
+            self._commit(n, "words")
+        elif words.final and self._paused_at is not None:
+            self._resume(f"the words did not interrupt: {words.text!r}")
+        sink.transcript(words.text, words.final, words.confidence)
+
+    def _maybe_resume(self, n: int) -> None:
+        """A pause nothing decided ends: a while after the caller stopped, or
+        after the longest pause however long they go on."""
+        assert self._paused_at is not None
+        if n - self._paused_at >= LONGEST_PAUSE_TICKS:
+            self._resume(f"still undecided after {LONGEST_PAUSE_TICKS * 20 / 1000:g} s")
+        elif self._speaking_since is None and \
+                n - max(self._paused_at, self._silent_since) >= self._resume_after:
+            self._resume(f"no decision {self._resume_after * 20 / 1000:g} s after the "
+                         "caller stopped")
 
     def _pause(self, n: int) -> None:
         self.playout.pause()
@@ -327,6 +371,7 @@ class AudioPath:
         heard of it."""
         dropped = dict.fromkeys([*self.playout.playout_ids(), *self.speaker.cancel()])
         self._paused_at = None
+        self._committed = True
         heard = self._heard = self.playout.stop()
         self.deciding_ticks.append(n)
         if self._sink is not None:

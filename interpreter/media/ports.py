@@ -142,6 +142,11 @@ class Recording:
     max_length_s: float | None = None  # the recording is cut here (None: no limit)
 
 
+class RecordingFailed(Exception):
+    """A recording could not be started (its folder cannot be written):
+    a media_error for the record verb, which goes on without it."""
+
+
 # ------------------------------------------------------------------ reporting
 
 
@@ -198,7 +203,8 @@ class CallerChannel(Protocol):
         """Send DTMF to the caller ("w" waits half a second)."""
 
     def start_recording(self, control_id: str, recording: Recording) -> str:
-        """Start recording; the URL the recording will have."""
+        """Start recording; the URL the recording will have (RecordingFailed
+        when it cannot be made)."""
 
     def stop_recording(self, control_id: str) -> None: ...
 

@@ -42,7 +42,6 @@ from interpreter.media.clock import MediaClock
 from interpreter.media.dtmf import tones
 from interpreter.media.listening import SpeechListener
 from interpreter.media.path import AudioPath
-from interpreter.media.recognition import Recognizer
 from interpreter.media.playout import Samples
 from interpreter.media.ports import (
     CallSink,
@@ -53,6 +52,7 @@ from interpreter.media.ports import (
     Utterance,
     Voice,
 )
+from interpreter.media.recognition import Recognizer
 from interpreter.media.sounds import SOUNDS
 from interpreter.providers.stt.base import SttProvider
 from interpreter.providers.tts import espeak

@@ -19,10 +19,13 @@ from interpreter.media.clock import MediaClock
 from interpreter.media.dtmf import DtmfDetector, tones
 from interpreter.media.path import (
     HOLD_AFTER_STOP_TICKS,
+    LONGEST_PAUSE_TICKS,
+    STABLE_PARTIAL_TICKS,
     AudioPath,
     ListenerEvent,
     Noise,
     NotUnderstood,
+    SpeechOffset,
     SpeechOnset,
     Words,
 )
@@ -219,7 +222,31 @@ def test_words_decide_and_the_pause_is_not_heard() -> None:
     assert outcome.deciding == [40]
     assert max(outcome.agent_ticks) < 16  # paused at the onset, never resumed
     assert outcome.heard.text == "I can book"
-    assert outcome.sink.said == ["no wait", "no wait actually"]
+    # The partial changed (to the final) before it held: never passed on.
+    assert outcome.sink.said == ["no wait actually"]
+
+
+def test_a_partial_interrupts_only_once_it_has_held() -> None:
+    # The recognizer's guesses change fast: "book a" for a few frames must not
+    # interrupt; "cancel that please", unchanged for 200 ms, does.
+    events: dict[int, list[ListenerEvent]] = {
+        16: [SpeechOnset(16)],
+        20: [Words("book a", final=False)],
+        24: [Words("cancel that", final=False)],
+        26: [Words("cancel that please", final=False)],
+    }
+    outcome = _call(events, BargePolicy(min_words=2))
+    assert outcome.deciding == [26 + STABLE_PARTIAL_TICKS]
+    assert outcome.sink.said == ["cancel that please"]
+
+
+def test_speech_that_interrupted_and_then_was_not_understood_is_an_stt_error() -> None:
+    # The agent stopped for it and waits for words: the caller is asked again.
+    events: dict[int, list[ListenerEvent]] = {
+        16: [SpeechOnset(16)], 40: [SpeechOffset(), NotUnderstood("no words")]}
+    outcome = _call(events, BargePolicy(mode=Barge.ALL))
+    assert outcome.deciding == [16]
+    assert outcome.sink.misheard == ["no words"]
 
 
 def test_a_backchannel_pauses_then_resumes_with_nothing_lost() -> None:
@@ -246,13 +273,20 @@ def test_speech_nobody_understood_resumes_the_agent() -> None:
         False, "not understood (no words), not answered")
 
 
-def test_a_pause_nobody_decides_resumes_after_a_second() -> None:
-    outcome = _call({11: [SpeechOnset(11)]}, BargePolicy(min_words=2), ticks=200)
+def test_a_pause_nobody_decides_resumes_a_second_after_the_caller_stopped() -> None:
+    events: dict[int, list[ListenerEvent]] = {11: [SpeechOnset(11)], 30: [SpeechOffset()]}
+    outcome = _call(events, BargePolicy(min_words=2), ticks=200)
     gap = [t for t in range(min(outcome.agent_ticks), max(outcome.agent_ticks))
            if t not in outcome.agent_ticks]
-    assert gap == list(range(11, 61))  # 50 ticks held, then the rest of the reply
-    assert outcome.sink.pauses[-1] == (False, "no decision within 1 s")
+    assert gap == list(range(11, 80))  # held while they spoke, and 50 ticks more
+    assert outcome.sink.pauses[-1] == (False, "no decision 1 s after the caller stopped")
     assert outcome.sink.finished == [1]
+
+
+def test_a_caller_who_goes_on_and_on_gets_the_agent_back_after_the_longest_pause() -> None:
+    outcome = _call({11: [SpeechOnset(11)]}, BargePolicy(min_words=2), ticks=600)
+    assert min(t for t in outcome.agent_ticks if t > 11) == 11 + LONGEST_PAUSE_TICKS
+    assert outcome.sink.pauses[-1] == (False, "still undecided after 10 s")
 
 
 def test_an_uninterruptible_utterance_plays_on() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import math
 from pathlib import Path
 
@@ -11,14 +13,16 @@ import pytest
 import soundfile
 
 from interpreter.clock import run_virtual
+from interpreter.commands import run as run_command
 from interpreter.media.clock import MediaClock
 from interpreter.media.path import AudioPath
-from interpreter.media.ports import Recording
+from interpreter.media.ports import Recording, RecordingFailed
 from interpreter.media.recording import BEEP_HZ, BEEP_SECONDS, Recorder, recordings_folder
 from tests.media.doubles import TenthSecondWords
 from tests.media.test_path import RATE, Script, Sink
 
 CALLER = np.full(320, 700, dtype=np.int16)
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 
 def _record(recording: Recording, folder: Path | None,
@@ -97,3 +101,31 @@ def test_a_mixed_recording_adds_both_sides(tmp_path: Path) -> None:
     recorder.write(RATE)
     audio, _ = soundfile.read(str(recorder.target), dtype="int16")
     assert len(audio) == 3 * 320 and (audio == 32767).all()  # from tick 3, clipped
+
+
+def test_a_folder_that_cannot_be_written_fails_the_recording_not_the_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CALLKERNEL_RECORDINGS", str(blocker))
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({}))
+        path.attach(Sink())
+        with pytest.raises(RecordingFailed, match=r"cannot record in .*a-file"):
+            path.start_recording("vm", Recording())
+        path.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    trace = tmp_path / "ivr.jsonl"
+    code = run_command.run(str(FLOWS / "ivr.yaml"), str(FLOWS / "ivr.caller.yaml"),
+                           out=io.StringIO(), err=io.StringIO(), audio=True,
+                           trace_path=str(trace))
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    (error,) = [r for r in records if r["kind"] == "error"]
+    assert (error["type"], error["fatal"]) == ("media_error", False)
+    assert code == run_command.EXIT_OK
+    ended = next(r for r in records if r["kind"] == "call_ended")
+    assert ended["disposition"] == "hangup:hangup"

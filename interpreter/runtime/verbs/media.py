@@ -7,9 +7,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from interpreter import ir
+from interpreter.errors import ErrorType
 from interpreter.media.dtmf import DIGITS, WAITS_MS
-from interpreter.media.ports import Recording, Utterance
+from interpreter.media.ports import Recording, RecordingFailed, Utterance
 from interpreter.runtime import events as ev
+from interpreter.runtime import faults
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState
@@ -193,8 +195,15 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     """The text runtime records what the caller says: the transcript is the recording."""
     call = executor.call
     control = verb.control_id or f"rec-{call.next_id()}"
-    url = executor.channel.start_recording(control, Recording(
-        verb.format, verb.stereo, verb.direction, verb.beep, verb.max_length or None))
+    try:
+        url = executor.channel.start_recording(control, Recording(
+            verb.format, verb.stereo, verb.direction, verb.beep, verb.max_length or None))
+    except RecordingFailed as error:
+        faults.record(call, ErrorType.MEDIA_ERROR, str(error), fatal=False,
+                      next="the flow goes on without the recording")
+        call.vars.update({"record_call_result" if verb.background else "record_result":
+                          "failed"})
+        return
     if verb.background:
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
