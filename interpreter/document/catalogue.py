@@ -86,6 +86,7 @@ _CODES = [
     Code("CK604", W, "error_recovery entry contradicts itself"),
     Code("CK605", W, "SDK value form SWML does not document; coerced"),
     Code("CK606", W, "SDK key or value this runtime ignores"),
+    Code("CK607", E, "send_digits holds characters that are not DTMF"),
     Code("CK802", W, "scripted model names a function, step or context its flow lacks"),
     Code("CK410", W, "regular expression may backtrack without end"),
     Code("CK009", E, "number out of range (not finite, or an integer beyond 64 bits)"),

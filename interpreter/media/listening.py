@@ -22,6 +22,7 @@ final transcript while the next one is already being recognized.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 from interpreter.media.endpoint import (
     NoiseDetected,
@@ -68,6 +69,7 @@ class SpeechListener:
         self.settings = settings or ListenSettings()
         self.detector = SpeechDetector(vad, self.settings, noise_ms)
         self._stt = recognizer(stt)
+        self._rate = rate
         rate_in = self._stt.sample_rate
         self._to_stt = Resampler(rate, rate_in) if rate_in != rate else None
         # Frames back to the longest onset-to-confirmation delay plus the lead-in.
@@ -133,7 +135,7 @@ class SpeechListener:
     def _open(self, onset: int, heard: list[ListenerEvent]) -> None:
         self.close()
         try:
-            self._session = self._stt.open(self.settings)
+            self._session = self._stt.open(replace(self.settings, source_rate=self._rate))
         except SttError as error:
             heard.append(NotUnderstood(f"speech recognition unavailable: {error}"))
             return

@@ -120,6 +120,9 @@ class ListenSettings:
     confidence: float = 0.0
     language: str = "en-US"
     hints: tuple[str, ...] = ()  # words and phrases the recognizer should expect
+    # The rate the caller's audio arrived at, before it was resampled for the
+    # recognizer (8000: telephony, decoded as narrowband). None: the recognizer's.
+    source_rate: int | None = None
     energy_level_db: float = 52.0  # the VAD's energy gate
     vad: str = ""  # `vad_config`: "threshold" or "threshold:frame_ms"
     turn_detection_ms: int | None = 250  # None: turn detection off

@@ -181,11 +181,12 @@ def _handle(message: tuple[Any, ...], providers: dict[str, SttProvider],
     op, uid = message[0], message[1]
     try:
         if op == "open":
-            key, factory, hints, language = message[2:]
+            key, factory, hints, language, source_rate = message[2:]
             provider = providers.get(key)
             if provider is None:
                 provider = providers[key] = factory()
-            sessions[uid] = provider.session(ListenSettings(language=language, hints=hints))
+            sessions[uid] = provider.session(ListenSettings(language=language, hints=hints,
+                                                            source_rate=source_rate))
         elif op == "feed":
             session = sessions.get(uid)
             partial = session.feed(np.frombuffer(message[2], dtype=np.int16)) \
@@ -276,7 +277,8 @@ class SttWorkers:
         uid = next(self._ids)
         worker.open.add(uid)
         self._results[uid] = deque()
-        self._send(worker, ("open", uid, key, factory, settings.hints, settings.language))
+        self._send(worker, ("open", uid, key, factory, settings.hints, settings.language,
+                            settings.source_rate))
         return uid, worker
 
     def _least_busy(self) -> _Worker:

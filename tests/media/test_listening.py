@@ -50,10 +50,12 @@ class RecordingStt:
                  sample_rate: int = RATE) -> None:
         self.text, self.confidence, self.sample_rate = text, confidence, sample_rate
         self.sessions: list[Session] = []
+        self.settings: list[ListenSettings] = []
         self.fail_feed = False
         self.closed = 0
 
     def session(self, settings: ListenSettings) -> Session:
+        self.settings.append(settings)
         self.sessions.append(Session(self))
         return self.sessions[-1]
 
@@ -119,3 +121,13 @@ def test_recognition_at_its_own_rate() -> None:
     heard = np.concatenate(stt.sessions[0].audio)
     # 8 kHz in, 16 kHz to the recognizer: twice the samples of what was kept.
     assert len(heard) % 320 == 0 and len(heard) > 2 * 8000
+
+
+def test_the_recognizer_is_told_the_rate_the_callers_audio_came_at() -> None:
+    # Telephony audio (8 kHz) is resampled for the recognizer, which decodes
+    # such narrowband audio differently (providers/stt/pocketsphinx.py).
+    narrow, wide = RecordingStt(), RecordingStt()
+    _listen(narrow, rate=8_000)
+    _listen(wide)
+    assert [s.source_rate for s in narrow.settings] == [8_000]
+    assert [s.source_rate for s in wide.settings] == [16_000]

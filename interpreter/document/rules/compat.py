@@ -7,6 +7,10 @@ from collections.abc import Iterator
 from interpreter.diagnostics import Diagnostic
 from interpreter.document.lint import LintContext, rule
 from interpreter.document.schema import flow_schema
+from interpreter.media.dtmf import DIGITS, WAITS_MS
+
+# What send_digits can send: keys, and "w"/"W" pauses.
+SENDABLE = DIGITS + "".join(WAITS_MS)
 
 
 def unsupported_methods() -> frozenset[str]:
@@ -53,3 +57,18 @@ def contradictory_recovery(ctx: LintContext) -> Iterator[Diagnostic]:
                 yield ctx.report(f"{error_type} is fatal, so max_retries is never used",
                                  (*ai.path, "error_recovery", error_type, "max_retries"),
                                  key=True)
+
+
+@rule("CK607")
+def digits_not_dtmf(ctx: LintContext) -> Iterator[Diagnostic]:
+    for site in ctx.index.methods:
+        if site.method != "send_digits" or not isinstance(site.args, dict):
+            continue
+        digits = site.args.get("digits")
+        if not isinstance(digits, str) or "${" in digits or "%{" in digits:
+            continue  # a variable's value is checked when the call sends it
+        wrong = "".join(dict.fromkeys(c for c in digits if c not in SENDABLE))
+        if wrong:
+            yield ctx.report(f"send_digits cannot send {wrong!r}",
+                             (*site.args_path, "digits"), key=False,
+                             hint="keys are 0-9 * # A-D (capitals); w waits 0.5 s, W 1 s")

@@ -29,6 +29,16 @@ from interpreter import ir
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
+# Backchannels and short acknowledgements: what a listener says over the
+# agent without meaning to take the turn. Every flow has them, each one its
+# own phrase, so that they are recognized as these words (and the barge
+# policy's min_words / match string can judge them) rather than as the
+# nearest phrase of the flow, with a low confidence.
+BACKCHANNELS: tuple[str, ...] = (
+    "uh huh", "mm hmm", "yeah", "yes", "yep", "okay", "right",
+    "all right", "sure", "no", "got it", "i see", "go on",
+)
+
 # What callers say on any call, whatever the flow. Kept small on purpose:
 # every word added makes the others a little harder to pick out.
 GENERAL_PHRASES: tuple[str, ...] = (
@@ -46,8 +56,9 @@ GENERAL_PHRASES: tuple[str, ...] = (
     "repeat that", "can you repeat that", "say that again", "what", "sorry",
     "i don't know", "i'm not sure", "maybe", "wait", "hold on", "one moment",
     "never mind", "cancel", "stop", "start over", "go back",
-    "uh huh", "um", "uh", "hmm",
+    "um", "uh", "hmm",
     "my name is", "my number is", "my phone number is",
+    *BACKCHANNELS,
 )
 
 # Expected answers of a typed question (gather_info `type`, a parameter's JSON type).

@@ -50,7 +50,7 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
             executor.call.trace.record("record_stopped", control_id=stopped)
         case ir.SendDigits(digits=digits):
             sent = render_text(digits, executor.scope)
-            unknown = sorted(set(sent) - set(SENDABLE))
+            unknown = list(dict.fromkeys(c for c in sent if c not in SENDABLE))
             if unknown or not sent:
                 # A digit string rendered from a variable can hold anything.
                 executor.call.trace.record("digits_refused", digits=sent,
