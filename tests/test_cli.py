@@ -127,6 +127,15 @@ def test_describe_summarises_contexts_steps_and_tools() -> None:
     assert "tool check_availability: webhook" in out
 
 
+def test_describe_names_methods_as_swml_spells_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m.yaml", "sections:\n  main:\n    - answer: {}\n"
+                  "    - send_digits: {digits: '1'}\n    - record_call: {}\n"
+                  "    - stop_record_call: {}\n    - hangup: {}\n")
+    code, out, _ = _run(["describe", path])
+    assert code == 0
+    assert "section main: answer, send_digits, record_call, stop_record_call, hangup" in out
+
+
 def test_python_cli_py_behaves_like_the_console_script(tmp_path: Path) -> None:
     path = _write(tmp_path, "bad.yaml", BROKEN)
     result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "lint", path],

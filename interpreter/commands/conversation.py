@@ -80,6 +80,12 @@ _SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
     "gather_answer": lambda r: f"gathered {r['key']}: {r['answer']}",
     "language_change": lambda r: f"language {r['old']} → {r['new']}",
     "hold": lambda r: f"caller on hold for {r['seconds']:g} s",
+    "digits_sent": lambda r: f"sent digits {r['digits']}",
+    "digits_refused": lambda r: f"send_digits refused {r['digits']!r}: {r['why']}",
+    "recording_started": lambda r: f"recording the call ({r['control_id']}): {r['url']}",
+    "recorded": lambda r: f"recorded ({r['result']}): {r['url']}" if r.get("result") ==
+    "success" else f"recorded nothing ({r['result']})",
+    "record_stopped": lambda r: f"recording {r['control_id']} stopped",
     "unhold": lambda r: "caller back from hold",
 }
 

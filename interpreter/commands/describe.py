@@ -5,6 +5,7 @@ A PATH is a flow file, a directory (walked for flow files) or an http(s) URL
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from typing import TextIO
@@ -57,8 +58,11 @@ def describe(flow: ir.CompiledFlow) -> list[str]:
 def _verb_name(verb: ir.Verb) -> str:
     if isinstance(verb, ir.Unsupported):
         return f"{verb.method}(not executed)"
+    if isinstance(verb, ir.Record) and verb.background:
+        return "record_call"
     names = {ir.PromptInput: "prompt", ir.SetVars: "set", ir.UnsetVars: "unset"}
-    return names.get(type(verb), type(verb).__name__.lower())
+    # SWML's own spelling: SendDigits → send_digits.
+    return names.get(type(verb)) or re.sub(r"(?<!^)(?=[A-Z])", "_", type(verb).__name__).lower()
 
 
 def _describe_ai(agent: ir.Ai) -> list[str]:

@@ -389,6 +389,9 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
 
             print(summary(heard), file=out)
         print_deliveries(host, out)
+    if record is not None:
+        print(f"recording: {record} (stereo: caller left, agent right)",
+              file=err if as_json else out)
     if timeline is not None:
         try:
             written = ran.draw_timeline(timeline, name)

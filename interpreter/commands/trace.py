@@ -8,6 +8,7 @@ than any record — stops the command with its line number (exit 2).
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Iterator
@@ -67,9 +68,11 @@ def run(path: str, *, kinds: list[str] | None = None, out: TextIO | None = None,
         err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    seen: set[str] = set()
     try:
         with open(path, "rb") as file:
             for record in records(file, path):
+                seen.add(str(record["kind"]))
                 if kinds and record["kind"] not in kinds:
                     continue
                 print(format_record(record), file=out)
@@ -81,4 +84,10 @@ def run(path: str, *, kinds: list[str] | None = None, out: TextIO | None = None,
     except NotATrace as error:
         print(f"callkernel trace: {error}", file=err)
         return 2
+    for kind in kinds or ():
+        if kind not in seen:
+            # A typo would print nothing and look like an empty answer.
+            close = difflib.get_close_matches(kind, sorted(seen), n=1)
+            print(f"callkernel trace: no {kind!r} record in {path}"
+                  + (f" (did you mean {close[0]!r}?)" if close else ""), file=err)
     return 0

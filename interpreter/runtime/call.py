@@ -364,8 +364,10 @@ class Call:
                 self._hold(event, "the agent answers them when it next listens")
             case ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() | ev.LegFailed() \
                     | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed() \
-                    | ev.PlayoutPaused():
-                pass  # applied to the call's state above, or only traced
+                    | ev.PlayoutPaused() | ev.TranscriptReceived(final=False):
+                # Applied to the call's state above, or only traced (a partial
+                # transcript matters only to a wait that takes it).
+                pass
             case _:
                 self.trace.record("event_ignored", event=event.type_name, seq=event.seq,
                                   why="nothing in the call was waiting for it")

@@ -206,6 +206,34 @@ def test_trace_command_prints_a_timeline(tmp_path: Path) -> None:
     assert "call_ended" in line and '"hangup:hangup"' in line
 
 
+def test_trace_command_says_when_a_kind_asked_for_is_not_there(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    _run(IVR, IVR_CALLER, trace_path=str(trace))
+    out, err = io.StringIO(), io.StringIO()
+    assert trace_command.run(str(trace), kinds=["recroded"], out=out, err=err) == 0
+    assert out.getvalue() == ""
+    assert err.getvalue() == f"callkernel trace: no 'recroded' record in {trace} " \
+        "(did you mean 'recorded'?)\n"
+
+
+def test_run_says_what_was_recorded_and_sent(tmp_path: Path) -> None:
+    flow = _write(tmp_path, "vm.yaml", """\
+sections:
+  main:
+    - answer: {}
+    - send_digits: {digits: "1w2#"}
+    - record: {beep: true, max_length: 10}
+    - hangup: {}
+""")
+    script = _write(tmp_path, "vm.caller.yaml", "steps:\n  - say: call me back\n    at: 1\n")
+    code, out, _ = _run(flow, script)
+    lines = [" ".join(line.split()[1:]) for line in out.splitlines()]
+    assert code == 0
+    assert "call sent digits 1w2#" in lines
+    assert any(line.startswith("call recorded (success): callkernel://recordings/")
+               for line in lines)
+
+
 @pytest.mark.parametrize(("content", "wanted"), [
     (b"not json\n", "bogus.jsonl:1:1: not a trace record (Expecting value)"),
     (b'{"n": 0, "t": 0, "kind": "x"}\n[1, 2]\n', "bogus.jsonl:2: not a trace record (a JSON "

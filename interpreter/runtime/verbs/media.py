@@ -10,6 +10,7 @@ from interpreter import ir
 from interpreter.errors import ErrorType
 from interpreter.media.dtmf import DIGITS, WAITS_MS
 from interpreter.media.ports import Recording, RecordingFailed, Utterance
+from interpreter.media.recording import BEEP_SECONDS
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
 from interpreter.runtime.call import playout_deadline
@@ -211,8 +212,10 @@ async def record(executor: Executor, verb: ir.Record) -> None:
         return
     transcript: list[str] = []
     spoke = False  # speech the recognizer found no words in is recorded all the same
-    # max_length bounds the whole recording, however the caller goes on.
-    ends_at = call.now() + verb.max_length if verb.max_length else None
+    # max_length bounds the whole recording, however the caller goes on; it
+    # starts after the beep.
+    beep = BEEP_SECONDS if verb.beep else 0.0
+    ends_at = call.now() + beep + verb.max_length if verb.max_length else None
 
     def wanted(event: ev.Event) -> bool:
         return isinstance(event, ev.TranscriptReceived | ev.DigitPressed | ev.SpeechStarted
