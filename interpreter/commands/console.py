@@ -41,6 +41,7 @@ from interpreter.commands.run import (
     has_ai,
     model,
     print_deliveries,
+    refused_webhooks,
 )
 from interpreter.commands.sources import is_url, shown, source_name
 from interpreter.errors import DocumentError
@@ -173,6 +174,8 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
                 flow = host.compile(raw, source_name(flow_path))
                 if provider is None and has_ai(flow):
                     print(f"callkernel console: {missing.warning}", file=err)
+                for warning in refused_webhooks(flow, host.destinations):
+                    print(f"callkernel console: {warning}", file=err)
                 if trace_path:
                     open(trace_path, "w", encoding="utf-8").close()  # replaced, not appended
             except OSError as error:

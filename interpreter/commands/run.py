@@ -35,7 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 from interpreter import ir
@@ -48,6 +48,7 @@ from interpreter.commands.conversation import (
 )
 from interpreter.commands.inputs import UnreadableInput, output_problem, read
 from interpreter.commands.sources import is_url, shown, shown_value, source_name
+from interpreter.destinations import DestinationPolicy
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost, FlowUnavailable
 from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, StreamItem
@@ -219,25 +220,55 @@ def model(kind: str, rules_path: str | None, flow_path: str,
     return load_rules(read(rules_path), rules_path)
 
 
-def has_ai(flow: ir.CompiledFlow) -> bool:
-    """Whether any section of the flow holds an ai verb, however nested."""
-    seen: set[int] = set()
+Found = TypeVar("Found")
 
-    def walk(value: object) -> bool:
-        if isinstance(value, ir.Ai):
-            return True
-        if id(value) in seen:
-            return False
+
+def found_in(flow: ir.CompiledFlow, kind: type[Found]) -> list[Found]:
+    """Every `kind` in the flow's sections, however nested."""
+    seen: set[int] = set()
+    found: list[Found] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, kind):
+            found.append(value)
+        if id(value) in seen or isinstance(value, str | bytes | int | float):
+            return
         seen.add(id(value))
         if isinstance(value, tuple | list):
-            return any(walk(item) for item in value)
-        if isinstance(value, Mapping):
-            return any(walk(item) for item in value.values())
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return any(walk(getattr(value, field.name)) for field in dataclasses.fields(value))
-        return False
+            for item in value:
+                walk(item)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                walk(getattr(value, field.name))
 
-    return walk(flow.sections)
+    walk(flow.sections)
+    return found
+
+
+def has_ai(flow: ir.CompiledFlow) -> bool:
+    """Whether any section of the flow holds an ai verb, however nested."""
+    return bool(found_in(flow, ir.Ai))
+
+
+def refused_webhooks(flow: ir.CompiledFlow, policy: DestinationPolicy) -> list[str]:
+    """Warnings for the flow's webhooks that the destination policy refuses
+    by their address alone (127.0.0.1, localhost, a private address): said
+    before the call, not found out at its first tool call."""
+    warnings = []
+    for url in dict.fromkeys(hook.url for hook in found_in(flow, ir.Webhook)):
+        host = (urlsplit(url).hostname or "").strip("[]")
+        literal = "127.0.0.1" if host == "localhost" else host
+        try:
+            why = policy.why_refused(literal)
+        except ValueError:
+            continue
+        if why is not None and "not an IP address" not in why:
+            warnings.append(f"warning: the webhook {shown(url)} is {why}: requests to it "
+                            "will fail")
+    return warnings
 
 
 class NoModel:
@@ -351,6 +382,8 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
                 flow = host.compile(raw, name)
                 if provider is None and has_ai(flow):
                     print(f"callkernel run: {missing.warning}", file=err)
+                for warning in refused_webhooks(flow, host.destinations):
+                    print(f"callkernel run: {warning}", file=err)
                 if trace_path:
                     _truncate(trace_path)
             except (UnreadableInput, FlowUnavailable, ModelUnavailable, DocumentError) as error:

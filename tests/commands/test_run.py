@@ -15,9 +15,12 @@ from interpreter.commands import demo as demo_command
 from interpreter.commands import run as run_command
 from interpreter.commands import trace as trace_command
 from interpreter.commands.conversation import RecordLines
+from interpreter.destinations import DestinationPolicy
+from interpreter.document.compile import compile_text
 
 ROOT = Path(__file__).resolve().parents[2]
 IVR = str(ROOT / "flows" / "ivr.yaml")
+SUPPORT = str(ROOT / "flows" / "support.yaml")
 IVR_CALLER = str(ROOT / "flows" / "ivr.caller.yaml")
 AI_FLOW = """\
 sections:
@@ -303,3 +306,14 @@ def test_json_output_redacts_secrets_in_variables(tmp_path: Path) -> None:
     variables = json.loads(out)["variables"]
     assert code == 0 and variables["db_password"] == "***"
     assert "pw@" not in variables["api_url"] and "hunter2" not in out
+
+
+def test_webhooks_the_destination_policy_refuses_are_warned_of_before_the_call() -> None:
+    flow = compile_text(Path(SUPPORT).read_text(), "support.yaml")
+    warnings = run_command.refused_webhooks(flow, DestinationPolicy())
+    assert warnings == [
+        "warning: the webhook http://127.0.0.1:8765/post_prompt is a loopback address (set "
+        "CALLKERNEL_ALLOW_LOOPBACK=1 for development): requests to it will fail",
+        "warning: the webhook http://127.0.0.1:8765/swaig is a loopback address (set "
+        "CALLKERNEL_ALLOW_LOOPBACK=1 for development): requests to it will fail"]
+    assert run_command.refused_webhooks(flow, DestinationPolicy(allow_loopback=True)) == []
