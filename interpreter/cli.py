@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "endpointing and speech recognition), as `run --audio` does")
     demo.add_argument("--record", metavar="WAV",
                       help="with --audio: write the call to WAV (caller left, agent right)")
+    demo.add_argument("--transcribe", action="store_true",
+                      help="with --audio: transcribe what the caller heard of the agent "
+                      "(a `heard` line under each agent line, with its word error rate)")
     demo.add_argument("--timeline", metavar="PNG",
                       help="draw the call as a PNG: speech, barge-ins, tools, steps, latency")
 
@@ -333,7 +336,8 @@ def _dispatch(argv: list[str] | None) -> int:
                                     trace_dir=args.trace_dir)
         case "demo":
             return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
-                                    record=args.record, timeline=args.timeline)
+                                    record=args.record, timeline=args.timeline,
+                                    transcribe=args.transcribe)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "schema":

@@ -99,7 +99,8 @@ def summary_text(summary: JSONValue) -> str:
 
 def run(flow_path: str | None = None, script_path: str | None = None,
         out: TextIO | None = None, err: TextIO | None = None, *, port: int = PORT,
-        audio: bool = False, record: str | None = None, timeline: str | None = None) -> int:
+        audio: bool = False, record: str | None = None, timeline: str | None = None,
+        transcribe: bool = False) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -115,6 +116,9 @@ def run(flow_path: str | None = None, script_path: str | None = None,
         return EXIT_DOCUMENT
     if record is not None and not audio:
         print("callkernel demo: --record needs --audio", file=err)
+        return EXIT_USAGE
+    if transcribe and not audio:
+        print("callkernel demo: --transcribe needs --audio", file=err)
         return EXIT_USAGE
     for path, what, suffix in ((record, "recording", ".wav"), (timeline, "timeline", ".png")):
         problem = output_problem(path, what, suffix) if path is not None else None
@@ -148,10 +152,14 @@ def run(flow_path: str | None = None, script_path: str | None = None,
                     return EXIT_DOCUMENT
                 base = Path(flow_path).resolve().parent if flow_path else None
                 ran = await run_call(host, flow, script, base=base, audio=audio,
-                                     record=record)
+                                     record=record, transcribe=transcribe)
         finally:
             await runner.cleanup()
         print_lines(ran.lines(), out)
+        if transcribe:
+            from interpreter.transports.hearing_check import summary as heard_summary
+
+            print(heard_summary(ran.caller.agent_heard), file=out)  # type: ignore[union-attr]
         print(f"\nwebhook: {len(app[CALLS])} tool call(s) served on "
               f"http://{HOST}:{served}/swaig", file=out)
         for summary in app[SUMMARIES]:

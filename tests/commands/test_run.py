@@ -317,3 +317,10 @@ def test_webhooks_the_destination_policy_refuses_are_warned_of_before_the_call()
         "warning: the webhook http://127.0.0.1:8765/swaig is a loopback address (set "
         "CALLKERNEL_ALLOW_LOOPBACK=1 for development): requests to it will fail"]
     assert run_command.refused_webhooks(flow, DestinationPolicy(allow_loopback=True)) == []
+
+
+def test_demo_transcribe_needs_audio() -> None:
+    err = io.StringIO()
+    assert demo_command.run(out=io.StringIO(), err=err, port=0, transcribe=True) == \
+        run_command.EXIT_USAGE
+    assert "--transcribe needs --audio" in err.getvalue()
