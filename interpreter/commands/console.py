@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from interpreter.clock import run_virtual
 from interpreter.commands.conversation import LiveTraceSink, LiveView
-from interpreter.commands.inputs import UnreadableInput, output_problem, read
+from interpreter.commands.inputs import UnreadableInput, outputs_problem, read
 from interpreter.commands.run import (
     EXIT_CALL_FAILED,
-    EXIT_DOCUMENT,
     EXIT_OK,
     EXIT_USAGE,
     ModelUnavailable,
@@ -41,9 +40,10 @@ from interpreter.commands.run import (
     has_ai,
     model,
     print_deliveries,
+    refused,
     refused_webhooks,
 )
-from interpreter.commands.sources import is_url, shown, source_name
+from interpreter.commands.sources import is_url, source_name
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost, FlowUnavailable
 from interpreter.limits import INPUT_MAX_BYTES
@@ -107,15 +107,6 @@ def _read_lines(stdin: TextIO, lines: TypedLines, loop: asyncio.AbstractEventLoo
     threading.Thread(target=read_all, name="console input", daemon=True).start()
 
 
-def _refused(error: Exception, err: TextIO) -> int:
-    if isinstance(error, DocumentError):
-        for diagnostic in error.diagnostics:
-            print(shown(diagnostic.render()), file=err)
-        return EXIT_DOCUMENT
-    print(f"callkernel console: {shown(str(error))}", file=err)
-    return EXIT_USAGE
-
-
 def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | None = None,
         llm: str = "scripted", model_script: str | None = None, audio: bool = False,
         record: str | None = None, no_record: bool = False, stdin: TextIO | None = None,
@@ -135,7 +126,7 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
         record = DEFAULT_RECORDING
     if no_record:
         record = None
-    problem = output_problem(record, "recording", ".wav") if record is not None else None
+    problem = outputs_problem(record=record)
     if problem is not None:
         print(f"callkernel console: {problem}", file=err)
         return EXIT_USAGE
@@ -147,7 +138,7 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
         provider = model(llm, model_script, flow_path)
         ahead = None if real_time else _read_ahead(stdin)
     except (UnreadableInput, ModelUnavailable, DocumentError) as error:
-        return _refused(error, err)
+        return refused(error, err, "console")
 
     from interpreter.transports.typed_caller import HELP, TypedLines, Typing
 
@@ -179,10 +170,10 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
                 if trace_path:
                     open(trace_path, "w", encoding="utf-8").close()  # replaced, not appended
             except OSError as error:
-                return _refused(UnreadableInput(f"cannot write the trace to {trace_path}: "
-                                                f"{error.strerror or error}"), err)
+                return refused(UnreadableInput(f"cannot write the trace to {trace_path}: "
+                                               f"{error.strerror or error}"), err, "console")
             except (UnreadableInput, FlowUnavailable, DocumentError) as error:
-                return _refused(error, err)
+                return refused(error, err, "console")
             if interactive:
                 notice(f"console: {source_name(flow_path)}. You are the caller: type a line "
                        "and press Enter.\n" + HELP)

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from interpreter.clock import run_virtual
 from interpreter.commands.conversation import print_lines
-from interpreter.commands.inputs import UnreadableInput, output_problem, read
+from interpreter.commands.inputs import UnreadableInput, outputs_problem, read
 from interpreter.commands.run import (
     EXIT_CALL_FAILED,
     EXIT_DOCUMENT,
@@ -120,11 +120,10 @@ def run(flow_path: str | None = None, script_path: str | None = None,
     if transcribe and not audio:
         print("callkernel demo: --transcribe needs --audio", file=err)
         return EXIT_USAGE
-    for path, what, suffix in ((record, "recording", ".wav"), (timeline, "timeline", ".png")):
-        problem = output_problem(path, what, suffix) if path is not None else None
-        if problem is not None:
-            print(f"callkernel demo: {problem}", file=err)
-            return EXIT_USAGE
+    problem = outputs_problem(record=record, timeline=timeline)
+    if problem is not None:
+        print(f"callkernel demo: {problem}", file=err)
+        return EXIT_USAGE
     app = build_app()
 
     async def main() -> int:

@@ -78,3 +78,13 @@ def output_problem(path: str, what: str, suffix: str) -> str | None:
     except OSError as error:
         return f"cannot write the {what} to {path}: {error.strerror or error}"
     return None
+
+
+def outputs_problem(*, record: str | None = None, timeline: str | None = None) -> str | None:
+    """The first of a call command's outputs (--record WAV, --timeline PNG)
+    that cannot be written, said before the call runs; None when all can."""
+    for path, what, suffix in ((record, "recording", ".wav"), (timeline, "timeline", ".png")):
+        problem = output_problem(path, what, suffix) if path is not None else None
+        if problem is not None:
+            return problem
+    return None

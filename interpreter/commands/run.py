@@ -46,7 +46,7 @@ from interpreter.commands.conversation import (
     conversation,
     print_lines,
 )
-from interpreter.commands.inputs import UnreadableInput, output_problem, read
+from interpreter.commands.inputs import UnreadableInput, outputs_problem, read
 from interpreter.commands.sources import is_url, shown, shown_value, source_name
 from interpreter.destinations import DestinationPolicy
 from interpreter.errors import DocumentError
@@ -307,13 +307,13 @@ def _truncate(path: str) -> None:
                               f"{error.strerror or error}") from None
 
 
-def _refused(error: Exception, err: TextIO) -> int:
+def refused(error: Exception, err: TextIO, command: str = "run") -> int:
     """Why the call could not start, printed; its exit code."""
     if isinstance(error, DocumentError):
         for diagnostic in error.diagnostics:
             print(shown(diagnostic.render()), file=err)
         return EXIT_DOCUMENT
-    print(f"callkernel run: {shown(str(error))}", file=err)
+    print(f"callkernel {command}: {shown(str(error))}", file=err)
     return EXIT_USAGE
 
 
@@ -344,7 +344,7 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         script = load_caller_script(read(script_path), script_path)
         provider = model(llm, model_script, flow_path)
     except (UnreadableInput, ModelUnavailable, DocumentError) as error:
-        return _refused(error, err)
+        return refused(error, err)
     call_id = str(uuid.uuid4())
     if record is not None and not audio:
         print("callkernel run: --record needs --audio (text media has no audio to record)",
@@ -354,11 +354,10 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
         print("callkernel run: --transcribe needs --audio (text media has no audio to "
               "transcribe)", file=err)
         return EXIT_USAGE
-    for path, what, suffix in ((record, "recording", ".wav"), (timeline, "timeline", ".png")):
-        problem = output_problem(path, what, suffix) if path is not None else None
-        if problem is not None:
-            print(f"callkernel run: {problem}", file=err)
-            return EXIT_USAGE
+    problem = outputs_problem(record=record, timeline=timeline)
+    if problem is not None:
+        print(f"callkernel run: {problem}", file=err)
+        return EXIT_USAGE
     live = (real_time and not audio) if live is None else live
     view = LiveView(out) if live and not as_json else None
 
@@ -387,7 +386,7 @@ def run(flow_path: str, script_path: str, *, trace_path: str | None = None,
                 if trace_path:
                     _truncate(trace_path)
             except (UnreadableInput, FlowUnavailable, ModelUnavailable, DocumentError) as error:
-                return _refused(error, err)
+                return refused(error, err)
             ran = await run_call(host, flow, script, base=base, call_id=call_id, view=view,
                                  trace_path=None if view else trace_path, audio=audio,
                                  record=record, transcribe=transcribe)
