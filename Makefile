@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The IVR example's webhook is the local demo's, on 127.0.0.1 (a development
+# address the destination policy refuses unless allowed).
 demo: $(STAMP)
 	$(BIN)/callkernel describe flows
-	$(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
+	CALLKERNEL_ALLOW_LOOPBACK=1 $(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
 	$(BIN)/callkernel demo
 	$(BIN)/callkernel demo --audio --record demo-call.wav --timeline demo-call.png
 

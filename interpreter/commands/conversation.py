@@ -103,6 +103,8 @@ class RecordLines:
         if kind == "event" and record.get("event") == "LegFailed":
             self._leg_failures[str(record.get("leg_id"))] = str(record.get("reason") or "")
             return ""
+        if kind == "event" and record.get("event") == "SpeechNoted":
+            return f"speech: {record.get('note')}"
         if kind == "event" and record.get("event") == "PlayoutPaused" \
                 and not record.get("paused"):
             # Pause, then decide: said when the agent went on (a barge-in that

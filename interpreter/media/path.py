@@ -150,7 +150,9 @@ class AudioPath:
         self.policy = policy or NO_BARGE
         self.listener = listener
         self.playout = Playout(rate, self._finished)
-        self.speaker = Speaker(self.playout, tts, self._failed)
+        self.speaker = Speaker(self.playout, tts, self._failed, self._substituted,
+                               self._estimated)
+        self._noted: set[str] = set()
         self.playout.more_coming = self.speaker.making
         self.deciding_ticks: list[int] = []  # ticks where a barge-in was committed
         self._clock = clock
@@ -384,6 +386,17 @@ class AudioPath:
     def _finished(self, playout_id: int) -> None:
         if self._sink is not None and playout_id >= 0:  # not the path's own
             self._sink.playout_finished(playout_id)
+
+    def _substituted(self, wanted: str, used: str) -> None:
+        self._note(f"the voice {wanted} is not available here: spoken with {used}")
+
+    def _estimated(self, voice: str) -> None:
+        self._note(f"{voice} gave no timing for some words: where they start is estimated")
+
+    def _note(self, note: str) -> None:
+        if self._sink is not None and note not in self._noted:
+            self._noted.add(note)
+            self._sink.speech_noted(note)
 
     def _failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         if self._sink is not None:

@@ -166,6 +166,10 @@ class CallSink(Protocol):
         """The transport stopped this playout itself: it applied the barge-in
         policy at the frame (`cause` "speech", "words" or "noise"). What was
         heard is `heard`; nothing more of the playout will play."""
+    def speech_noted(self, note: str) -> None:
+        """Something the call's trace should say about its speech: a vendor
+        voice spoken with a substitute, word marks that are estimates. Said
+        once per call and cause."""
     def playout_paused(self, paused: bool, why: str) -> None:
         """The transport paused the agent over the caller's speech while it
         decides whether that is a barge-in (True), or let it go on from where

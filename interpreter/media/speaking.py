@@ -35,6 +35,7 @@ class Speaker:
     tts: TtsProvider
     failed: Callable[[int, PlayoutFailure], None]
     substituted: Callable[[str, str], None] = lambda wanted, used: None
+    estimated: Callable[[str], None] = lambda voice: None  # a voice's marks are estimates
 
     def __post_init__(self) -> None:
         self._tasks: dict[asyncio.Task[None], int] = {}  # making audio: its playout id
@@ -90,6 +91,8 @@ class Speaker:
         # Each sentence plays as soon as it is made; the end of the playout is
         # marked by an empty segment, so no sentence waits for the next.
         async for chunk in self.tts.synthesize(item.value, item.voice):
+            if chunk.estimated:
+                self.estimated(str(chunk.voice or used))
             self._queue_speech(chunk, item, playout_id, index)
         if last:
             self.playout.enqueue(Segment(np.zeros(0, dtype=np.int16), playout_id, index,

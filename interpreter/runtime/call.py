@@ -130,6 +130,9 @@ class EventSink:
     def playout_paused(self, paused: bool, why: str) -> None:
         self._post(ev.PlayoutPaused(paused, why, source=self._source))
 
+    def speech_noted(self, note: str) -> None:
+        self._post(ev.SpeechNoted(note, source=self._source))
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._post(ev.PlayoutFailed(playout_id, failure.kind, failure.item, failure.reason,
                                     source=self._source))
@@ -364,7 +367,7 @@ class Call:
                 self._hold(event, "the agent answers them when it next listens")
             case ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() | ev.LegFailed() \
                     | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed() \
-                    | ev.PlayoutPaused() | ev.TranscriptReceived(final=False):
+                    | ev.PlayoutPaused() | ev.SpeechNoted() | ev.TranscriptReceived(final=False):
                 # Applied to the call's state above, or only traced (a partial
                 # transcript matters only to a wait that takes it).
                 pass

@@ -102,6 +102,15 @@ class PlayoutStopped(PlayoutFinished):
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechNoted(Event):
+    """The media path says something about the call's speech (a substituted
+    voice, estimated word marks). Traced; nothing waits for it."""
+
+    note: str
+    source: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
 class PlayoutPaused(Event):
     """The media path paused the agent over the caller's speech (`paused`),
     or let it go on where it paused (`why`). Traced; nothing waits for it."""

@@ -355,6 +355,9 @@ class _Watch:
     def playout_paused(self, paused: bool, why: str) -> None:
         self._sink.playout_paused(paused, why)
 
+    def speech_noted(self, note: str) -> None:
+        self._sink.speech_noted(note)
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_ended(playout_id, failed=True)
         self._sink.playout_failed(playout_id, failure)

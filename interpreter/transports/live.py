@@ -210,6 +210,9 @@ class _Reporting:
     def playout_paused(self, paused: bool, why: str) -> None:
         self._sink.playout_paused(paused, why)
 
+    def speech_noted(self, note: str) -> None:
+        self._sink.speech_noted(note)
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_failed()
         self._sink.playout_failed(playout_id, failure)

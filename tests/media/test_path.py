@@ -6,8 +6,8 @@ lost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,15 @@ from interpreter.media.path import (
     Words,
 )
 from interpreter.media.playout import Samples
-from interpreter.media.ports import Heard, ListenSettings, PlayoutFailure, Recording, Utterance
+from interpreter.media.ports import (
+    Heard,
+    ListenSettings,
+    PlayoutFailure,
+    Recording,
+    Utterance,
+    Voice,
+)
+from interpreter.providers.tts.base import SpeechAudio
 from tests.media.doubles import TONE, TenthSecondWords
 
 RATE = 16_000
@@ -62,6 +70,7 @@ class Sink:
     stopped: list[tuple[int, str, str]] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
     pauses: list[tuple[bool, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def speech_started(self) -> None:
         self.onsets += 1
@@ -82,6 +91,9 @@ class Sink:
 
     def playout_paused(self, paused: bool, why: str) -> None:
         self.pauses.append((paused, why))
+
+    def speech_noted(self, note: str) -> None:
+        self.notes.append(note)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self.failures.append(failure)
@@ -407,3 +419,35 @@ def test_send_digits_plays_the_keys_tones_to_the_caller() -> None:
     detector = DtmfDetector(RATE)
     assert [key for frame in out if (key := detector.feed(frame))] == ["1", "2", "#"]
     assert sink.finished == []  # the path's own playout: not reported to the call
+
+
+class EstimatingTts(TenthSecondWords):
+    """Like the double, but its marks are estimates."""
+
+    async def synthesize(self, text: str, voice: Voice | None) -> AsyncIterator[SpeechAudio]:
+        async for chunk in super().synthesize(text, voice):
+            yield replace(chunk, estimated=True, voice=Voice("acme", "plain"))
+
+
+def test_a_substituted_voice_and_estimated_marks_are_noted_once_each() -> None:
+    sink = Sink()
+
+    async def main() -> None:
+        clock = MediaClock()
+        path = AudioPath(clock, RATE, TenthSecondWords(), Script({}))
+        path.attach(sink)
+        for playout in (1, 2):
+            path.play(playout, [Utterance("say", "Hello there.", Voice("rime", "spore"))])
+        await asyncio.sleep(1.0)
+        other = AudioPath(clock, RATE, EstimatingTts(), Script({}))
+        other.attach(sink)
+        other.play(3, [Utterance("say", "One. Two.")])
+        await asyncio.sleep(1.0)
+        path.hangup("done")
+        other.hangup("done")
+        clock.stop()
+
+    run_virtual(main)
+    assert sink.notes == [
+        "the voice rime.spore is not available here: spoken with espeak.en-us",
+        "acme.plain gave no timing for some words: where they start is estimated"]

@@ -51,6 +51,9 @@ class Recorder:
     def playout_paused(self, paused: bool, why: str) -> None:
         self._report("playout_paused", paused, why)
 
+    def speech_noted(self, note: str) -> None:
+        self._report("speech_noted", note)
+
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._report("playout_failed", playout_id, f"{failure.kind.value}: {failure.reason}")
 
