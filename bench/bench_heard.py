@@ -8,8 +8,8 @@ spoken by eSpeak NG, one of four caller lines (eSpeak, another voice) starts
 at a seeded random point in it, and voice activity decides (enable_barge
 "partial": barge-in on speech onset). The ground truth is eSpeak's own
 output: every chunk it made, found sample for sample in the outbound audio;
-a word was played when its audio — up to the next word's mark, or its
-sentence's end — went out before the deciding tick. What was kept is the
+a word was played when its sound (to its last sample above -40 dBFS before
+the next word's mark) went out before the deciding tick. What was kept is the
 assistant message the model is sent next. The harness and the check are
 tests/media/test_heard_text.py's (which runs ten points as a test).
 
@@ -111,7 +111,7 @@ def main() -> None:
          f"{100 * statistics.median(in_sound):.0f}% / "
          f"{100 * sorted(in_sound)[int(0.9 * len(in_sound))]:.0f}%" if in_sound else "–"),
         ("cut in the pause after a word's sound, before the next word's mark "
-         "(that word is not kept either)", f"{in_pause} of {len(checks)}"),
+         "(that word was heard, and is kept)", f"{in_pause} of {len(checks)}"),
         ("detection: caller's first sound → end of the deciding tick, p50 / p90 / max",
          _percentiles([c.detection_ms for c in checks])),
         ("… detection p50 by caller line", ", ".join(

@@ -5,7 +5,8 @@ carry word marks: where each word's audio starts. `frame()` hands out
 exactly one frame per media tick — speech, or silence while nothing is
 queued — with background audio mixed under it. `stop()` (a barge-in) empties
 the queue in that same tick and says what the caller heard: the words whose
-audio had *ended*, cut after the last one, in the current run of speech.
+audio had *ended* (its sound, not the pause after it), cut after the last
+one, in the current run of speech.
 A playout's end is reported when its last segment has been played out.
 
 A run of speech is what the text media calls a turn: playouts asked for
@@ -40,6 +41,9 @@ class Segment:
     words: tuple[tuple[int, str], ...] = ()
     last: bool = True  # the last segment of its playout: finishing it finishes the playout
     interruptible: bool = True
+    # Where each word's sound ends (before the pause that follows it); none:
+    # at the next word's mark.
+    ends: tuple[int, ...] = ()
 
 
 def _ignore(_: int) -> None:
@@ -116,6 +120,9 @@ class Playout:
 
     @staticmethod
     def _word_end(segment: Segment, index: int) -> int:
+        """Where the word's audio ends: its sound, or else the next word's mark."""
+        if segment.ends:
+            return segment.ends[index]
         following = segment.words[index + 1:index + 2]
         return following[0][0] if following else len(segment.samples)
 

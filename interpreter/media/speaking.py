@@ -105,8 +105,10 @@ class Speaker:
         scale = rate / chunk.rate
         words = tuple((int(mark.sample * scale), item.value[mark.start:mark.end])
                       for mark in chunk.marks)
-        self.playout.enqueue(Segment(_gain(samples, item.volume_db), playout_id, index, words,
-                                     last=False, interruptible=item.interruptible))
+        loud = _gain(samples, item.volume_db)
+        self.playout.enqueue(Segment(loud, playout_id, index, words, last=False,
+                                     interruptible=item.interruptible,
+                                     ends=sound_ends(loud, [start for start, _ in words])))
 
     async def _sound(self, item: Utterance, rate: int) -> Samples:
         if item.kind == "silence":
@@ -117,6 +119,23 @@ class Speaker:
         if item.value == BUILTIN_HOLD:
             return hold_tone(rate)
         return await asyncio.to_thread(read_file, item.value, rate)
+
+
+# Under this (-40 dBFS) a sample is the pause after a word, not its sound.
+QUIET = 328
+
+
+def sound_ends(samples: Samples, starts: list[int]) -> tuple[int, ...]:
+    """Where each word's sound ends: after its last sample above QUIET before
+    the next word's start (a word with none ends at the next start). A word
+    the caller heard to its end counts as heard even when the pause after it
+    (the end of a sentence) was cut short."""
+    bounds = [*starts[1:], len(samples)]
+    ends = []
+    for start, bound in zip(starts, bounds, strict=True):
+        loud = np.flatnonzero(np.abs(samples[start:bound].astype(np.int32)) > QUIET)
+        ends.append(start + int(loud[-1]) + 1 if len(loud) else bound)
+    return tuple(ends)
 
 
 def read_file(path: str, rate: int) -> Samples:

@@ -5,8 +5,9 @@ line interrupts at a random point, and voice activity decides (barge-in on
 speech onset). The words the caller heard are worked out here, independently
 of the playout's own bookkeeping: every chunk eSpeak made for the call is
 kept with its word marks, found sample for sample in the outbound audio, and
-a word counts as played when its audio — up to the next word's mark, or its
-sentence's end — went out before the deciding tick. The words kept are the
+a word counts as played when its sound — up to its last sample above -40
+dBFS before the next word's mark — went out before the deciding tick (the
+pause after a sentence's last word need not have). The words kept are the
 assistant message the model is sent next. They must be the same: 0 lost, 0
 added. bench/bench_heard.py runs the same check over many random points.
 """
@@ -201,7 +202,7 @@ def spoken_words(agent: Samples, made: Sequence[tuple[str, SpeechAudio]],
         for index, mark in enumerate(chunk.marks):
             end = marks[index + 1] if index + 1 < len(marks) else len(samples)
             loud = np.flatnonzero(np.abs(samples[marks[index]:end].astype(np.int32)) > QUIET)
-            sound_end = marks[index] + (int(loud[-1]) + 1 if len(loud) else 0)
+            sound_end = marks[index] + int(loud[-1]) + 1 if len(loud) else end
             words.append(SpokenWord(text[mark.start:mark.end], texts.index(text),
                                     at + marks[index], at + end, at + sound_end))
         cursor = at + len(samples)
@@ -217,7 +218,7 @@ class Check:
     lost: int  # played, not kept
     added: int  # kept, not played
     cut_in_sound: float | None  # the cut fell inside a word's sound: the share of it played
-    cut_in_pause: bool  # after a word's sound, before the next word's mark
+    cut_in_pause: bool  # after a word's sound, before the next word's mark (it was heard)
     cut_sentence: int  # the sentence the cut fell in (or after), from 0
     detection_ms: float  # the caller's first sound → the end of the deciding tick
     stop_frames: int  # agent frames with sound from the deciding tick to the answer
@@ -229,7 +230,7 @@ def check(call: Barged) -> Check:
     request was made (`deciding` and `kept` set)."""
     cut = call.cut
     words = spoken_words(call.agent, call.made, cut)
-    played = tuple(w.text for w in words if w.end <= cut)
+    played = tuple(w.text for w in words if w.sound_end <= cut)
     kept = tuple((call.kept or "").split())
     lost = added = 0
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=played, b=kept,

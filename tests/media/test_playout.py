@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from interpreter.media.playout import Playout, Segment
+from interpreter.media.speaking import sound_ends
 
 RATE = 16_000
 FRAME = RATE // 50
@@ -79,6 +80,7 @@ def test_a_pause_holds_the_place_and_resume_goes_on_from_it() -> None:
 
 
 WORD = np.full(1600, 100, dtype=np.int16)  # 0.1 s
+LOUD_WORD = np.full(1600, 3000, dtype=np.int16)  # 0.1 s over the quiet level
 
 
 def test_playouts_queued_together_are_one_run_and_heard_together() -> None:
@@ -124,3 +126,23 @@ def test_a_run_goes_on_while_more_of_it_is_being_made() -> None:
     for _ in range(5):
         playout.frame()
     assert playout.stop().text == "One. Two"
+
+
+def test_a_word_whose_sound_ended_is_heard_though_the_pause_after_it_was_cut() -> None:
+    # "Hello." sounds for 0.1 s, then 0.1 s of pause before "there".
+    quiet = np.zeros(1600, dtype=np.int16)
+    samples = np.concatenate([LOUD_WORD, quiet, LOUD_WORD])
+    playout = Playout(16_000)
+    playout.enqueue(Segment(samples, 1, words=((0, "Hello."), (3200, "there")),
+                            ends=sound_ends(samples, [0, 3200])))
+    for _ in range(6):  # 0.12 s: the sound of "Hello." and some of its pause
+        playout.frame()
+    assert playout.stop().text == "Hello."
+
+
+def test_sound_ends_are_where_each_word_falls_quiet() -> None:
+    quiet = np.zeros(800, dtype=np.int16)
+    samples = np.concatenate([LOUD_WORD, quiet, LOUD_WORD[:400], np.zeros(1200, np.int16)])
+    assert sound_ends(samples, [0, 2400]) == (1600, 2800)
+    # A word with no sound at all ends at the next one's start.
+    assert sound_ends(np.zeros(3200, np.int16), [0, 1600]) == (1600, 3200)
