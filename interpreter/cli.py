@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                            f"right; default {console_command.DEFAULT_RECORDING})")
     recording.add_argument("--no-record", action="store_true",
                            help="with --audio: do not record the call")
+    console.add_argument("--timeline", metavar="PNG",
+                         help="draw the call as a PNG when it ends, as for run")
 
     test = command(
         "test", "run flow tests (*.test.yaml)",
@@ -330,7 +332,8 @@ def _dispatch(argv: list[str] | None) -> int:
             return console_command.run(args.flow, caller_path=args.caller,
                                        trace_path=args.trace, llm=args.llm,
                                        model_script=args.model_script, audio=args.audio,
-                                       record=args.record, no_record=args.no_record)
+                                       record=args.record, no_record=args.no_record,
+                                       timeline=args.timeline)
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)

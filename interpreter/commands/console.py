@@ -111,7 +111,8 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
         llm: str = "scripted", model_script: str | None = None, audio: bool = False,
         record: str | None = None, no_record: bool = False, stdin: TextIO | None = None,
         out: TextIO | None = None, err: TextIO | None = None,
-        interactive: bool | None = None, real_time: bool = True) -> int:
+        interactive: bool | None = None, real_time: bool = True,
+        timeline: str | None = None) -> int:
     """`interactive`: lines go as typed (default: when `stdin` is a terminal).
     `real_time=False` runs on the virtual clock with all of `stdin` read
     first: a piped conversation finishes at once (the tests)."""
@@ -126,7 +127,7 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
         record = DEFAULT_RECORDING
     if no_record:
         record = None
-    problem = outputs_problem(record=record)
+    problem = outputs_problem(record=record, timeline=timeline)
     if problem is not None:
         print(f"callkernel console: {problem}", file=err)
         return EXIT_USAGE
@@ -192,6 +193,13 @@ def run(flow_path: str, *, caller_path: str | None = None, trace_path: str | Non
     if record is not None:
         print(f"callkernel console: the call is recorded in {record} "
               "(caller left, agent right)", file=err)
+    if timeline is not None:
+        # From the trace alone (matplotlib loads only when a picture is asked for).
+        from interpreter.timeline import build_timeline, draw_timeline
+
+        drawn = draw_timeline(build_timeline(call.trace.records, flow=source_name(flow_path)),
+                              timeline)
+        print(f"callkernel console: timeline: {drawn}", file=err)
     return EXIT_CALL_FAILED if ended_on_fatal_error(call) else EXIT_OK
 
 

@@ -188,3 +188,14 @@ def test_help_lists_exit_codes_environment_and_docs(capsys: pytest.CaptureFixtur
     assert exited.value.code == 0
     assert "exit codes:\n  0  " in out and "CALLKERNEL_LLM_BASE_URL" in out
     assert "docs: docs/cli.md" in out and "/digits" in out
+
+
+def test_the_call_is_drawn_when_asked(tmp_path: Path) -> None:
+    picture = tmp_path / "console.png"
+    code, _, err = _console(SUPPORT, "Hi, I'm calling about my order.\n",
+                            timeline=str(picture))
+    assert code == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"timeline: {picture}" in err
+    code, _, err = _console(SUPPORT, "hello\n", timeline=str(tmp_path / "x.jpg"))
+    assert code == 2 and "name it x.png" in err
