@@ -293,6 +293,10 @@ async def _generate(session: AiSession, offer_tools: bool) -> tuple[str, list[To
     timing = _timing(session, text, started, first_token, first_sentence, tokens)
     call.trace.record("turn", text=text, tool_calls=[c.name for c in calls], **timing)
     session.conversation.turns.append(timing)
+    if not calls:
+        # Answered: a later turn the caller did not prompt (an attention
+        # prompt, a wait that ran out) is not timed from these words.
+        session.conversation.last_words_at = None
     return text, calls
 
 

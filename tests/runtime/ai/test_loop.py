@@ -328,3 +328,16 @@ def test_a_caller_still_speaking_is_not_silent_for_the_attention_timeout() -> No
                          TIMER_RULES, TIMERS)
     assert not call.trace.of_kind("attention_timeout")
     assert [r["new"] for r in call.trace.of_kind("step_change")] == ["announce"]
+
+
+def test_a_turn_the_caller_did_not_prompt_is_not_timed_from_their_old_words() -> None:
+    call, _, _, _ = _run('steps:\n  - say: "hello"\n  - wait: 25\n  - hangup: {}\n',
+                         TIMER_RULES, TIMERS)
+    turns = call.trace.of_kind("turn")
+    answered = next(t for t in turns if t["eos_to_request_s"] is not None)
+    attention = float(str(call.trace.of_kind("attention_timeout")[0]["t"]))
+    # The reply to "hello" is timed from those words; the attention prompt's
+    # turn, which followed ten silent seconds, is not.
+    after = [t for t in turns if float(str(t["t"])) > attention]
+    assert float(str(answered["eos_to_request_s"])) < 1.0
+    assert after and all(t["eos_to_request_s"] is None for t in after)
