@@ -85,7 +85,8 @@ _SHOWN: dict[str, Callable[[dict[str, Any]], str]] = {
     "recording_started": lambda r: f"recording the call ({r['control_id']}): {r['url']}",
     "recorded": lambda r: f"recorded ({r['result']}): {r['url']}" if r.get("result") ==
     "success" else f"recorded nothing ({r['result']})",
-    "record_stopped": lambda r: f"recording {r['control_id']} stopped",
+    "record_stopped": lambda r: f"recording {r['control_id']} stopped"
+    + (f" ({r['why']})" if r.get("why") else ""),
     "unhold": lambda r: "caller back from hold",
 }
 

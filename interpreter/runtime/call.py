@@ -175,6 +175,8 @@ class Call:
         many trace records stay in memory (None: all; the file gets them all)."""
         self.flow = flow
         self.channel = channel
+        # Background recordings (record_call) that end on a key: control id → keys.
+        self.recording_terminators: dict[str, str] = {}
         self.telephony = telephony
         self.call_id = call_id or str(uuid.uuid4())
         self.call_info: dict[str, JSONValue] = {"call_id": self.call_id, "direction": "inbound",
@@ -327,6 +329,8 @@ class Call:
                 self.move_leg(leg_id, LegState.FAILED)
             case ev.LegEnded(leg_id=leg_id):
                 self.move_leg(leg_id, LegState.ENDED)
+            case ev.DigitPressed(digit=digit, source="caller") if self.recording_terminators:
+                self._end_recordings(digit)
             case ev.PlayoutFinished(playout_id=playout) | ev.PlayoutFailed(playout_id=playout):
                 # Kept so a waiter that comes later (a background file waited
                 # on after its end was reported) does not wait forever.
@@ -335,6 +339,16 @@ class Call:
             return True
         self._not_taken(event)
         return False
+
+    def _end_recordings(self, digit: str) -> None:
+        """record_call's terminators: a background recording ends on its key,
+        whatever the call is doing (the key still reaches what waits for it)."""
+        for control, terminators in list(self.recording_terminators.items()):
+            if digit in terminators:
+                del self.recording_terminators[control]
+                self.channel.stop_recording(control)
+                self.trace.record("record_stopped", control_id=control,
+                                  why=f"terminator {digit}")
 
     def _hold(self, event: ev.Event, why: str) -> None:
         if len(self.held) == self.held.maxlen:

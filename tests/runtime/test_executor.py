@@ -395,3 +395,21 @@ sections:
     assert refused["digits"] == "12x" and "'x'" in str(refused["why"])
     assert [r["digits"] for r in call.trace.of_kind("digits_sent")] == ["1w2#"]
     assert channel.digits_sent == "1w2#"
+
+
+def test_a_background_recording_ends_on_its_terminator_whatever_the_call_does() -> None:
+    flow = compile_text("""\
+sections:
+  main:
+    - answer: {}
+    - record_call: {control_id: rc, terminators: "#"}
+    - record_call: {control_id: other}
+    - sleep: 5000
+    - hangup: {}
+""", "rc.yaml")
+    script = load_caller_script("steps:\n  - press: '#'\n    at: 1\n", "rc.caller.yaml")
+    call, channel = _run_scripted(flow, script)
+    (stopped,) = call.trace.of_kind("record_stopped")
+    assert stopped["control_id"] == "rc" and stopped["why"] == "terminator #"
+    assert float(str(stopped["t"])) < 2
+    assert channel.recordings == ("other",)  # the one without terminators runs on

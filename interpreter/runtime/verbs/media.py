@@ -47,6 +47,7 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
             await record(executor, verb)
         case ir.StopRecordCall(control_id=control_id):
             stopped = control_id or str(executor.call.vars.get("record_control_id", ""))
+            executor.call.recording_terminators.pop(stopped, None)
             executor.channel.stop_recording(stopped)
             executor.call.trace.record("record_stopped", control_id=stopped)
         case ir.SendDigits(digits=digits):
@@ -209,6 +210,8 @@ async def record(executor: Executor, verb: ir.Record) -> None:
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
         call.trace.record("recording_started", control_id=control, url=url)
+        if verb.terminators:
+            call.recording_terminators[control] = verb.terminators
         return
     transcript: list[str] = []
     spoke = False  # speech the recognizer found no words in is recorded all the same
