@@ -300,6 +300,8 @@ class AudioPath:
         match heard:
             case SpeechOnset():
                 sink.speech_started()
+                for recorder in self._recorders.values():
+                    recorder.speech(True, n)
                 self._over_agent, self._committed = speaking, False
                 self._speaking_since = n
                 if speaking and interruptible and self._paused_at is None:
@@ -329,6 +331,8 @@ class AudioPath:
                     self._commit(n, "noise")
             case SpeechOffset():
                 self._speaking_since, self._silent_since = None, n
+                for recorder in self._recorders.values():
+                    recorder.speech(False, n)
 
     def _words(self, words: Words, n: int) -> None:
         """Words heard (a final, or a partial that held): they interrupt, or a

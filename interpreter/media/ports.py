@@ -143,6 +143,10 @@ class Recording:
     direction: str = "both"  # "speak" (the caller) | "listen" (what they hear) | "both"
     beep: bool = False  # a tone before recording starts
     max_length_s: float | None = None  # the recording is cut here (None: no limit)
+    # A background recording (record_call) also ends with no speech this long
+    # from its start, or this long after the caller's speech ended (None: not).
+    initial_timeout_s: float | None = None
+    end_silence_s: float | None = None
 
 
 class RecordingFailed(Exception):

@@ -57,7 +57,8 @@ def beep(rate: int) -> Samples:
 @dataclass
 class Recorder:
     """One recording: the frames of both directions from `start_tick` on,
-    `max_ticks` of them at most."""
+    `max_ticks` of them at most, until the caller's silence ends it (the
+    recording's initial and end-of-silence timeouts, when it has them)."""
 
     recording: Recording
     target: Path
@@ -67,6 +68,22 @@ class Recorder:
     def __post_init__(self) -> None:
         self.caller: list[Samples] = []
         self.agent: list[Samples] = []
+        self.ended = False
+        self._spoke = False
+        self._speaking = False
+        self._silent_since = self.start_tick
+
+    def speech(self, started: bool, tick: int) -> None:
+        """The caller's voice started or (endpointing decided) ended."""
+        self._spoke = self._spoke or started
+        self._speaking = started
+        self._silent_since = tick
+
+    def _silence_ended(self, tick: int) -> bool:
+        limit = self.recording.end_silence_s if self._spoke else \
+            self.recording.initial_timeout_s
+        return bool(limit) and not self._speaking and \
+            (tick - self._silent_since) * FRAME_MS >= 1000 * float(limit or 0)
 
     @classmethod
     def to_folder(cls, folder: Path, control_id: str, recording: Recording, start_tick: int,
@@ -83,8 +100,11 @@ class Recorder:
         return self.target.resolve().as_uri()
 
     def add(self, tick: int, caller: Samples, agent: Samples) -> None:
-        if tick < self.start_tick or (self.max_ticks is not None
-                                      and len(self.caller) >= self.max_ticks):
+        if tick < self.start_tick or self.ended:
+            return
+        if (self.max_ticks is not None and len(self.caller) >= self.max_ticks) \
+                or self._silence_ended(tick):
+            self.ended = True  # what was recorded is written when it stops
             return
         self.caller.append(caller)
         self.agent.append(agent)

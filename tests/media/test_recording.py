@@ -129,3 +129,19 @@ def test_a_folder_that_cannot_be_written_fails_the_recording_not_the_call(
     assert code == run_command.EXIT_OK
     ended = next(r for r in records if r["kind"] == "call_ended")
     assert ended["disposition"] == "hangup:hangup"
+
+
+def test_a_background_recording_ends_on_the_callers_silence(tmp_path: Path) -> None:
+    frame = np.full(320, 10, np.int16)
+    nobody = Recorder.to_folder(tmp_path, "quiet", Recording(initial_timeout_s=0.2), 0, None)
+    talker = Recorder.to_folder(tmp_path, "talker", Recording(initial_timeout_s=0.2,
+                                                              end_silence_s=0.1), 0, None)
+    for tick in range(40):
+        if tick == 5:
+            talker.speech(True, tick)
+        if tick == 15:
+            talker.speech(False, tick)  # endpointing: the caller has stopped
+        nobody.add(tick, frame, frame)
+        talker.add(tick, frame, frame)
+    assert len(nobody.caller) == 10 and nobody.ended  # 0.2 s without a word
+    assert len(talker.caller) == 20 and talker.ended  # 0.1 s after the speech ended

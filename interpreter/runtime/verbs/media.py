@@ -198,8 +198,11 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     call = executor.call
     control = verb.control_id or f"rec-{call.next_id()}"
     try:
+        # A record verb times its own silences; a record_call's are the path's.
         url = executor.channel.start_recording(control, Recording(
-            verb.format, verb.stereo, verb.direction, verb.beep, verb.max_length or None))
+            verb.format, verb.stereo, verb.direction, verb.beep, verb.max_length or None,
+            initial_timeout_s=verb.initial_timeout or None if verb.background else None,
+            end_silence_s=verb.end_silence_timeout or None if verb.background else None))
     except RecordingFailed as error:
         faults.record(call, ErrorType.MEDIA_ERROR, str(error), fatal=False,
                       next="the flow goes on without the recording")
