@@ -59,6 +59,12 @@ def test_noise_interrupts_when_the_document_asks(tmp_path: Path) -> None:
     # A second of hiss, 1.5 s into the reply: the first words were heard.
     assert heard and str(barge["generated"]).startswith(heard) and heard != barge["generated"]
     assert f'call barge-in on noise; agent was heard saying: "{heard}"' in lines
+    # Nobody spoke after the noise: the agent goes on 1.5 s later, not after
+    # the attention timeout's silence.
+    (quiet,) = [r for r in records if r["kind"] == "wait_for_user_elapsed"]
+    assert quiet["why"] == "quiet after a barge-in on noise"
+    assert float(quiet["t"]) - float(barge["t"]) < 1.6  # type: ignore[arg-type]
+    assert not [r for r in records if r["kind"] == "attention_timeout"]
     # The conversation keeps what was heard, and the call goes on.
     assert "agent Goodbye!" in lines and "call ended: caller_hangup" in lines
 

@@ -184,6 +184,7 @@ async def _converse(session: AiSession) -> None:
             continue
         if session.conversation.pending_input:
             session.tuning.wait_for_user, session.tuning.wait_for_user_until = False, None
+            session.tuning.after_noise = False
             session.conversation.take_input(session.tuning.hints, session.call.trace)
             await turn.take(session)
             silent_since = call.now()
@@ -243,8 +244,13 @@ async def _converse(session: AiSession) -> None:
                 continue
         now = call.now() + _EPSILON
         if reply_at is not None and now >= reply_at:
-            call.trace.record("wait_for_user_elapsed")
+            noise, session.tuning.after_noise = session.tuning.after_noise, False
+            call.trace.record("wait_for_user_elapsed",
+                              why="quiet after a barge-in on noise" if noise
+                              else "wait_for_user")
             session.tuning.wait_for_user_until = None
+            if noise:
+                session.conversation.say("system", turn.NOISE_PROMPT)
             await turn.take(session)
             silent_since = call.now()
             continue

@@ -20,6 +20,7 @@ class TurnPolicy:
     prompt_override: tuple[str, bool] | None = None  # context_switch: (prompt, full_reset)
     wait_for_user: bool = False  # the next reply waits for the caller's words
     wait_for_user_until: float | None = None  # ...or until this time
+    after_noise: bool = False  # that wait follows a barge-in on noise
     hold_seconds: float | None = None  # put the caller on hold when the turn ends
     background: int | None = None  # playout id of background audio playing
     background_wait: bool = False  # the next reply waits for the background to end

@@ -383,6 +383,12 @@ def _why_declined(policy: ir.BargePolicy, event: ev.TranscriptReceived,
     return "enable_barge mode"
 
 
+# After a barge-in on noise, how long the agent waits for the caller's words.
+NOISE_QUIET_S = 1.5
+NOISE_PROMPT = ("A loud noise on the caller's line cut you off, and the caller has said "
+                "nothing. Carry on briefly from where you were cut off.")
+
+
 def record_barge_in(call: Call, heard: str, generated: str, event: ev.Event) -> None:
     """The `barge_in` record: `by` the event that decided it, and the media
     path's cause when the path decided it at the frame."""
@@ -409,6 +415,11 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     call.cancel_effect(effect)
     call.new_epoch("barge-in")
     record_barge_in(call, heard, text, event)
+    if isinstance(event, ev.PlayoutStopped) and event.cause == "noise":
+        # Noise has no words to answer: if the caller says nothing once it
+        # passes, the agent goes on rather than sit in silence.
+        session.tuning.wait_for_user_until = call.now() + NOISE_QUIET_S
+        session.tuning.after_noise = True
     if heard:
         session.conversation.say("assistant", heard, interrupted=True)
     if isinstance(event, ev.TranscriptReceived) and event.final:
