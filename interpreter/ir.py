@@ -604,6 +604,13 @@ class AiParams:
     inactivity_timeout_ms: int = 600000
     hard_stop_time_s: float | None = None
     hard_stop_prompt: str | None = None
+    # acknowledge_interruptions: how many barge-ins the model is told of with
+    # interrupt_prompt (0: none; true: every one).
+    acknowledge_interruptions: int = 0
+    interrupt_prompt: str = (
+        "The user didn't wait for you to finish responding and started talking over you. "
+        "As part of your next response, make a comment about how you were both talking at "
+        "the same time and verify you properly understand what the user said.")
     wait_for_user: bool = False
     static_greeting: str | None = None
     local_tz: str = "US/Central"

@@ -208,6 +208,8 @@ def _params(params: dict[str, JSONValue], args: dict[str, Any]) -> ir.AiParams:
         hard_stop_prompt=str(params["hard_stop_prompt"]) if "hard_stop_prompt" in params
         else None,
         wait_for_user=bool(wait) and wait not in ("false", 0),
+        acknowledge_interruptions=_acknowledged(params.get("acknowledge_interruptions")),
+        interrupt_prompt=str(params.get("interrupt_prompt", base.interrupt_prompt)),
 
         static_greeting=str(params["static_greeting"]) if "static_greeting" in params else None,
         local_tz=str(params.get("local_tz", base.local_tz)),
@@ -219,6 +221,18 @@ def _params(params: dict[str, JSONValue], args: dict[str, Any]) -> ir.AiParams:
         secret_fields=strings(params.get("callkernel_secret_fields")),
         raw=MappingProxyType({key: freeze(value) for key, value in params.items()}),
     )
+
+
+ACKNOWLEDGE_ALWAYS = 1_000_000  # acknowledge_interruptions: true
+
+
+def _acknowledged(value: JSONValue) -> int:
+    """acknowledge_interruptions: true (every barge-in), a count, or off."""
+    if value is True or value == "true":
+        return ACKNOWLEDGE_ALWAYS
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return 0
 
 
 def _language(item: dict[str, JSONValue]) -> ir.Language:

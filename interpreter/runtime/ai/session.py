@@ -56,6 +56,7 @@ class AiSession:
     # Actions of a post_process reply, held until the agent has spoken.
     post_actions: list[tuple[ReplyAction, str, str]] = field(default_factory=list)
     attention_sent: bool = False
+    acknowledged: int = 0  # barge-ins the model was told of (acknowledge_interruptions)
     filler_count: int = 0
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)  # loop guard
     # Request ids of tool calls cancelled by a barge-in, by (name, arguments):

@@ -415,13 +415,17 @@ def _barge(session: AiSession, effect: int, playing: int, text: str, event: ev.E
     call.cancel_effect(effect)
     call.new_epoch("barge-in")
     record_barge_in(call, heard, text, event)
+    if heard:
+        session.conversation.say("assistant", heard, interrupted=True)
     if isinstance(event, ev.PlayoutStopped) and event.cause == "noise":
         # Noise has no words to answer: if the caller says nothing once it
         # passes, the agent goes on rather than sit in silence.
         session.tuning.wait_for_user_until = call.now() + NOISE_QUIET_S
         session.tuning.after_noise = True
-    if heard:
-        session.conversation.say("assistant", heard, interrupted=True)
+    elif session.acknowledged < session.verb.params.acknowledge_interruptions:
+        # acknowledge_interruptions: the model is told it was talked over.
+        session.acknowledged += 1
+        session.conversation.say("system", session.verb.params.interrupt_prompt)
     if isinstance(event, ev.TranscriptReceived) and event.final:
         session.conversation.pending_input.append(event.text)
     raise _Interrupted()

@@ -284,3 +284,29 @@ def test_a_steps_reset_applies_when_it_moves_to_another_context() -> None:
     assert after[1].content.startswith("The conversation so far: assistant: Hello. | user: my")
     assert [m.content for m in after if m.role == "user"] == [
         "The caller has a billing question."]
+
+
+def test_acknowledge_interruptions_tells_the_model_it_was_talked_over_up_to_its_count() -> None:
+    flow = FLOW.replace("BARGE", "true").replace(
+        "params: {attention_timeout: 0,", "params: {acknowledge_interruptions: 1, "
+        "interrupt_prompt: 'You were talked over.', attention_timeout: 0,")
+    rules = RULES.replace('    reply: "You said {words}."',
+                          '    reply: "You said {words}. That is noted and will be kept."')
+    call, _, _, model = run_ai_call(flow, """\
+steps:
+  - say: "tell me"
+  - say: "stop"
+    barge_in: 1.0
+  - say: "and again"
+  - say: "stop again"
+    barge_in: 1.0
+  - hangup: {after: 5}
+""", rules)
+    assert len(call.trace.of_kind("barge_in")) == 2
+    told = [m for r in model.requests for m in r.messages
+            if m.role == "system" and m.content == "You were talked over."]
+    assert told  # after the first barge-in...
+    last = model.requests[-1].messages
+    assert sum(1 for m in last if m.content == "You were talked over.") == 1  # ...not twice
+    at = next(i for i, m in enumerate(last) if m.content == "You were talked over.")
+    assert last[at - 1].role == "assistant" and last[at - 1].interrupted
