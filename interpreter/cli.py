@@ -20,9 +20,13 @@ from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import run as run_command
+from interpreter.commands import serve as serve_command
 from interpreter.commands import test as test_command
+from interpreter.commands import token as token_command
 from interpreter.commands import trace as trace_command
 from interpreter.document.schema import schema_text
+from interpreter.server import config as server_config
+from interpreter.server.store import Scope
 
 DOCS = "docs/cli.md"
 
@@ -50,6 +54,11 @@ LLM_VARIABLES = ("CALLKERNEL_LLM_BASE_URL", "CALLKERNEL_LLM_API_KEY", "CALLKERNE
 DESTINATION_VARIABLES = ("CALLKERNEL_ALLOW_LOOPBACK", "CALLKERNEL_ALLOW_PRIVATE_NETWORKS")
 CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY",
                   "CALLKERNEL_RECORDINGS", "CALLKERNEL_STT_WORKERS")
+# The server's own (CALLKERNEL_SERVER_*) live with its settings table in
+# interpreter/server/config.py, which docs/operations.md lists row by row.
+SERVER_VARIABLES = tuple(server_config.ENVIRONMENT)
+TOKEN_VARIABLES = (server_config.CONFIG_VARIABLE, "CALLKERNEL_SERVER_DATA_DIR")
+SERVER_DOCS = "docs/cli.md, docs/operations.md"
 
 USAGE_EXIT = (2, "usage error, or unreadable input (missing file, permission denied, "
               "a URL that cannot be fetched)")
@@ -62,7 +71,8 @@ def _epilog(codes: Sequence[tuple[int, str]], variables: Sequence[str] = (),
     lines += [f"  {code}  {meaning}" for code, meaning in codes]
     if variables:
         lines.append("environment:")
-        lines += [f"  {name}  {ENVIRONMENT[name]}" for name in variables]
+        known = {**ENVIRONMENT, **server_config.ENVIRONMENT}
+        lines += [f"  {name}  {known[name]}" for name in variables]
     else:
         lines.append("environment: reads no variables")
     lines.append(f"docs: {docs}")
@@ -281,10 +291,73 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                        help="only records of this kind (repeatable), e.g. --kind event")
 
+    serve = command(
+        "serve", "run the REST server: flows over HTTP, with a store and tokens",
+        "Serve the REST API (flows: upload, versions, publish, rollback) with its store in "
+        "the data directory, until SIGTERM or SIGINT; then stop accepting, let the requests "
+        "being handled finish up to the shutdown timeout, close the store and exit 0. Each setting "
+        "comes from its flag, else the config file's [server] table, else its "
+        "CALLKERNEL_SERVER_* variable, else its default. Logs go to standard error, one "
+        "JSON object a line.",
+        _epilog([(0, "stopped by SIGTERM or SIGINT"),
+                 (2, "usage error, a bad setting or config file, a store that cannot be "
+                  "opened, or an address that cannot be listened on")],
+                SERVER_VARIABLES, docs=SERVER_DOCS))
+    _config_flag(serve)
+    for setting in server_config.SETTINGS:
+        serve.add_argument(setting.flag, dest=setting.key, metavar=setting.metavar,
+                           help=setting.help)
+
+    token = command(
+        "token", "create, list and revoke the server's API tokens",
+        "Manage API tokens in the data directory's store (the server may be running). "
+        "`token create NAME --scope SCOPE...` prints the token's id and its secret, once; "
+        "`token list` shows every token (never a secret); `token revoke ID` makes its "
+        "secret useless from the next request on. Run `token COMMAND --help` for each.",
+        _epilog(_TOKEN_EXITS, TOKEN_VARIABLES, docs=SERVER_DOCS))
+    token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND",
+                                          required=True)
+
+    def token_command_parser(name: str, summary: str) -> argparse.ArgumentParser:
+        parser = token_commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+            epilog=_epilog(_TOKEN_EXITS, TOKEN_VARIABLES, docs=SERVER_DOCS),
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _config_flag(parser)
+        parser.add_argument("--data-dir", metavar="DIR",
+                            help="the server's data directory (default ./callkernel-data)")
+        return parser
+
+    token_create = token_command_parser(
+        "create", "make a token and print its id and secret (the secret only this once)")
+    token_create.add_argument("name", metavar="NAME", help="what the token is for, e.g. ci")
+    token_create.add_argument("--scope", action="append", dest="scopes", required=True,
+                              choices=[scope.value for scope in Scope],
+                              help="what it may do (repeatable): read, flows, calls, or "
+                              "admin (everything, tokens included)")
+    token_create.add_argument("--json", action="store_true", dest="as_json",
+                              help="print the token and its secret as one JSON object")
+    token_list = token_command_parser("list", "print every token, revoked ones marked")
+    token_list.add_argument("--json", action="store_true", dest="as_json",
+                            help="print the tokens as a JSON array")
+    token_revoke = token_command_parser("revoke", "revoke a token by its id")
+    token_revoke.add_argument("token_id", metavar="ID", help="the token's id (tok_...)")
+
     command("schema", "print the JSON Schema of flow documents",
             "Print schemas/flow.schema.json (JSON Schema 2020-12).",
             _epilog([(0, "printed")]))
     return parser
+
+
+_TOKEN_EXITS = [(0, "done"), (1, "revoke: no token with that id"),
+                (2, "usage error, a bad setting or config file, or a store that cannot be "
+                 "opened (list and revoke never create one)")]
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="a TOML config file; settings in its [server] table (default: "
+                        f"${server_config.CONFIG_VARIABLE}, else none)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,9 +416,31 @@ def _dispatch(argv: list[str] | None) -> int:
                                     transcribe=args.transcribe)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
+        case "serve":
+            flags = {setting.key: getattr(args, setting.key)
+                     for setting in server_config.SETTINGS}
+            return serve_command.run(flags, os.environ, args.config)
+        case "token":
+            return _token(args)
         case "schema":
             sys.stdout.write(schema_text())
             return 0
+    return 2
+
+
+def _token(args: argparse.Namespace) -> int:
+    data_dir, config_path, environ = args.data_dir, args.config, os.environ
+    match args.token_command:
+        case "create":
+            return token_command.create(args.name, args.scopes, as_json=args.as_json,
+                                        data_dir=data_dir, config_path=config_path,
+                                        environ=environ)
+        case "list":
+            return token_command.list_tokens(as_json=args.as_json, data_dir=data_dir,
+                                             config_path=config_path, environ=environ)
+        case "revoke":
+            return token_command.revoke(args.token_id, data_dir=data_dir,
+                                        config_path=config_path, environ=environ)
     return 2
 
 

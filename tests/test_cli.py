@@ -158,7 +158,7 @@ def test_version_names_the_package_version() -> None:
 
 
 COMMANDS = ["lint", "compile", "describe", "run", "console", "test", "demo", "trace",
-            "schema"]
+            "schema", "serve", "token"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

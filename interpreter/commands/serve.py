@@ -1,0 +1,202 @@
+"""`callkernel serve`: the REST server, on aiohttp's AppRunner and TCPSite.
+
+Opens the SQLite store in the data directory, builds the app
+(server/app.py) and listens on the configured host and port until SIGTERM or
+SIGINT. Then it stops accepting connections, lets the handlers running
+finish for up to the shutdown timeout (aiohttp cancels what is left), closes
+the store and exits 0. A second signal during that changes nothing: the
+deadline already bounds the wait. aiohttp stops reading from connections as
+the shutdown begins, so a request whose body is still arriving then does not
+complete.
+
+Logs go to standard error, one JSON object a line (or plain text with
+`--log-format text`): `time`, `level`, `message`, and for each request
+`method`, `path`, `status`, `ms`. The "listening" line carries the bound
+`host` and `port` (with `--port 0`, the one picked).
+
+Exit codes: 0 stopped by a signal, 2 a bad setting or config file, a data
+directory or store that cannot be opened, or an address that cannot be
+listened on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from interpreter.server.app import build_app
+from interpreter.server.config import ConfigError, ServerSettings, resolve
+from interpreter.server.sqlite_store import SqliteStore
+from interpreter.server.store import StoreError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+LOGGER = logging.getLogger("callkernel.server")
+ACCESS_LOGGER = logging.getLogger("callkernel.server.access")
+# What a request line carries besides time, level and message, in this order.
+REQUEST_FIELDS = ("method", "path", "status", "ms")
+
+
+class ServerFailed(Exception):
+    """The server could not start (its data directory, store or address)."""
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, message, then the
+    record's `fields` (passed as `extra={"fields": {...}}`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": _timestamp(record.created), "level": record.levelname.lower(),
+            "message": record.getMessage()}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextLogFormatter(logging.Formatter):
+    """`time level message key=value ...`, for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        pairs = "".join(f" {key}={value}" for key, value in fields.items()) \
+            if isinstance(fields, dict) else ""
+        line = f"{_timestamp(record.created)} {record.levelname.lower()} " \
+               f"{record.getMessage()}{pairs}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _timestamp(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+
+
+class AccessLog(AbstractAccessLogger):
+    """aiohttp's access log hook: one line a request, with its duration."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse,
+            time: float) -> None:
+        self.logger.info("request", extra={"fields": {
+            "method": request.method, "path": request.path, "status": response.status,
+            "ms": round(time * 1000, 2)}})
+
+
+def configure_logging(log_format: str, stream: TextIO) -> logging.Handler:
+    """Send every logger's records (ours and aiohttp's) to `stream` in
+    `log_format`; the handler installed, for removal."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter() if log_format == "json" else TextLogFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+async def serve(settings: ServerSettings, stop: asyncio.Event | None = None) -> None:
+    """Serve the REST app on the data directory's store until `stop` is set,
+    or (with none) until SIGTERM or SIGINT; then shut down gracefully and
+    close the store. ServerFailed when it cannot start."""
+    try:
+        store = await SqliteStore.open(settings.store_path)
+    except StoreError as error:  # the message names the file and why
+        raise ServerFailed(str(error)) from None
+    try:
+        await run_app(build_app(store, max_body_bytes=settings.max_body_bytes), settings, stop)
+    finally:
+        await store.close()
+    LOGGER.info("stopped")
+
+
+async def run_app(app: web.Application, settings: ServerSettings,
+                  stop: asyncio.Event | None = None) -> None:
+    """Listen with `app` on the settings' host and port until stopped; then
+    stop accepting, give handlers running the shutdown timeout, clean up."""
+    runner = web.AppRunner(app, access_log_class=AccessLog, access_log=ACCESS_LOGGER,
+                           shutdown_timeout=settings.shutdown_timeout)
+    await runner.setup()
+    try:
+        await _listen(runner, settings)
+        reason = await _stopped(stop)
+        LOGGER.info("stopping", extra={"fields": {
+            "reason": reason, "deadline_s": settings.shutdown_timeout}})
+    finally:
+        # Closes the listening sockets first, then waits for handlers running
+        # up to shutdown_timeout (cancelling what is left), then runs the
+        # app's cleanup.
+        await runner.cleanup()
+
+
+async def _listen(runner: web.AppRunner, settings: ServerSettings) -> None:
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as error:
+        raise ServerFailed(f"cannot listen on {settings.host}:{settings.port}: "
+                           f"{error.strerror or error}") from None
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        LOGGER.info("listening", extra={"fields": {
+            "host": host, "port": port, "url": f"http://{_url_host(host)}:{port}/",
+            "data_dir": str(settings.data_dir)}})
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _stopped(stop: asyncio.Event | None) -> str:
+    """Wait for `stop`, or for SIGTERM or SIGINT; what stopped it."""
+    if stop is not None:
+        await stop.wait()
+        return "asked"
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[str] = loop.create_future()
+
+    def on_signal(name: str) -> None:
+        if not received.done():
+            received.set_result(name)
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, on_signal, number.name)
+    try:
+        return await received
+    finally:
+        # Keep the signals ignored through the shutdown (its deadline bounds
+        # it); the default SIGINT handler would raise into the cleanup.
+        for number in signals:
+            loop.add_signal_handler(number, lambda: None)
+
+
+def run(flags: Mapping[str, object | None], environ: Mapping[str, str],
+        config_path: str | None = None, *, err: TextIO | None = None) -> int:
+    """The `serve` command: resolve the settings, serve, return the exit code."""
+    err = err or sys.stderr
+    try:
+        settings = resolve(flags, environ, Path(config_path) if config_path else None)
+    except ConfigError as error:
+        print(f"callkernel serve: {error}", file=err)
+        return EXIT_USAGE
+    handler = configure_logging(settings.log_format, err)
+    try:
+        asyncio.run(serve(settings))
+    except ServerFailed as error:
+        LOGGER.error(str(error))
+        return EXIT_USAGE
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return EXIT_OK

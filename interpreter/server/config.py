@@ -1,0 +1,195 @@
+"""The server's settings: from flags, a config file and the environment.
+
+Each setting is looked up in that order and the first place that has it wins:
+a command-line flag, then the `[server]` table of a TOML config file (named
+by `--config` or CALLKERNEL_SERVER_CONFIG), then a CALLKERNEL_SERVER_*
+variable, then its default. `SETTINGS` is the one table of them all: the CLI
+makes its flags from it, and docs/operations.md lists every row (a test
+checks that).
+
+A relative `data_dir` in a config file is relative to the file's folder (the
+file travels with its deployment); from a flag or a variable, relative to the
+working directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_VARIABLE = "CALLKERNEL_SERVER_CONFIG"
+LOG_FORMATS = ("json", "text")
+STORE_FILE = "callkernel.sqlite3"  # inside the data directory
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used, or a config file that cannot be read;
+    the message names where the value came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"  # loopback: exposing the server is a decision, not a default
+    port: int = 8080  # 0 picks a free port (the log's "listening" line says which)
+    data_dir: Path = Path("callkernel-data")
+    max_body_bytes: int = 1_048_576  # the largest request body accepted (413 beyond)
+    log_format: str = "json"  # one JSON object a line, or "text" for people
+    shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM/SIGINT
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / STORE_FILE
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is 0 to 65535")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _log_format(text: str) -> str:
+    if text not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return text
+
+
+def _host(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One row of the table: a field of ServerSettings and its three names."""
+
+    key: str  # the ServerSettings field, and the config file key
+    flag: str
+    variable: str
+    metavar: str
+    parse: Callable[[str], Any]  # text (a flag, a variable, a TOML value) to the value
+    help: str
+    toml_types: tuple[type, ...] = (str,)  # what a config file may give
+
+    @property
+    def default(self) -> object:
+        return getattr(ServerSettings(), self.key)
+
+
+SETTINGS = (
+    Setting("host", "--host", "CALLKERNEL_SERVER_HOST", "HOST", _host,
+            "the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
+    Setting("port", "--port", "CALLKERNEL_SERVER_PORT", "PORT", _port,
+            "the TCP port (default 8080; 0 picks a free one)", (int,)),
+    Setting("data_dir", "--data-dir", "CALLKERNEL_SERVER_DATA_DIR", "DIR", Path,
+            "where the store lives (default ./callkernel-data; created if missing)"),
+    Setting("max_body_bytes", "--max-body-bytes", "CALLKERNEL_SERVER_MAX_BODY_BYTES", "N",
+            _positive_int, "the largest request body accepted, in bytes (default 1048576)",
+            (int,)),
+    Setting("log_format", "--log-format", "CALLKERNEL_SERVER_LOG_FORMAT", "FORMAT",
+            _log_format, "json (default: one object a line) or text"),
+    Setting("shutdown_timeout", "--shutdown-timeout", "CALLKERNEL_SERVER_SHUTDOWN_TIMEOUT",
+            "SECONDS", _non_negative_float,
+            "how long in-flight requests may run after SIGTERM or SIGINT (default 10)",
+            (int, float)),
+)
+
+# Every variable the server reads, with what it does (cli.py's --help shows these).
+ENVIRONMENT = {CONFIG_VARIABLE: "a TOML config file (its [server] table); --config wins",
+               **{setting.variable: setting.help for setting in SETTINGS}}
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """The `[server]` table of a TOML file (ConfigError if unreadable, not
+    TOML, or holding keys no setting has: a typo must not pass silently)."""
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not TOML: {error}") from None
+    unknown_tables = sorted(set(document) - {"server"})
+    if unknown_tables:
+        raise ConfigError(f"{path}: unknown table or key {unknown_tables[0]!r} "
+                          "(server settings go in a [server] table)")
+    table = document.get("server", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: server must be a table ([server])")
+    known = {setting.key for setting in SETTINGS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{path}: [server] has no setting {unknown[0]!r} "
+                          f"(known: {', '.join(sorted(known))})")
+    return dict(table)
+
+
+def resolve(flags: Mapping[str, object | None], environ: Mapping[str, str],
+            config_path: Path | None = None,
+            keys: Collection[str] | None = None) -> ServerSettings:
+    """The settings from `flags` (a key's value, None when not given), the
+    config file (`config_path`, else the one CALLKERNEL_SERVER_CONFIG names)
+    and `environ`; ConfigError naming the source of a bad value. With `keys`,
+    only those are looked up (the rest keep their defaults): `token` needs
+    the data directory, and a bad port must not stop it."""
+    if config_path is None and environ.get(CONFIG_VARIABLE):
+        config_path = Path(environ[CONFIG_VARIABLE])
+    from_file = read_config_file(config_path) if config_path is not None else {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if keys is not None and setting.key not in keys:
+            continue
+        flag = flags.get(setting.key)
+        if flag is not None:
+            values[setting.key] = _parsed(setting, str(flag), f"{setting.flag} {flag}")
+        elif setting.key in from_file:
+            assert config_path is not None
+            values[setting.key] = _from_file(setting, from_file[setting.key], config_path)
+        elif environ.get(setting.variable):
+            text = environ[setting.variable]
+            values[setting.key] = _parsed(setting, text, f"{setting.variable}={text}")
+    return ServerSettings(**values)
+
+
+def _parsed(setting: Setting, text: str, source: str) -> Any:
+    try:
+        return setting.parse(text.strip())
+    except ValueError as error:
+        raise ConfigError(f"{source}: {_reason(str(error))}") from None
+
+
+def _reason(message: str) -> str:
+    # int("x") says "invalid literal for int() with base 10: 'x'": not for operators.
+    return "not a number" if message.startswith(("invalid literal", "could not convert")) \
+        else message
+
+
+def _from_file(setting: Setting, value: object, path: Path) -> Any:
+    source = f"{path}: [server] {setting.key} = {value!r}"
+    # bool is an int in Python; `port = true` is a mistake all the same.
+    if isinstance(value, bool) or not isinstance(value, setting.toml_types):
+        wanted = " or ".join("a number" if kind in (int, float) else "a string"
+                             for kind in setting.toml_types)
+        raise ConfigError(f"{source}: must be {wanted}")
+    parsed = _parsed(setting, str(value), source)
+    if setting.key == "data_dir" and not parsed.is_absolute():
+        return path.parent / parsed
+    return parsed

@@ -1,0 +1,348 @@
+"""The OpenAPI 3.1 document of REST v1, and its rendering as docs/rest-api.md.
+
+Written by hand as data, next to the app: a test checks that every route the
+app serves is here with the scope it enforces, and that every path here is
+served; another that docs/rest-api.md is exactly `render_markdown()`.
+Regenerate the page with `python -m interpreter.server.openapi > docs/rest-api.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from interpreter.server.problems import CODES, PROBLEM_JSON
+
+JSON = "application/json"
+YAML = "application/yaml"
+DOCUMENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/json")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": _ref("Problem")}}}
+
+
+_NAME = {"name": "name", "in": "path", "required": True,
+         "description": "The flow's name: 1 to 64 of a-z, 0-9, _ and -.",
+         "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
+_VERSION = {"name": "version", "in": "path", "required": True,
+            "description": "A version number.", "schema": {"type": "integer", "minimum": 1}}
+
+# Problems every authenticated operation can answer with.
+_AUTH_PROBLEMS = {
+    "401": _problem("Missing, unknown or revoked token (`unauthorized`)."),
+    "403": _problem("The token lacks the scope (`forbidden`)."),
+}
+_NAME_PROBLEMS = {
+    "400": _problem("Not a flow name (`invalid-flow-name`) or a malformed request "
+                    "(`invalid-request`)."),
+    "404": _problem("No such flow or version (`not-found`)."),
+}
+_DOCUMENT = {"description": "The document exactly as uploaded, byte for byte, with the "
+                            "media type it was uploaded as (YAML types are stored as "
+                            "`application/yaml`). `X-Flow-Version` names the version.",
+             "headers": {"X-Flow-Version": {"schema": {"type": "integer"},
+                                            "description": "The version served."}},
+             "content": {YAML: {"schema": {"type": "string"}}, JSON: {"schema": {}}}}
+
+
+def _operation(operation_id: str, summary: str, scope: str | None, responses: dict[str, Any],
+               *, description: str = "", parameters: list[dict[str, Any]] | None = None,
+               body: dict[str, Any] | None = None, tag: str = "flows") -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = body
+    if scope is None:
+        operation["security"] = []
+    else:
+        operation["security"] = [{"bearer": [scope]}]
+        responses = {**responses, **_AUTH_PROBLEMS}
+    operation["responses"] = dict(sorted(
+        {**responses, "500": _problem("Unexpected error (`internal-error`); logged, no "
+                                      "details in the body.")}.items()))
+    return operation
+
+
+def _command_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+_COMMAND_PROBLEMS = {
+    **_NAME_PROBLEMS,
+    "409": _problem("The live version is not what was expected, or (rollback) the version "
+                    "is not older than the live one (`conflict`)."),
+    "413": _problem("Body over 16 KiB (`payload-too-large`)."),
+    "415": _problem("Not `application/json` (`unsupported-media-type`)."),
+}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {"get": _operation(
+        "healthz", "Liveness: the process answers", None,
+        {"200": _json(_ref("Status"), "Alive.")}, tag="ops")},
+    "/readyz": {"get": _operation(
+        "readyz", "Readiness: the store answers", None,
+        {"200": _json(_ref("Status"), "Ready."),
+         "503": _problem("The store does not answer (`store-unavailable`).")}, tag="ops")},
+    "/v1/openapi.json": {"get": _operation(
+        "openapi", "This document", None,
+        {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}, tag="ops")},
+    "/v1/flows": {"get": _operation(
+        "listFlows", "List flows", "read",
+        {"200": _json({"type": "object", "required": ["flows"],
+                       "properties": {"flows": {"type": "array",
+                                                "items": _ref("FlowSummary")}}},
+                      "Every flow, by name.")})},
+    "/v1/flows/{name}": {
+        "post": _operation(
+            "uploadVersion", "Upload a new version", "flows",
+            {"201": {**_json(_ref("UploadResult"), "Stored as a draft (not live)."),
+                     "headers": {"Location": {"schema": {"type": "string"},
+                                              "description": "The new version's URL."}}},
+             "400": _NAME_PROBLEMS["400"],
+             "413": _problem("Body over the server's limit (`payload-too-large`); checked "
+                             "by Content-Length and while reading."),
+             "415": _problem("Not a YAML or JSON media type, or not UTF-8 "
+                             "(`unsupported-media-type`)."),
+             "422": _problem("The document has errors (`invalid-document`): `errors` lists "
+                             "every diagnostic, warnings included, as `callkernel lint "
+                             "--format json` prints them.")},
+            description="The body is the flow document. It is loaded, linted and compiled "
+                        "as `callkernel lint` and `compile` do (size, depth and alias "
+                        "bounds included), and stored byte for byte as a new draft "
+                        "version numbered one past the latest.",
+            parameters=[_NAME],
+            body={"required": True, "content": {t: {"schema": {"type": "string"}}
+                                                for t in DOCUMENT_TYPES}}),
+        "get": _operation(
+            "getFlow", "Get a flow's summary", "read",
+            {"200": _json(_ref("FlowSummary"), "The flow."), **_NAME_PROBLEMS},
+            parameters=[_NAME]),
+        "delete": _operation(
+            "deleteFlow", "Delete a flow and all its versions", "flows",
+            {"204": {"description": "Deleted."}, **_NAME_PROBLEMS}, parameters=[_NAME]),
+    },
+    "/v1/flows/{name}/versions": {"get": _operation(
+        "listVersions", "List a flow's versions (without their documents)", "read",
+        {"200": _json({"type": "object", "required": ["name", "versions"],
+                       "properties": {"name": {"type": "string"},
+                                      "versions": {"type": "array",
+                                                   "items": _ref("VersionInfo")}}},
+                      "Oldest first."), **_NAME_PROBLEMS},
+        parameters=[_NAME])},
+    "/v1/flows/{name}/versions/{version}": {"get": _operation(
+        "getVersion", "Get one version's document (or its metadata)", "read",
+        {"200": _DOCUMENT, **_NAME_PROBLEMS},
+        description="The document as uploaded. With `Accept: application/json` the "
+                    "version's metadata (`VersionInfo`) instead; use `/source` to fetch "
+                    "a JSON document itself.",
+        parameters=[_NAME, _VERSION])},
+    "/v1/flows/{name}/source": {"get": _operation(
+        "getSource", "Get the live, latest or a numbered version's document", "read",
+        {"200": _DOCUMENT, **_NAME_PROBLEMS},
+        parameters=[_NAME, {
+            "name": "version", "in": "query", "required": False,
+            "description": "`latest` (the default), `live`, or a version number.",
+            "schema": {"oneOf": [{"type": "string", "enum": ["latest", "live"]},
+                                 {"type": "string", "pattern": "^[1-9][0-9]*$"}]}}])},
+    "/v1/flows/{name}/publish": {"post": _operation(
+        "publish", "Make a version live", "flows",
+        {"200": _json(_ref("FlowSummary"), "Now live."), **_COMMAND_PROBLEMS},
+        description="Atomic. With `expected_live`, only if the live version is still "
+                    "that one (409 otherwise): of concurrent publishes that expect the "
+                    "same live version, exactly one succeeds. `expected_live` absent or "
+                    "null: no check. Publishing the live version again is a no-op.",
+        parameters=[_NAME], body=_command_body("PublishRequest"))},
+    "/v1/flows/{name}/rollback": {"post": _operation(
+        "rollback", "Make an earlier version live again", "flows",
+        {"200": _json(_ref("FlowSummary"), "Now live."), **_COMMAND_PROBLEMS},
+        description="Like publish with `expected_live` set to the current live version; "
+                    "409 when the version is not older than the live one (or none is live).",
+        parameters=[_NAME], body=_command_body("RollbackRequest"))},
+}
+
+_DIAGNOSTIC = {
+    "type": "object", "required": ["code", "severity", "message", "line", "col"],
+    "description": "One diagnostic, as `callkernel lint --format json` prints it.",
+    "properties": {
+        "file": {"type": "string", "description": "`<name>.yaml` or `<name>.json`."},
+        "line": {"type": "integer"}, "col": {"type": "integer"},
+        "code": {"type": "string", "description": "CK001..., see docs/diagnostics.md."},
+        "severity": {"type": "string", "enum": ["error", "warning", "info"]},
+        "message": {"type": "string"},
+        "path": {"type": "string", "description": "The node, as `sections/main/0`."},
+        "hint": {"type": ["string", "null"]},
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Problem": {
+        "type": "object", "required": ["type", "title", "status", "detail", "code"],
+        "description": "An RFC 7807 problem document: every error response is one.",
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "enum": sorted(CODES)},
+            "errors": {"type": "array", "items": _ref("Diagnostic")},
+        }},
+    "Diagnostic": _DIAGNOSTIC,
+    "Status": {"type": "object", "required": ["status"],
+               "properties": {"status": {"type": "string"}}},
+    "FlowSummary": {
+        "type": "object", "required": ["name", "versions", "latest", "live", "updated_at"],
+        "properties": {
+            "name": {"type": "string"},
+            "versions": {"type": "integer", "description": "How many versions it has."},
+            "latest": {"type": "integer", "description": "The newest version."},
+            "live": {"type": ["integer", "null"], "description": "The published version."},
+            "updated_at": {"type": "number", "description": "Seconds since the epoch."},
+        }},
+    "VersionInfo": {
+        "type": "object",
+        "required": ["name", "version", "content_hash", "media_type", "size", "created_at",
+                     "warnings", "live"],
+        "properties": {
+            "name": {"type": "string"}, "version": {"type": "integer"},
+            "content_hash": {"type": "string", "description": "`sha256:...` of the "
+                                                              "compiled flow."},
+            "media_type": {"type": "string", "enum": [YAML, JSON]},
+            "size": {"type": "integer", "description": "Bytes."},
+            "created_at": {"type": "number"},
+            "warnings": {"type": "array", "items": {"type": "string"},
+                         "description": "Lint warnings, one line each as the CLI prints."},
+            "live": {"type": "boolean"},
+        }},
+    "UploadResult": {
+        "type": "object",
+        "required": ["name", "version", "content_hash", "warnings", "diagnostics", "live"],
+        "properties": {
+            "name": {"type": "string"}, "version": {"type": "integer"},
+            "content_hash": {"type": "string"},
+            "warnings": {"type": "array", "items": {"type": "string"},
+                         "description": "Lint warnings, one line each as the CLI prints."},
+            "diagnostics": {"type": "array", "items": _ref("Diagnostic"),
+                            "description": "Every diagnostic the document had "
+                                           "(warnings, notes), structured."},
+            "live": {"type": "boolean", "const": False},
+        }},
+    "PublishRequest": {
+        "type": "object", "required": ["version"],
+        "properties": {"version": {"type": "integer", "minimum": 1},
+                       "expected_live": {"type": ["integer", "null"], "minimum": 1}}},
+    "RollbackRequest": {
+        "type": "object", "required": ["version"],
+        "properties": {"version": {"type": "integer", "minimum": 1}}},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "callkernel REST API", "version": "1",
+        "description": "Upload, publish and roll back flows. Every endpoint but `/healthz`, "
+                       "`/readyz` and `/v1/openapi.json` needs `Authorization: Bearer "
+                       "<token>`; a token's scopes are `read` (every GET), `flows` (upload, "
+                       "publish, roll back, delete), `calls` and `admin` (everything). Every "
+                       "error is an `application/problem+json` document with a stable "
+                       "`code`.",
+    },
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "A token from `callkernel token "
+                                                      "create`; the scope a route needs "
+                                                      "is listed in its requirement."}},
+        "schemas": SCHEMAS,
+    },
+}
+
+
+# ------------------------------------------------------------ docs/rest-api.md
+
+def render_markdown(document: dict[str, Any] | None = None) -> str:
+    """docs/rest-api.md: the OpenAPI document as a page."""
+    doc = document or OPENAPI
+    info = doc["info"]
+    lines = [f"# {info['title']}", "",
+             "<!-- Generated from interpreter/server/openapi.py by `python -m "
+             "interpreter.server.openapi > docs/rest-api.md`; do not edit. -->", "",
+             info["description"], "",
+             "The machine-readable document is served at `GET /v1/openapi.json`.", "",
+             "## Endpoints", "",
+             "| Method | Path | Scope | Summary |", "|---|---|---|---|"]
+    for path, method, operation in _operations(doc):
+        lines.append(f"| {method.upper()} | `{path}` | {_scope(operation)} | "
+                     f"{operation['summary']} |")
+    for path, method, operation in _operations(doc):
+        lines += ["", f"### {method.upper()} `{path}`", "", operation["summary"] + ".", ""]
+        if "description" in operation:
+            lines += [operation["description"], ""]
+        lines.append(f"Scope: {_scope(operation)}.")
+        if operation.get("parameters"):
+            lines.append("")
+        for parameter in operation.get("parameters", []):
+            lines.append(f"- `{parameter['name']}` ({parameter['in']}): "
+                         f"{parameter['description']}")
+        if "requestBody" in operation:
+            types = ", ".join(f"`{t}`" for t in operation["requestBody"]["content"])
+            lines += ["", f"Body: {types}."]
+        lines += ["", "| Status | Meaning |", "|---|---|"]
+        for status, response in operation["responses"].items():
+            lines.append(f"| {status} | {response['description']} |")
+    lines += ["", "## Problem codes", "", "| Code | Status | Title |", "|---|---|---|"]
+    for code, (status, title) in sorted(CODES.items(), key=lambda item: (item[1][0], item[0])):
+        lines.append(f"| `{code}` | {status} | {title} |")
+    lines += ["", "## Schemas"]
+    for name, schema in doc["components"]["schemas"].items():
+        lines += ["", f"### {name}", ""]
+        if "description" in schema:
+            lines += [schema["description"], ""]
+        lines += ["| Field | Type | Required | Notes |", "|---|---|---|---|"]
+        required = set(schema.get("required", []))
+        for field, spec in schema["properties"].items():
+            lines.append(f"| `{field}` | {_type(spec)} | {'yes' if field in required else ''} "
+                         f"| {spec.get('description', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, operation) for path, item in doc["paths"].items()
+            for method, operation in item.items()]
+
+
+def _scope(operation: dict[str, Any]) -> str:
+    requirement = operation["security"]
+    return "none" if not requirement else ", ".join(f"`{s}`" for s in requirement[0]["bearer"])
+
+
+def _type(spec: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        return str(spec["$ref"]).rsplit("/", 1)[1]
+    kind = spec.get("type", "any")
+    if kind == "array":
+        return _type(spec["items"]) + "[]"
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if "enum" in spec:
+        return " \\| ".join(f"`{v}`" for v in spec["enum"])
+    return str(kind)
+
+
+if __name__ == "__main__":  # pragma: no cover - the docs regeneration command
+    import sys
+
+    if sys.argv[1:] == ["--json"]:
+        print(json.dumps(OPENAPI, indent=2))
+    else:
+        sys.stdout.write(render_markdown())

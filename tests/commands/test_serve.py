@@ -1,0 +1,357 @@
+"""`callkernel serve` and `callkernel token`: the server process, its logs,
+its shutdown, and tokens made on its data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import cli
+from interpreter.commands import serve as serve_command
+from interpreter.commands import token as token_command
+from interpreter.server.config import ServerSettings
+from interpreter.server.store import Scope
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPPORT = ROOT / "flows" / "support.yaml"
+STARTUP_LIMIT_S = 10.0
+EXIT_LIMIT_S = 5.0
+# Loopback requests must not wander off to a proxy from the environment.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    finally:
+        sys.stdout, sys.stderr = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def _create_token(data_dir: Path, name: str, *scopes: str) -> dict[str, object]:
+    argv = ["token", "create", name, "--json", "--data-dir", str(data_dir)]
+    for scope in scopes:
+        argv += ["--scope", scope]
+    code, out, err = _main(argv)
+    assert code == 0, err
+    created: dict[str, object] = json.loads(out)
+    return created
+
+
+# -- tokens -----------------------------------------------------------------
+
+def test_token_create_list_revoke_round_trip(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    created = _create_token(data_dir, "ci", "flows", "read")
+    secret, token_id = str(created["secret"]), str(created["token_id"])
+    assert secret.startswith("ck_") and token_id.startswith("tok_")
+    assert created["scopes"] == ["flows", "read"] and created["revoked"] is False
+
+    code, out, _ = _main(["token", "list", "--json", "--data-dir", str(data_dir)])
+    assert code == 0
+    assert [(t["token_id"], t["name"], t["revoked"]) for t in json.loads(out)] == \
+        [(token_id, "ci", False)]
+    assert secret not in out  # the secret is shown once, at creation
+
+    code, out, _ = _main(["token", "revoke", token_id, "--data-dir", str(data_dir)])
+    assert (code, out) == (0, f"revoked {token_id} (ci)\n")
+    code, out, _ = _main(["token", "list", "--data-dir", str(data_dir)])
+    assert code == 0 and out.startswith(f"{token_id}  revoked") and out.rstrip().endswith("ci")
+
+
+def test_token_create_text_output_shows_the_id_and_secret_once(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = token_command.create("deploy", ["admin"], data_dir=str(tmp_path), environ={},
+                                out=out, err=err)
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("token_id: tok_") and lines[1].startswith("secret:   ck_")
+    assert "shown only now" in err.getvalue()
+    assert lines[1].split()[1] not in err.getvalue()
+
+
+def test_token_data_dir_comes_from_the_environment_too(tmp_path: Path) -> None:
+    # Only the data directory matters to tokens: a server setting that is
+    # wrong does not stop them.
+    environ = {"CALLKERNEL_SERVER_DATA_DIR": str(tmp_path / "from-env"),
+               "CALLKERNEL_SERVER_PORT": "not-a-port"}
+    assert token_command.create("x", [Scope.READ.value], environ=environ,
+                                out=io.StringIO(), err=io.StringIO()) == 0
+    assert (tmp_path / "from-env" / "callkernel.sqlite3").is_file()
+
+
+def test_token_revoke_unknown_id_exits_one(tmp_path: Path) -> None:
+    _create_token(tmp_path, "ci", "read")
+    code, _, err = _main(["token", "revoke", "tok_nope", "--data-dir", str(tmp_path)])
+    assert code == 1 and "no token 'tok_nope'" in err
+
+
+def test_token_list_does_not_create_a_store_where_none_is(tmp_path: Path) -> None:
+    code, _, err = _main(["token", "list", "--data-dir", str(tmp_path / "typo")])
+    assert code == 2 and "no store in" in err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_token_create_needs_a_known_scope(tmp_path: Path) -> None:
+    assert _main(["token", "create", "ci", "--data-dir", str(tmp_path)])[0] == 2
+    code, _, err = _main(["token", "create", "ci", "--scope", "root", "--data-dir",
+                          str(tmp_path)])
+    assert code == 2 and "invalid choice: 'root'" in err
+
+
+# -- serve, in process ------------------------------------------------------
+
+def test_serve_refuses_a_bad_setting_before_starting(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = serve_command.run({"data_dir": str(tmp_path)},
+                             {"CALLKERNEL_SERVER_PORT": "eighty"}, err=err)
+    assert code == 2
+    assert err.getvalue() == "callkernel serve: CALLKERNEL_SERVER_PORT=eighty: not a number\n"
+
+
+def test_serve_exits_two_with_a_json_line_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = io.StringIO()
+        code = serve_command.run({"data_dir": str(tmp_path), "port": str(port)}, {}, err=err)
+    assert code == 2
+    entry = json.loads(err.getvalue().splitlines()[-1])
+    assert entry["level"] == "error"
+    assert entry["message"].startswith(f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_json_log_lines_carry_the_request_fields() -> None:
+    record = logging.LogRecord("callkernel.server.access", logging.INFO, __file__, 1,
+                               "request", None, None)
+    record.fields = {"method": "GET", "path": "/healthz", "status": 200, "ms": 1.25}
+    entry = json.loads(serve_command.JsonLogFormatter().format(record))
+    assert list(entry) == ["time", "level", "message", *serve_command.REQUEST_FIELDS]
+    assert (entry["level"], entry["status"], entry["ms"]) == ("info", 200, 1.25)
+    assert entry["time"].endswith("Z") and entry["time"][10] == "T"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _until_listening(port: int) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            assert time.monotonic() < deadline, "not listening"
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+
+
+async def _until_refused(port: int) -> None:
+    deadline = time.monotonic() + EXIT_LIMIT_S
+    while True:
+        assert time.monotonic() < deadline, "still accepting connections"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            return
+        except ConnectionResetError:  # it was in the backlog as the listener closed
+            continue
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.01)
+
+
+def _held_app(entered: asyncio.Event, release: asyncio.Event,
+              cancelled: list[bool]) -> web.Application:
+    """An app whose one handler runs until `release` is set."""
+    async def held(request: web.Request) -> web.Response:
+        entered.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_get("/held", held)
+    return app
+
+
+async def test_shutdown_stops_accepting_and_lets_a_running_handler_finish() -> None:
+    entered, release, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    cancelled: list[bool] = []
+    port = _free_port()
+    settings = ServerSettings(port=port, shutdown_timeout=EXIT_LIMIT_S)
+    serving = asyncio.create_task(
+        serve_command.run_app(_held_app(entered, release, cancelled), settings, stop))
+    await _until_listening(port)
+    async with aiohttp.ClientSession() as session:
+        response = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/held"))
+        await asyncio.wait_for(entered.wait(), EXIT_LIMIT_S)
+        stop.set()
+        await _until_refused(port)  # no new connections while the handler still runs
+        assert not serving.done()
+        release.set()
+        async with await response as answer:
+            assert (answer.status, await answer.text()) == (200, "finished")
+    await asyncio.wait_for(serving, EXIT_LIMIT_S)
+    assert cancelled == []
+
+
+async def test_shutdown_cancels_a_handler_still_running_at_the_deadline() -> None:
+    entered, never, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    cancelled: list[bool] = []
+    port = _free_port()
+    settings = ServerSettings(port=port, shutdown_timeout=0.2)
+    serving = asyncio.create_task(
+        serve_command.run_app(_held_app(entered, never, cancelled), settings, stop))
+    await _until_listening(port)
+    async with aiohttp.ClientSession() as session:
+        response = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/held"))
+        await asyncio.wait_for(entered.wait(), EXIT_LIMIT_S)
+        stop.set()
+        await asyncio.wait_for(serving, EXIT_LIMIT_S)  # bounded by the deadline, not the handler
+        with pytest.raises(aiohttp.ClientError):
+            await response
+    assert cancelled == [True]
+
+
+def test_text_log_lines_put_fields_after_the_message() -> None:
+    record = logging.LogRecord("callkernel.server", logging.WARNING, __file__, 1,
+                               "listening", None, None)
+    record.fields = {"host": "127.0.0.1", "port": 8080}
+    line = serve_command.TextLogFormatter().format(record)
+    assert line.endswith("Z warning listening host=127.0.0.1 port=8080")
+
+
+# -- serve, as a process ----------------------------------------------------
+
+class Server:
+    """A `callkernel serve` subprocess on loopback, its log in a file."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        environ = {key: value for key, value in os.environ.items()
+                   if not key.startswith("CALLKERNEL_SERVER_")}
+        with log.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "interpreter", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--data-dir", str(data_dir)],
+                cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_LIMIT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                with HTTP.open(f"{self.base}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:  # not listening yet
+                time.sleep(0.05)
+        raise AssertionError(f"no /healthz within {STARTUP_LIMIT_S} s:\n{self.log.read_text()}")
+
+    def request(self, method: str, path: str, secret: str, body: bytes | None = None,
+                content_type: str | None = None) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {secret}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(f"{self.base}{path}", data=body, method=method,
+                                         headers=headers)
+        try:
+            with HTTP.open(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def terminate(self, signal_number: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signal_number)
+        return self.process.wait(timeout=EXIT_LIMIT_S)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_entries(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.kill()
+
+
+def test_served_flow_survives_sigterm_and_a_restart(tmp_path: Path,
+                                                    servers: list[Server]) -> None:
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, tmp_path / "first.log")
+    servers.append(first)
+    first.wait_healthy()
+    # Made while the server runs, on the same store: usable at once.
+    secret = str(_create_token(data_dir, "ci", "flows", "read")["secret"])
+    source = SUPPORT.read_bytes()
+
+    status, body = first.request("POST", "/v1/flows/support", secret, source,
+                                 "application/yaml")
+    assert status == 201, body
+    assert json.loads(body)["version"] == 1
+    assert first.request("GET", "/v1/flows/support/source?version=1", secret) == (200, source)
+    assert first.request("GET", "/v1/flows", "ck_wrong")[0] == 401
+
+    started = time.monotonic()
+    assert first.terminate() == 0
+    assert time.monotonic() - started < EXIT_LIMIT_S
+
+    entries = first.log_entries()
+    assert (entries[0]["message"], entries[0]["port"]) == ("listening", first.port)
+    post = next(e for e in entries if e.get("method") == "POST")
+    assert (post["path"], post["status"]) == ("/v1/flows/support", 201)
+    assert isinstance(post["ms"], float) and post["ms"] > 0
+    assert [e["message"] for e in entries][-2:] == ["stopping", "stopped"]
+    assert entries[-2]["reason"] == "SIGTERM"
+    assert secret not in first.log.read_text()
+
+    second = Server(data_dir, tmp_path / "second.log")
+    servers.append(second)
+    second.wait_healthy()
+    assert second.request("GET", "/v1/flows/support/source?version=latest", secret) == \
+        (200, source)
+    assert second.terminate(signal.SIGINT) == 0  # Ctrl-C stops it the same way
+    assert second.log_entries()[-2]["reason"] == "SIGINT"

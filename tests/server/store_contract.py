@@ -1,0 +1,311 @@
+"""The `Store` port's contract, as checks any implementation must pass.
+
+Each check is an async function taking `open_store`: a function that opens
+the implementation under test on one backing store, empty before the first
+call; calling it again (after a close) reopens the same data. A test module
+per implementation runs `CONTRACT` against its own `open_store`
+(tests/server/test_sqlite_store.py for SQLite), so a networked store later
+runs exactly these checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from interpreter.server.store import (
+    Conflict,
+    FlowVersion,
+    NotFound,
+    Scope,
+    Store,
+    StoreError,
+)
+
+OpenStore = Callable[[], Awaitable[Store]]
+Check = Callable[[OpenStore], Awaitable[None]]
+
+YAML = "application/yaml"
+JSON = "application/json"
+# Not UTF-8 (a lone 0xff, a truncated sequence), a NUL, CRLF and a BOM: the
+# store keeps bytes, it never decodes them.
+ODD_BYTES = b"\xef\xbb\xbfversion: 1.0.0\r\nsections:\x00\xff\xfe\xc3\r\n\t- x: 'caf\xe9'\n"
+
+
+@asynccontextmanager
+async def opened(open_store: OpenStore) -> AsyncIterator[Store]:
+    store = await open_store()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def add(store: Store, name: str, source: bytes = b"version: 1.0.0\n",
+              media_type: str = YAML, warnings: tuple[str, ...] = ()) -> FlowVersion:
+    return await store.add_version(name, source, media_type, f"sha256:{len(source):x}",
+                                   warnings)
+
+
+async def add_version_numbers_from_one_and_returns_what_it_stored(
+        open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        first = await store.add_version("support", b"a: 1\n", YAML, "sha256:aa",
+                                        ("W001 something", "W002 ünïcode"))
+        second = await store.add_version("support", b'{"a": 2}', JSON, "sha256:bb", ())
+        assert (first.name, first.version, second.version) == ("support", 1, 2)
+        assert first.content_hash == "sha256:aa"
+        assert first.warnings == ("W001 something", "W002 ünïcode")
+        assert (second.media_type, second.warnings) == (JSON, ())
+        assert await store.version("support", 1) == first
+        assert await store.version("support", 2) == second
+
+
+async def versions_are_numbered_per_flow(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await add(store, "a")
+        await add(store, "a")
+        assert (await add(store, "b")).version == 1
+        assert (await add(store, "a")).version == 3
+
+
+async def sources_are_kept_byte_for_byte(open_store: OpenStore) -> None:
+    megabyte = (b"# " + bytes(range(256)) * 4096)[: 1 << 20]
+    async with opened(open_store) as store:
+        odd = await add(store, "odd", ODD_BYTES)
+        big = await add(store, "big", megabyte, JSON)
+        empty_warnings = await add(store, "odd", b"")
+        assert (await store.version("odd", odd.version)).source == ODD_BYTES
+        assert (await store.version("big")).source == megabyte
+        assert len((await store.version("big")).source) == 1 << 20
+        assert [v.source for v in await store.versions("odd")] == [ODD_BYTES, b""]
+        assert empty_warnings.source == b""
+        assert big.media_type == JSON
+
+
+async def flows_are_listed_by_name_with_their_counts(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        assert await store.flows() == []
+        for name in ("sales", "billing-2", "alpha_1", "sales", "billing"):
+            await add(store, name)
+        await store.publish("sales", 1)
+        summaries = await store.flows()
+        assert [s.name for s in summaries] == ["alpha_1", "billing", "billing-2", "sales"]
+        sales = summaries[-1]
+        assert (sales.versions, sales.latest, sales.live) == (2, 2, 1)
+        assert (summaries[0].versions, summaries[0].latest, summaries[0].live) == (1, 1, None)
+        assert await store.flow("sales") == sales
+
+
+async def unknown_flows_are_not_found(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await add(store, "known")
+        with pytest.raises(NotFound):
+            await store.flow("nope")
+        with pytest.raises(NotFound):
+            await store.versions("nope")
+        with pytest.raises(NotFound):
+            await store.version("nope")
+        with pytest.raises(NotFound):
+            await store.version("nope", live=True)
+        with pytest.raises(NotFound):
+            await store.publish("nope", 1)
+        with pytest.raises(NotFound):
+            await store.delete_flow("nope")
+        assert [s.name for s in await store.flows()] == ["known"]
+
+
+async def versions_are_listed_oldest_first(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        stored = [await add(store, "f", f"v: {n}\n".encode()) for n in range(5)]
+        listed = await store.versions("f")
+        assert [v.version for v in listed] == [1, 2, 3, 4, 5]
+        assert listed == stored
+
+
+async def version_picks_the_numbered_live_or_latest(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for n in range(3):
+            await add(store, "f", f"v: {n}\n".encode())
+        assert (await store.version("f")).version == 3
+        with pytest.raises(NotFound, match="live"):
+            await store.version("f", live=True)
+        await store.publish("f", 2)
+        assert (await store.version("f", live=True)).version == 2
+        assert (await store.version("f")).version == 3  # latest, not live
+        assert (await store.version("f", 1)).source == b"v: 0\n"
+        for missing in (0, 4, -1):
+            with pytest.raises(NotFound):
+                await store.version("f", missing)
+
+
+async def publish_moves_the_live_version(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for _ in range(3):
+            await add(store, "f")
+        summary = await store.publish("f", 1)
+        assert (summary.name, summary.live, summary.latest, summary.versions) == ("f", 1, 3, 3)
+        assert (await store.publish("f", 3, expected_live=1)).live == 3
+        # A rollback is a publish of an older version, guarded by the live one.
+        assert (await store.publish("f", 2, expected_live=3)).live == 2
+        assert (await store.flow("f")).live == 2
+        assert (await store.publish("f", 2, expected_live=2)).live == 2  # idempotent
+
+
+async def publish_with_a_stale_expected_live_conflicts(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for _ in range(3):
+            await add(store, "f")
+        with pytest.raises(Conflict):
+            await store.publish("f", 1, expected_live=2)  # nothing is live yet
+        await store.publish("f", 2)
+        with pytest.raises(Conflict):
+            await store.publish("f", 3, expected_live=1)
+        assert (await store.flow("f")).live == 2
+
+
+async def publish_of_an_unknown_version_is_not_found(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await add(store, "f")
+        await store.publish("f", 1)
+        for missing in (0, 2, 99):
+            with pytest.raises(NotFound):
+                await store.publish("f", missing)
+            with pytest.raises(NotFound):
+                await store.publish("f", missing, expected_live=1)
+        assert (await store.flow("f")).live == 1
+
+
+async def delete_flow_removes_it_and_its_versions(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await add(store, "gone")
+        await add(store, "gone")
+        await store.publish("gone", 2)
+        await add(store, "kept")
+        await store.delete_flow("gone")
+        assert [s.name for s in await store.flows()] == ["kept"]
+        with pytest.raises(NotFound):
+            await store.flow("gone")
+        with pytest.raises(NotFound):
+            await store.version("gone", 1)
+        with pytest.raises(NotFound):
+            await store.delete_flow("gone")
+        # The name is free again: a new flow numbered from one, nothing live.
+        assert (await add(store, "gone")).version == 1
+        assert (await store.flow("gone")).live is None
+        assert (await store.flow("kept")).versions == 1
+
+
+async def concurrent_adds_get_distinct_consecutive_numbers(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        added = await asyncio.gather(
+            *(add(store, "busy", f"n: {n}\n".encode()) for n in range(20)),
+            *(add(store, "other") for _ in range(5)))
+        busy = [v for v in added if v.name == "busy"]
+        assert sorted(v.version for v in busy) == list(range(1, 21))
+        assert sorted(v.version for v in added if v.name == "other") == [1, 2, 3, 4, 5]
+        # Each number holds the source that was added under it.
+        for stored in busy:
+            assert (await store.version("busy", stored.version)).source == stored.source
+        assert (await store.flow("busy")).versions == 20
+
+
+async def concurrent_publishes_from_one_live_version_one_wins(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for _ in range(3):
+            await add(store, "f")
+        await store.publish("f", 1)
+        outcomes = await asyncio.gather(store.publish("f", 2, expected_live=1),
+                                        store.publish("f", 3, expected_live=1),
+                                        return_exceptions=True)
+        won = [o for o in outcomes if not isinstance(o, BaseException)]
+        lost = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(won) == 1 and len(lost) == 1
+        assert isinstance(lost[0], Conflict)
+        assert (await store.flow("f")).live == won[0].live
+
+
+async def tokens_are_stored_by_secret_hash(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        assert await store.tokens() == []
+        admin = await store.add_token("ops", frozenset({Scope.ADMIN}), "a" * 64)
+        ci = await store.add_token("ci", frozenset({Scope.READ, Scope.FLOWS}), "b" * 64)
+        assert admin.token_id.startswith("tok_") and admin.token_id != ci.token_id
+        assert (ci.name, ci.revoked) == ("ci", False)
+        assert ci.scopes == frozenset({Scope.READ, Scope.FLOWS})
+        assert await store.token_by_hash("b" * 64) == ci
+        assert await store.token_by_hash("c" * 64) is None
+        assert await store.tokens() == [admin, ci]  # in creation order
+
+
+async def a_second_token_with_the_same_secret_hash_conflicts(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        first = await store.add_token("one", frozenset({Scope.READ}), "d" * 64)
+        with pytest.raises(Conflict):
+            await store.add_token("two", frozenset({Scope.ADMIN}), "d" * 64)
+        assert await store.tokens() == [first]
+
+
+async def revoked_tokens_stay_listed_as_revoked(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        token = await store.add_token("old", frozenset({Scope.CALLS}), "e" * 64)
+        revoked = await store.revoke_token(token.token_id)
+        assert revoked.revoked and revoked.token_id == token.token_id
+        assert revoked.scopes == token.scopes
+        assert await store.revoke_token(token.token_id) == revoked  # twice is fine
+        assert await store.token_by_hash("e" * 64) == revoked
+        assert await store.tokens() == [revoked]
+        with pytest.raises(NotFound):
+            await store.revoke_token("tok_unknown")
+
+
+async def everything_survives_a_close_and_reopen(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        stored = [await add(store, "f", ODD_BYTES, warnings=("W1 careful",)),
+                  await add(store, "f", b"{}", JSON),
+                  await add(store, "g")]
+        await store.publish("f", 2)
+        token = await store.add_token("ops", frozenset(Scope), "f" * 64)
+        kept = await store.add_token("ci", frozenset({Scope.READ}), "0" * 64)
+        revoked = await store.revoke_token(token.token_id)
+        flows = await store.flows()
+    async with opened(open_store) as store:
+        assert await store.flows() == flows
+        assert await store.versions("f") == stored[:2]
+        assert await store.version("g") == stored[2]
+        assert (await store.version("f", live=True)).version == 2
+        assert await store.tokens() == [revoked, kept]
+        assert (await add(store, "f")).version == 3
+
+
+async def a_closed_store_refuses_work(open_store: OpenStore) -> None:
+    store = await open_store()
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(StoreError):
+        await store.flows()
+
+
+CONTRACT: tuple[Check, ...] = (
+    add_version_numbers_from_one_and_returns_what_it_stored,
+    versions_are_numbered_per_flow,
+    sources_are_kept_byte_for_byte,
+    flows_are_listed_by_name_with_their_counts,
+    unknown_flows_are_not_found,
+    versions_are_listed_oldest_first,
+    version_picks_the_numbered_live_or_latest,
+    publish_moves_the_live_version,
+    publish_with_a_stale_expected_live_conflicts,
+    publish_of_an_unknown_version_is_not_found,
+    delete_flow_removes_it_and_its_versions,
+    concurrent_adds_get_distinct_consecutive_numbers,
+    concurrent_publishes_from_one_live_version_one_wins,
+    tokens_are_stored_by_secret_hash,
+    a_second_token_with_the_same_secret_hash_conflicts,
+    revoked_tokens_stay_listed_as_revoked,
+    everything_survives_a_close_and_reopen,
+    a_closed_store_refuses_work,
+)
