@@ -38,6 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_response.py
 	$(BIN)/python bench/bench_heard.py
 	$(BIN)/python bench/bench_dtmf.py
+	$(BIN)/python bench/bench_stt.py
+	$(BIN)/python bench/bench_talkers.py
+	$(BIN)/python bench/bench_rest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

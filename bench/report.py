@@ -37,8 +37,10 @@ Measured by the benchmarks, never asserted in timed tests.
 """ + "".join(f"| {what} | {target} |\n" for what, target in TARGETS) + """
 The sections below measure lint + compile, memory per live call and the
 orchestration overhead per turn; barge-in and response time with the
-embedded engines, and concurrent audio calls on one core; the REST target
-has no benchmark yet.
+embedded engines, concurrent audio calls on one core (and callers speaking
+with recognition on the tick or in workers); heard text over random
+barge-in points; DTMF and recognition quality; and REST publish throughput
+from a separate client process (bench_rest).
 """
 
 
