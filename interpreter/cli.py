@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from interpreter.commands import console as console_command
 from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
+from interpreter.commands import remote as remote_command
 from interpreter.commands import run as run_command
 from interpreter.commands import serve as serve_command
 from interpreter.commands import test as test_command
@@ -58,6 +59,8 @@ CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY",
 # interpreter/server/config.py, which docs/operations.md lists row by row.
 SERVER_VARIABLES = tuple(server_config.ENVIRONMENT)
 TOKEN_VARIABLES = (server_config.CONFIG_VARIABLE, "CALLKERNEL_SERVER_DATA_DIR")
+# What the server's clients (push, flows, versions, publish, rollback) read.
+CLIENT_VARIABLES = tuple(remote_command.ENVIRONMENT)
 SERVER_DOCS = "docs/cli.md, docs/operations.md"
 
 USAGE_EXIT = (2, "usage error, or unreadable input (missing file, permission denied, "
@@ -71,7 +74,7 @@ def _epilog(codes: Sequence[tuple[int, str]], variables: Sequence[str] = (),
     lines += [f"  {code}  {meaning}" for code, meaning in codes]
     if variables:
         lines.append("environment:")
-        known = {**ENVIRONMENT, **server_config.ENVIRONMENT}
+        known = {**ENVIRONMENT, **server_config.ENVIRONMENT, **remote_command.ENVIRONMENT}
         lines += [f"  {name}  {known[name]}" for name in variables]
     else:
         lines.append("environment: reads no variables")
@@ -343,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_command_parser("revoke", "revoke a token by its id")
     token_revoke.add_argument("token_id", metavar="ID", help="the token's id (tok_...)")
 
+    _add_client_commands(command)
+
     command("schema", "print the JSON Schema of flow documents",
             "Print schemas/flow.schema.json (JSON Schema 2020-12).",
             _epilog([(0, "printed")]))
@@ -352,6 +357,74 @@ def build_parser() -> argparse.ArgumentParser:
 _TOKEN_EXITS = [(0, "done"), (1, "revoke: no token with that id"),
                 (2, "usage error, a bad setting or config file, or a store that cannot be "
                  "opened (list and revoke never create one)")]
+
+
+_CLIENT_EXITS = [
+    (0, "done"),
+    (1, "the server refused what was asked: a document with errors (push prints its "
+        "diagnostics as lint does), no such flow or version, a rollback not to an older "
+        "version (the server's reason is printed)"),
+    (2, "usage error, no server URL or token, an unreadable file, the server unreachable or "
+        "not answering in time, a token it does not accept (401) or without the scope "
+        "(403), or a reply that is not the API's")]
+
+
+def _add_client_commands(
+        command: Callable[[str, str, str, str], argparse.ArgumentParser]) -> None:
+    """push, flows, versions, publish, rollback: the server's flows over REST."""
+    epilog = _epilog(_CLIENT_EXITS, CLIENT_VARIABLES, docs=SERVER_DOCS)
+    push = command(
+        "push", "upload a flow to the server as a new version; --publish makes it live",
+        "Upload FILE (.yaml, .yml or .json) to the server as the next version of flow NAME "
+        "(default: the file's name without its extension, lowercased). The server lints "
+        "and compiles it: its diagnostics are printed exactly as `callkernel lint FILE` "
+        "prints them, then `pushed NAME version N (sha256:...)`. A document with errors is "
+        "not stored.", epilog)
+    push.add_argument("file", metavar="FILE", help="the flow file")
+    push.add_argument("--name", metavar="NAME",
+                      help="the flow's name on the server (1 to 64 of a-z, 0-9, _ and -)")
+    push.add_argument("--publish", action="store_true",
+                      help="make the version live once it is stored")
+    _client_flags(push)
+
+    flows = command("flows", "list the server's flows",
+                    "Print the server's flows: name, how many versions, the latest, the "
+                    "live one (- when none is published) and when it last changed.", epilog)
+    _client_flags(flows, json_help="print the server's JSON answer")
+
+    versions = command("versions", "list a flow's versions on the server",
+                       "Print a flow's versions, oldest first: number, whether it is live, "
+                       "when it was pushed, its size, its lint warnings and its content hash.",
+                       epilog)
+    versions.add_argument("name", metavar="NAME", help="the flow's name")
+    _client_flags(versions, json_help="print the server's JSON answer")
+
+    for name, summary, description in (
+            ("publish", "make a version of a flow live on the server",
+             "Make VERSION of flow NAME the live one: calls started from now on run it; "
+             "calls already running keep the version they started with."),
+            ("rollback", "make an earlier version of a flow live again",
+             "Make VERSION, older than the live one, live again (atomically: if another "
+             "publish got in first, the server refuses with 409 and nothing changes). "
+             "To move forward, use publish.")):
+        parser = command(name, summary, description, epilog)
+        parser.add_argument("name", metavar="NAME", help="the flow's name")
+        parser.add_argument("version", metavar="VERSION", type=int,
+                            help="the version number (1, 2, ...)")
+        _client_flags(parser)
+
+
+def _client_flags(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    parser.add_argument("--server", metavar="URL",
+                        help=f"the server's base URL (default: ${remote_command.URL_VARIABLE})")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help=f"the API token (default: ${remote_command.TOKEN_VARIABLE}; "
+                        "the variable keeps it out of the process list and shell history)")
+    parser.add_argument("--timeout", type=float, default=remote_command.DEFAULT_TIMEOUT,
+                        metavar="SECONDS",
+                        help="give up on a request after this long (default %(default)g)")
+    if json_help is not None:
+        parser.add_argument("--json", action="store_true", dest="as_json", help=json_help)
 
 
 def _config_flag(parser: argparse.ArgumentParser) -> None:
@@ -425,6 +498,29 @@ def _dispatch(argv: list[str] | None) -> int:
         case "schema":
             sys.stdout.write(schema_text())
             return 0
+        case "push" | "flows" | "versions" | "publish" | "rollback":
+            return _client(args)
+    return 2
+
+
+def _client(args: argparse.Namespace) -> int:
+    flags = remote_command.ServerFlags(args.server, args.token, args.timeout)
+    environ = os.environ
+    match args.command:
+        case "push":
+            return remote_command.push(args.file, name=args.name, publish=args.publish,
+                                       flags=flags, environ=environ)
+        case "flows":
+            return remote_command.flows(as_json=args.as_json, flags=flags, environ=environ)
+        case "versions":
+            return remote_command.versions(args.name, as_json=args.as_json, flags=flags,
+                                           environ=environ)
+        case "publish":
+            return remote_command.publish(args.name, args.version, flags=flags,
+                                          environ=environ)
+        case "rollback":
+            return remote_command.rollback(args.name, args.version, flags=flags,
+                                           environ=environ)
     return 2
 
 

@@ -158,7 +158,7 @@ def test_version_names_the_package_version() -> None:
 
 
 COMMANDS = ["lint", "compile", "describe", "run", "console", "test", "demo", "trace",
-            "schema", "serve", "token"]
+            "schema", "serve", "token", "push", "flows", "versions", "publish", "rollback"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
