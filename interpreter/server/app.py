@@ -1,5 +1,5 @@
 """The REST v1 app: flows (upload, list, read, publish, roll back, delete),
-health, readiness and the OpenAPI document.
+calls (server/calls.py), health, readiness and the OpenAPI document.
 
 `build_app(store)` returns the aiohttp application; `callkernel serve` runs
 it, tests drive it through `aiohttp_client`. Two middlewares wrap every
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -26,13 +26,11 @@ from interpreter.document.compile import compile_flow
 from interpreter.document.lint import lint_source
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
+from interpreter.host import CallHost
 from interpreter.server.auth import STORE, auth_middleware, requires
 from interpreter.server.openapi import OPENAPI
 from interpreter.server.problems import Problem, diagnostic_json, problems_middleware
 from interpreter.server.store import FlowSummary, FlowVersion, NotFound, Scope, Store
-
-if TYPE_CHECKING:
-    from interpreter.host import CallHost
 
 FLOW_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # Request media types a flow may be uploaded as, and the one each is stored as.
@@ -48,7 +46,7 @@ _EXTENSIONS = {"application/yaml": ".yaml", "application/json": ".json"}
 # Command bodies (publish, rollback) are a few bytes; far less than a flow.
 COMMAND_MAX_BYTES = 16 * 1024
 
-HOST: web.AppKey[CallHost | None] = web.AppKey("host")
+HOST: web.AppKey[CallHost] = web.AppKey("host", CallHost)
 MAX_BODY: web.AppKey[int] = web.AppKey("max_body_bytes", int)
 
 routes = web.RouteTableDef()
@@ -56,14 +54,26 @@ routes = web.RouteTableDef()
 
 def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
               host: CallHost | None = None) -> web.Application:
-    """The REST v1 application over `store`. The caller owns the
-    store and the host: it opens them before and closes them after."""
+    """The REST v1 application over `store`. The caller owns the store: it
+    opens it before and closes it after. Calls run on `host`, which the
+    caller then owns too (started before the app, closed after); with none,
+    the app makes one, started and closed with the app. Either way the calls
+    the app started are hung up at its cleanup."""
+    # calls.py uses this module's request helpers, so it is imported here
+    # rather than at the top, where the two would import each other.
+    from interpreter.server.calls import CALLS, CallRegistry
+    from interpreter.server.calls import routes as call_routes
+
     app = web.Application(client_max_size=max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
+    registry = CallRegistry(host or CallHost(), owns_host=host is None)
     app[STORE] = store
-    app[HOST] = host
+    app[HOST] = registry.host
+    app[CALLS] = registry
     app[MAX_BODY] = max_body_bytes
+    app.cleanup_ctx.append(registry.running)
     app.add_routes(routes)
+    app.add_routes(call_routes)
     return app
 
 
@@ -272,11 +282,12 @@ def _too_large(size: int | None, limit: int) -> Problem:
     return Problem("payload-too-large", f"the body is {what}; the limit is {limit:,} bytes")
 
 
-async def read_command(request: web.Request) -> dict[str, Any]:
-    """A JSON object body (publish, rollback)."""
+async def read_command(request: web.Request,
+                       limit: int = COMMAND_MAX_BYTES) -> dict[str, Any]:
+    """A JSON object body (publish, rollback, starting a call)."""
     if request.content_type != "application/json":
         raise Problem("unsupported-media-type", "this takes an application/json body")
-    raw = await read_body(request, COMMAND_MAX_BYTES)
+    raw = await read_body(request, limit)
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as error:

@@ -15,6 +15,8 @@ from interpreter.server.problems import CODES, PROBLEM_JSON
 
 JSON = "application/json"
 YAML = "application/yaml"
+NDJSON = "application/x-ndjson"
+KEEP_ENDED = 1000  # server/calls.py keeps this many ended calls (a test checks)
 DOCUMENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/json")
 
 
@@ -85,6 +87,14 @@ _COMMAND_PROBLEMS = {
                     "is not older than the live one (`conflict`)."),
     "413": _problem("Body over 16 KiB (`payload-too-large`)."),
     "415": _problem("Not `application/json` (`unsupported-media-type`)."),
+}
+
+_CALL_ID = {"name": "call_id", "in": "path", "required": True,
+            "description": "The call's id, as `POST /v1/calls` returned it.",
+            "schema": {"type": "string"}}
+_CALL_PROBLEMS = {
+    "404": _problem("No such call, or it ended longer ago than the last "
+                    f"{KEEP_ENDED:,} calls kept (`not-found`)."),
 }
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -170,6 +180,80 @@ PATHS: dict[str, dict[str, Any]] = {
         description="Like publish with `expected_live` set to the current live version; "
                     "409 when the version is not older than the live one (or none is live).",
         parameters=[_NAME], body=_command_body("RollbackRequest"))},
+    "/v1/calls": {
+        "post": _operation(
+            "startCall", "Start a call of a stored flow against a caller script", "calls",
+            {"201": {**_json(_ref("CallInfo"), "Started: the call is live and runs on "
+                                               "the server."),
+                     "headers": {"Location": {"schema": {"type": "string"},
+                                              "description": "The call's URL."}}},
+             "400": _problem("A malformed request (`invalid-request`): a missing or "
+                             "mistyped field, an unknown field, a `clock` other than "
+                             "`real`, or a flow with an `ai` verb, no `model` and no "
+                             "default model on the server."),
+             "404": _problem("No such flow or version (`not-found`)."),
+             "409": _problem("No `version` was named and the flow has no live version "
+                             "(`conflict`)."),
+             "413": _problem("Body over the server's limit (`payload-too-large`)."),
+             "415": _problem("Not `application/json` (`unsupported-media-type`)."),
+             "422": _problem("The caller script or the model's rules have errors "
+                             "(`invalid-document`): `errors` lists every diagnostic of "
+                             "the first that is bad, with line:col in `caller.yaml` or "
+                             "`model.yaml`.")},
+            description="The call runs in the background on the server's call host, on "
+                        "the text media runtime: a simulated caller follows the caller "
+                        "script (docs/caller-scripts.md) and the script's `destinations` "
+                        "answer the legs the flow dials, as `callkernel run` does. It "
+                        "runs in real (wall-clock) time: every call and request shares "
+                        "the server's event loop, and a virtual clock would move time "
+                        "for all of them, so `clock` is `real` only. The flow's version "
+                        "is fixed when the call starts: a later publish does not change "
+                        "a running call.",
+            body=_command_body("StartCallRequest"), tag="calls"),
+        "get": _operation(
+            "listCalls", "List calls started over REST, newest first", "read",
+            {"200": _json({"type": "object", "required": ["calls"],
+                           "properties": {"calls": {"type": "array",
+                                                    "items": _ref("CallInfo")}}},
+                          "Live calls and recently ended ones."),
+             "400": _problem("`state` is not `live` or `ended` (`invalid-request`).")},
+            description=f"Live calls, and the last {KEEP_ENDED:,} ended ones with their "
+                        "traces, kept in the server's memory: call records do not "
+                        "survive a restart yet.",
+            parameters=[
+                {"name": "flow", "in": "query", "required": False,
+                 "description": "Only calls of this flow.", "schema": {"type": "string"}},
+                {"name": "state", "in": "query", "required": False,
+                 "description": "`live` or `ended`.",
+                 "schema": {"type": "string", "enum": ["live", "ended"]}}],
+            tag="calls")},
+    "/v1/calls/{call_id}": {"get": _operation(
+        "getCall", "Get a call's state", "read",
+        {"200": _json(_ref("CallInfo"), "The call."), **_CALL_PROBLEMS},
+        parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/trace": {"get": _operation(
+        "getTrace", "Get a call's trace", "read",
+        {"200": {"description": "The trace records so far, oldest first (docs/trace.md), "
+                                "secrets already redacted: one JSON object per line, or a "
+                                "JSON array with `Accept: application/json`. "
+                                "`X-Trace-Dropped` counts the records the host did not "
+                                "keep in memory (0 unless it keeps only the last N).",
+                 "headers": {"X-Trace-Dropped": {"schema": {"type": "integer"},
+                                                 "description": "Records not kept."}},
+                 "content": {NDJSON: {"schema": {"type": "string"}},
+                             JSON: {"schema": {"type": "array",
+                                               "items": {"type": "object"}}}}},
+         **_CALL_PROBLEMS},
+        parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/hangup": {"post": _operation(
+        "hangUp", "Hang up a live call", "calls",
+        {"202": _json(_ref("CallInfo"), "Asked: the hangup goes through the call's "
+                                        "inbox like any other event, and the call ends "
+                                        "shortly after with the disposition "
+                                        "`hangup_requested`."),
+         **_CALL_PROBLEMS,
+         "409": _problem("The call has ended (`call-ended`); it is not revived.")},
+        parameters=[_CALL_ID], tag="calls")},
 }
 
 _DIAGNOSTIC = {
@@ -244,16 +328,56 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RollbackRequest": {
         "type": "object", "required": ["version"],
         "properties": {"version": {"type": "integer", "minimum": 1}}},
+    "StartCallRequest": {
+        "type": "object", "required": ["flow", "caller"], "additionalProperties": False,
+        "properties": {
+            "flow": {"type": "string", "description": "The stored flow's name."},
+            "version": {"type": ["integer", "null"], "minimum": 1,
+                        "description": "The version to run; absent or null: the live "
+                                       "one."},
+            "caller": {"type": "string",
+                       "description": "The caller script as YAML or JSON text "
+                                      "(docs/caller-scripts.md)."},
+            "model": {"type": ["string", "null"],
+                      "description": "Scripted model rules as YAML or JSON text (docs/"
+                                     "ai.md, \"The scripted model\"); null: the server's "
+                                     "default model, if it has one."},
+            "clock": {"type": "string", "enum": ["real"],
+                      "description": "`real` (the default and only value)."},
+        }},
+    "CallInfo": {
+        "type": "object",
+        "required": ["call_id", "flow", "version", "content_hash", "state", "call_state",
+                     "disposition", "started_at", "ended_at"],
+        "properties": {
+            "call_id": {"type": "string"},
+            "flow": {"type": "string"}, "version": {"type": "integer"},
+            "content_hash": {"type": "string", "description": "`sha256:...` of the "
+                                                              "compiled flow it runs."},
+            "state": {"type": "string", "enum": ["live", "ended"]},
+            "call_state": {"type": "string",
+                           "enum": ["new", "ringing", "answered", "in_ai", "transferring",
+                                    "bridged", "ended"],
+                           "description": "The runtime's state of the call."},
+            "disposition": {"type": ["string", "null"],
+                            "description": "How it ended (`hangup:...`, `caller_hangup`, "
+                                           "`hangup_requested`, `error:...`); null while "
+                                           "live."},
+            "started_at": {"type": "number", "description": "Seconds since the epoch."},
+            "ended_at": {"type": ["number", "null"], "description": "Null while live."},
+        }},
 }
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "callkernel REST API", "version": "1",
-        "description": "Upload, publish and roll back flows. Every endpoint but `/healthz`, "
+        "description": "Upload, publish and roll back flows; start calls of them, read "
+                       "their traces and hang them up. Every endpoint but `/healthz`, "
                        "`/readyz` and `/v1/openapi.json` needs `Authorization: Bearer "
                        "<token>`; a token's scopes are `read` (every GET), `flows` (upload, "
-                       "publish, roll back, delete), `calls` and `admin` (everything). Every "
+                       "publish, roll back, delete), `calls` (start and hang up calls) and "
+                       "`admin` (everything). Every "
                        "error is an `application/problem+json` document with a stable "
                        "`code`.",
     },

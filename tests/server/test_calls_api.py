@@ -1,0 +1,352 @@
+"""REST v1 calls: start a call of a stored flow, follow it to its end, read its
+trace, hang it up; on a real SQLite store, through aiohttp's test client on
+loopback. The calls run in real time, so each flow here is a few seconds long
+at most, and a call meant to run long is hung up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from interpreter.host import CallHost
+from interpreter.server import calls, openapi
+from interpreter.server.app import HOST, build_app
+from interpreter.server.auth import create_token
+from interpreter.server.calls import CALLS
+from interpreter.server.sqlite_store import SqliteStore
+from interpreter.server.store import Scope
+
+Client = TestClient[web.Request, web.Application]
+PROBLEM = "application/problem+json"
+POLL_DEADLINE = 15.0  # seconds of wall time a short call is given to end
+
+AGENT = b"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: "You are a test agent. Greet the caller, say goodbye."}
+"""
+RULES = """\
+rules:
+  - when: {start: true}
+    reply: "Hello there."
+  - when: {said: "bye"}
+    reply: "Goodbye."
+  - reply: "Sorry?"
+"""
+# Hears the greeting, says goodbye, hears it back, hangs up: about 3 s.
+CALLER = """\
+from: "+15551230000"
+steps:
+  - say: "Bye now."
+  - hangup: {}
+    after: 1
+"""
+# Says a line and hangs up itself, in well under a second.
+BRIEF = b"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - set: {api_key: "hunter2-not-for-traces"}
+    - play: {url: "say:Hello."}
+    - hangup: {}
+"""
+SILENT_CALLER = "linger: 600\n"
+# Would hold the call for a minute: these are hung up.
+SLEEPER = b"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - sleep: 60000
+    - hangup: {}
+"""
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "callkernel.db")
+    yield opened
+    await opened.close()
+
+
+async def bearer(store: SqliteStore, *scopes: Scope) -> dict[str, str]:
+    _, secret = await create_token(store, "-".join(scopes), set(scopes))
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+async def auth(store: SqliteStore) -> dict[str, str]:
+    return await bearer(store, Scope.READ, Scope.FLOWS, Scope.CALLS)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> Client:
+    made: Client = await aiohttp_client(build_app(store))
+    for name, source in (("agent", AGENT), ("brief", BRIEF), ("sleeper", SLEEPER)):
+        await publish(made, auth, name, source)
+    return made
+
+
+async def publish(client: Client, auth: dict[str, str], name: str, source: bytes) -> int:
+    uploaded = await client.post(f"/v1/flows/{name}", data=source,
+                                 headers={**auth, "Content-Type": "application/yaml"})
+    assert uploaded.status == 201, await uploaded.text()
+    version: int = (await uploaded.json())["version"]
+    published = await client.post(f"/v1/flows/{name}/publish", json={"version": version},
+                                  headers=auth)
+    assert published.status == 200, await published.text()
+    return version
+
+
+async def start(client: Client, auth: dict[str, str], flow: str, caller: str,
+                **fields: Any) -> dict[str, Any]:
+    response = await client.post("/v1/calls", json={"flow": flow, "caller": caller, **fields},
+                                 headers=auth)
+    assert response.status == 201, await response.text()
+    body: dict[str, Any] = await response.json()
+    assert response.headers["Location"] == f"/v1/calls/{body['call_id']}"
+    return body
+
+
+async def ended(client: Client, auth: dict[str, str], call_id: str) -> dict[str, Any]:
+    """The call once it has ended, polled as a client would."""
+    deadline = asyncio.get_running_loop().time() + POLL_DEADLINE
+    while True:
+        response = await client.get(f"/v1/calls/{call_id}", headers=auth)
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        if body["state"] == "ended":
+            return body
+        assert asyncio.get_running_loop().time() < deadline, f"still live: {body}"
+        await asyncio.sleep(0.05)
+
+
+async def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == PROBLEM
+    body: dict[str, Any] = json.loads(text)
+    assert body["code"] == code and body["status"] == status
+    return body
+
+
+# ------------------------------------------------------------ a call end to end
+
+async def test_a_call_of_the_live_version_runs_to_its_end_with_a_readable_trace(
+        client: Client, auth: dict[str, str]) -> None:
+    started = await start(client, auth, "agent", CALLER, model=RULES)
+    assert started["flow"] == "agent" and started["version"] == 1
+    assert started["state"] == "live" and started["disposition"] is None
+    call = await ended(client, auth, started["call_id"])
+    assert call["disposition"] == "caller_hangup"
+    assert call["call_state"] == "ended"
+    assert call["ended_at"] >= call["started_at"]
+    assert call["content_hash"] == started["content_hash"]
+
+    jsonl = await client.get(f"/v1/calls/{started['call_id']}/trace", headers=auth)
+    assert jsonl.status == 200 and jsonl.content_type == "application/x-ndjson"
+    assert jsonl.headers["X-Trace-Dropped"] == "0"
+    records = [json.loads(line) for line in (await jsonl.text()).splitlines()]
+    assert records[0]["kind"] == "call_started" and records[-1]["kind"] == "call_ended"
+    spoken = json.dumps(records)
+    assert "Hello there." in spoken and "Goodbye." in spoken and "Bye now." in spoken
+
+    array = await client.get(f"/v1/calls/{started['call_id']}/trace",
+                             headers={**auth, "Accept": "application/json"})
+    assert array.content_type == "application/json"
+    assert await array.json() == records
+
+
+async def test_a_named_draft_version_runs_and_its_trace_carries_no_secret(
+        client: Client, auth: dict[str, str]) -> None:
+    uploaded = await client.post("/v1/flows/draft", data=BRIEF,
+                                 headers={**auth, "Content-Type": "application/yaml"})
+    assert uploaded.status == 201
+    started = await start(client, auth, "draft", SILENT_CALLER, version=1)
+    call = await ended(client, auth, started["call_id"])
+    assert call["disposition"] == "hangup:hangup" and call["version"] == 1
+    trace = await (await client.get(f"/v1/calls/{started['call_id']}/trace",
+                                    headers=auth)).text()
+    assert '"kind": "call_ended"' in trace
+    assert "hunter2-not-for-traces" not in trace
+
+
+async def test_calls_are_listed_newest_first_and_filtered_by_flow_and_state(
+        client: Client, auth: dict[str, str]) -> None:
+    brief = await start(client, auth, "brief", SILENT_CALLER)
+    await ended(client, auth, brief["call_id"])
+    sleeper = await start(client, auth, "sleeper", SILENT_CALLER)
+
+    async def listed(query: str) -> list[str]:
+        response = await client.get(f"/v1/calls{query}", headers=auth)
+        assert response.status == 200
+        return [call["call_id"] for call in (await response.json())["calls"]]
+
+    assert await listed("") == [sleeper["call_id"], brief["call_id"]]
+    assert await listed("?state=live") == [sleeper["call_id"]]
+    assert await listed("?state=ended") == [brief["call_id"]]
+    assert await listed("?flow=brief") == [brief["call_id"]]
+    assert await listed("?flow=brief&state=live") == []
+    await problem(await client.get("/v1/calls?state=dead", headers=auth), 400,
+                  "invalid-request")
+
+
+# ------------------------------------------------------------ hanging up
+
+async def test_hangup_ends_a_live_call_and_an_ended_call_is_not_revived(
+        client: Client, auth: dict[str, str]) -> None:
+    started = await start(client, auth, "sleeper", SILENT_CALLER)
+    call_id = started["call_id"]
+    live = await (await client.get(f"/v1/calls/{call_id}", headers=auth)).json()
+    assert live["state"] == "live"
+
+    asked = await client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
+    assert asked.status == 202, await asked.text()
+    assert (await asked.json())["call_id"] == call_id
+    call = await ended(client, auth, call_id)
+    assert call["disposition"] == "hangup_requested"
+
+    again = await client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
+    body = await problem(again, 409, "call-ended")
+    assert "hangup_requested" in body["detail"]
+    after = await (await client.get(f"/v1/calls/{call_id}", headers=auth)).json()
+    assert after == call
+
+
+async def test_app_cleanup_hangs_up_the_calls_it_started(aiohttp_client: Any,
+                                                         store: SqliteStore,
+                                                         auth: dict[str, str]) -> None:
+    app = build_app(store)
+    client: Client = await aiohttp_client(app)
+    await publish(client, auth, "sleeper", SLEEPER)
+    started = await start(client, auth, "sleeper", SILENT_CALLER)
+    await client.close()  # the app's cleanup: must not wait out the minute
+    record = app[CALLS].get(started["call_id"])
+    assert record.disposition == "hangup_requested"
+    assert app[HOST].live() == []
+
+
+async def test_a_given_host_runs_the_calls_and_stays_open_after_the_app(
+        aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> None:
+    async with CallHost() as host:
+        app = build_app(store, host=host)
+        client: Client = await aiohttp_client(app)
+        await publish(client, auth, "brief", BRIEF)
+        started = await start(client, auth, "brief", SILENT_CALLER)
+        assert [call.call_id for call in host.live()] == [started["call_id"]]
+        await ended(client, auth, started["call_id"])
+        await client.close()
+        # The app did not close the host it was given: its HTTP client is still open.
+        session = host._session
+        assert session is not None and not session.closed
+
+
+async def test_only_the_last_ended_calls_are_kept(client: Client,
+                                                  auth: dict[str, str]) -> None:
+    assert calls.KEEP_ENDED == openapi.KEEP_ENDED  # what the docs promise
+    assert client.app is not None
+    client.app[CALLS].keep_ended = 2
+    ids = []
+    for _ in range(3):
+        ids.append((await start(client, auth, "brief", SILENT_CALLER))["call_id"])
+        await ended(client, auth, ids[-1])
+    await problem(await client.get(f"/v1/calls/{ids[0]}", headers=auth), 404, "not-found")
+    for call_id in ids[1:]:
+        assert (await client.get(f"/v1/calls/{call_id}", headers=auth)).status == 200
+
+
+# ------------------------------------------------------------ refusals
+
+async def test_unknown_calls_flows_and_versions_are_404(client: Client,
+                                                        auth: dict[str, str]) -> None:
+    for path in ("/v1/calls/nope", "/v1/calls/nope/trace"):
+        await problem(await client.get(path, headers=auth), 404, "not-found")
+    await problem(await client.post("/v1/calls/nope/hangup", headers=auth), 404, "not-found")
+    unknown_flow = {"flow": "nope", "caller": SILENT_CALLER}
+    await problem(await client.post("/v1/calls", json=unknown_flow, headers=auth), 404,
+                  "not-found")
+    unknown_version = {"flow": "brief", "version": 9, "caller": SILENT_CALLER}
+    await problem(await client.post("/v1/calls", json=unknown_version, headers=auth), 404,
+                  "not-found")
+
+
+async def test_a_flow_with_no_live_version_is_409(client: Client,
+                                                  auth: dict[str, str]) -> None:
+    uploaded = await client.post("/v1/flows/unpublished", data=BRIEF,
+                                 headers={**auth, "Content-Type": "application/yaml"})
+    assert uploaded.status == 201
+    body = {"flow": "unpublished", "caller": SILENT_CALLER}
+    refused = await problem(await client.post("/v1/calls", json=body, headers=auth), 409,
+                            "conflict")
+    assert "no live version" in refused["detail"]
+
+
+async def test_a_bad_caller_script_is_422_with_its_diagnostics(client: Client,
+                                                               auth: dict[str, str]) -> None:
+    body = {"flow": "brief", "caller": "steps:\n  - shout: hello\n"}
+    refused = await problem(await client.post("/v1/calls", json=body, headers=auth), 422,
+                            "invalid-document")
+    errors = refused["errors"]
+    assert errors and errors[0]["file"] == "caller.yaml"
+    assert (errors[0]["line"], errors[0]["severity"]) == (2, "error")
+
+
+async def test_bad_model_rules_are_422_with_their_diagnostics(client: Client,
+                                                              auth: dict[str, str]) -> None:
+    body = {"flow": "agent", "caller": CALLER, "model": "rules: 3\n"}
+    refused = await problem(await client.post("/v1/calls", json=body, headers=auth), 422,
+                            "invalid-document")
+    assert refused["errors"][0]["file"] == "model.yaml"
+    assert refused["errors"][0]["code"] == "CK801"
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"flow": "brief"}, "`caller`"),
+    ({"caller": SILENT_CALLER}, "`flow`"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "speed": 2}, "speed"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "version": 0}, "`version`"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "model": 5}, "`model`"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "clock": "virtual"}, "real time"),
+    ({"flow": "agent", "caller": CALLER}, "no default model"),
+])
+async def test_a_malformed_start_request_is_400_saying_what_is_wrong(
+        client: Client, auth: dict[str, str], body: dict[str, Any], said: str) -> None:
+    refused = await problem(await client.post("/v1/calls", json=body, headers=auth), 400,
+                            "invalid-request")
+    assert said in refused["detail"]
+    assert (await (await client.get("/v1/calls", headers=auth)).json())["calls"] == []
+
+
+async def test_a_start_request_must_be_json(client: Client, auth: dict[str, str]) -> None:
+    response = await client.post("/v1/calls", data=b"flow: brief",
+                                 headers={**auth, "Content-Type": "application/yaml"})
+    await problem(response, 415, "unsupported-media-type")
+
+
+async def test_calls_need_a_token_with_the_right_scope(client: Client,
+                                                       store: SqliteStore) -> None:
+    reader = await bearer(store, Scope.READ)
+    caller = await bearer(store, Scope.CALLS)
+    body = {"flow": "brief", "caller": SILENT_CALLER}
+    await problem(await client.post("/v1/calls", json=body), 401, "unauthorized")
+    await problem(await client.get("/v1/calls"), 401, "unauthorized")
+    await problem(await client.post("/v1/calls", json=body, headers=reader), 403,
+                  "forbidden")
+    await problem(await client.post("/v1/calls/x/hangup", headers=reader), 403, "forbidden")
+    await problem(await client.get("/v1/calls", headers=caller), 403, "forbidden")
+    await problem(await client.get("/v1/calls/x/trace", headers=caller), 403, "forbidden")
+    started = await start(client, caller, "brief", SILENT_CALLER)
+    assert started["state"] == "live"
+    listed = await (await client.get("/v1/calls", headers=reader)).json()
+    assert [call["call_id"] for call in listed["calls"]] == [started["call_id"]]
