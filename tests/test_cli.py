@@ -183,7 +183,8 @@ def test_console_script_lives_in_the_package_and_cli_py_is_only_a_shim() -> None
 
 # Distributions used without an import of their own name.
 _IMPORTED_AS = {"ruamel.yaml": "ruamel.yaml", "espeakng-loader": "espeakng_loader",
-                "webrtcvad-wheels": "webrtcvad", "text2num": "text_to_num"}
+                "webrtcvad-wheels": "webrtcvad", "text2num": "text_to_num",
+                "prometheus-client": "prometheus_client"}
 _USED_INDIRECTLY = {"ruamel.yaml.clib",  # ruamel's C parser
                     "tzdata"}  # zoneinfo's fallback database
 

@@ -1,5 +1,6 @@
 """The REST v1 app: flows (upload, list, read, publish, roll back, delete),
-calls (server/calls.py), health, readiness and the OpenAPI document.
+calls (server/calls.py), health, readiness, metrics (server/metrics.py) and
+the OpenAPI document.
 
 `build_app(store)` returns the aiohttp application; `callkernel serve` runs
 it, tests drive it through `aiohttp_client`. Two middlewares wrap every
@@ -28,6 +29,8 @@ from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
 from interpreter.host import CallHost
 from interpreter.server.auth import STORE, auth_middleware, requires
+from interpreter.server.metrics import METRICS, CallMetrics
+from interpreter.server.metrics import routes as metrics_routes
 from interpreter.server.openapi import OPENAPI
 from interpreter.server.problems import Problem, diagnostic_json, problems_middleware
 from interpreter.server.store import FlowSummary, FlowVersion, NotFound, Scope, Store
@@ -53,12 +56,16 @@ routes = web.RouteTableDef()
 
 
 def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
-              host: CallHost | None = None) -> web.Application:
+              host: CallHost | None = None,
+              metrics: CallMetrics | None = None) -> web.Application:
     """The REST v1 application over `store`. The caller owns the store: it
     opens it before and closes it after. Calls run on `host`, which the
     caller then owns too (started before the app, closed after); with none,
     the app makes one, started and closed with the app. Either way the calls
-    the app started are hung up at its cleanup."""
+    the app started are hung up at its cleanup. `/metrics` sees the calls'
+    trace records on the host the app makes; a host given here is seen only
+    if it was built with `trace_sinks=metrics.trace_sinks()` and that
+    `metrics` is passed too (its live calls are seen either way)."""
     # calls.py uses this module's request helpers, so it is imported here
     # rather than at the top, where the two would import each other.
     from interpreter.server.calls import CALLS, CallRegistry
@@ -66,14 +73,19 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
 
     app = web.Application(client_max_size=max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
-    registry = CallRegistry(host or CallHost(), owns_host=host is None)
+    metrics = metrics or CallMetrics()
+    registry = CallRegistry(host or CallHost(trace_sinks=metrics.trace_sinks()),
+                            owns_host=host is None)
+    metrics.watch(registry.host)
     app[STORE] = store
     app[HOST] = registry.host
     app[CALLS] = registry
     app[MAX_BODY] = max_body_bytes
+    app[METRICS] = metrics
     app.cleanup_ctx.append(registry.running)
     app.add_routes(routes)
     app.add_routes(call_routes)
+    app.add_routes(metrics_routes)
     return app
 
 

@@ -108,6 +108,18 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/openapi.json": {"get": _operation(
         "openapi", "This document", None,
         {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}, tag="ops")},
+    "/metrics": {"get": _operation(
+        "metrics", "Metrics in Prometheus text", "read",
+        {"200": {"description": "The server's metrics: live calls, calls ended by "
+                                "disposition, turns, turn and tool latency histograms, "
+                                "errors by type, outbox depth (docs/operations.md lists "
+                                "them). Prometheus text format 0.0.4, or OpenMetrics when "
+                                "`Accept` asks for `application/openmetrics-text`.",
+                 "content": {"text/plain": {"schema": {"type": "string"}},
+                             "application/openmetrics-text": {"schema": {"type": "string"}}}}},
+        description="Needs a token like every endpoint but health: give Prometheus one "
+                    "with the `read` scope (`authorization: {credentials: ...}` in its "
+                    "scrape config).", tag="ops")},
     "/v1/flows": {"get": _operation(
         "listFlows", "List flows", "read",
         {"200": _json({"type": "object", "required": ["flows"],
