@@ -70,11 +70,13 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     call.trace.record("ai_started", session=session.session_id,
                       context=session.context.name if session.context else None,
                       step=session.step.name if session.step else None)
+    _background_file(session)
     try:
         await fetch_includes(session)
         await run_hook(session, ("startup_hook", "start_hook"))
         await _converse(session)
     finally:
+        actions.stop_background(session)
         # Run and delivered whatever ended the session, a hangup included.
         await _final_hook(session)
         summary.hand_over(session)
@@ -97,6 +99,16 @@ async def run_ai(executor: Executor, verb: ir.Ai, llm: LlmProvider, *,
     if session.next.section is not None:
         executor.stack.clear()
         executor.stack.append(_frame(session.next.section))
+
+
+def _background_file(session: AiSession) -> None:
+    """`background_file`: audio under the whole session (`background_file_loops`
+    times, default until the session ends). A hold's music replaces it."""
+    raw = session.verb.params.raw
+    url, loops = raw.get("background_file"), raw.get("background_file_loops")
+    if isinstance(url, str) and url:
+        actions.start_background(session, url, loops=loops if isinstance(loops, int)
+                                 and not isinstance(loops, bool) and loops > 0 else 0)
 
 
 async def _final_hook(session: AiSession) -> None:

@@ -310,3 +310,18 @@ steps:
     assert sum(1 for m in last if m.content == "You were talked over.") == 1  # ...not twice
     at = next(i for i, m in enumerate(last) if m.content == "You were talked over.")
     assert last[at - 1].role == "assistant" and last[at - 1].interrupted
+
+
+def test_a_background_file_plays_under_the_whole_session() -> None:
+    flow = FLOW.replace("BARGE", "true").replace(
+        "params: {attention_timeout: 0,", "params: {background_file: 'https://cdn.example/"
+        "cafe.wav', attention_timeout: 0,")
+    call, _, channel, _ = run_ai_call(flow, 'steps:\n  - say: "hello"\n  - hangup: {after: 3}\n',
+                                      RULES)
+    (started,) = call.trace.of_kind("background_started")
+    assert started["url"] == "https://cdn.example/cafe.wav" and started["loops"] == 0
+    ai_started = next(r for r in call.trace.records if r["kind"] == "ai_started")
+    assert started["n"] == ai_started["n"] + 1  # from the session's start
+    (stopped,) = call.trace.of_kind("background_stopped")
+    assert stopped["playout"] == started["playout"]
+    assert [line.text for line in channel.background] == ["https://cdn.example/cafe.wav"]
