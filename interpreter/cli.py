@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
         "Print a call's trace file, one line per record: seconds since the call started, "
-        "the record kind, and its details.",
+        "the record kind, and its details. For a call on a server, `callkernel call ID "
+        "--trace` prints its trace the same way.",
         _epilog([(0, "printed"), (2, "usage error, an unreadable file, or a line that is "
                                   "not a trace record (its line number is given)")]))
     trace.add_argument("file", metavar="FILE", help="a trace written by `callkernel run --trace`")
@@ -347,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("token_id", metavar="ID", help="the token's id (tok_...)")
 
     _add_client_commands(command)
+    _add_call_commands(command)
 
     command("schema", "print the JSON Schema of flow documents",
             "Print schemas/flow.schema.json (JSON Schema 2020-12).",
@@ -412,6 +414,65 @@ def _add_client_commands(
         parser.add_argument("version", metavar="VERSION", type=int,
                             help="the version number (1, 2, ...)")
         _client_flags(parser)
+
+
+_CALL_EXITS = [
+    (0, "done (start --wait: the call ended without a fatal error)"),
+    (1, "the server refused what was asked: no such flow, version or call, a caller script "
+        "or model rules with errors (printed as lint prints them), a hangup of a call that "
+        "has ended (the server's reason is printed)"),
+    _CLIENT_EXITS[2],
+    (3, "start --wait: the call ended on a fatal error (disposition error:...)")]
+
+
+def _add_call_commands(
+        command: Callable[[str, str, str, str], argparse.ArgumentParser]) -> None:
+    """start, calls, call: the calls the server runs, over REST."""
+    start_epilog = _epilog(_CALL_EXITS, CLIENT_VARIABLES, docs=SERVER_DOCS)
+    epilog = _epilog(_CALL_EXITS[:3], CLIENT_VARIABLES, docs=SERVER_DOCS)
+    start = command(
+        "start", "start a call of a flow on the server; prints its id",
+        "Start a call of flow FLOW on the server (its live version, or --version N) with "
+        "the caller script SCRIPT, as `callkernel run` runs one locally but in real time on "
+        "the server; print the call's id. With --wait, poll until it ends and print its "
+        "state, as `callkernel call ID` does.", start_epilog)
+    start.add_argument("flow", metavar="FLOW", help="the flow's name on the server")
+    start.add_argument("--caller", required=True, metavar="SCRIPT",
+                       help="the caller script (YAML), sent with the request")
+    start.add_argument("--model", metavar="RULES",
+                       help="scripted-model rules (YAML) for the flow's ai verbs")
+    start.add_argument("--version", type=int, metavar="N",
+                       help="run version N rather than the live one")
+    start.add_argument("--wait", action="store_true",
+                       help="wait until the call ends and print its state")
+    _client_flags(start, json_help="print the server's JSON record of the call")
+
+    calls = command(
+        "calls", "list the calls on the server",
+        "Print the calls the server started, newest first (live ones and the recently "
+        "ended ones it keeps): id, flow, version, state, disposition, when it started.",
+        epilog)
+    calls.add_argument("--flow", metavar="NAME", help="only calls of this flow")
+    calls.add_argument("--state", choices=("live", "ended"), help="only live or ended calls")
+    _client_flags(calls, json_help="print the server's JSON answer")
+
+    call = command(
+        "call", "show, trace or hang up one call on the server",
+        "Print call ID's state: its flow and version, live (with the runtime's state) or "
+        "ended, its disposition, when it started and ended. --trace prints its trace so far "
+        "as `callkernel trace FILE` prints a file; --hangup asks a live call to hang up.",
+        epilog)
+    call.add_argument("call_id", metavar="ID", help="the call's id (callkernel calls lists "
+                      "them)")
+    doing = call.add_mutually_exclusive_group()
+    doing.add_argument("--trace", action="store_true",
+                       help="print the call's trace records, one line each")
+    doing.add_argument("--hangup", action="store_true",
+                       help="hang the call up (exit 1 if it has ended)")
+    call.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
+                      help="with --trace: only records of this kind (repeatable)")
+    _client_flags(call, json_help="print the server's JSON record; with --trace, the "
+                  "records as JSON lines (the file `run --trace` writes)")
 
 
 def _client_flags(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
@@ -500,6 +561,8 @@ def _dispatch(argv: list[str] | None) -> int:
             return 0
         case "push" | "flows" | "versions" | "publish" | "rollback":
             return _client(args)
+        case "start" | "calls" | "call":
+            return _calls(args)
     return 2
 
 
@@ -521,6 +584,29 @@ def _client(args: argparse.Namespace) -> int:
         case "rollback":
             return remote_command.rollback(args.name, args.version, flags=flags,
                                            environ=environ)
+    return 2
+
+
+def _calls(args: argparse.Namespace) -> int:
+    flags = remote_command.ServerFlags(args.server, args.token, args.timeout)
+    environ = os.environ
+    match args.command:
+        case "start":
+            return remote_command.start(args.flow, args.caller, model=args.model,
+                                        version=args.version, wait=args.wait,
+                                        as_json=args.as_json, flags=flags, environ=environ)
+        case "calls":
+            return remote_command.calls(flow=args.flow, state=args.state,
+                                        as_json=args.as_json, flags=flags, environ=environ)
+        case "call" if args.hangup:
+            return remote_command.hang_up(args.call_id, flags=flags, environ=environ)
+        case "call" if args.trace:
+            return remote_command.call_trace(args.call_id, kinds=args.kinds,
+                                             as_json=args.as_json, flags=flags,
+                                             environ=environ)
+        case "call":
+            return remote_command.show_call(args.call_id, as_json=args.as_json, flags=flags,
+                                            environ=environ)
     return 2
 
 

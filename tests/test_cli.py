@@ -158,7 +158,8 @@ def test_version_names_the_package_version() -> None:
 
 
 COMMANDS = ["lint", "compile", "describe", "run", "console", "test", "demo", "trace",
-            "schema", "serve", "token", "push", "flows", "versions", "publish", "rollback"]
+            "schema", "serve", "token", "push", "flows", "versions", "publish", "rollback",
+            "start", "calls", "call"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,5 +1,6 @@
 """`callkernel push|flows|versions|publish|rollback`: a server's flows from
-the command line, over REST v1 (docs/rest-api.md).
+the command line, over REST v1 (docs/rest-api.md); `callkernel start|calls|
+call`: the calls it runs.
 
 The server is named by `--server URL` or CALLKERNEL_SERVER_URL and the
 bearer token comes from `--token` or CALLKERNEL_TOKEN; a command without
@@ -15,11 +16,13 @@ Exit codes:
     0  done
     1  the server answered and refused what was asked: a document with
        errors, no such flow or version, a rollback that is not to an older
-       version, a body too large
+       version, a body too large, no such call, a hangup of an ended call
     2  it could not be asked: a usage error, no server URL or token, an
        unreadable file, the server unreachable or silent past the timeout, a
        token it does not accept (401) or that lacks the scope (403), or a
        reply that is not the API's (a 5xx, another program at that URL)
+    3  `start --wait` only: the call ended on a fatal error (an `error:...`
+       disposition), as `callkernel run` exits 3
 Credentials count as setup, not as an answer: 1 means "fix the flow or the
 version asked for", 2 "fix how the command reaches the server".
 """
@@ -27,6 +30,7 @@ version asked for", 2 "fix how the command reaches the server".
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import os
 import sys
@@ -35,6 +39,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -43,10 +48,11 @@ from interpreter.commands.inputs import UnreadableInput, display_name, read
 from interpreter.commands.sources import shown
 from interpreter.diagnostics import Diagnostic, Severity, Span
 from interpreter.document.lint import summary
+from interpreter.runtime.trace import format_record
 from interpreter.server.app import FLOW_NAME
 from interpreter.server.problems import PROBLEM_JSON
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
 T = TypeVar("T")
 
 URL_VARIABLE = "CALLKERNEL_SERVER_URL"
@@ -404,3 +410,214 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) ->
     for row in (header, *rows):
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         print("  ".join(cells).rstrip(), file=out)
+
+
+# ------------------------------------------------------------ calls
+
+# Seconds between a waiting `start`'s looks at its call: calls run in real
+# time on the server, so a few looks a second see the end soon enough.
+POLL_INTERVAL = 0.2
+CALL_PHASES = ("live", "ended")  # what GET /v1/calls?state= takes
+
+
+def start(flow: str, caller: str, *, model: str | None = None, version: int | None = None,
+          wait: bool = False, as_json: bool = False, flags: ServerFlags,
+          environ: Mapping[str, str], out: TextIO | None = None,
+          err: TextIO | None = None) -> int:
+    """Start a call of FLOW (its live version, or `version`) on the server,
+    with the caller script file `caller` and scripted rules file `model`;
+    print the call's id. With `wait`, poll until it ends and print its state."""
+    out, err = out or sys.stdout, err or sys.stderr
+    texts: dict[str, str] = {}
+
+    def check() -> None:
+        check_name(flow, "FLOW")
+        if version is not None and version < 1:
+            raise CommandFailed(EXIT_USAGE, f"--version {version}: a version number is "
+                                            "1, 2, ...")
+        texts["caller"] = _read_text(caller)
+        if model is not None:
+            texts["model"] = _read_text(model)
+
+    async def action(client: Client) -> int:
+        body: dict[str, Any] = {"flow": flow, "caller": texts["caller"],
+                                "model": texts.get("model")}
+        if version is not None:
+            body["version"] = version
+        reply = await client.command("/v1/calls", body)
+        problem = _json_object(reply, PROBLEM_JSON)
+        if reply.status == 422 and problem is not None and "errors" in problem:
+            # The server says which document it could not load; a local one is
+            # printed as `callkernel lint` prints it, under the local name.
+            detail = str(problem.get("detail", ""))
+            local = (caller if detail.startswith("the caller script")
+                     else model if detail.startswith("the model's rules") else None)
+            if local is not None:
+                print_as_lint(client.shaped(diagnostics_from, reply, problem["errors"],
+                                            local), out, err)
+                return EXIT_REFUSED
+        record = client.expect(reply, 201)
+        call_id = client.shaped(lambda: str(record["call_id"]), reply)
+        print(f"started call {call_id} of {flow} version {record.get('version')}", file=err)
+        if not wait:
+            print(json.dumps(record) if as_json else call_id, file=out)
+            return EXIT_OK
+        record = await _until_ended(client, call_id)
+        _print_call(client, record, as_json, out)
+        disposition = record.get("disposition")
+        return EXIT_FAULT if str(disposition).startswith("error") else EXIT_OK
+
+    return _run("start", flags, environ, err, action, check)
+
+
+async def _until_ended(client: Client, call_id: str) -> dict[str, Any]:
+    while True:
+        record = client.expect(await client.send("GET", _call_path(call_id)), 200)
+        if record.get("state") == "ended":
+            return record
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+def calls(*, flow: str | None = None, state: str | None = None, as_json: bool = False,
+          flags: ServerFlags, environ: Mapping[str, str], out: TextIO | None = None,
+          err: TextIO | None = None) -> int:
+    """Print the calls the server started, newest first: live ones and
+    recently ended ones, optionally of one flow or in one state."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    def check() -> None:
+        if flow is not None:
+            check_name(flow, "--flow")
+        if state is not None and state not in CALL_PHASES:
+            raise CommandFailed(EXIT_USAGE, f"--state {state}: live or ended")
+
+    async def action(client: Client) -> int:
+        query = {key: value for key, value in (("flow", flow), ("state", state)) if value}
+        path = "/v1/calls" + ("?" + "&".join(f"{k}={quote(v, safe='')}"
+                                             for k, v in query.items()) if query else "")
+        reply = await client.send("GET", path)
+        listed = client.expect(reply, 200).get("calls", [])
+        if as_json:
+            print(reply.body.decode(), file=out)
+            return EXIT_OK
+        rows = client.shaped(_call_rows, reply, listed)
+        _table(("ID", "FLOW", "VERSION", "STATE", "DISPOSITION", "STARTED"), rows, out)
+        print(f"{len(rows)} call(s)", file=err)
+        return EXIT_OK
+
+    return _run("calls", flags, environ, err, action, check)
+
+
+def show_call(call_id: str, *, as_json: bool = False, flags: ServerFlags,
+              environ: Mapping[str, str], out: TextIO | None = None,
+              err: TextIO | None = None) -> int:
+    """Print one call's state: flow and version, live or ended, disposition, times."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    async def action(client: Client) -> int:
+        reply = await client.send("GET", _call_path(call_id))
+        _print_call(client, client.expect(reply, 200), as_json, out)
+        return EXIT_OK
+
+    return _run("call", flags, environ, err, action, lambda: _check_call_id(call_id))
+
+
+def hang_up(call_id: str, *, flags: ServerFlags, environ: Mapping[str, str],
+            out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Ask a live call to hang up (the server refuses an ended one: 409, exit 1)."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    async def action(client: Client) -> int:
+        client.expect(await client.send("POST", _call_path(call_id) + "/hangup"), 202)
+        # Accepted, not done: the call ends once its actor takes the request.
+        print(f"call {call_id} is hanging up", file=out)
+        return EXIT_OK
+
+    return _run("call", flags, environ, err, action, lambda: _check_call_id(call_id))
+
+
+def call_trace(call_id: str, *, kinds: list[str] | None = None, as_json: bool = False,
+               flags: ServerFlags, environ: Mapping[str, str], out: TextIO | None = None,
+               err: TextIO | None = None) -> int:
+    """Print a call's trace so far as `callkernel trace FILE` prints a file;
+    `as_json`: as JSON lines, the file `run --trace` writes."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    async def action(client: Client) -> int:
+        reply = await client.send("GET", _call_path(call_id) + "/trace")
+        if reply.status != 200:
+            raise client.refusal(reply)
+        records = client.shaped(_trace_records, reply, reply)
+        seen = {str(record["kind"]) for record in records}
+        for record in records:
+            if kinds and record["kind"] not in kinds:
+                continue
+            print(json.dumps(record, ensure_ascii=False) if as_json
+                  else format_record(record), file=out)
+        for kind in kinds or ():
+            if kind not in seen:
+                close = difflib.get_close_matches(kind, sorted(seen), n=1)
+                print(f"callkernel call: no {kind!r} record in call {call_id}'s trace"
+                      + (f" (did you mean {close[0]!r}?)" if close else ""), file=err)
+        return EXIT_OK
+
+    return _run("call", flags, environ, err, action, lambda: _check_call_id(call_id))
+
+
+def _trace_records(reply: Reply) -> list[dict[str, Any]]:
+    """The records of a trace reply (a JSON array); ValueError if it is not one."""
+    if reply.content_type != "application/json":
+        raise ValueError("not JSON")
+    records = json.loads(reply.body)
+    if not isinstance(records, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("kind"), str)
+            and isinstance(r.get("t"), int | float) for r in records):
+        raise ValueError("not a list of trace records")
+    return records
+
+
+def _read_text(path: str) -> str:
+    try:
+        return read(path).decode("utf-8")
+    except UnreadableInput as error:
+        raise CommandFailed(EXIT_USAGE, str(error)) from None
+    except UnicodeDecodeError:
+        raise CommandFailed(EXIT_USAGE, f"{shown(path)}: not UTF-8 text") from None
+
+
+def _check_call_id(call_id: str) -> None:
+    if not call_id or not call_id.isprintable():
+        raise CommandFailed(EXIT_USAGE, f"{call_id!r} is not a call id (callkernel calls "
+                                        "lists them)")
+
+
+def _call_path(call_id: str) -> str:
+    return f"/v1/calls/{quote(call_id, safe='')}"
+
+
+def _print_call(client: Client, record: dict[str, Any], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps(record), file=out)
+        return
+    reply = Reply(200, "application/json", json.dumps(record).encode())
+    for label, value in client.shaped(_call_lines, reply, record):
+        print(f"{label:<12} {value}", file=out)
+
+
+def _call_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
+    live = record["state"] == "live"
+    ended_at, started_at = record["ended_at"], record["started_at"]
+    took = (f" (after {ended_at - started_at:.1f} s)"
+            if isinstance(ended_at, int | float) and isinstance(started_at, int | float)
+            else "")
+    return [("call", str(record["call_id"])),
+            ("flow", f"{record['flow']} version {record['version']}"),
+            ("state", f"live ({record['call_state']})" if live else str(record["state"])),
+            ("disposition", str(record["disposition"] or "-")),
+            ("started", _when(started_at)),
+            ("ended", "-" if live else _when(ended_at) + took)]
+
+
+def _call_rows(listed: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [(str(c["call_id"]), str(c["flow"]), str(c["version"]), str(c["state"]),
+             str(c["disposition"] or "-"), _when(c["started_at"])) for c in listed]

@@ -1,0 +1,334 @@
+"""`callkernel start|calls|call` against a real server: the REST app on a real
+SQLite store, served on 127.0.0.1 from a thread with its own event loop (as
+test_remote.py does), with calls that run in real time for under a second or
+are hung up."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from interpreter import cli
+from interpreter.commands import lint as lint_command
+from interpreter.commands import remote
+from interpreter.commands import trace as trace_command
+from interpreter.commands.remote import ServerFlags
+from interpreter.server.app import build_app
+from interpreter.server.auth import create_token
+from interpreter.server.sqlite_store import SqliteStore
+from interpreter.server.store import Scope
+
+STARTUP_LIMIT_S = 10.0
+END_LIMIT_S = 10.0  # wall time a hung-up call is given to end
+# Says a line and hangs up itself, well under a second.
+BRIEF = """\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - play: {url: "say:Hello."}
+    - hangup: {}
+"""
+# Would hold the call for a minute: these are hung up.
+SLEEPER = """\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - sleep: 60000
+    - hangup: {}
+"""
+AGENT = """\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: "You are a test agent."}
+"""
+SILENT_CALLER = "linger: 600\n"
+BAD_CALLER = "steps:\n  - sya: hello\n"
+BAD_RULES = "rules:\n  - whn: {start: true}\n    reply: Hi.\n"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    secret: str  # read + flows + calls
+    reader: str  # read only
+
+    def flags(self, token: str | None = None) -> ServerFlags:
+        return ServerFlags(self.url, token or self.secret)
+
+
+Command = Callable[..., int]
+
+
+def call(command: Command, *args: object, **kwargs: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    kwargs.setdefault("environ", {})
+    code = command(*args, out=out, err=err, **kwargs)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Served]:
+    """The REST app on a fresh SQLite store, on a free loopback port, with
+    the flows brief, sleeper and agent published."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    made: dict[str, object] = {}
+    running: list[tuple[web.AppRunner, SqliteStore]] = []
+
+    async def start() -> tuple[web.AppRunner, SqliteStore]:
+        store = await SqliteStore.open(tmp_path / "data" / "callkernel.db")
+        runner = web.AppRunner(build_app(store))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        made["port"] = runner.addresses[0][1]
+        _, made["secret"] = await create_token(store, "operator",
+                                               {Scope.READ, Scope.FLOWS, Scope.CALLS})
+        _, made["reader"] = await create_token(store, "reader", {Scope.READ})
+        return runner, store
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            running.append(loop.run_until_complete(start()))
+        finally:
+            ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(STARTUP_LIMIT_S) and running, "the server did not start"
+    served = Served(f"http://127.0.0.1:{made['port']}", str(made["secret"]),
+                    str(made["reader"]))
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for name, text in (("brief", BRIEF), ("sleeper", SLEEPER), ("agent", AGENT)):
+        code, _, err = call(remote.push, write(flows, f"{name}.yaml", text), publish=True,
+                            flags=served.flags())
+        assert code == 0, err
+    try:
+        yield served
+    finally:
+        runner, store = running[0]
+
+        async def stop() -> None:
+            await runner.cleanup()  # hangs up the calls still live
+            await store.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(STARTUP_LIMIT_S)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(STARTUP_LIMIT_S)
+        loop.close()
+
+
+@pytest.fixture
+def silent(tmp_path: Path) -> str:
+    return write(tmp_path, "silent.caller.yaml", SILENT_CALLER)
+
+
+def started(server: Served, flow: str, caller: str) -> str:
+    code, out, err = call(remote.start, flow, caller, flags=server.flags())
+    assert code == 0, err
+    return out.strip()
+
+
+def state_of(server: Served, call_id: str) -> dict[str, object]:
+    code, out, err = call(remote.show_call, call_id, as_json=True, flags=server.flags())
+    assert code == 0, err
+    record: dict[str, object] = json.loads(out)
+    return record
+
+
+def until_ended(server: Served, call_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + END_LIMIT_S
+    while (record := state_of(server, call_id))["state"] != "ended":
+        assert time.monotonic() < deadline, f"still live: {record}"
+        time.sleep(0.05)
+    return record
+
+
+def fields(out: str) -> dict[str, str]:
+    """`call ID`'s lines as label -> value."""
+    return {label: value for label, value in
+            (line.split(maxsplit=1) for line in out.splitlines())}
+
+
+# -- start ---------------------------------------------------------------------
+
+def test_start_prints_only_the_call_id_and_says_what_started_on_stderr(
+        server: Served, silent: str) -> None:
+    code, out, err = call(remote.start, "sleeper", silent, flags=server.flags())
+    call_id = out.strip()
+    assert code == 0 and out == call_id + "\n" and len(call_id) == 36
+    assert err == f"started call {call_id} of sleeper version 1\n"
+    assert state_of(server, call_id)["state"] == "live"
+
+
+def test_start_wait_polls_until_the_call_ends_and_prints_its_state(
+        server: Served, silent: str) -> None:
+    code, out, err = call(remote.start, "brief", silent, wait=True, flags=server.flags())
+    assert code == 0, err
+    shown = fields(out)
+    assert list(shown) == ["call", "flow", "state", "disposition", "started", "ended"]
+    assert shown["flow"] == "brief version 1" and shown["state"] == "ended"
+    assert shown["disposition"] != "-" and not shown["disposition"].startswith("error")
+    assert shown["ended"].endswith(" s)") and "(after " in shown["ended"]
+    assert err == f"started call {shown['call']} of brief version 1\n"
+
+
+def test_start_of_a_version_that_is_not_there_exits_one(server: Served, silent: str) -> None:
+    code, out, err = call(remote.start, "brief", silent, version=9, flags=server.flags())
+    assert (code, out) == (1, "")
+    assert err.startswith("callkernel start: ") and "no version 9 (404 not-found)" in err
+
+
+def test_start_of_an_unknown_flow_exits_one(server: Served, silent: str) -> None:
+    code, _, err = call(remote.start, "nowhere", silent, flags=server.flags())
+    assert code == 1 and "no flow 'nowhere' (404 not-found)" in err
+
+
+@pytest.mark.parametrize(("name", "text", "as_model"), [
+    ("bad.caller.yaml", BAD_CALLER, False), ("bad.model.yaml", BAD_RULES, True)])
+def test_a_bad_caller_script_or_rules_prints_what_lint_prints_and_exits_one(
+        server: Served, tmp_path: Path, silent: str, name: str, text: str,
+        as_model: bool) -> None:
+    path = write(tmp_path, name, text)
+    caller, model = (silent, path) if as_model else (path, None)
+    code, out, err = call(remote.start, "agent", caller, model=model, flags=server.flags())
+    lint_out, lint_err = io.StringIO(), io.StringIO()
+    lint_command.run([path], out=lint_out, err=lint_err)
+    assert code == 1 and out and f"{path}:" in out
+    assert (out, err) == (lint_out.getvalue(), lint_err.getvalue())
+
+
+def test_an_ai_flow_without_model_rules_exits_one_saying_to_give_them(
+        server: Served, silent: str) -> None:
+    code, _, err = call(remote.start, "agent", silent, flags=server.flags())
+    assert code == 1 and "give `model`" in err and "(400 invalid-request)" in err
+
+
+def test_start_with_a_read_only_token_exits_two_naming_the_scope(
+        server: Served, silent: str) -> None:
+    code, out, err = call(remote.start, "brief", silent, flags=server.flags(server.reader))
+    assert (code, out) == (2, "") and "'calls' scope (403 forbidden)" in err
+
+
+def test_start_with_a_missing_caller_script_stops_before_asking(
+        server: Served, tmp_path: Path) -> None:
+    code, out, err = call(remote.start, "brief", str(tmp_path / "gone.yaml"),
+                          flags=server.flags())
+    assert (code, out) == (2, "") and "gone.yaml: No such file or directory" in err
+
+
+# -- calls, call -----------------------------------------------------------------
+
+def test_calls_lists_newest_first_and_filters_by_flow_and_state(
+        server: Served, silent: str) -> None:
+    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+                        flags=server.flags())
+    ended_id = json.loads(out)["call_id"]
+    live_id = started(server, "sleeper", silent)
+    code, out, err = call(remote.calls, flags=server.flags(server.reader))
+    rows = [line.split() for line in out.splitlines()]
+    assert code == 0 and err == "2 call(s)\n"
+    assert rows[0] == ["ID", "FLOW", "VERSION", "STATE", "DISPOSITION", "STARTED"]
+    assert [row[:5] for row in rows[1:]] == [
+        [live_id, "sleeper", "1", "live", "-"],
+        [ended_id, "brief", "1", "ended", str(state_of(server, ended_id)["disposition"])]]
+    for query, expected in (({"state": "live"}, [live_id]), ({"state": "ended"}, [ended_id]),
+                            ({"flow": "brief"}, [ended_id]), ({"flow": "agent"}, [])):
+        code, out, _ = call(remote.calls, as_json=True, flags=server.flags(), **query)
+        assert [c["call_id"] for c in json.loads(out)["calls"]] == expected, query
+
+
+def test_call_shows_a_live_call_with_the_runtimes_state(server: Served, silent: str) -> None:
+    call_id = started(server, "sleeper", silent)
+    code, out, _ = call(remote.show_call, call_id, flags=server.flags(server.reader))
+    shown = fields(out)
+    assert code == 0 and shown["call"] == call_id
+    assert shown["state"].startswith("live (") and shown["ended"] == "-"
+
+
+def test_hangup_ends_a_live_call_and_an_ended_one_refuses_with_exit_one(
+        server: Served, silent: str) -> None:
+    call_id = started(server, "sleeper", silent)
+    assert call(remote.hang_up, call_id, flags=server.flags()) == (
+        0, f"call {call_id} is hanging up\n", "")
+    assert until_ended(server, call_id)["state"] == "ended"
+    code, out, err = call(remote.hang_up, call_id, flags=server.flags())
+    assert (code, out) == (1, "")
+    assert err.startswith(f"callkernel call: call {call_id} has ended (")
+    assert err.endswith("(409 call-ended)\n")
+
+
+def test_an_unknown_call_exits_one_for_every_call_command(server: Served) -> None:
+    for command in (remote.show_call, remote.hang_up, remote.call_trace):
+        code, out, err = call(command, "no-such-call", flags=server.flags())
+        assert (code, out) == (1, ""), command
+        assert "no call 'no-such-call'" in err and "(404 not-found)" in err
+
+
+def test_call_trace_prints_what_trace_prints_for_the_same_records(
+        server: Served, silent: str, tmp_path: Path) -> None:
+    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+                        flags=server.flags())
+    call_id = json.loads(out)["call_id"]
+    code, lines, _ = call(remote.call_trace, call_id, as_json=True, flags=server.flags())
+    assert code == 0 and '"kind": "call_ended"' in lines
+    saved = write(tmp_path, "saved.jsonl", lines)
+    local_out, local_err = io.StringIO(), io.StringIO()
+    assert trace_command.run(saved, out=local_out, err=local_err) == 0
+    code, out, err = call(remote.call_trace, call_id, flags=server.flags(server.reader))
+    assert (code, err) == (0, "") and out == local_out.getvalue()
+    assert len(out.splitlines()) == len(lines.splitlines()) > 3
+
+
+def test_call_trace_kind_filters_and_names_a_likely_typo(
+        server: Served, silent: str) -> None:
+    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+                        flags=server.flags())
+    call_id = json.loads(out)["call_id"]
+    code, out, err = call(remote.call_trace, call_id, kinds=["call_ended", "call_endd"],
+                          flags=server.flags())
+    assert code == 0 and len(out.splitlines()) == 1 and "call_ended" in out
+    assert err == (f"callkernel call: no 'call_endd' record in call {call_id}'s trace "
+                   "(did you mean 'call_ended'?)\n")
+
+
+# -- the command line ------------------------------------------------------------
+
+def test_the_command_line_starts_lists_and_hangs_up_through_the_environment(
+        server: Served, silent: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
+    monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
+    assert cli.main(["start", "sleeper", "--caller", silent]) == 0
+    call_id = capsys.readouterr().out.strip()
+    assert cli.main(["calls", "--state", "live", "--json"]) == 0
+    assert [c["call_id"] for c in json.loads(capsys.readouterr().out)["calls"]] == [call_id]
+    assert cli.main(["call", call_id, "--hangup"]) == 0
+    assert capsys.readouterr().out == f"call {call_id} is hanging up\n"
+    until_ended(server, call_id)
+    assert cli.main(["call", call_id, "--trace", "--kind", "call_ended"]) == 0
+    assert "call_ended" in capsys.readouterr().out
+    assert cli.main(["call", call_id, "--hangup"]) == 1
+    assert "has ended" in capsys.readouterr().err
