@@ -1,6 +1,6 @@
 """The REST v1 app: flows (upload, list, read, publish, roll back, delete),
-calls (server/calls.py), health, readiness, metrics (server/metrics.py) and
-the OpenAPI document.
+calls (server/calls.py) and following them (server/events.py), health,
+readiness, metrics (server/metrics.py) and the OpenAPI document.
 
 `build_app(store)` returns the aiohttp application; `callkernel serve` runs
 it, tests drive it through `aiohttp_client`. Two middlewares wrap every
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -34,6 +34,9 @@ from interpreter.server.metrics import routes as metrics_routes
 from interpreter.server.openapi import OPENAPI
 from interpreter.server.problems import Problem, diagnostic_json, problems_middleware
 from interpreter.server.store import FlowSummary, FlowVersion, NotFound, Scope, Store
+
+if TYPE_CHECKING:
+    from interpreter.server.events import CallEvents
 
 FLOW_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # Request media types a flow may be uploaded as, and the one each is stored as.
@@ -57,7 +60,8 @@ routes = web.RouteTableDef()
 
 def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
               host: CallHost | None = None,
-              metrics: CallMetrics | None = None) -> web.Application:
+              metrics: CallMetrics | None = None,
+              events: CallEvents | None = None) -> web.Application:
     """The REST v1 application over `store`. The caller owns the store: it
     opens it before and closes it after. Calls run on `host`, which the
     caller then owns too (started before the app, closed after); with none,
@@ -65,27 +69,37 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     the app started are hung up at its cleanup. `/metrics` sees the calls'
     trace records on the host the app makes; a host given here is seen only
     if it was built with `trace_sinks=metrics.trace_sinks()` and that
-    `metrics` is passed too (its live calls are seen either way)."""
+    `metrics` is passed too (its live calls are seen either way). Likewise
+    its calls can be followed (`/events`, `/ws`) only if the host's trace
+    sinks feed `events` (`events.trace_sinks()`, which composes:
+    `metrics.trace_sinks(events.trace_sinks())`)."""
     # calls.py uses this module's request helpers, so it is imported here
     # rather than at the top, where the two would import each other.
     from interpreter.server.calls import CALLS, CallRegistry
     from interpreter.server.calls import routes as call_routes
+    from interpreter.server.events import EVENTS, CallEvents
+    from interpreter.server.events import routes as event_routes
 
     app = web.Application(client_max_size=max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
     metrics = metrics or CallMetrics()
-    registry = CallRegistry(host or CallHost(trace_sinks=metrics.trace_sinks()),
-                            owns_host=host is None)
+    events = events or CallEvents()
+    # Each record passes the metrics, then the call's followers.
+    registry = CallRegistry(
+        host or CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks())),
+        owns_host=host is None, on_ended=events.ended)
     metrics.watch(registry.host)
     app[STORE] = store
     app[HOST] = registry.host
     app[CALLS] = registry
     app[MAX_BODY] = max_body_bytes
     app[METRICS] = metrics
+    app[EVENTS] = events
     app.cleanup_ctx.append(registry.running)
     app.add_routes(routes)
     app.add_routes(call_routes)
     app.add_routes(metrics_routes)
+    app.add_routes(event_routes)
     return app
 
 

@@ -21,7 +21,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -108,9 +108,13 @@ class CallRegistry:
     """The calls started over REST on one host: live and recently ended."""
 
     def __init__(self, host: CallHost, *, owns_host: bool,
-                 keep_ended: int = KEEP_ENDED) -> None:
+                 keep_ended: int = KEEP_ENDED,
+                 on_ended: Callable[[str], None] | None = None) -> None:
+        """`on_ended(call_id)` once each call has ended (server/events.py ends
+        the call's followers, should its trace not have)."""
         self.host = host
         self.owns_host = owns_host
+        self._on_ended = on_ended
         self.keep_ended = keep_ended
         self._records: dict[str, CallRecord] = {}
         self._ended: deque[str] = deque()
@@ -185,6 +189,8 @@ class CallRegistry:
         self._ended.append(call.call_id)
         while len(self._ended) > self.keep_ended:
             del self._records[self._ended.popleft()]
+        if self._on_ended is not None:
+            self._on_ended(call.call_id)
 
     def get(self, call_id: str) -> CallRecord:
         record = self._records.get(call_id)

@@ -16,6 +16,10 @@ from interpreter.server.problems import CODES, PROBLEM_JSON
 JSON = "application/json"
 YAML = "application/yaml"
 NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"
+# server/events.py's defaults (a test checks).
+HEARTBEAT_SECONDS = 15.0
+QUEUE_LIMIT = 512
 KEEP_ENDED = 1000  # server/calls.py keeps this many ended calls (a test checks)
 DOCUMENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/json")
 
@@ -92,6 +96,12 @@ _COMMAND_PROBLEMS = {
 _CALL_ID = {"name": "call_id", "in": "path", "required": True,
             "description": "The call's id, as `POST /v1/calls` returned it.",
             "schema": {"type": "string"}}
+_LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False,
+                  "description": "Resume after this record number: only later records "
+                                 "are replayed.",
+                  "schema": {"type": "integer", "minimum": 0}}
+_FOLLOW_CONFLICT = {"409": _problem("The call is live on a host whose trace sinks do not "
+                                    "feed this server's events (`conflict`).")}
 _CALL_PROBLEMS = {
     "404": _problem("No such call, or it ended longer ago than the last "
                     f"{KEEP_ENDED:,} calls kept (`not-found`)."),
@@ -256,6 +266,38 @@ PATHS: dict[str, dict[str, Any]] = {
                              JSON: {"schema": {"type": "array",
                                                "items": {"type": "object"}}}}},
          **_CALL_PROBLEMS},
+        parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/events": {"get": _operation(
+        "followCallEvents", "Follow a call's records as server-sent events", "read",
+        {"200": {"description": "A `text/event-stream`: first every record the call has "
+                                "so far, then each new one as the call makes it, each as "
+                                "`event: record`, `id: <n>` and `data: <record JSON>` "
+                                "(docs/trace.md; secrets already redacted); then "
+                                "`event: end` with `data: {\"call_id\", \"disposition\", "
+                                "\"records\"}` and the stream closes. An ended call "
+                                "replays and ends at once. A `: heartbeat` comment "
+                                f"comes every {HEARTBEAT_SECONDS:g} s while the call is "
+                                "quiet. A reader that falls more than "
+                                f"{QUEUE_LIMIT} records behind gets `event: lagged` with "
+                                "`data: {\"missed_from\": n, \"detail\"}` and the "
+                                "stream closes: read the rest from the trace. "
+                                "`Last-Event-ID: n` (an EventSource reconnecting) "
+                                "replays only the records after `n`.",
+                 "content": {EVENT_STREAM: {"schema": {"type": "string"}}}},
+         **_CALL_PROBLEMS, **_FOLLOW_CONFLICT},
+        parameters=[_CALL_ID, _LAST_EVENT_ID], tag="calls")},
+    "/v1/calls/{call_id}/ws": {"get": _operation(
+        "followCallWebSocket", "Follow a call's records over a WebSocket", "read",
+        {"101": {"description": "Switching to a WebSocket: the same messages as the "
+                                "event stream, one JSON text frame each — `{\"type\": "
+                                "\"record\", \"record\": {...}}`, then `{\"type\": "
+                                "\"end\", \"call_id\", \"disposition\", \"records\"}` "
+                                "and the server closes (1000); or `{\"type\": "
+                                "\"lagged\", \"missed_from\", \"detail\"}` and it closes "
+                                "with 1013. What the client sends is ignored; the server "
+                                f"pings every {HEARTBEAT_SECONDS:g} s."},
+         "400": _problem("Not a WebSocket handshake (`invalid-request`)."),
+         **_CALL_PROBLEMS, **_FOLLOW_CONFLICT},
         parameters=[_CALL_ID], tag="calls")},
     "/v1/calls/{call_id}/hangup": {"post": _operation(
         "hangUp", "Hang up a live call", "calls",
