@@ -53,7 +53,7 @@ from interpreter.document.compile import _Compiler
 from interpreter.document.lint import run_rules
 from interpreter.document.loader import load_document
 from interpreter.document.schema import validate_schema
-from interpreter.server.app import check_document
+from interpreter.server.flows import check_document
 from interpreter.server.sqlite_store import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]

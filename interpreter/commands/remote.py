@@ -49,8 +49,8 @@ from interpreter.commands.sources import shown
 from interpreter.diagnostics import Diagnostic, Severity, Span
 from interpreter.document.lint import summary
 from interpreter.runtime.trace import format_record
-from interpreter.server.app import FLOW_NAME
 from interpreter.server.problems import PROBLEM_JSON
+from interpreter.server.requests import FLOW_NAME
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
 T = TypeVar("T")

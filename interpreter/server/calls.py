@@ -38,9 +38,9 @@ from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime import events as ev
 from interpreter.runtime.state import CallState
 from interpreter.runtime.trace import Trace
-from interpreter.server.app import MAX_BODY, read_command, wants_json
 from interpreter.server.auth import STORE, requires
 from interpreter.server.problems import Problem
+from interpreter.server.requests import MAX_BODY, read_command, wants_json
 from interpreter.server.store import NotFound, Scope
 from interpreter.transports.caller_script import CallerScript, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller

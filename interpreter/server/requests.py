@@ -1,0 +1,97 @@
+"""The parts of a REST request every route module reads the same way: the
+flow name in the path, version numbers, bodies read within a limit (413
+before and while reading), JSON command bodies, and whether the client wants
+JSON. Each failure is a problem document (server/problems.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from interpreter.host import CallHost
+from interpreter.server.problems import Problem
+
+FLOW_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# Command bodies (publish, rollback, starting a call) are small; far less than a flow.
+COMMAND_MAX_BYTES = 16 * 1024
+
+HOST: web.AppKey[CallHost] = web.AppKey("host", CallHost)
+MAX_BODY: web.AppKey[int] = web.AppKey("max_body_bytes", int)
+
+
+def flow_name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if not FLOW_NAME.fullmatch(name):
+        raise Problem("invalid-flow-name", f"{name!r} is not a flow name: 1 to 64 of a-z, "
+                                           "0-9, _ and -, starting with a letter or digit")
+    return name
+
+
+def version_number(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) < 1:
+        raise Problem("invalid-request", f"{text!r} is not a version number "
+                                         "(1, 2, ...; or live or latest where allowed)")
+    return int(text)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it is over `limit` bytes: by its
+    Content-Length before reading, and by counting while reading (a chunked
+    body declares none)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(declared, limit)
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(None, limit)
+    return bytes(body)
+
+
+def _too_large(size: int | None, limit: int) -> Problem:
+    what = f"{size:,} bytes" if size is not None else "larger"
+    return Problem("payload-too-large", f"the body is {what}; the limit is {limit:,} bytes")
+
+
+async def read_command(request: web.Request,
+                       limit: int = COMMAND_MAX_BYTES) -> dict[str, Any]:
+    """A JSON object body (publish, rollback, starting a call)."""
+    if request.content_type != "application/json":
+        raise Problem("unsupported-media-type", "this takes an application/json body")
+    raw = await read_body(request, limit)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise Problem("invalid-request", f"the body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise Problem("invalid-request", "the body must be a JSON object")
+    return body
+
+
+def positive_int(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Problem("invalid-request", f"{key!r} must be a version number (1, 2, ...)")
+    return value
+
+
+def wants_json(request: web.Request) -> bool:
+    """Whether the Accept header names application/json (not just */*)."""
+    for part in request.headers.get("Accept", "").split(","):
+        media, *params = (item.strip().lower() for item in part.split(";"))
+        if media == "application/json" and not any(
+                p.partition("=")[0].strip() == "q" and _is_zero(p.partition("=")[2])
+                for p in params):
+            return True
+    return False
+
+
+def _is_zero(quality: str) -> bool:
+    try:
+        return float(quality) == 0
+    except ValueError:
+        return False
