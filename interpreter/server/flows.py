@@ -27,7 +27,7 @@ from interpreter.server.requests import (
     version_number,
     wants_json,
 )
-from interpreter.server.store import FlowSummary, FlowVersion, Scope
+from interpreter.server.store import FlowSummary, FlowVersion, Scope, VersionInfo
 
 # Request media types a flow may be uploaded as, and the one each is stored as.
 DOCUMENT_TYPES = {
@@ -105,7 +105,7 @@ async def get_version(request: web.Request) -> web.Response:
     store = request.app[STORE]
     stored = await store.version(name, number)
     if wants_json(request):
-        return web.json_response(version_json(stored, (await store.flow(name)).live))
+        return web.json_response(version_json(stored.info, (await store.flow(name)).live))
     return source_response(stored)
 
 
@@ -197,8 +197,7 @@ def summary_json(summary: FlowSummary) -> dict[str, Any]:
             "live": summary.live, "updated_at": summary.updated_at}
 
 
-def version_json(stored: FlowVersion, live: int | None) -> dict[str, Any]:
-    return {"name": stored.name, "version": stored.version,
-            "content_hash": stored.content_hash, "media_type": stored.media_type,
-            "size": len(stored.source), "created_at": stored.created_at,
-            "warnings": list(stored.warnings), "live": stored.version == live}
+def version_json(info: VersionInfo, live: int | None) -> dict[str, Any]:
+    return {"name": info.name, "version": info.version, "content_hash": info.content_hash,
+            "media_type": info.media_type, "size": info.size, "created_at": info.created_at,
+            "warnings": list(info.warnings), "live": info.version == live}

@@ -39,6 +39,7 @@ from interpreter.server.store import (
     Store,
     StoreError,
     Token,
+    VersionInfo,
 )
 
 _T = TypeVar("_T")
@@ -174,13 +175,15 @@ class SqliteStore:
     async def flow(self, name: str) -> FlowSummary:
         return await self._run(lambda db: _flow_summary(db, name))
 
-    async def versions(self, name: str) -> list[FlowVersion]:
-        def work(db: sqlite3.Connection) -> list[FlowVersion]:
+    async def versions(self, name: str) -> list[VersionInfo]:
+        def work(db: sqlite3.Connection) -> list[VersionInfo]:
             with _transaction(db):
                 _require_flow(db, name)
-                rows = db.execute(_VERSION_SELECT + " WHERE name = ? ORDER BY version",
+                rows = db.execute(_INFO_SELECT + " WHERE name = ? ORDER BY version",
                                   (name,)).fetchall()
-            return [_flow_version(row) for row in rows]
+            return [VersionInfo(name=row[0], version=row[1], content_hash=row[2],
+                                media_type=row[3], size=row[4], created_at=row[5],
+                                warnings=tuple(json.loads(row[6]))) for row in rows]
         return await self._run(work)
 
     async def version(self, name: str, version: int | None = None, *,
@@ -381,6 +384,9 @@ _SUMMARY_SELECT = (
     " f.updated_at FROM flows f LEFT JOIN versions v ON v.name = f.name")
 _VERSION_SELECT = (
     "SELECT name, version, content_hash, source, media_type, created_at, warnings FROM versions")
+# A version without its source: listing never reads the blobs.
+_INFO_SELECT = ("SELECT name, version, content_hash, media_type, length(source), created_at, "
+                "warnings FROM versions")
 _TOKEN_SELECT = "SELECT token_id, name, scopes, created_at, revoked FROM tokens"
 
 

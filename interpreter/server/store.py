@@ -42,6 +42,25 @@ class FlowVersion:
     created_at: float  # seconds since the epoch
     warnings: tuple[str, ...] = ()  # the lint warnings it was stored with, rendered
 
+    @property
+    def info(self) -> VersionInfo:
+        return VersionInfo(self.name, self.version, self.content_hash, self.media_type,
+                           len(self.source), self.created_at, self.warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """A version without its document: what a list of versions carries, so
+    listing many large versions never loads their sources."""
+
+    name: str
+    version: int
+    content_hash: str
+    media_type: str
+    size: int  # bytes of the document
+    created_at: float
+    warnings: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class FlowSummary:
@@ -90,8 +109,9 @@ class Store(Protocol):
         """One flow (NotFound)."""
         ...
 
-    async def versions(self, name: str) -> list[FlowVersion]:
-        """A flow's versions, oldest first (NotFound for no such flow)."""
+    async def versions(self, name: str) -> list[VersionInfo]:
+        """A flow's versions without their documents, oldest first (NotFound
+        for no such flow)."""
         ...
 
     async def version(self, name: str, version: int | None = None, *,
