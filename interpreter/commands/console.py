@@ -35,9 +35,7 @@ from interpreter.commands.run import (
     EXIT_USAGE,
     ModelUnavailable,
     NoModel,
-    call_details,
     ended_on_fatal_error,
-    has_ai,
     model,
     print_deliveries,
     refused,
@@ -45,11 +43,12 @@ from interpreter.commands.run import (
 )
 from interpreter.commands.sources import is_url, source_name
 from interpreter.errors import DocumentError
+from interpreter.flow_parts import has_ai
 from interpreter.host import CallHost, FlowUnavailable
 from interpreter.limits import INPUT_MAX_BYTES
 from interpreter.runtime.call import Call
 from interpreter.runtime.trace import JsonlTraceSink, TraceSink
-from interpreter.transports.caller_script import CallerScript, load_caller_script
+from interpreter.transports.caller_script import CallerScript, call_details, load_caller_script
 from interpreter.transports.simulated_network import SimulatedNetwork
 
 if TYPE_CHECKING:

@@ -356,29 +356,29 @@ def versions(name: str, *, as_json: bool = False, flags: ServerFlags,
 def publish(name: str, version: int, *, flags: ServerFlags, environ: Mapping[str, str],
             out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Make a version of a flow the live one."""
-    out, err = out or sys.stdout, err or sys.stderr
-
-    async def action(client: Client) -> int:
-        client.expect(await client.command(f"/v1/flows/{name}/publish",
-                                           {"version": version}), 200)
-        print(f"{name} version {version} is live", file=out)
-        return EXIT_OK
-
-    return _run("publish", flags, environ, err, action, lambda: _check_target(name, version))
+    return _move_live("publish", name, version, f"{name} version {version} is live",
+                      flags, environ, out, err)
 
 
 def rollback(name: str, version: int, *, flags: ServerFlags, environ: Mapping[str, str],
              out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Make an earlier version live again (the server refuses one not older: 409)."""
+    return _move_live("rollback", name, version,
+                      f"rolled back {name}: version {version} is live", flags, environ, out, err)
+
+
+def _move_live(command: str, name: str, version: int, said: str, flags: ServerFlags,
+               environ: Mapping[str, str], out: TextIO | None, err: TextIO | None) -> int:
+    """POST /v1/flows/NAME/<command> with the version; say `said` when it is live."""
     out, err = out or sys.stdout, err or sys.stderr
 
     async def action(client: Client) -> int:
-        client.expect(await client.command(f"/v1/flows/{name}/rollback",
+        client.expect(await client.command(f"/v1/flows/{name}/{command}",
                                            {"version": version}), 200)
-        print(f"rolled back {name}: version {version} is live", file=out)
+        print(said, file=out)
         return EXIT_OK
 
-    return _run("rollback", flags, environ, err, action, lambda: _check_target(name, version))
+    return _run(command, flags, environ, err, action, lambda: _check_target(name, version))
 
 
 def _check_target(name: str, version: int) -> None:

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from interpreter import ir
@@ -50,13 +50,14 @@ from interpreter.commands.inputs import UnreadableInput, outputs_problem, read
 from interpreter.commands.sources import is_url, shown, shown_value, source_name
 from interpreter.destinations import DestinationPolicy
 from interpreter.errors import DocumentError
+from interpreter.flow_parts import found_in, has_ai
 from interpreter.host import CallHost, FlowUnavailable
 from interpreter.providers.llm.base import LlmError, LlmProvider, LlmRequest, StreamItem
 from interpreter.providers.llm.scripted import load_rules
 from interpreter.runtime.call import Call
 from interpreter.runtime.outbox import DeliveryResult, MemoryOutbox
 from interpreter.runtime.trace import JsonlTraceSink, TraceSink
-from interpreter.transports.caller_script import CallerScript, load_caller_script
+from interpreter.transports.caller_script import CallerScript, call_details, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 
@@ -68,11 +69,6 @@ EXIT_OK, EXIT_DOCUMENT, EXIT_USAGE, EXIT_CALL_FAILED = 0, 1, 2, 3
 
 class ModelUnavailable(Exception):
     """The call needs a model that was not given or is not configured (exit 2)."""
-
-
-def call_details(script: CallerScript) -> dict[str, Any]:
-    """The `call` object a document fetch and the runtime's `call.*` both see."""
-    return {"from": script.from_, "to": script.to, "direction": "inbound", "type": "phone"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,39 +214,6 @@ def model(kind: str, rules_path: str | None, flow_path: str,
     if rules_path is None:
         return None
     return load_rules(read(rules_path), rules_path)
-
-
-Found = TypeVar("Found")
-
-
-def found_in(flow: ir.CompiledFlow, kind: type[Found]) -> list[Found]:
-    """Every `kind` in the flow's sections, however nested."""
-    seen: set[int] = set()
-    found: list[Found] = []
-
-    def walk(value: object) -> None:
-        if isinstance(value, kind):
-            found.append(value)
-        if id(value) in seen or isinstance(value, str | bytes | int | float):
-            return
-        seen.add(id(value))
-        if isinstance(value, tuple | list):
-            for item in value:
-                walk(item)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for field in dataclasses.fields(value):
-                walk(getattr(value, field.name))
-
-    walk(flow.sections)
-    return found
-
-
-def has_ai(flow: ir.CompiledFlow) -> bool:
-    """Whether any section of the flow holds an ai verb, however nested."""
-    return bool(found_in(flow, ir.Ai))
 
 
 def refused_webhooks(flow: ir.CompiledFlow, policy: DestinationPolicy) -> list[str]:

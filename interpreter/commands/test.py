@@ -19,7 +19,7 @@ from typing import TextIO
 
 from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput
-from interpreter.commands.run import call_details, openai_problem
+from interpreter.commands.run import openai_problem
 from interpreter.errors import DocumentError
 from interpreter.flowcheck import Observed, Outcome, check
 from interpreter.flowtest import FlowTest, load_flow_test
@@ -28,6 +28,7 @@ from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime.outbox import Delivery, MemoryOutbox
+from interpreter.transports.caller_script import call_details
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from interpreter import ir
-from interpreter.commands.run import call_details, has_ai
 from interpreter.document.compile import compile_flow
 from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
+from interpreter.flow_parts import has_ai
 from interpreter.host import CallHost
 from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.runtime import events as ev
@@ -42,7 +42,7 @@ from interpreter.server.auth import STORE, requires
 from interpreter.server.problems import Problem
 from interpreter.server.requests import MAX_BODY, read_command, wants_json
 from interpreter.server.store import NotFound, Scope
-from interpreter.transports.caller_script import CallerScript, load_caller_script
+from interpreter.transports.caller_script import CallerScript, call_details, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
 

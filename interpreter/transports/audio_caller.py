@@ -59,6 +59,7 @@ from interpreter.providers.tts import espeak
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.providers.vad.webrtc import WebRtcVad
 from interpreter.transports.caller_script import CallerScript, Say, Sound
+from interpreter.transports.forwarding import ForwardingSink
 from interpreter.transports.hearing_check import HeardLine, check_lines
 from interpreter.transports.script_follower import DIGIT_INTERVAL, Hearing, ScriptFollower
 from interpreter.transports.simulated_media import AgentLine, loop_now, stamp
@@ -323,44 +324,21 @@ def script_lines(script: CallerScript) -> list[str]:
     return [step.text for step in script.steps if isinstance(step, Say) and not step.garbled]
 
 
-class _Watch:
+class _Watch(ForwardingSink):
     """The path's sink: passes everything on, noting what the caller hears end."""
 
     def __init__(self, caller: AudioCaller, sink: CallSink) -> None:
-        self._caller, self._sink = caller, sink
-
-    def speech_started(self) -> None:
-        self._sink.speech_started()
-
-    def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
-        self._sink.transcript(text, final, confidence)
-
-    def digit(self, digit: str) -> None:
-        self._sink.digit(digit)
-
-    def hung_up(self) -> None:
-        self._sink.hung_up()
-
-    def closed(self, reason: str) -> None:
-        self._sink.closed(reason)
+        super().__init__(sink)
+        self._caller = caller
 
     def playout_finished(self, playout_id: int) -> None:
         self._caller.playout_ended(playout_id, failed=False)
-        self._sink.playout_finished(playout_id)
+        super().playout_finished(playout_id)
 
     def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
         self._caller.playout_stopped(playout_id, heard.text)
-        self._sink.playout_stopped(playout_id, heard, cause)
-
-    def playout_paused(self, paused: bool, why: str) -> None:
-        self._sink.playout_paused(paused, why)
-
-    def speech_noted(self, note: str) -> None:
-        self._sink.speech_noted(note)
+        super().playout_stopped(playout_id, heard, cause)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_ended(playout_id, failed=True)
-        self._sink.playout_failed(playout_id, failure)
-
-    def transcription_failed(self, reason: str) -> None:
-        self._sink.transcription_failed(reason)
+        super().playout_failed(playout_id, failure)

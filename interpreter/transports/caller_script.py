@@ -435,3 +435,8 @@ def _tts_fault(reader: _Reader, path: JSONPath, value: JSONValue) -> TtsFault | 
     if saying is None:
         return None
     return TtsFault(saying, times, all_voices, reader.doc.span(path))
+
+
+def call_details(script: CallerScript) -> dict[str, JSONValue]:
+    """The `call` object a document fetch and the runtime's `call.*` both see."""
+    return {"from": script.from_, "to": script.to, "direction": "inbound", "type": "phone"}

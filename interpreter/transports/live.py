@@ -16,6 +16,7 @@ from typing import Protocol
 
 from interpreter.media.ports import CallSink, Heard, PlayoutFailure, Utterance
 from interpreter.transports.caller_script import CallerScript
+from interpreter.transports.forwarding import ForwardingSink
 from interpreter.transports.script_follower import CallerAction
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_media import AgentLine, utterance_seconds
@@ -175,48 +176,35 @@ class LiveCaller(SimulatedCaller):
                 self._queued[0][0], self.catch_up)
 
 
-class _Reporting:
-    """The call's sink, with a look at the caller after each report."""
+class _Reporting(ForwardingSink):
+    """The call's sink, with a look at the caller after each report the
+    caller may be waiting on."""
 
     def __init__(self, sink: CallSink, caller: LiveCaller) -> None:
-        self._sink, self._caller = sink, caller
+        super().__init__(sink)
+        self._caller = caller
         self._after = caller.look_soon
 
-    def speech_started(self) -> None:
-        self._sink.speech_started()
-
     def transcript(self, text: str, final: bool = True, confidence: float = 1.0) -> None:
-        self._sink.transcript(text, final, confidence)
+        super().transcript(text, final, confidence)
         self._after()
 
     def digit(self, digit: str) -> None:
-        self._sink.digit(digit)
+        super().digit(digit)
         self._after()
 
     def hung_up(self) -> None:
-        self._sink.hung_up()
+        super().hung_up()
         self._after()
 
     def closed(self, reason: str) -> None:
-        self._sink.closed(reason)
+        super().closed(reason)
         self._after()
-
-    def playout_finished(self, playout_id: int) -> None:
-        self._sink.playout_finished(playout_id)
-
-    def playout_stopped(self, playout_id: int, heard: Heard, cause: str) -> None:
-        self._sink.playout_stopped(playout_id, heard, cause)
-
-    def playout_paused(self, paused: bool, why: str) -> None:
-        self._sink.playout_paused(paused, why)
-
-    def speech_noted(self, note: str) -> None:
-        self._sink.speech_noted(note)
 
     def playout_failed(self, playout_id: int, failure: PlayoutFailure) -> None:
         self._caller.playout_failed()
-        self._sink.playout_failed(playout_id, failure)
+        super().playout_failed(playout_id, failure)
 
     def transcription_failed(self, reason: str) -> None:
-        self._sink.transcription_failed(reason)
+        super().transcription_failed(reason)
         self._after()

@@ -28,7 +28,6 @@ import soundfile
 import soxr
 
 from interpreter.clock import run_virtual
-from interpreter.commands.run import call_details
 from interpreter.host import CallHost
 from interpreter.media.clock import MediaClock
 from interpreter.media.playout import Samples
@@ -40,7 +39,7 @@ from interpreter.providers.stt.vocabulary import vocabulary_for
 from interpreter.providers.tts.base import SpeechAudio
 from interpreter.providers.tts.espeak import EspeakTts
 from interpreter.transports.audio_caller import AudioCaller
-from interpreter.transports.caller_script import load_caller_script
+from interpreter.transports.caller_script import call_details, load_caller_script
 from interpreter.transports.simulated_network import SimulatedNetwork
 from tests.media.vad_audio import onset
 

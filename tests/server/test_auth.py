@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from interpreter.server.app import build_app
 from interpreter.server.auth import create_token, new_secret, secret_hash
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.tokens import bearer
 
 REPO = Path(__file__).resolve().parents[2]
 SUPPORT = (REPO / "flows" / "support.yaml").read_bytes()
@@ -26,21 +26,9 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "callkernel.db")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 async def client(aiohttp_client: Any, store: SqliteStore) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     return made
-
-
-async def bearer(store: SqliteStore, *scopes: Scope) -> dict[str, str]:
-    _, secret = await create_token(store, "test", set(scopes))
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_a_secret_is_prefixed_and_carries_256_random_bits() -> None:

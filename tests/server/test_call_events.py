@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from interpreter.server.app import build_app
-from interpreter.server.auth import create_token
 from interpreter.server.events import EVENTS, WS_ENDED, CallEvents
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
 DEADLINE = 10.0  # seconds of wall time any one wait here is given
@@ -89,23 +88,6 @@ class Stream:
         while await self.next() is not None:
             pass
         return self.events
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "callkernel.db")
-    yield opened
-    await opened.close()
-
-
-async def bearer(store: SqliteStore, *scopes: Scope) -> dict[str, str]:
-    _, secret = await create_token(store, "-".join(scopes), set(scopes))
-    return {"Authorization": f"Bearer {secret}"}
-
-
-@pytest.fixture
-async def auth(store: SqliteStore) -> dict[str, str]:
-    return await bearer(store, Scope.READ, Scope.FLOWS, Scope.CALLS)
 
 
 MakeClient = Callable[..., Awaitable[Client]]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +16,10 @@ from aiohttp.test_utils import TestClient
 from interpreter.host import CallHost
 from interpreter.server import calls, openapi
 from interpreter.server.app import HOST, build_app
-from interpreter.server.auth import create_token
 from interpreter.server.calls import CALLS
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
 PROBLEM = "application/problem+json"
@@ -71,23 +69,6 @@ sections:
     - sleep: 60000
     - hangup: {}
 """
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "callkernel.db")
-    yield opened
-    await opened.close()
-
-
-async def bearer(store: SqliteStore, *scopes: Scope) -> dict[str, str]:
-    _, secret = await create_token(store, "-".join(scopes), set(scopes))
-    return {"Authorization": f"Bearer {secret}"}
-
-
-@pytest.fixture
-async def auth(store: SqliteStore) -> dict[str, str]:
-    return await bearer(store, Scope.READ, Scope.FLOWS, Scope.CALLS)
 
 
 @pytest.fixture

@@ -34,13 +34,6 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "data" / "callkernel.db")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 async def auth(store: SqliteStore) -> dict[str, str]:
     _, secret = await create_token(store, "author", {Scope.READ, Scope.FLOWS})
     return {"Authorization": f"Bearer {secret}"}

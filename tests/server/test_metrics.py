@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from interpreter.host import CallHost
 from interpreter.runtime.outbox import Delivery
 from interpreter.runtime.trace import JsonlTraceSink, read_trace
 from interpreter.server.app import build_app
-from interpreter.server.auth import create_token
 from interpreter.server.metrics import MAX_DISPOSITIONS, OTHER, CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
 POLL_DEADLINE = 15.0  # seconds of wall time a short call is given to end
@@ -108,23 +107,6 @@ METRICS = [
      "Post-call deliveries not yet delivered or given up (0 when the outbox cannot "
      "tell)."),
 ]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "callkernel.db")
-    yield opened
-    await opened.close()
-
-
-async def bearer(store: SqliteStore, *scopes: Scope) -> dict[str, str]:
-    _, secret = await create_token(store, "-".join(scopes), set(scopes))
-    return {"Authorization": f"Bearer {secret}"}
-
-
-@pytest.fixture
-async def auth(store: SqliteStore) -> dict[str, str]:
-    return await bearer(store, Scope.READ, Scope.FLOWS, Scope.CALLS)
 
 
 @pytest.fixture
