@@ -23,20 +23,24 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from interpreter.server import sqlite_records as records
+from interpreter.server.sqlite_tx import transaction
 from interpreter.server.store import (
+    CallEntry,
     Conflict,
+    DeliveryState,
     FlowSummary,
     FlowVersion,
     NotFound,
     Scope,
     Store,
+    StoredDelivery,
     StoreError,
     Token,
     VersionInfo,
@@ -91,6 +95,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at REAL NOT NULL,
             revoked INTEGER NOT NULL DEFAULT 0
         )""",
+    )),
+    Migration(3, "call records and the outbox", (
+        records.CALLS_TABLE, *records.CALLS_INDEXES,
+        records.DELIVERIES_TABLE, *records.DELIVERIES_INDEXES,
     )),
 )
 
@@ -147,7 +155,7 @@ class SqliteStore:
                           content_hash: str, warnings: tuple[str, ...]) -> FlowVersion:
         def work(db: sqlite3.Connection) -> FlowVersion:
             now = time.time()
-            with _transaction(db, immediate=True):
+            with transaction(db, immediate=True):
                 db.execute(
                     "INSERT INTO flows (name, live_version, created_at, updated_at)"
                     " VALUES (?, NULL, ?, ?)"
@@ -177,7 +185,7 @@ class SqliteStore:
 
     async def versions(self, name: str) -> list[VersionInfo]:
         def work(db: sqlite3.Connection) -> list[VersionInfo]:
-            with _transaction(db):
+            with transaction(db):
                 _require_flow(db, name)
                 rows = db.execute(_INFO_SELECT + " WHERE name = ? ORDER BY version",
                                   (name,)).fetchall()
@@ -189,7 +197,7 @@ class SqliteStore:
     async def version(self, name: str, version: int | None = None, *,
                       live: bool = False) -> FlowVersion:
         def work(db: sqlite3.Connection) -> FlowVersion:
-            with _transaction(db):
+            with transaction(db):
                 live_version = _require_flow(db, name)
                 if version is not None:
                     wanted, what = version, f"version {version}"
@@ -211,7 +219,7 @@ class SqliteStore:
     async def publish(self, name: str, version: int,
                       expected_live: int | None = None) -> FlowSummary:
         def work(db: sqlite3.Connection) -> FlowSummary:
-            with _transaction(db, immediate=True):
+            with transaction(db, immediate=True):
                 live_version = _require_flow(db, name)
                 exists = db.execute("SELECT 1 FROM versions WHERE name = ? AND version = ?",
                                     (name, version)).fetchone()
@@ -242,7 +250,7 @@ class SqliteStore:
             token = Token(token_id="tok_" + secrets.token_hex(8), name=name,
                           scopes=frozenset(scopes), created_at=time.time())
             try:
-                with _transaction(db, immediate=True):
+                with transaction(db, immediate=True):
                     db.execute(
                         "INSERT INTO tokens (token_id, name, scopes, secret_hash, created_at,"
                         " revoked) VALUES (?, ?, ?, ?, ?, 0)",
@@ -268,13 +276,61 @@ class SqliteStore:
 
     async def revoke_token(self, token_id: str) -> Token:
         def work(db: sqlite3.Connection) -> Token:
-            with _transaction(db, immediate=True):
+            with transaction(db, immediate=True):
                 if db.execute("UPDATE tokens SET revoked = 1 WHERE token_id = ?",
                               (token_id,)).rowcount == 0:
                     raise NotFound(f"no token {token_id!r}")
                 row = db.execute(_TOKEN_SELECT + " WHERE token_id = ?", (token_id,)).fetchone()
             return _token(row)
         return await self._run(work)
+
+    # -- call records (SQL in server/sqlite_records.py) ----------------------
+
+    async def add_call(self, entry: CallEntry) -> None:
+        await self._run(lambda db: records.add_call(db, entry))
+
+    async def end_call(self, call_id: str, ended_at: float, disposition: str,
+                       trace: bytes) -> None:
+        await self._run(lambda db: records.end_call(db, call_id, ended_at, disposition, trace))
+
+    async def call(self, call_id: str) -> CallEntry:
+        return await self._run(lambda db: records.call(db, call_id))
+
+    async def calls(self, *, flow: str | None = None, live: bool | None = None,
+                    since: float | None = None, until: float | None = None,
+                    limit: int = 100) -> list[CallEntry]:
+        return await self._run(lambda db: records.calls(db, flow, live, since, until, limit))
+
+    async def call_trace(self, call_id: str) -> bytes | None:
+        return await self._run(lambda db: records.call_trace(db, call_id))
+
+    async def end_live_calls(self, ended_at: float, disposition: str) -> list[str]:
+        return await self._run(lambda db: records.end_live_calls(db, ended_at, disposition))
+
+    # -- outbox ----------------------------------------------------------------
+
+    async def add_delivery(self, delivery: StoredDelivery) -> None:
+        await self._run(lambda db: records.add_delivery(db, delivery))
+
+    async def update_delivery(self, delivery: StoredDelivery) -> None:
+        await self._run(lambda db: records.update_delivery(db, delivery))
+
+    async def delivery(self, key: str) -> StoredDelivery:
+        return await self._run(lambda db: records.delivery(db, key))
+
+    async def deliveries(self, *, state: DeliveryState | None = None,
+                         call_id: str | None = None, limit: int = 100
+                         ) -> list[StoredDelivery]:
+        return await self._run(lambda db: records.deliveries(db, state, call_id, limit))
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[StoredDelivery]:
+        return await self._run(lambda db: records.due_deliveries(db, now, limit))
+
+    async def next_due(self) -> float | None:
+        return await self._run(records.next_due)
+
+    async def pending_deliveries(self) -> int:
+        return await self._run(records.pending_deliveries)
 
 
 # -- on the worker thread ------------------------------------------------------
@@ -342,7 +398,7 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration], path: Path)
     for step in migrations:
         if step.version <= current:
             continue
-        with _transaction(db, immediate=True):
+        with transaction(db, immediate=True):
             if _schema_version(db) >= step.version:
                 continue  # another process applied it while we waited
             for statement in step.statements:
@@ -363,20 +419,6 @@ def _guarded(work: Callable[[sqlite3.Connection], _T], db: sqlite3.Connection) -
         return work(db)
     except sqlite3.Error as error:
         raise StoreError(f"store failure: {error}") from error
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection, *, immediate: bool = False) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front: a read-then-write (the next
-    # version number, the live pointer's compare-and-set) cannot interleave
-    # with another writer's. Plain BEGIN gives reads one consistent snapshot.
-    db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 _SUMMARY_SELECT = (

@@ -1,4 +1,5 @@
-"""The server's store, as a port: flows and their versions, and API tokens.
+"""The server's store, as a port: flows and their versions, API tokens, call
+records and the outbox of post-call deliveries.
 
 The REST layer and the CLI speak only this protocol; SQLite is the embedded
 default (server/sqlite_store.py) and a networked database can take its place
@@ -14,6 +15,15 @@ deletes its versions.
 
 A token is stored as the SHA-256 of its secret, never the secret itself; the
 secret is shown once, when it is created.
+
+A call record is written when a call starts (live) and again when it ends
+(its disposition and its trace), so calls outlive the process: a server that
+restarts after a crash finds the calls that were live and records them as
+ended by the crash (`end_live_calls`).
+
+A delivery is a post-call message (a summary, a status callback) stored
+before its first attempt and updated after each one, so a restart resumes
+what was not yet delivered: at least once, never lost once accepted.
 """
 
 from __future__ import annotations
@@ -78,6 +88,57 @@ class Token:
     scopes: frozenset[Scope]
     created_at: float
     revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntry:
+    """A call's record as stored: written live, completed when it ends."""
+
+    call_id: str
+    flow: str
+    version: int
+    content_hash: str
+    media: str  # "text" | "audio"
+    started_at: float  # seconds since the epoch
+    ended_at: float | None = None
+    disposition: str | None = None  # how it ended ("caller_hangup", "server_crashed", ...)
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # not yet delivered: due now or after a back-off
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every attempt failed; a retry by hand makes it pending again
+    KEPT = "kept"  # no URL: the summary is only kept here
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDelivery:
+    """One post-call message in the outbox.
+
+    `body` is what is POSTed to `url` once `summary` (if the delivery has a
+    summary request) is generated and added; the summary is stored the first
+    time it is generated, so a retry after a restart sends the same one."""
+
+    key: str  # the idempotency key: the same on every attempt
+    call_id: str
+    kind: str  # "post_prompt", "status"
+    url: str | None
+    body: str  # JSON object text
+    headers: str  # JSON object text
+    created_at: float
+    state: DeliveryState = DeliveryState.PENDING
+    summary_request: str | None = None  # JSON of the LlmRequest; None: no summary
+    llm: str | None = None  # the host's provider name for the summary, when it has one
+    summary: str | None = None  # the generated summary, once generated
+    attempts: int = 0
+    next_attempt_at: float = 0.0  # seconds since the epoch
+    last_error: str = ""
+    last_status: int | None = None
+    updated_at: float = 0.0
 
 
 class StoreError(Exception):
@@ -145,6 +206,72 @@ class Store(Protocol):
 
     async def revoke_token(self, token_id: str) -> Token:
         """Revoke it (NotFound); revoking twice is not an error."""
+        ...
+
+    # -- call records ---------------------------------------------------------
+
+    async def add_call(self, entry: CallEntry) -> None:
+        """Record a call that started (Conflict if its id is taken)."""
+        ...
+
+    async def end_call(self, call_id: str, ended_at: float, disposition: str,
+                       trace: bytes) -> None:
+        """Record that it ended, with its trace (JSONL bytes). NotFound for
+        no such call; ending an ended call changes nothing."""
+        ...
+
+    async def call(self, call_id: str) -> CallEntry:
+        """One call (NotFound)."""
+        ...
+
+    async def calls(self, *, flow: str | None = None, live: bool | None = None,
+                    since: float | None = None, until: float | None = None,
+                    limit: int = 100) -> list[CallEntry]:
+        """Calls newest first, filtered by flow, live or ended, and start time
+        (`since` <= started_at < `until`)."""
+        ...
+
+    async def call_trace(self, call_id: str) -> bytes | None:
+        """The trace stored when the call ended (None while it is live, or
+        when it ended by a crash); NotFound for no such call."""
+        ...
+
+    async def end_live_calls(self, ended_at: float, disposition: str) -> list[str]:
+        """Record every call still live as ended with `disposition`: what a
+        server does on start, when the calls a crash left live cannot be
+        running. The ids it ended."""
+        ...
+
+    # -- outbox ---------------------------------------------------------------
+
+    async def add_delivery(self, delivery: StoredDelivery) -> None:
+        """Accept a delivery (a repeat of a key already stored changes nothing)."""
+        ...
+
+    async def update_delivery(self, delivery: StoredDelivery) -> None:
+        """Store a delivery's new state, attempts, summary and error (NotFound)."""
+        ...
+
+    async def delivery(self, key: str) -> StoredDelivery:
+        """One delivery (NotFound)."""
+        ...
+
+    async def deliveries(self, *, state: DeliveryState | None = None,
+                         call_id: str | None = None, limit: int = 100
+                         ) -> list[StoredDelivery]:
+        """Deliveries newest first, filtered by state and call."""
+        ...
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[StoredDelivery]:
+        """Pending deliveries whose next attempt is due, the longest due first."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When the earliest pending delivery is due; None with none pending."""
+        ...
+
+    async def pending_deliveries(self) -> int:
+        """How many deliveries are pending."""
         ...
 
     async def close(self) -> None: ...

@@ -11,17 +11,21 @@ runs exactly these checks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
 from interpreter.server.store import (
+    CallEntry,
     Conflict,
+    DeliveryState,
     FlowVersion,
     NotFound,
     Scope,
     Store,
+    StoredDelivery,
     StoreError,
 )
 
@@ -289,6 +293,107 @@ async def a_closed_store_refuses_work(open_store: OpenStore) -> None:
         await store.flows()
 
 
+def entry(call_id: str, started_at: float, flow: str = "support") -> CallEntry:
+    return CallEntry(call_id, flow, 1, "sha256:aa", "text", started_at)
+
+
+async def calls_are_recorded_live_then_ended_with_their_trace(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await store.add_call(entry("c1", 100.0))
+        assert (await store.call("c1")).live
+        assert await store.call_trace("c1") is None
+        await store.end_call("c1", 130.0, "caller_hangup", b'{"kind":"call_ended"}\n')
+        ended = await store.call("c1")
+        assert (ended.ended_at, ended.disposition, ended.live) == (130.0, "caller_hangup", False)
+        assert await store.call_trace("c1") == b'{"kind":"call_ended"}\n'
+        # Ending twice keeps the first end: a late report never rewrites it.
+        await store.end_call("c1", 999.0, "other", b"")
+        assert (await store.call("c1")).disposition == "caller_hangup"
+        with pytest.raises(Conflict):
+            await store.add_call(entry("c1", 200.0))
+        for missing in (store.call("nope"), store.call_trace("nope"),
+                        store.end_call("nope", 1.0, "x", b"")):
+            with pytest.raises(NotFound):
+                await missing
+
+
+async def calls_are_listed_newest_first_and_filtered(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for n in range(5):
+            await store.add_call(entry(f"c{n}", 100.0 + n, "a" if n % 2 else "b"))
+        await store.end_call("c1", 150.0, "done", b"")
+        assert [c.call_id for c in await store.calls()] == ["c4", "c3", "c2", "c1", "c0"]
+        assert [c.call_id for c in await store.calls(flow="a")] == ["c3", "c1"]
+        assert [c.call_id for c in await store.calls(live=False)] == ["c1"]
+        assert [c.call_id for c in await store.calls(live=True, flow="a")] == ["c3"]
+        assert [c.call_id for c in await store.calls(since=101.0, until=103.0)] == ["c2", "c1"]
+        assert [c.call_id for c in await store.calls(limit=2)] == ["c4", "c3"]
+
+
+async def end_live_calls_ends_only_the_live_ones(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        for n in range(3):
+            await store.add_call(entry(f"c{n}", 100.0 + n))
+        await store.end_call("c0", 110.0, "caller_hangup", b"trace")
+        assert sorted(await store.end_live_calls(200.0, "server_crashed")) == ["c1", "c2"]
+        assert (await store.call("c0")).disposition == "caller_hangup"
+        assert (await store.call("c2")).disposition == "server_crashed"
+        assert await store.call_trace("c2") is None
+        assert await store.end_live_calls(300.0, "server_crashed") == []
+
+
+def delivery(key: str, created_at: float = 100.0, **changes: object) -> StoredDelivery:
+    made = StoredDelivery(key=key, call_id="c1", kind="post_prompt",
+                          url="https://app.example/summary", body='{"a": 1}',
+                          headers='{"Authorization": "Basic eDp5"}', created_at=created_at,
+                          next_attempt_at=created_at)
+    return dataclasses.replace(made, **changes)  # type: ignore[arg-type]
+
+
+async def deliveries_are_stored_updated_and_listed(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        first = delivery("k1", summary_request='{"messages": []}', llm="scripted")
+        await store.add_delivery(first)
+        await store.add_delivery(delivery("k1", url="https://other.example/"))  # a repeat
+        assert await store.delivery("k1") == dataclasses.replace(first, updated_at=100.0)
+        await store.add_delivery(delivery("k2", 101.0))
+        assert await store.pending_deliveries() == 2
+        done = dataclasses.replace(first, state=DeliveryState.DELIVERED, summary="short",
+                                   attempts=2, last_status=200, updated_at=120.0)
+        await store.update_delivery(done)
+        assert await store.delivery("k1") == done
+        assert await store.pending_deliveries() == 1
+        assert [d.key for d in await store.deliveries()] == ["k2", "k1"]
+        assert [d.key for d in await store.deliveries(state=DeliveryState.PENDING)] == ["k2"]
+        assert [d.key for d in await store.deliveries(call_id="zz")] == []
+        with pytest.raises(NotFound):
+            await store.delivery("nope")
+        with pytest.raises(NotFound):
+            await store.update_delivery(delivery("nope"))
+
+
+async def due_deliveries_are_the_pending_ones_whose_time_came(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        assert await store.next_due() is None
+        await store.add_delivery(delivery("late", 100.0, next_attempt_at=300.0))
+        await store.add_delivery(delivery("soon", 100.0, next_attempt_at=150.0))
+        await store.add_delivery(delivery("gone", 100.0, next_attempt_at=50.0,
+                                          state=DeliveryState.FAILED))
+        assert await store.next_due() == 150.0
+        assert [d.key for d in await store.due_deliveries(200.0)] == ["soon"]
+        assert [d.key for d in await store.due_deliveries(400.0)] == ["soon", "late"]
+        assert [d.key for d in await store.due_deliveries(400.0, limit=1)] == ["soon"]
+
+
+async def call_records_and_deliveries_survive_a_reopen(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await store.add_call(entry("c1", 100.0))
+        await store.add_delivery(delivery("k1"))
+    async with opened(open_store) as store:
+        assert (await store.call("c1")).live
+        assert (await store.delivery("k1")).state is DeliveryState.PENDING
+
+
 CONTRACT: tuple[Check, ...] = (
     add_version_numbers_from_one_and_returns_what_it_stored,
     versions_are_numbered_per_flow,
@@ -308,4 +413,10 @@ CONTRACT: tuple[Check, ...] = (
     revoked_tokens_stay_listed_as_revoked,
     everything_survives_a_close_and_reopen,
     a_closed_store_refuses_work,
+    calls_are_recorded_live_then_ended_with_their_trace,
+    calls_are_listed_newest_first_and_filtered,
+    end_live_calls_ends_only_the_live_ones,
+    deliveries_are_stored_updated_and_listed,
+    due_deliveries_are_the_pending_ones_whose_time_came,
+    call_records_and_deliveries_survive_a_reopen,
 )
