@@ -98,29 +98,21 @@ class MemoryOutbox:
 
     async def _deliver(self, delivery: Delivery) -> None:
         text = await summarize(delivery) if delivery.summary is not None else None
-        body = dict(delivery.body)
-        if delivery.summary is not None:
-            body["post_prompt_data"] = {"raw": text or "", "parsed": _parsed(text)}
+        body = with_summary(delivery.body, text) if delivery.summary is not None \
+            else dict(delivery.body)
         if delivery.url is None:
             self._done(delivery, "kept", 0, text)
             return
-        request = HttpRequest.json("POST", delivery.url, body,
-                                   headers={**delivery.headers, IDEMPOTENCY_HEADER: delivery.key},
-                                   timeout=DELIVERY_TIMEOUT)
-        problem, status = "", None
+        outcome = Attempt(False)
         for attempt in range(1, self._attempts + 1):
-            try:
-                response = await self._http.send(request)
-                status = response.status
-                if response.ok:
-                    self._done(delivery, "delivered", attempt, text, status=status)
-                    return
-                problem = f"HTTP {status}"
-            except HttpError as error:
-                problem = f"{error.kind}: {error}"
+            outcome = await post(self._http, delivery.url, body, delivery.headers, delivery.key)
+            if outcome.ok:
+                self._done(delivery, "delivered", attempt, text, status=outcome.status)
+                return
             if attempt < self._attempts:
                 await asyncio.sleep(self._first_backoff * 2 ** (attempt - 1))
-        self._done(delivery, "given_up", self._attempts, text, error=problem, status=status)
+        self._done(delivery, "given_up", self._attempts, text, error=outcome.problem,
+                   status=outcome.status)
 
     def _done(self, delivery: Delivery, state: str, attempts: int, summary: str | None, *,
               error: str = "", status: int | None = None) -> None:
@@ -129,14 +121,48 @@ class MemoryOutbox:
                                            status))
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one POST of a delivery went."""
+
+    ok: bool
+    status: int | None = None
+    problem: str = ""  # why it failed: "HTTP 503", "timeout: ..."
+
+
+async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
+               headers: Mapping[str, str], key: str) -> Attempt:
+    """POST a delivery's body once, with its idempotency key."""
+    request = HttpRequest.json("POST", url, dict(body),
+                               headers={**headers, IDEMPOTENCY_HEADER: key},
+                               timeout=DELIVERY_TIMEOUT)
+    try:
+        response = await http.send(request)
+    except HttpError as error:
+        return Attempt(False, problem=f"{error.kind}: {error}")
+    if response.ok:
+        return Attempt(True, response.status)
+    return Attempt(False, response.status, f"HTTP {response.status}")
+
+
+def with_summary(body: Mapping[str, JSONValue], summary: str | None) -> dict[str, JSONValue]:
+    """The body with the summary as `post_prompt_data`, raw and parsed."""
+    return {**body, "post_prompt_data": {"raw": summary or "", "parsed": _parsed(summary)}}
+
+
 async def summarize(delivery: Delivery) -> str | None:
     """The summary text, or None when the model failed (the payload still goes)."""
     if delivery.summary is None or delivery.llm is None:
         return None
+    return await generate(delivery.llm, delivery.summary)
+
+
+async def generate(llm: LlmProvider, request: LlmRequest) -> str | None:
+    """The model's text for `request`; None when it failed or took too long."""
     text = ""
     try:
         async with asyncio.timeout(SUMMARY_TIMEOUT):
-            async for item in delivery.llm.stream(delivery.summary):
+            async for item in llm.stream(request):
                 if isinstance(item, TextDelta):
                     text += item.text
     except (LlmError, TimeoutError):

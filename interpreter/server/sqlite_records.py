@@ -191,9 +191,9 @@ def due_deliveries(db: sqlite3.Connection, now: float, limit: int) -> list[Store
     return [_delivery(row) for row in rows]
 
 
-def next_due(db: sqlite3.Connection) -> float | None:
+def next_due(db: sqlite3.Connection, after: float) -> float | None:
     (when,) = db.execute("SELECT MIN(next_attempt_at) FROM deliveries"
-                         " WHERE state = 'pending'").fetchone()
+                         " WHERE state = 'pending' AND next_attempt_at > ?", (after,)).fetchone()
     return None if when is None else float(when)
 
 

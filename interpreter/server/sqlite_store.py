@@ -30,14 +30,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from interpreter.server import sqlite_records as records
+from interpreter.server import sqlite_routes as routes
 from interpreter.server.sqlite_tx import transaction
 from interpreter.server.store import (
     CallEntry,
     Conflict,
     DeliveryState,
+    FlowBinding,
     FlowSummary,
     FlowVersion,
     NotFound,
+    RoutingTable,
     Scope,
     Store,
     StoredDelivery,
@@ -100,6 +103,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         records.CALLS_TABLE, *records.CALLS_INDEXES,
         records.DELIVERIES_TABLE, *records.DELIVERIES_INDEXES,
     )),
+    Migration(4, "routes and URL-bound flows", routes.ROUTING_TABLES),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -326,11 +330,31 @@ class SqliteStore:
     async def due_deliveries(self, now: float, limit: int = 100) -> list[StoredDelivery]:
         return await self._run(lambda db: records.due_deliveries(db, now, limit))
 
-    async def next_due(self) -> float | None:
-        return await self._run(records.next_due)
+    async def next_due(self, after: float) -> float | None:
+        return await self._run(lambda db: records.next_due(db, after))
 
     async def pending_deliveries(self) -> int:
         return await self._run(records.pending_deliveries)
+
+    # -- routes and bindings (SQL in server/sqlite_routes.py) -------------------
+
+    async def routing(self) -> RoutingTable:
+        return await self._run(routes.routing)
+
+    async def replace_routing(self, table: RoutingTable) -> RoutingTable:
+        return await self._run(lambda db: routes.replace_routing(db, table))
+
+    async def bind_flow(self, name: str, url: str) -> FlowBinding:
+        return await self._run(lambda db: routes.bind_flow(db, name, url))
+
+    async def binding(self, name: str) -> FlowBinding:
+        return await self._run(lambda db: routes.binding(db, name))
+
+    async def bindings(self) -> list[FlowBinding]:
+        return await self._run(routes.bindings)
+
+    async def unbind_flow(self, name: str) -> None:
+        await self._run(lambda db: routes.unbind_flow(db, name))
 
 
 # -- on the worker thread ------------------------------------------------------
@@ -417,6 +441,11 @@ def _schema_version(db: sqlite3.Connection) -> int:
 def _guarded(work: Callable[[sqlite3.Connection], _T], db: sqlite3.Connection) -> _T:
     try:
         return work(db)
+    except sqlite3.IntegrityError as error:
+        # A trigger's refusal that is the port's Conflict (sqlite_routes.py).
+        if str(error).startswith(routes.CONFLICT_MARK):
+            raise Conflict(str(error).removeprefix(routes.CONFLICT_MARK)) from error
+        raise StoreError(f"store failure: {error}") from error
     except sqlite3.Error as error:
         raise StoreError(f"store failure: {error}") from error
 

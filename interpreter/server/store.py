@@ -24,6 +24,15 @@ ended by the crash (`end_live_calls`).
 A delivery is a post-call message (a summary, a status callback) stored
 before its first attempt and updated after each one, so a restart resumes
 what was not yet delivered: at least once, never lost once accepted.
+
+The routing table says which flow answers a call (server/routing.py resolves
+it): ordered routes on the called address or on a transport's custom
+parameters, and a default flow. It is replaced whole, atomically, never
+edited route by route; a route may name a flow that does not exist (yet), and
+the REST layer warns about it. A flow binding is a flow name bound to a URL
+(remote SWML, server/remote_flows.py) instead of stored versions: a name is
+either stored or bound, never both, and the store refuses whichever of the
+two would make it both (`Conflict`).
 """
 
 from __future__ import annotations
@@ -139,6 +148,36 @@ class StoredDelivery:
     last_error: str = ""
     last_status: int | None = None
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One routing rule: the calls it matches, and the flow that answers them.
+
+    A route matches on the called address (`to`: exact, or a prefix when it
+    ends in `*`) or on custom parameters (`params`: every name=value must be
+    among the call's); server/routing.py defines matching and precedence."""
+
+    flow: str
+    to: str | None = None
+    params: tuple[tuple[str, str], ...] = ()  # (name, value) pairs, in the order given
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    routes: tuple[Route, ...] = ()  # in the order written: order is precedence
+    default: str | None = None  # the flow for a call no route matches
+    updated_at: float | None = None  # when it was last replaced; None: never set
+
+
+@dataclass(frozen=True, slots=True)
+class FlowBinding:
+    """A flow answered by a document fetched from `url` for each call."""
+
+    name: str
+    url: str  # as given, credentials included (they are the Basic auth): never shown
+    created_at: float
+    updated_at: float
 
 
 class StoreError(Exception):
@@ -266,12 +305,41 @@ class Store(Protocol):
         """Pending deliveries whose next attempt is due, the longest due first."""
         ...
 
-    async def next_due(self) -> float | None:
-        """When the earliest pending delivery is due; None with none pending."""
+    async def next_due(self, after: float) -> float | None:
+        """When the earliest pending delivery due later than `after` is due;
+        None with none. (Those due by `after` are being attempted.)"""
         ...
 
     async def pending_deliveries(self) -> int:
         """How many deliveries are pending."""
+        ...
+
+    # -- routes and bindings --------------------------------------------------
+
+    async def routing(self) -> RoutingTable:
+        """The routing table (empty, `updated_at` None, until one is set)."""
+        ...
+
+    async def replace_routing(self, table: RoutingTable) -> RoutingTable:
+        """Replace the whole table at once (its `updated_at` is ignored and
+        stamped); readers see the old table or the new one, never a mix."""
+        ...
+
+    async def bind_flow(self, name: str, url: str) -> FlowBinding:
+        """Bind `name` to `url`, or move an existing binding to a new URL.
+        Conflict when `name` is a stored flow (it has versions)."""
+        ...
+
+    async def binding(self, name: str) -> FlowBinding:
+        """One binding (NotFound)."""
+        ...
+
+    async def bindings(self) -> list[FlowBinding]:
+        """Every binding, by name."""
+        ...
+
+    async def unbind_flow(self, name: str) -> None:
+        """Remove the binding (NotFound); the name is free for versions again."""
         ...
 
     async def close(self) -> None: ...

@@ -23,6 +23,8 @@ from interpreter.server.store import (
     DeliveryState,
     FlowVersion,
     NotFound,
+    Route,
+    RoutingTable,
     Scope,
     Store,
     StoredDelivery,
@@ -374,12 +376,14 @@ async def deliveries_are_stored_updated_and_listed(open_store: OpenStore) -> Non
 
 async def due_deliveries_are_the_pending_ones_whose_time_came(open_store: OpenStore) -> None:
     async with opened(open_store) as store:
-        assert await store.next_due() is None
+        assert await store.next_due(0.0) is None
         await store.add_delivery(delivery("late", 100.0, next_attempt_at=300.0))
         await store.add_delivery(delivery("soon", 100.0, next_attempt_at=150.0))
         await store.add_delivery(delivery("gone", 100.0, next_attempt_at=50.0,
                                           state=DeliveryState.FAILED))
-        assert await store.next_due() == 150.0
+        assert await store.next_due(0.0) == 150.0
+        assert await store.next_due(150.0) == 300.0
+        assert await store.next_due(300.0) is None
         assert [d.key for d in await store.due_deliveries(200.0)] == ["soon"]
         assert [d.key for d in await store.due_deliveries(400.0)] == ["soon", "late"]
         assert [d.key for d in await store.due_deliveries(400.0, limit=1)] == ["soon"]
@@ -392,6 +396,73 @@ async def call_records_and_deliveries_survive_a_reopen(open_store: OpenStore) ->
     async with opened(open_store) as store:
         assert (await store.call("c1")).live
         assert (await store.delivery("k1")).state is DeliveryState.PENDING
+
+
+TABLE = RoutingTable(
+    routes=(Route("sales", to="+15551230001"),
+            Route("us", to="+1555*"),
+            Route("acme", params=(("tenant", "acme"), ("lang", "fr"))),
+            Route("ghost", to="sip:support@example.com")),
+    default="fallback")
+
+
+async def the_routing_table_is_empty_until_set_then_replaced_whole(
+        open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        assert await store.routing() == RoutingTable()
+        stored = await store.replace_routing(TABLE)
+        assert (stored.routes, stored.default) == (TABLE.routes, "fallback")
+        assert stored.updated_at is not None
+        assert await store.routing() == stored
+        # Replaced, not merged: the old routes and default are gone.
+        smaller = await store.replace_routing(RoutingTable((Route("b", to="+1"),)))
+        assert (await store.routing()).routes == (Route("b", to="+1"),)
+        assert (await store.routing()).default is None
+        assert await store.routing() == smaller
+        emptied = await store.replace_routing(RoutingTable())
+        assert (emptied.routes, emptied.default) == ((), None)
+
+
+async def concurrent_routing_replacements_never_mix(open_store: OpenStore) -> None:
+    tables = [RoutingTable(tuple(Route(f"f{n}", to=f"+1{n}{i}") for i in range(n + 1)),
+                           default=f"f{n}") for n in range(8)]
+    async with opened(open_store) as store:
+        await asyncio.gather(*(store.replace_routing(t) for t in tables))
+        final = await store.routing()
+        # Whichever won, it won whole: its routes with its own default.
+        assert any((final.routes, final.default) == (t.routes, t.default) for t in tables)
+
+
+async def a_flow_is_bound_to_a_url_or_stored_never_both(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        assert await store.bindings() == []
+        bound = await store.bind_flow("remote", "https://u:p@swml.example/agent")
+        assert (bound.name, bound.url) == ("remote", "https://u:p@swml.example/agent")
+        moved = await store.bind_flow("remote", "https://swml.example/v2")
+        assert (moved.url, moved.created_at) == ("https://swml.example/v2", bound.created_at)
+        assert await store.binding("remote") == moved
+        with pytest.raises(Conflict):
+            await add(store, "remote")  # a bound flow takes no versions
+        with pytest.raises(NotFound):
+            await store.flow("remote")  # and is not a stored flow
+        await add(store, "stored")
+        with pytest.raises(Conflict):
+            await store.bind_flow("stored", "https://swml.example/")
+        assert [b.name for b in await store.bindings()] == ["remote"]
+        await store.unbind_flow("remote")
+        for missing in (store.binding("remote"), store.unbind_flow("remote")):
+            with pytest.raises(NotFound):
+                await missing
+        assert (await add(store, "remote")).version == 1  # the name is free again
+
+
+async def routes_and_bindings_survive_a_reopen(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        table = await store.replace_routing(TABLE)
+        binding = await store.bind_flow("remote", "https://swml.example/a")
+    async with opened(open_store) as store:
+        assert await store.routing() == table
+        assert await store.bindings() == [binding]
 
 
 CONTRACT: tuple[Check, ...] = (
@@ -419,4 +490,8 @@ CONTRACT: tuple[Check, ...] = (
     deliveries_are_stored_updated_and_listed,
     due_deliveries_are_the_pending_ones_whose_time_came,
     call_records_and_deliveries_survive_a_reopen,
+    the_routing_table_is_empty_until_set_then_replaced_whole,
+    concurrent_routing_replacements_never_mix,
+    a_flow_is_bound_to_a_url_or_stored_never_both,
+    routes_and_bindings_survive_a_reopen,
 )
