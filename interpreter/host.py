@@ -40,6 +40,7 @@ from interpreter.runtime.outbox import MemoryOutbox, Outbox
 from interpreter.runtime.tools.runner import MockRunner, ToolMock
 from interpreter.runtime.tools.webhook import basic_auth
 from interpreter.runtime.trace import TraceSink
+from interpreter.signing import RequestSigner
 
 if TYPE_CHECKING:  # the speech engines load only for audio calls
     from interpreter.media.recognition import Recognizer, SttWorkers
@@ -85,7 +86,8 @@ class CallHost:
                  trace_retain: int | None = None, call_type: type[Call] = Call,
                  trace_sinks: Callable[[str], TraceSink] | None = None,
                  destinations: DestinationPolicy | None = None,
-                 trace_words: bool = False, stt_workers: int = 0) -> None:
+                 trace_words: bool = False, stt_workers: int = 0,
+                 signer: RequestSigner | None = None) -> None:
         """`http`: the client every call's requests go through (a double in
         tests); by default one pooled aiohttp client the host owns.
         `trace_retain`: trace records each live call keeps in memory (None:
@@ -98,7 +100,8 @@ class CallHost:
         model word as its own event (for barge-in analysis; off by default).
         `stt_workers`: worker processes the audio calls' speech recognition
         runs in (0: on the media tick, deterministic; see
-        media/recognition.py)."""
+        media/recognition.py). `signer`: signs every request of the client
+        the host makes (interpreter/signing.py; not applied to a given `http`)."""
         self.providers: dict[str, LlmProvider] = dict(llm or {})
         self.default_llm = default_llm
         self.calls: dict[str, Call] = {}
@@ -116,6 +119,7 @@ class CallHost:
         self._call_type = call_type
         self._stt_workers_wanted = stt_workers
         self._stt_workers: SttWorkers | None = None
+        self.signer = signer
 
     async def __aenter__(self) -> CallHost:
         if self._http is None:
@@ -124,7 +128,8 @@ class CallHost:
             self._session = aiohttp.ClientSession(
                 connector=connector(self.destinations, limit=0),
                 cookie_jar=aiohttp.DummyCookieJar())
-            self._http = AiohttpClient(self._session, policy=self.destinations)
+            self._http = AiohttpClient(self._session, policy=self.destinations,
+                                       signer=self.signer)
         if self._outbox is None:
             self._outbox = MemoryOutbox(self._http)
         if self._many_calls:

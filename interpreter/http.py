@@ -8,7 +8,10 @@ real I/O); `HandlerClient` is the double tests use, shaped like httpx's
 MockTransport: a function answers each request.
 
 Every request has a timeout and a size limit; messages never repeat the URL,
-which may carry a key.
+which may carry a key. An `AiohttpClient` given a `RequestSigner`
+(interpreter/signing.py) signs every request it sends, each redirect hop to
+the same origin anew (a hop to another origin goes unsigned, as it goes
+without credentials).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from interpreter import limits
 from interpreter.clock import real_io
 from interpreter.destinations import DestinationPolicy, DestinationRefused, connector
 from interpreter.jsontypes import JSONValue
+from interpreter.signing import RequestSigner
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BYTES = limits.HTTP_REPLY_MAX_BYTES
@@ -90,13 +94,16 @@ class HttpClient(Protocol):
 class AiohttpClient:
     """The real client over one pooled aiohttp session (shared, or its own),
     under a destination policy (interpreter/destinations.py): where a session
-    is given, its connector must carry the same policy (`destinations.connector`)."""
+    is given, its connector must carry the same policy (`destinations.connector`).
+    With a `signer`, every request carries its signature headers."""
 
     def __init__(self, session: aiohttp.ClientSession | None = None, *,
-                 policy: DestinationPolicy | None = None) -> None:
+                 policy: DestinationPolicy | None = None,
+                 signer: RequestSigner | None = None) -> None:
         self._session = session
         self._owned: aiohttp.ClientSession | None = None
         self.policy = policy or DestinationPolicy.from_env()
+        self.signer = signer
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is not None and not self._session.closed:
@@ -135,10 +142,17 @@ class AiohttpClient:
 
     async def _exchange(self, request: HttpRequest) -> HttpResponse:
         current = request
+        message_id = self._message_id(request)
+        origin = URL(request.url).origin()
         for _ in range(MAX_REDIRECTS + 1):
             self._check(current.url)
+            headers = dict(current.headers)
+            if message_id is not None and self.signer is not None \
+                    and URL(current.url).origin() == origin:
+                # Signed hop by hop: the body signed is the one this hop sends.
+                headers = self.signer.signed(headers, current.body, message_id=message_id)
             async with self._client().request(
-                    current.method, current.url, headers=dict(current.headers),
+                    current.method, current.url, headers=headers,
                     data=current.body, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(connect=current.connect_timeout or None),
                     ) as response:
@@ -151,6 +165,15 @@ class AiohttpClient:
                                       str(response.url.join(URL(location))))
         raise HttpError("redirects", f"more than {MAX_REDIRECTS} redirects "
                         f"({where(request.url)})")
+
+    def _message_id(self, request: HttpRequest) -> str | None:
+        """One id for the request, through its redirects (None: unsigned)."""
+        if self.signer is None:
+            return None
+        try:
+            return self.signer.message_id(request.headers)
+        except ValueError as error:
+            raise HttpError("invalid", str(error)) from None
 
     def _check(self, url: str) -> None:
         """IP literals are checked here (a resolver never sees them)."""

@@ -21,12 +21,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 import cli
 from interpreter.commands import serve as serve_command
 from interpreter.commands import token as token_command
+from interpreter.destinations import DestinationPolicy
 from interpreter.server.config import ServerSettings
+from interpreter.server.events import CallEvents
+from interpreter.server.metrics import CallMetrics
 from interpreter.server.store import Scope
+from interpreter.signing import RequestSigner, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = ROOT / "flows" / "support.yaml"
@@ -355,3 +360,91 @@ def test_served_flow_survives_sigterm_and_a_restart(tmp_path: Path,
         (200, source)
     assert second.terminate(signal.SIGINT) == 0  # Ctrl-C stops it the same way
     assert second.log_entries()[-2]["reason"] == "SIGINT"
+
+
+# -- serve: the calls' outbound requests -------------------------------------
+
+SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+CALL_DEADLINE_S = 15.0
+
+
+def _requesting_flow(url: str) -> bytes:
+    return f"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {{}}
+    - request: {{url: "{url}", method: POST, body: {{order_id: "A123"}}}}
+    - hangup: {{}}
+""".encode()
+
+
+def test_the_call_host_carries_the_servers_policy_and_signer() -> None:
+    signer = RequestSigner.from_secrets([SIGNING_SECRET])
+    settings = ServerSettings(allow_private_networks=True, signer=signer)
+    host = serve_command.call_host(settings, CallMetrics(), CallEvents())
+    assert host.destinations == DestinationPolicy(allow_loopback=False, allow_private=True)
+    assert host.signer is signer
+
+
+@pytest.fixture
+def calls_token(tmp_path: Path) -> tuple[Path, str]:
+    """A data directory with a token that may push flows and start calls
+    (made before the loop runs: the token command runs its own)."""
+    data_dir = tmp_path / "data"
+    return data_dir, str(_create_token(data_dir, "ci", "flows", "calls", "read")["secret"])
+
+
+@pytest.mark.parametrize("allow_loopback", [True, False])
+async def test_a_served_calls_request_is_signed_and_obeys_the_servers_policy(
+        calls_token: tuple[Path, str], allow_loopback: bool) -> None:
+    seen: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append((dict(request.headers), await request.read()))
+        return web.json_response({"ok": True})
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    data_dir, secret = calls_token
+    auth = {"Authorization": f"Bearer {secret}"}
+    port, stop = _free_port(), asyncio.Event()
+    settings = ServerSettings(port=port, data_dir=data_dir, allow_loopback=allow_loopback,
+                              signer=RequestSigner.from_secrets([SIGNING_SECRET]))
+    async with TestServer(receiver, host="127.0.0.1") as app_server:
+        serving = asyncio.create_task(serve_command.serve(settings, stop))
+        try:
+            await _until_listening(port)
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession(headers=auth) as session:
+                flow = _requesting_flow(str(app_server.make_url("/hook")))
+                async with session.post(f"{base}/v1/flows/ordering", data=flow,
+                                        headers={"Content-Type": "application/yaml"}) as up:
+                    assert up.status == 201, await up.text()
+                async with session.post(f"{base}/v1/flows/ordering/publish",
+                                        json={"version": 1}) as published:
+                    assert published.status == 200, await published.text()
+                async with session.post(f"{base}/v1/calls", json={
+                        "flow": "ordering", "caller": "linger: 600\n"}) as started:
+                    assert started.status == 201, await started.text()
+                    call_id = (await started.json())["call_id"]
+                await _until_ended(session, f"{base}/v1/calls/{call_id}")
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, EXIT_LIMIT_S)
+    if not allow_loopback:
+        assert seen == []  # refused before any connection
+        return
+    ((headers, body),) = seen
+    assert json.loads(body) == {"order_id": "A123"}
+    assert verify(SIGNING_SECRET, headers, body) == headers["webhook-id"]
+
+
+async def _until_ended(session: aiohttp.ClientSession, url: str) -> None:
+    deadline = time.monotonic() + CALL_DEADLINE_S
+    while time.monotonic() < deadline:
+        async with session.get(url) as response:
+            if (await response.json())["state"] == "ended":
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the call did not end within {CALL_DEADLINE_S} s")

@@ -6,14 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from interpreter.destinations import DestinationPolicy
 from interpreter.server.config import (
     CONFIG_VARIABLE,
+    ENVIRONMENT,
     SETTINGS,
+    SIGNING_KEY_VARIABLE,
     ConfigError,
     ServerSettings,
     read_config_file,
     resolve,
 )
+from interpreter.signing import RequestSigner, generate_secret, parse_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_FLAGS: dict[str, object | None] = {}
@@ -113,3 +117,113 @@ def test_every_setting_is_documented_with_its_flag_key_variable_and_default() ->
         shown = str(default).removesuffix(".0") if isinstance(default, float) else str(default)
         assert shown in row, f"{setting.flag}: default {shown} not in its row"
     assert CONFIG_VARIABLE in operations
+
+
+# -- outbound requests: the destination policy and the signing key ----------
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OLD_SECRET = "whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+
+
+def test_destination_policy_is_strict_by_default() -> None:
+    settings = resolve(NO_FLAGS, {})
+    assert settings.destinations == DestinationPolicy(allow_loopback=False, allow_private=False)
+    assert settings.signer is None
+
+
+def test_destination_switches_flag_beats_file_beats_variable_beats_the_cli_variable(
+        tmp_path: Path) -> None:
+    config = _config(tmp_path, "[server]\nallow_loopback = false\n"
+                               "allow_private_networks = true\n")
+    environ = {"CALLKERNEL_SERVER_ALLOW_LOOPBACK": "yes",
+               "CALLKERNEL_SERVER_ALLOW_PRIVATE_NETWORKS": "no",
+               "CALLKERNEL_ALLOW_LOOPBACK": "1", "CALLKERNEL_ALLOW_PRIVATE_NETWORKS": "1"}
+    settings = resolve({"allow_loopback": "true"}, environ, config)
+    assert (settings.allow_loopback, settings.allow_private_networks) == (True, True)
+    assert resolve(NO_FLAGS, environ, config).allow_loopback is False  # the file
+    assert resolve(NO_FLAGS, environ).allow_private_networks is False  # the server's variable
+    # Nothing of the server's sets them: the variables `callkernel run` reads decide.
+    fallback = resolve(NO_FLAGS, {"CALLKERNEL_ALLOW_LOOPBACK": "1"})
+    assert fallback.destinations == DestinationPolicy(allow_loopback=True)
+
+
+@pytest.mark.parametrize(("flags", "environ", "config", "message"), [
+    ({"allow_loopback": "maybe"}, {}, None, "--allow-loopback maybe: must be true or false"),
+    ({}, {"CALLKERNEL_ALLOW_PRIVATE_NETWORKS": "sure"}, None,
+     "CALLKERNEL_ALLOW_PRIVATE_NETWORKS=sure: must be true or false"),
+    ({}, {}, "[server]\nallow_loopback = 1\n", "allow_loopback = 1: must be true or false"),
+    ({}, {}, '[server]\nallow_loopback = "yes"\n', "must be true or false"),
+])
+def test_bad_switches_name_where_they_came_from(
+        tmp_path: Path, flags: dict[str, object | None], environ: dict[str, str],
+        config: str | None, message: str) -> None:
+    path = _config(tmp_path, config) if config is not None else None
+    with pytest.raises(ConfigError, match=message):
+        resolve(flags, environ, path)
+
+
+def test_signing_key_file_holds_the_current_secret_then_older_ones(tmp_path: Path) -> None:
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(f"# rotated 2025-01-01\n{SECRET}\n\n{OLD_SECRET}\n")
+    settings = resolve({"signing_key_file": str(key_file)}, {})
+    assert settings.signer == RequestSigner((parse_secret(SECRET), parse_secret(OLD_SECRET)))
+    assert SECRET.removeprefix("whsec_") not in repr(settings)
+
+
+def test_signing_key_file_flag_beats_file_beats_variable_beats_the_secret_variable(
+        tmp_path: Path) -> None:
+    flag_key, file_key, variable_key = (tmp_path / name for name in ("a.key", "b.key", "c.key"))
+    flag_key.write_text(SECRET)
+    file_key.write_text(OLD_SECRET)
+    variable_key.write_text(generate_secret())
+    config = _config(tmp_path, '[server]\nsigning_key_file = "b.key"\n')
+    fresh = generate_secret()
+    environ = {"CALLKERNEL_SERVER_SIGNING_KEY_FILE": str(variable_key),
+               "CALLKERNEL_SERVER_SIGNING_KEY": fresh}
+
+    def key(flags: dict[str, object | None], env: dict[str, str],
+            path: Path | None = None) -> bytes:
+        signer = resolve(flags, env, path).signer
+        assert signer is not None
+        return signer.keys[0]
+
+    assert key({"signing_key_file": str(flag_key)}, environ, config) == parse_secret(SECRET)
+    assert key(NO_FLAGS, environ, config) == parse_secret(OLD_SECRET)  # beside the file
+    assert key(NO_FLAGS, environ) == parse_secret(variable_key.read_text())
+    only_secret = {"CALLKERNEL_SERVER_SIGNING_KEY": f"{fresh} {SECRET}"}
+    assert resolve(NO_FLAGS, only_secret).signer == \
+        RequestSigner((parse_secret(fresh), parse_secret(SECRET)))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "signing key file .*absent.key: No such file"),
+    ("# nothing yet\n", "no secret in it"),
+    (f"{SECRET}\nwhsec_short\n", r"signing.key:2: a signing secret is whsec_<base64>"),
+    ("whsec_QUJD\n", r"signing.key:1: a signing key is 24 to 64 bytes"),
+])
+def test_a_bad_key_file_stops_the_server_naming_the_line_not_the_secret(
+        tmp_path: Path, content: str | None, message: str) -> None:
+    key_file = tmp_path / ("absent.key" if content is None else "signing.key")
+    if content is not None:
+        key_file.write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        resolve({"signing_key_file": str(key_file)}, {})
+    assert "MfKQ9r8" not in str(caught.value)
+
+
+def test_a_bad_secret_in_the_variable_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError, match="CALLKERNEL_SERVER_SIGNING_KEY \\(secret 2\\)") \
+            as caught:
+        resolve(NO_FLAGS, {"CALLKERNEL_SERVER_SIGNING_KEY": f"{SECRET} hunter2hunter2"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_token_does_not_read_the_signing_key() -> None:
+    # `token` asks for the data directory only: a broken key must not stop it.
+    environ = {"CALLKERNEL_SERVER_SIGNING_KEY": "not-a-secret"}
+    assert resolve(NO_FLAGS, environ, keys=("data_dir",)).signer is None
+
+
+def test_the_signing_key_variable_is_documented_and_listed() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert SIGNING_KEY_VARIABLE in operations and SIGNING_KEY_VARIABLE in ENVIRONMENT
