@@ -20,6 +20,7 @@ from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import remote as remote_command
+from interpreter.commands import routes as routes_command
 from interpreter.commands import run as run_command
 from interpreter.commands import serve as serve_command
 from interpreter.commands import test as test_command
@@ -348,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("token_id", metavar="ID", help="the token's id (tok_...)")
 
     _add_client_commands(command)
+    routes_command.add_parsers(command, _client_flags, _epilog(_CLIENT_EXITS, CLIENT_VARIABLES,
+                                                               docs=SERVER_DOCS))
     _add_call_commands(command)
 
     command("schema", "print the JSON Schema of flow documents",
@@ -419,8 +422,9 @@ def _add_client_commands(
 _CALL_EXITS = [
     (0, "done (start --wait: the call ended without a fatal error)"),
     (1, "the server refused what was asked: no such flow, version or call, a caller script "
-        "or model rules with errors (printed as lint prints them), a hangup of a call that "
-        "has ended (the server's reason is printed)"),
+        "or model rules with errors (printed as lint prints them), a command (hangup, say, "
+        "transfer, unhold, inject) to a call that has ended or cannot take it (the server's "
+        "reason is printed)"),
     _CLIENT_EXITS[2],
     (3, "start --wait: the call ended on a fatal error (disposition error:...)")]
 
@@ -460,7 +464,9 @@ def _add_call_commands(
         "call", "show, trace or hang up one call on the server",
         "Print call ID's state: its flow and version, live (with the runtime's state) or "
         "ended, its disposition, when it started and ended. --trace prints its trace so far "
-        "as `callkernel trace FILE` prints a file; --hangup asks a live call to hang up.",
+        "as `callkernel trace FILE` prints a file; --hangup asks a live call to hang up; "
+        "--say, --transfer, --unhold and --inject send it a command (it runs at the call's "
+        "next safe point).",
         epilog)
     call.add_argument("call_id", metavar="ID", help="the call's id (callkernel calls lists "
                       "them)")
@@ -469,6 +475,16 @@ def _add_call_commands(
                        help="print the call's trace records, one line each")
     doing.add_argument("--hangup", action="store_true",
                        help="hang the call up (exit 1 if it has ended)")
+    doing.add_argument("--say", metavar="TEXT",
+                       help="have the agent say TEXT to the caller, after what it is saying")
+    doing.add_argument("--transfer", metavar="DEST",
+                       help="transfer the call to a section of its flow, a number or a SIP "
+                       "address (an ai session in progress ends)")
+    doing.add_argument("--unhold", action="store_true",
+                       help="take the call off the ai verb's hold (exit 1 if not on hold)")
+    doing.add_argument("--inject", metavar="JSON",
+                       help="inject an event, e.g. '{\"event\": \"leg_answered\", "
+                       "\"leg_id\": \"leg-2\"}' (docs/rest-api.md lists them)")
     call.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                       help="with --trace: only records of this kind (repeatable)")
     _client_flags(call, json_help="print the server's JSON record; with --trace, the "
@@ -561,6 +577,8 @@ def _dispatch(argv: list[str] | None) -> int:
             return 0
         case "push" | "flows" | "versions" | "publish" | "rollback":
             return _client(args)
+        case "routes" | "diff" | "bind" | "unbind":
+            return routes_command.dispatch(args)
         case "start" | "calls" | "call":
             return _calls(args)
     return 2
@@ -600,6 +618,12 @@ def _calls(args: argparse.Namespace) -> int:
                                         as_json=args.as_json, flags=flags, environ=environ)
         case "call" if args.hangup:
             return remote_command.hang_up(args.call_id, flags=flags, environ=environ)
+        case "call" if args.say is not None or args.transfer is not None or args.unhold \
+                or args.inject is not None:
+            return remote_command.call_command(args.call_id, say=args.say,
+                                               transfer=args.transfer, unhold=args.unhold,
+                                               inject=args.inject, flags=flags,
+                                               environ=environ)
         case "call" if args.trace:
             return remote_command.call_trace(args.call_id, kinds=args.kinds,
                                              as_json=args.as_json, flags=flags,

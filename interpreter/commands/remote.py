@@ -16,7 +16,8 @@ Exit codes:
     0  done
     1  the server answered and refused what was asked: a document with
        errors, no such flow or version, a rollback that is not to an older
-       version, a body too large, no such call, a hangup of an ended call
+       version, a body too large, no such call, a command (hangup, say,
+       transfer, unhold, inject) to an ended call or one it cannot take
     2  it could not be asked: a usage error, no server URL or token, an
        unreadable file, the server unreachable or silent past the timeout, a
        token it does not accept (401) or that lacks the scope (403), or a
@@ -534,6 +535,56 @@ def hang_up(call_id: str, *, flags: ServerFlags, environ: Mapping[str, str],
         return EXIT_OK
 
     return _run("call", flags, environ, err, action, lambda: _check_call_id(call_id))
+
+
+# What `call ID --say/--transfer/--unhold/--inject` print once the server
+# accepted: accepted, not done (the call runs it at its next safe point).
+_COMMAND_DONE = {"say": "will say it", "transfer": "will be transferred",
+                 "unhold": "is coming off hold", "inject": "got the event"}
+
+
+def call_command(call_id: str, *, say: str | None = None, transfer: str | None = None,
+                 unhold: bool = False, inject: str | None = None, flags: ServerFlags,
+                 environ: Mapping[str, str], out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
+    """Send a live call the one command asked for (say, transfer, unhold or an
+    injected event); the server refuses one to an ended call or one the call
+    cannot take (409, exit 1) and a bad one (400, exit 1)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    def check() -> None:
+        _check_call_id(call_id)
+        asked.append(_command_body(say, transfer, unhold, inject))
+
+    async def action(client: Client) -> int:
+        name, body = asked[0]
+        client.expect(await client.command(f"{_call_path(call_id)}/{name}", body), 202)
+        print(f"call {call_id} {_COMMAND_DONE[name]}", file=out)
+        return EXIT_OK
+
+    return _run("call", flags, environ, err, action, check)
+
+
+def _command_body(say: str | None, transfer: str | None, unhold: bool,
+                  inject: str | None) -> tuple[str, dict[str, Any]]:
+    """The command (its path's last part) and JSON body; CommandFailed 2 for
+    an --inject that is not a JSON object naming its event."""
+    if say is not None:
+        return "say", {"text": say}
+    if transfer is not None:
+        return "transfer", {"dest": transfer}
+    if unhold or inject is None:
+        return "unhold", {}
+    try:
+        event = json.loads(inject)
+    except (ValueError, RecursionError) as error:
+        raise CommandFailed(EXIT_USAGE, f"--inject: not JSON: {error}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise CommandFailed(EXIT_USAGE, "--inject takes a JSON object naming the event, "
+                                        'e.g. \'{"event": "leg_answered", "leg_id": '
+                                        '"leg-2"}\'')
+    return "inject", event
 
 
 def call_trace(call_id: str, *, kinds: list[str] | None = None, as_json: bool = False,

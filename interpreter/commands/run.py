@@ -104,20 +104,12 @@ async def run_call(host: CallHost, flow: ir.CompiledFlow, script: CallerScript, 
     caller: SimulatedCaller | AudioCaller
     if audio:
         # The speech engines load only for an audio call (lint and text runs start faster).
-        from interpreter.media.clock import MediaClock
-        from interpreter.providers.stt.vocabulary import vocabulary_for
-        from interpreter.providers.tts.espeak import EspeakTts
-        from interpreter.transports.audio_caller import AudioCaller, script_lines
+        from interpreter.transports.audio_caller import for_flow
         from interpreter.transports.hearing_check import agent_recognizer
 
-        # The recognizer expects the flow's phrases and the script's lines, as
-        # a deployment's hints would: the run tests the flow and the audio
-        # path, not how far the embedded model guesses unknown words.
-        vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
-        caller = AudioCaller(script, MediaClock(), EspeakTts(), host.recognizer(vocabulary),
-                             keep_audio=record is not None,
-                             transcribe_agent=agent_recognizer(flow, host.providers.values())
-                             if transcribe else None)
+        caller = for_flow(flow, script, host.recognizer, keep_audio=record is not None,
+                          transcribe_agent=agent_recognizer(flow, host.providers.values())
+                          if transcribe else None)
     else:
         caller = view.caller(script) if view is not None else SimulatedCaller(script)
     network = SimulatedNetwork.for_script(script)

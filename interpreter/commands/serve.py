@@ -1,13 +1,19 @@
 """`callkernel serve`: the REST server, on aiohttp's AppRunner and TCPSite.
 
-Opens the SQLite store in the data directory, builds the app
-(server/app.py) and listens on the configured host and port until SIGTERM or
-SIGINT. Then it stops accepting connections, lets the handlers running
-finish for up to the shutdown timeout (aiohttp cancels what is left), closes
-the store and exits 0. A second signal during that changes nothing: the
-deadline already bounds the wait. aiohttp stops reading from connections as
-the shutdown begins, so a request whose body is still arriving then does not
-complete.
+Opens the SQLite store in the data directory, starts the call host the
+server's calls run on (with the server's destination policy and signing key,
+so every outbound request of a call obeys the one and carries the other),
+builds the app (server/app.py) and listens on the configured host and port
+until SIGTERM or SIGINT. Then it drains: new calls are refused (503
+`shutting-down`, and /readyz answers 503 so a balancer moves on) while live
+calls get up to the drain timeout to end on their own; those still live then
+hear a goodbye and are ended. Then it stops accepting connections, lets the
+handlers running finish for up to the shutdown timeout (aiohttp cancels what
+is left), flushes the outbox (what is not delivered stays in the store for
+the next start), closes the host and the store, and exits 0. A second signal
+during that changes nothing: the deadlines already bound the wait. A kill -9
+loses nothing acknowledged: the next start records the calls it cut off as
+ended by the crash and delivers what the outbox held.
 
 Logs go to standard error, one JSON object a line (or plain text with
 `--log-format text`): `time`, `level`, `message`, and for each request
@@ -34,8 +40,13 @@ from typing import TextIO
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from interpreter.host import CallHost
 from interpreter.server.app import build_app
+from interpreter.server.calls import CALLS
 from interpreter.server.config import ConfigError, ServerSettings, resolve
+from interpreter.server.durable_outbox import StoreOutbox
+from interpreter.server.events import CallEvents
+from interpreter.server.metrics import CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import StoreError
 
@@ -106,16 +117,31 @@ def configure_logging(log_format: str, stream: TextIO) -> logging.Handler:
     return handler
 
 
+def call_host(settings: ServerSettings, metrics: CallMetrics, events: CallEvents,
+              outbox: StoreOutbox | None = None) -> CallHost:
+    """The host the server's calls run on: its requests under the server's
+    destination policy and signed with its key; its trace records feed the
+    metrics, then the calls' followers (as build_app's own host would); its
+    post-call work goes to the store's `outbox`."""
+    return CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
+                    destinations=settings.destinations, signer=settings.signer,
+                    outbox=outbox)
+
+
 async def serve(settings: ServerSettings, stop: asyncio.Event | None = None) -> None:
     """Serve the REST app on the data directory's store until `stop` is set,
     or (with none) until SIGTERM or SIGINT; then shut down gracefully and
-    close the store. ServerFailed when it cannot start."""
+    close the host and the store. ServerFailed when it cannot start."""
     try:
         store = await SqliteStore.open(settings.store_path)
     except StoreError as error:  # the message names the file and why
         raise ServerFailed(str(error)) from None
+    metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
     try:
-        await run_app(build_app(store, max_body_bytes=settings.max_body_bytes), settings, stop)
+        async with call_host(settings, metrics, events, outbox) as host:
+            app = build_app(store, max_body_bytes=settings.max_body_bytes, host=host,
+                            outbox=outbox, metrics=metrics, events=events)
+            await run_app(app, settings, stop)
     finally:
         await store.close()
     LOGGER.info("stopped")
@@ -132,7 +158,12 @@ async def run_app(app: web.Application, settings: ServerSettings,
         await _listen(runner, settings)
         reason = await _stopped(stop)
         LOGGER.info("stopping", extra={"fields": {
-            "reason": reason, "deadline_s": settings.shutdown_timeout}})
+            "reason": reason, "drain_s": settings.drain_timeout,
+            "deadline_s": settings.shutdown_timeout}})
+        # While the calls drain the API still answers (new calls get 503
+        # shutting-down, /readyz says not ready), so a balancer moves on.
+        if CALLS in app:  # an app that runs calls
+            await app[CALLS].drain(settings.drain_timeout)
     finally:
         # Closes the listening sockets first, then waits for handlers running
         # up to shutdown_timeout (cancelling what is left), then runs the
@@ -151,7 +182,9 @@ async def _listen(runner: web.AppRunner, settings: ServerSettings) -> None:
         host, port = address[0], address[1]
         LOGGER.info("listening", extra={"fields": {
             "host": host, "port": port, "url": f"http://{_url_host(host)}:{port}/",
-            "data_dir": str(settings.data_dir)}})
+            "data_dir": str(settings.data_dir), "signed": settings.signer is not None,
+            "allow_loopback": settings.allow_loopback,
+            "allow_private_networks": settings.allow_private_networks}})
 
 
 def _url_host(host: str) -> str:

@@ -63,11 +63,13 @@ AiRunner = Callable[["Executor", ir.Ai], Awaitable[None]]
 
 
 class CallEnded(Exception):
-    """Unwinds the executor when the call ends (hangup, lost transport)."""
+    """Unwinds the executor when the call ends (hangup, lost transport);
+    `farewell` is spoken to the caller first."""
 
-    def __init__(self, disposition: str) -> None:
+    def __init__(self, disposition: str, farewell: str = "") -> None:
         super().__init__(disposition)
         self.disposition = disposition
+        self.farewell = farewell
 
 
 @dataclass(slots=True)
@@ -201,6 +203,13 @@ class Call:
         # Speech that failed to transcribe while nothing listened for it (the
         # agent was speaking): kept for the next wait that does.
         self.held: deque[ev.Event] = deque(maxlen=HELD_EVENTS)
+        # Operator commands (say, transfer, unhold) that arrived while the call
+        # was busy: run in order at its next safe point (runtime/commands.py).
+        self.commands: deque[ev.Command] = deque()
+        # When the ai verb's hold ends (loop time), while the caller is on hold:
+        # written by the actor only, read by the REST unhold (409 when None).
+        # The session's sub-state, not a CallState: the call is still in_ai.
+        self.hold_until: float | None = None
         self._inbox: deque[ev.Event] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._seq = itertools.count(1)
@@ -229,6 +238,8 @@ class Call:
             disposition = await Executor(self, self.channel).run_section(self.flow.main, {})
         except CallEnded as ended:
             disposition = ended.disposition
+            if ended.farewell:
+                await self._say_farewell(ended.farewell)
         except CallFault as fault:
             faults.record(self, fault.error_type, fault.detail, fatal=True, next="hangup")
             disposition = f"error:{fault.error_type.value}"
@@ -243,6 +254,18 @@ class Call:
 
     def now(self) -> float:
         return self._loop.time()
+
+    async def _say_farewell(self, text: str) -> None:
+        """Speak `text` over whatever was playing, and wait until it is heard
+        (or the caller hangs up, or it takes too long)."""
+        items = [Utterance("say", text, interruptible=False)]
+        self.channel.stop_playout()
+        playout = self.next_id()
+        self.channel.play(playout, items)
+        self.trace.record("farewell", playout=playout, text=text)
+        with contextlib.suppress(CallEnded):
+            await self.wait_for(lambda e: isinstance(e, ev.PlayoutFinished | ev.PlayoutFailed)
+                                and e.playout_id == playout, playout_deadline(items))
 
     # ------------------------------------------------------------ the inbox
 
@@ -309,6 +332,10 @@ class Call:
             # and barge_in records hold the text; kept only when asked for.
             self.trace.record("event", event=event.type_name, seq=event.seq,
                               **_event_fields(event))
+        if isinstance(event, ev.Command):
+            # What an operator asked, and who: the trace says why the call did it.
+            self.trace.record("command_received", command=event.command, seq=event.seq,
+                              **_event_fields(event))
         match event:
             case ev.CallerHungUp():
                 raise CallEnded("caller_hangup")
@@ -317,8 +344,8 @@ class Call:
                               f"transport closed: {reason or 'no reason'}", fatal=True,
                               next="the call ends")
                 raise CallEnded("transport_lost")
-            case ev.HangupRequested():
-                raise CallEnded("hangup_requested")
+            case ev.HangupRequested(farewell=farewell):
+                raise CallEnded("hangup_requested", farewell)
             case ev.VariablesSet(values=values):
                 self.vars.update(values)
             case ev.LegRinging(leg_id=leg_id):
@@ -374,13 +401,19 @@ class Call:
                                   why="digits are kept for the next prompt")
             case ev.TranscriptionFailed(source="caller"):
                 self._hold(event, "held until the caller is listened to")
+            case ev.SayRequested() | ev.TransferRequested() | ev.UnholdRequested():
+                # The agent is mid-reply or a verb is under way: the command
+                # waits for the next safe point rather than cut into either.
+                self.commands.append(event)
+                self.trace.record("event_kept", event=event.type_name, seq=event.seq,
+                                  why="a command waits for the call's next safe point")
             case ev.TranscriptReceived(source="caller", final=True) \
                     if self.state is CallState.IN_AI:
                 # Words said while the agent waited something out (a recovery
                 # phrase): answered when it next listens, not lost.
                 self._hold(event, "the agent answers them when it next listens")
-            case ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() | ev.LegFailed() \
-                    | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed() \
+            case ev.EventInjected() | ev.VariablesSet() | ev.LegRinging() | ev.LegAnswered() \
+                    | ev.LegFailed() | ev.LegEnded() | ev.PlayoutFinished() | ev.PlayoutFailed() \
                     | ev.PlayoutPaused() | ev.SpeechNoted() | ev.TranscriptReceived(final=False):
                 # Applied to the call's state above, or only traced (a partial
                 # transcript matters only to a wait that takes it).
@@ -506,6 +539,10 @@ class Call:
             self.cancel_effect(effect_id)
         for leg in self.legs.values():
             self.hangup_leg(leg, "call ended")
+        while self.commands:
+            command = self.commands.popleft()
+            self.trace.record("command_dropped", command=command.command, seq=command.seq,
+                              why="the call ended before a safe point to run it")
         await self._drain()
         if self._http is not None:
             await self._http.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from interpreter.errors import ErrorType
 from interpreter.ir import BargePolicy
@@ -190,9 +191,11 @@ class LegStatusReported(Event):
 
 @dataclass(frozen=True, slots=True)
 class HangupRequested(Event):
-    """A REST or operator command to end the call."""
+    """A REST or operator command to end the call, after `farewell` is spoken
+    (a server shutting down says why it ends the call)."""
 
     reason: str = "hangup"
+    farewell: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,58 @@ class VariablesSet(Event):
 
 
 ENDING_EVENTS = (CallerHungUp, TransportClosed, HangupRequested)
+
+
+# Operator commands to a live call (REST: server/commands.py). Each is traced
+# as `command_received` when the actor takes it from the inbox; say, transfer
+# and unhold then wait for the call's next safe point (between the agent's
+# turns, between verbs: runtime/commands.py) rather than cut into a reply or a
+# verb half done, so the actor keeps them in `Call.commands` until then.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command(Event):
+    """An operator's command; `by` says who sent it (e.g. "rest:tok_...")."""
+
+    by: str = ""
+    command: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SayRequested(Command):
+    """Speak `text` to the caller, after what the agent is saying."""
+
+    text: str
+    command: ClassVar[str] = "say"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested(Command):
+    """Hand the call to `dest`: a section of its flow, a number or a SIP address."""
+
+    dest: str
+    command: ClassVar[str] = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class UnholdRequested(Command):
+    """Take the caller off the ai verb's hold (the platform's `ai_unhold`)."""
+
+    command: ClassVar[str] = "unhold"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInjected(Command):
+    """An operator injected the event `name` (its allow-list name): the event
+    itself is posted right after this one, so the trace says where it came
+    from. (Not `event`: trace records use that key for the event's type.)"""
+
+    name: str
+    command: ClassVar[str] = "inject"
+
+
+# The commands kept for a safe point (EventInjected only marks the next event).
+DEFERRED_COMMANDS = (SayRequested, TransferRequested, UnholdRequested)
 
 
 # ------------------------------------------------------------------ the ai verb

@@ -28,7 +28,7 @@ from interpreter.media.ports import (
     Utterance,
     Voice,
 )
-from interpreter.runtime import faults
+from interpreter.runtime import commands, faults
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.events import PlayoutFailed, PlayoutFinished
 from interpreter.runtime.scope import render, render_text, scope_of, test, text_of, value_of
@@ -106,6 +106,10 @@ class Executor:
 
     async def _loop(self) -> None:
         while self.stack:
+            if self.call.commands and self.source == "caller":
+                # Between two verbs: a safe point for operator commands.
+                await commands.run_pending(self)
+                continue
             frame = self.stack[-1]
             if frame.pc >= len(frame.block):
                 self._end_of_list(frame)

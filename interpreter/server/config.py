@@ -7,9 +7,18 @@ variable, then its default. `SETTINGS` is the one table of them all: the CLI
 makes its flags from it, and docs/operations.md lists every row (a test
 checks that).
 
-A relative `data_dir` in a config file is relative to the file's folder (the
-file travels with its deployment); from a flag or a variable, relative to the
-working directory.
+A relative `data_dir` or `signing_key_file` in a config file is relative to
+the file's folder (the file travels with its deployment); from a flag or a
+variable, relative to the working directory.
+
+Outbound requests: `allow_loopback` and `allow_private_networks` are the
+server's destination policy (interpreter/destinations.py); where none of the
+three places sets one, CALLKERNEL_ALLOW_LOOPBACK and
+CALLKERNEL_ALLOW_PRIVATE_NETWORKS decide, as they do for the CLI. The signing
+key (interpreter/signing.py) comes from a key file, named like any setting,
+else from CALLKERNEL_SERVER_SIGNING_KEY itself: a secret never has to be on
+a command line. It is read here, so a bad key stops the server before it
+starts.
 """
 
 from __future__ import annotations
@@ -20,7 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interpreter.destinations import DestinationPolicy
+from interpreter.signing import RequestSigner, parse_secret
+
 CONFIG_VARIABLE = "CALLKERNEL_SERVER_CONFIG"
+SIGNING_KEY_VARIABLE = "CALLKERNEL_SERVER_SIGNING_KEY"
+# The variables the CLI reads for the same switches; the server's fallback.
+DESTINATION_FALLBACKS = {"allow_loopback": "CALLKERNEL_ALLOW_LOOPBACK",
+                         "allow_private_networks": "CALLKERNEL_ALLOW_PRIVATE_NETWORKS"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 LOG_FORMATS = ("json", "text")
 STORE_FILE = "callkernel.sqlite3"  # inside the data directory
 
@@ -38,10 +55,20 @@ class ServerSettings:
     max_body_bytes: int = 1_048_576  # the largest request body accepted (413 beyond)
     log_format: str = "json"  # one JSON object a line, or "text" for people
     shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM/SIGINT
+    drain_timeout: float = 30.0  # seconds live calls get to end on their own after it
+    allow_loopback: bool = False  # outbound requests to 127.0.0.0/8 and ::1
+    allow_private_networks: bool = False  # ... to 10/8, 172.16/12, 192.168/16, ...
+    signing_key_file: Path | None = None  # whsec_ secrets, one a line, the current first
+    signer: RequestSigner | None = None  # from the key file or the variable; None: unsigned
 
     @property
     def store_path(self) -> Path:
         return self.data_dir / STORE_FILE
+
+    @property
+    def destinations(self) -> DestinationPolicy:
+        return DestinationPolicy(allow_loopback=self.allow_loopback,
+                                 allow_private=self.allow_private_networks)
 
 
 def _port(text: str) -> int:
@@ -69,6 +96,13 @@ def _log_format(text: str) -> str:
     if text not in LOG_FORMATS:
         raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
     return text
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in _TRUE + _FALSE:
+        raise ValueError("must be true or false (also yes/no, on/off, 1/0)")
+    return lowered in _TRUE
 
 
 def _host(text: str) -> str:
@@ -110,11 +144,27 @@ SETTINGS = (
             "SECONDS", _non_negative_float,
             "how long in-flight requests may run after SIGTERM or SIGINT (default 10)",
             (int, float)),
+    Setting("drain_timeout", "--drain-timeout", "CALLKERNEL_SERVER_DRAIN_TIMEOUT",
+            "SECONDS", _non_negative_float,
+            "after SIGTERM or SIGINT, how long live calls may go on before they are ended "
+            "with a spoken goodbye (default 30)", (int, float)),
+    Setting("allow_loopback", "--allow-loopback", "CALLKERNEL_SERVER_ALLOW_LOOPBACK", "BOOL",
+            _bool, "let calls' outbound requests reach loopback addresses (default false, "
+            "or CALLKERNEL_ALLOW_LOOPBACK)", (bool,)),
+    Setting("allow_private_networks", "--allow-private-networks",
+            "CALLKERNEL_SERVER_ALLOW_PRIVATE_NETWORKS", "BOOL", _bool,
+            "let calls' outbound requests reach private networks (default false, or "
+            "CALLKERNEL_ALLOW_PRIVATE_NETWORKS)", (bool,)),
+    Setting("signing_key_file", "--signing-key-file", "CALLKERNEL_SERVER_SIGNING_KEY_FILE",
+            "FILE", Path, "a file of whsec_ signing secrets, one a line, the current first: "
+            f"outbound requests are signed (else {SIGNING_KEY_VARIABLE}; default unsigned)"),
 )
 
 # Every variable the server reads, with what it does (cli.py's --help shows these).
 ENVIRONMENT = {CONFIG_VARIABLE: "a TOML config file (its [server] table); --config wins",
-               **{setting.variable: setting.help for setting in SETTINGS}}
+               **{setting.variable: setting.help for setting in SETTINGS},
+               SIGNING_KEY_VARIABLE: "the signing secret itself (whsec_...; several "
+               "space-separated, the current first), when no key file is named"}
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -166,7 +216,42 @@ def resolve(flags: Mapping[str, object | None], environ: Mapping[str, str],
         elif environ.get(setting.variable):
             text = environ[setting.variable]
             values[setting.key] = _parsed(setting, text, f"{setting.variable}={text}")
+        elif environ.get(DESTINATION_FALLBACKS.get(setting.key, "")):
+            variable = DESTINATION_FALLBACKS[setting.key]
+            text = environ[variable]
+            values[setting.key] = _parsed(setting, text, f"{variable}={text}")
+    if keys is None or "signing_key_file" in keys:
+        values["signer"] = _signer(values.get("signing_key_file"), environ)
     return ServerSettings(**values)
+
+
+def _signer(key_file: Path | None, environ: Mapping[str, str]) -> RequestSigner | None:
+    """The signer from the key file, else from the variable; None when neither
+    is given. The messages name where a bad secret is, never the secret."""
+    if key_file is not None:
+        try:
+            text = key_file.read_text()
+        except OSError as error:
+            raise ConfigError(f"signing key file {key_file}: "
+                              f"{error.strerror or error}") from None
+        lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)
+                 if line.strip() and not line.lstrip().startswith("#")]
+        if not lines:
+            raise ConfigError(f"signing key file {key_file}: no secret in it")
+        return RequestSigner(tuple(_secret(secret, f"{key_file}:{number}")
+                                   for number, secret in lines))
+    secrets = environ.get(SIGNING_KEY_VARIABLE, "").split()
+    if not secrets:
+        return None
+    return RequestSigner(tuple(_secret(secret, f"{SIGNING_KEY_VARIABLE} (secret {index})")
+                               for index, secret in enumerate(secrets, 1)))
+
+
+def _secret(text: str, source: str) -> bytes:
+    try:
+        return parse_secret(text)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def _parsed(setting: Setting, text: str, source: str) -> Any:
@@ -185,11 +270,14 @@ def _reason(message: str) -> str:
 def _from_file(setting: Setting, value: object, path: Path) -> Any:
     source = f"{path}: [server] {setting.key} = {value!r}"
     # bool is an int in Python; `port = true` is a mistake all the same.
-    if isinstance(value, bool) or not isinstance(value, setting.toml_types):
-        wanted = " or ".join("a number" if kind in (int, float) else "a string"
-                             for kind in setting.toml_types)
+    if (isinstance(value, bool) and bool not in setting.toml_types) \
+            or not isinstance(value, setting.toml_types):
+        wanted = " or ".join(dict.fromkeys(_TOML_WORDS[kind] for kind in setting.toml_types))
         raise ConfigError(f"{source}: must be {wanted}")
     parsed = _parsed(setting, str(value), source)
-    if setting.key == "data_dir" and not parsed.is_absolute():
+    if setting.key in ("data_dir", "signing_key_file") and not parsed.is_absolute():
         return path.parent / parsed
     return parsed
+
+
+_TOML_WORDS = {int: "a number", float: "a number", str: "a string", bool: "true or false"}

@@ -250,6 +250,7 @@ class CallEvents:
         live ones, then the end; an ended call's records and the end at once.
         Synchronous, so no record falls between the replay and the feed."""
         trace = record.trace
+        assert trace is not None, "a call in memory has its trace"
         replay = (r for r in trace.records if after is None or r["n"] > after)
         subscription = Subscription(replay, self.queue_limit)
         feed = self._feeds.get(record.call_id)
@@ -263,8 +264,18 @@ class CallEvents:
                                       "trace sinks do not feed this server's events; it "
                                       "cannot be followed")
         ended = trace.of_kind("call_ended")
-        disposition = record.disposition or (ended[-1].get("disposition") if ended else None)
+        disposition = record.entry.disposition or (
+            ended[-1].get("disposition") if ended else None)
         subscription.finish(end_message(record.call_id, disposition, trace.count))
+        return subscription
+
+    def replay(self, record: CallRecord, records: list[dict[str, Any]],
+               after: int | None = None) -> Subscription:
+        """An ended call read back from the store: its records, then the end."""
+        subscription = Subscription((r for r in records if after is None or r["n"] > after),
+                                    self.queue_limit)
+        subscription.finish(end_message(record.call_id, record.entry.disposition,
+                                        len(records)))
         return subscription
 
 
@@ -278,9 +289,15 @@ EVENTS: web.AppKey[CallEvents] = web.AppKey("events", CallEvents)
 routes = web.RouteTableDef()
 
 
-def _subscribe(request: web.Request) -> Subscription:
-    record = request.app[CALLS].get(request.match_info["call_id"])  # NotFound: 404
-    return request.app[EVENTS].follow(record, last_event_id(request))
+async def _subscribe(request: web.Request) -> Subscription:
+    registry, call_id = request.app[CALLS], request.match_info["call_id"]
+    record = registry.live(call_id)
+    if record is not None:
+        return request.app[EVENTS].follow(record, last_event_id(request))
+    stored = await registry.get(call_id)  # NotFound: 404
+    lines, _ = await registry.trace_lines(call_id)
+    return request.app[EVENTS].replay(stored, [json.loads(line) for line in lines],
+                                      last_event_id(request))
 
 
 def last_event_id(request: web.Request) -> int | None:
@@ -294,7 +311,7 @@ def last_event_id(request: web.Request) -> int | None:
 async def call_events(request: web.Request) -> web.StreamResponse:
     """The call's records as server-sent events, then `end`; heartbeat comments
     while it is quiet."""
-    subscription = _subscribe(request)
+    subscription = await _subscribe(request)
     events = request.app[EVENTS]
     response = web.StreamResponse(headers={
         "Content-Type": EVENT_STREAM, "Cache-Control": "no-cache",
@@ -324,7 +341,7 @@ async def call_websocket(request: web.Request) -> web.WebSocketResponse:
     """The call's records as JSON text frames, then `end`; the server closes."""
     events = request.app[EVENTS]
     socket = web.WebSocketResponse(heartbeat=events.heartbeat)
-    subscription = _subscribe(request)
+    subscription = await _subscribe(request)
     try:
         await socket.prepare(request)  # 400 when it is not a WebSocket handshake
     except BaseException:

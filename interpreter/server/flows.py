@@ -18,6 +18,7 @@ from interpreter.document.loader import load_document
 from interpreter.errors import DocumentError
 from interpreter.server.auth import STORE, requires
 from interpreter.server.problems import Problem, diagnostic_json
+from interpreter.server.remote_flows import binding_json
 from interpreter.server.requests import (
     MAX_BODY,
     flow_name,
@@ -69,7 +70,9 @@ async def upload_version(request: web.Request) -> web.Response:
 @requires(Scope.READ)
 async def list_flows(request: web.Request) -> web.Response:
     flows = await request.app[STORE].flows()
-    return web.json_response({"flows": [summary_json(f) for f in flows]})
+    bound = await request.app[STORE].bindings()  # flows bound to a URL: server/remote_flows.py
+    return web.json_response({"flows": [summary_json(f) for f in flows],
+                              "bound": [binding_json(b) for b in bound]})
 
 
 @routes.get("/v1/flows/{name}")

@@ -57,7 +57,9 @@ _DOCUMENT = {"description": "The document exactly as uploaded, byte for byte, wi
                             "`application/yaml`). `X-Flow-Version` names the version.",
              "headers": {"X-Flow-Version": {"schema": {"type": "integer"},
                                             "description": "The version served."}},
-             "content": {YAML: {"schema": {"type": "string"}}, JSON: {"schema": {}}}}
+             # A stored document always loaded as a mapping (a flow), in either syntax.
+             "content": {YAML: {"schema": {"type": "object"}},
+                         JSON: {"schema": {"type": "object"}}}}
 
 
 def _operation(operation_id: str, summary: str, scope: str | None, responses: dict[str, Any],
@@ -100,11 +102,113 @@ _LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False,
                   "description": "Resume after this record number: only later records "
                                  "are replayed.",
                   "schema": {"type": "integer", "minimum": 0}}
+# One server-sent event, as its fields: an event stream's `schema` describes each
+# event, not the stream as one string (how schemathesis and OpenAPI 3.2's
+# `itemSchema` read it). Every event names its kind and carries JSON data;
+# records carry their number as the id.
+_SSE_EVENT = {"type": "object", "required": ["event", "data"],
+              "properties": {"event": {"type": "string", "enum": ["record", "end", "lagged"]},
+                             "data": {"type": "string", "contentMediaType": JSON},
+                             "id": {"type": "string", "pattern": "^[0-9]+$"}}}
 _FOLLOW_CONFLICT = {"409": _problem("The call is live on a host whose trace sinks do not "
                                     "feed this server's events (`conflict`).")}
 _CALL_PROBLEMS = {
     "404": _problem("No such call, or it ended longer ago than the last "
                     f"{KEEP_ENDED:,} calls kept (`not-found`)."),
+}
+
+# Commands to a live call (server/commands.py): each goes through the call's
+# inbox, is traced as `command_received` and runs at the call's next safe point.
+_SAFE_POINT = ("It goes through the call's inbox like any other event, is traced as "
+               "`command_received` (with `by`: the token's id) and runs at the call's "
+               "next safe point: between the agent's turns in an ai session, else "
+               "between two verbs (a verb that waits, such as a sleep or a bridged "
+               "`connect`, finishes first). A command the call never reaches is traced "
+               "as `command_dropped` when it ends.")
+
+
+def _call_command(operation_id: str, summary: str, description: str,
+                  body: dict[str, Any] | None, required_body: bool,
+                  conflicts: str = "", safe_point: str = _SAFE_POINT) -> dict[str, Any]:
+    """One `POST /v1/calls/{call_id}/<command>` operation."""
+    request = None if body is None else {
+        "required": required_body, "content": {JSON: {"schema": body}}}
+    return {"post": _operation(
+        operation_id, summary, "calls",
+        {"202": _json(_ref("CallInfo"), "Accepted: the command is in the call's inbox."),
+         **_CALL_PROBLEMS,
+         "400": _problem("The body is not what the command takes (`invalid-request`)."),
+         "409": _problem("The call has ended (`call-ended`); it is not revived." + conflicts),
+         "413": _problem("Body over 16 KiB (`payload-too-large`)."),
+         "415": _problem("Not `application/json` (`unsupported-media-type`).")},
+        description=f"{description} {safe_point}".strip(), parameters=[_CALL_ID],
+        body=request,
+        tag="calls")}
+
+
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "additionalProperties": False,
+            "properties": properties}
+
+
+_LEG_ID = {"type": "string", "minLength": 1,
+           "description": "A leg of this call (`leg_dial` in its trace names it)."}
+CALL_COMMAND_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/calls/{call_id}/say": _call_command(
+        "sayToCall", "Have the agent say something to the caller",
+        "The agent speaks `text` after what it is saying now (the reply in progress "
+        "plays out first). In an ai session it is spoken as the agent's own words: "
+        "the caller may barge in as the session's barge-in settings allow, and the "
+        "conversation keeps what the caller heard as an assistant message, so the "
+        "model knows it was said. Outside one it is played like `play: say:...` "
+        "and waited out; a call not answered yet refuses it (`command_refused`).",
+        _closed({"text": {"type": "string", "minLength": 1, "maxLength": 2000}},
+                ["text"]), True),
+    "/v1/calls/{call_id}/transfer": _call_command(
+        "transferCall", "Transfer a live call",
+        "A tail call, like the SWML `transfer` method and the SWAIG `transfer` "
+        "action: an ai session in progress ends (reason `transfer`; its hangup hook "
+        "and summary run) and the rest of the script is left. `dest` a section of "
+        "the call's flow: the script goes on there. `dest` a phone number or a SIP "
+        "address: the call `connect`s to it (ringback, then bridged; the call ends "
+        "when the bridge does); if no leg answers, `connect_failed` and a "
+        "`transfer_failed` error (its recovery phrase spoken) are traced and the "
+        "script goes on where it was.",
+        _closed({"dest": {"type": "string", "minLength": 1, "maxLength": 256,
+                          "description": "A section name, `+15551230000`, or "
+                                         "`sip:name@host`."}}, ["dest"]), True),
+    "/v1/calls/{call_id}/unhold": _call_command(
+        "unholdCall", "Take a held call off hold (`ai_unhold`)",
+        "Ends the hold the ai verb's SWAIG `hold` action started, before its timeout: "
+        "the hold music stops, the caller is listened to again and the agent says it "
+        "is back (`unhold` with `why: unhold command`). The body is optional (`{}`).",
+        _closed({}, []), False,
+        " The call is live but not on hold (`not-on-hold`)."),
+    "/v1/calls/{call_id}/inject": _call_command(
+        "injectCallEvent", "Inject an external event into a live call",
+        "Posts one event from an allow-list, as the transport or the network would "
+        "have reported it, after an `EventInjected` marker (traced as "
+        "`command_received` with the event's name): `leg_ringing`, `leg_answered`, "
+        "`leg_ended` (`leg_id`), `leg_failed` (`leg_id`, `reason`: busy, no_answer, "
+        "declined or failed), `digits` (`digits`: DTMF keys, each a `DigitPressed`), "
+        "`speech` (`text`, `confidence` 0..1: the caller's final words, as a "
+        "recognizer would bring them). An injected event is handled as soon as the "
+        "actor takes it, like the real one (no safe point: a `leg_answered` answers the "
+        "leg a `connect` is ringing). A leg event names a leg of this call.",
+        {"oneOf": [
+            _closed({"event": {"const": name}, "leg_id": _LEG_ID}, ["event", "leg_id"])
+            for name in ("leg_ringing", "leg_answered", "leg_ended")] + [
+            _closed({"event": {"const": "leg_failed"}, "leg_id": _LEG_ID,
+                     "reason": {"enum": ["busy", "no_answer", "declined", "failed"]}},
+                    ["event", "leg_id"]),
+            _closed({"event": {"const": "digits"},
+                     "digits": {"type": "string", "pattern": "^[0-9*#A-D]{1,64}$"}},
+                    ["event", "digits"]),
+            _closed({"event": {"const": "speech"},
+                     "text": {"type": "string", "minLength": 1, "maxLength": 2000},
+                     "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
+                    ["event", "text"])]}, True,
+        " The call has no such leg (`unknown-leg`).", safe_point=""),
 }
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -132,10 +236,13 @@ PATHS: dict[str, dict[str, Any]] = {
                     "scrape config).", tag="ops")},
     "/v1/flows": {"get": _operation(
         "listFlows", "List flows", "read",
-        {"200": _json({"type": "object", "required": ["flows"],
+        {"200": _json({"type": "object", "required": ["flows", "bound"],
                        "properties": {"flows": {"type": "array",
-                                                "items": _ref("FlowSummary")}}},
-                      "Every flow, by name.")})},
+                                                "items": _ref("FlowSummary")},
+                                      "bound": {"type": "array",
+                                                "items": _ref("FlowBinding"),
+                                                "description": "Flows bound to a URL."}}},
+                      "Every stored flow, by name, and every flow bound to a URL.")})},
     "/v1/flows/{name}": {
         "post": _operation(
             "uploadVersion", "Upload a new version", "flows",
@@ -147,6 +254,7 @@ PATHS: dict[str, dict[str, Any]] = {
                              "by Content-Length and while reading."),
              "415": _problem("Not a YAML or JSON media type, or not UTF-8 "
                              "(`unsupported-media-type`)."),
+             "409": _problem("The name is bound to a URL (`conflict`): unbind it first."),
              "422": _problem("The document has errors (`invalid-document`): `errors` lists "
                              "every diagnostic, warnings included, as `callkernel lint "
                              "--format json` prints them.")},
@@ -202,6 +310,84 @@ PATHS: dict[str, dict[str, Any]] = {
         description="Like publish with `expected_live` set to the current live version; "
                     "409 when the version is not older than the live one (or none is live).",
         parameters=[_NAME], body=_command_body("RollbackRequest"))},
+    "/v1/flows/{name}/diff": {"get": _operation(
+        "diffVersions", "A unified diff between two versions' documents", "read",
+        {"200": {"description": "The unified diff (`diff -u` form) of the two documents "
+                                "as uploaded, decoded as UTF-8 with bad bytes replaced; "
+                                "the headers name each side `NAME@VERSION`; empty when "
+                                "they are the same. `X-Flow-Versions` names the two.",
+                 "headers": {"X-Flow-Versions": {"schema": {"type": "string"},
+                                                 "description": "`FROM..TO` as numbers."}},
+                 "content": {"text/plain": {"schema": {"type": "string"}}}},
+         **_NAME_PROBLEMS},
+        parameters=[_NAME, *({
+            "name": key, "in": "query", "required": True,
+            "description": f"The {side} version: a number, `live` or `latest`.",
+            "schema": {"oneOf": [{"type": "string", "enum": ["latest", "live"]},
+                                 {"type": "string", "pattern": "^[1-9][0-9]*$"}]}}
+            for key, side in (("from", "older"), ("to", "newer"))), {
+            "name": "context", "in": "query", "required": False,
+            "description": "Lines of context around each change (default 3).",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}])},
+    "/v1/flows/{name}/binding": {
+        "put": _operation(
+            "bindFlow", "Bind a flow name to a URL (remote SWML)", "flows",
+            {"200": _json(_ref("FlowBinding"), "Bound: calls of this flow fetch its "
+                                               "document from the URL."),
+             **_NAME_PROBLEMS,
+             "409": _problem("The name is a stored flow (it has versions): delete it "
+                             "first (`conflict`)."),
+             "413": _problem("Body over 16 KiB (`payload-too-large`)."),
+             "415": _problem("Not `application/json` (`unsupported-media-type`).")},
+            description="The flow has no stored versions: for each call its document is "
+                        "POSTed for with the call's details, as the hosted platform "
+                        "fetches an SDK agent's (`user:pass@` in the URL is sent as Basic "
+                        "auth), under the server's destination policy, and cached by "
+                        "ETag. A failed fetch gives the call a spoken apology and a "
+                        "classified error, never a dead call (docs/operations.md, "
+                        "\"Flows bound to a URL\"). Binding a bound name again moves it "
+                        "to the new URL.",
+            parameters=[_NAME], body=_command_body("BindingRequest")),
+        "get": _operation(
+            "getBinding", "Get a flow's binding", "read",
+            {"200": _json(_ref("FlowBinding"), "The binding (the URL without its "
+                                               "credentials)."),
+             **_NAME_PROBLEMS},
+            parameters=[_NAME]),
+        "delete": _operation(
+            "unbindFlow", "Unbind a flow from its URL", "flows",
+            {"204": {"description": "Unbound: the name is free (for versions, or "
+                                    "another binding)."}, **_NAME_PROBLEMS},
+            parameters=[_NAME]),
+    },
+    "/v1/routes": {
+        "get": _operation(
+            "getRoutes", "Get the routing table", "read",
+            {"200": _json(_ref("RoutingTable"), "The table, with a warning for each "
+                                                "route to a flow that does not exist "
+                                                "now.")},
+            tag="routing"),
+        "put": _operation(
+            "putRoutes", "Replace the routing table", "flows",
+            {"200": _json(_ref("RoutingTable"), "Replaced, atomically; `warnings` lists "
+                                                "routes to flows that do not exist and "
+                                                "routes that can never match."),
+             "413": _problem("Body over 256 KiB (`payload-too-large`)."),
+             "415": _problem("Not a YAML or JSON media type (`unsupported-media-type`)."),
+             "422": _problem("The table has errors (`invalid-routes`): `errors` lists "
+                             "every diagnostic, with line:col in `routes.yaml` or "
+                             "`routes.json`.")},
+            description="The body is the whole table (docs/operations.md, \"Routing\"): "
+                        "`routes`, each matching the called address (`to`: exact, or a "
+                        "prefix ending in `*`) or custom parameters (`params`), naming "
+                        "the `flow` that answers; and a `default` flow. Precedence: a "
+                        "flow named when the call is started, then `to` routes in order, "
+                        "then `params` routes in order, then the default.",
+            body={"required": True, "content": {
+                **{t: {"schema": {"type": "string"}} for t in DOCUMENT_TYPES if t != JSON},
+                JSON: {"schema": _ref("RoutingTableDocument")}}},
+            tag="routing"),
+    },
     "/v1/calls": {
         "post": _operation(
             "startCall", "Start a call of a stored flow against a caller script", "calls",
@@ -283,7 +469,7 @@ PATHS: dict[str, dict[str, Any]] = {
                                 "stream closes: read the rest from the trace. "
                                 "`Last-Event-ID: n` (an EventSource reconnecting) "
                                 "replays only the records after `n`.",
-                 "content": {EVENT_STREAM: {"schema": {"type": "string"}}}},
+                 "content": {EVENT_STREAM: {"schema": _SSE_EVENT}}},
          **_CALL_PROBLEMS, **_FOLLOW_CONFLICT},
         parameters=[_CALL_ID, _LAST_EVENT_ID], tag="calls")},
     "/v1/calls/{call_id}/ws": {"get": _operation(
@@ -308,6 +494,7 @@ PATHS: dict[str, dict[str, Any]] = {
          **_CALL_PROBLEMS,
          "409": _problem("The call has ended (`call-ended`); it is not revived.")},
         parameters=[_CALL_ID], tag="calls")},
+    **CALL_COMMAND_PATHS,
 }
 
 _DIAGNOSTIC = {
@@ -382,6 +569,52 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RollbackRequest": {
         "type": "object", "required": ["version"],
         "properties": {"version": {"type": "integer", "minimum": 1}}},
+    "Route": {
+        "type": "object", "required": ["flow"],
+        "description": "One route: `to` or `params`, and the flow that answers.",
+        "properties": {
+            "to": {"type": "string", "description": "The called address, exactly (an "
+                                                    "E.164 number, a `sip:` address), or "
+                                                    "a prefix ending in `*`."},
+            "params": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Custom parameters that must all be among the "
+                                      "call's."},
+            "flow": {"type": "string", "description": "The flow's name."},
+        }},
+    "RoutingTableDocument": {
+        "type": "object",
+        "description": "A routing table as sent (JSON; YAML has the same shape).",
+        "properties": {
+            "routes": {"type": "array", "items": _ref("Route")},
+            "default": {"type": ["string", "null"],
+                        "description": "The flow for a call no route matches."},
+        }},
+    "RoutingTable": {
+        "type": "object", "required": ["routes", "default", "updated_at", "warnings"],
+        "properties": {
+            "routes": {"type": "array", "items": _ref("Route"),
+                       "description": "In precedence order within each kind."},
+            "default": {"type": ["string", "null"]},
+            "updated_at": {"type": ["number", "null"],
+                           "description": "When it was set; null: never."},
+            "warnings": {"type": "array", "items": {"type": "string"},
+                         "description": "Routes to flows that do not exist, routes that "
+                                        "never match."},
+            "diagnostics": {"type": "array", "items": _ref("Diagnostic"),
+                            "description": "(PUT) The warnings, structured."},
+        }},
+    "BindingRequest": {
+        "type": "object", "required": ["url"],
+        "properties": {"url": {"type": "string", "maxLength": 2048,
+                               "description": "The http(s) URL; `user:pass@` in it is "
+                                              "sent as Basic auth."}}},
+    "FlowBinding": {
+        "type": "object", "required": ["name", "url", "created_at", "updated_at"],
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string", "description": "Without its credentials."},
+            "created_at": {"type": "number"}, "updated_at": {"type": "number"},
+        }},
     "StartCallRequest": {
         "type": "object", "required": ["flow", "caller"], "additionalProperties": False,
         "properties": {

@@ -41,11 +41,15 @@ CODES: dict[str, tuple[int, str]] = {
     "not-acceptable": (406, "Not acceptable"),
     "conflict": (409, "Conflict"),
     "call-ended": (409, "The call has ended"),
+    "not-on-hold": (409, "The call is not on hold"),
+    "unknown-leg": (409, "The call has no such leg"),
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "invalid-document": (422, "The document has errors"),
+    "invalid-routes": (422, "The routing table has errors"),
     "internal-error": (500, "Internal server error"),
     "store-unavailable": (503, "The store is not answering"),
+    "shutting-down": (503, "The server is shutting down"),
 }
 
 

@@ -15,6 +15,9 @@ from interpreter.host import CallHost
 from interpreter.server.problems import Problem
 
 FLOW_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# The largest version number taken: 18 digits, inside a signed 64-bit integer, so a
+# store's integer column never overflows on a number a client made up.
+MAX_VERSION = 10**18 - 1
 # Command bodies (publish, rollback, starting a call) are small; far less than a flow.
 COMMAND_MAX_BYTES = 16 * 1024
 
@@ -74,7 +77,7 @@ async def read_command(request: web.Request,
 
 def positive_int(body: dict[str, Any], key: str) -> int:
     value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise Problem("invalid-request", f"{key!r} must be a version number (1, 2, ...)")
     return value
 

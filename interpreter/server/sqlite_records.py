@@ -22,8 +22,8 @@ from interpreter.server.store import (
 
 CALLS_TABLE = """CREATE TABLE calls (
     call_id TEXT PRIMARY KEY,
-    flow TEXT NOT NULL,            -- no foreign key: a record outlives its flow
-    version INTEGER NOT NULL,
+    flow TEXT,                     -- no foreign key: a record outlives its flow; NULL: no route
+    version INTEGER,               -- NULL: a flow bound to a URL, or nothing routed
     content_hash TEXT NOT NULL,
     media TEXT NOT NULL,
     started_at REAL NOT NULL,
@@ -66,7 +66,7 @@ _DELIVERY_COLUMNS = ("key, call_id, kind, url, body, headers, created_at, state,
 _DELIVERY_SELECT = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
 
 # Row shapes of the SELECTs above, as SQLite returns them.
-_CallRow = tuple[str, str, int, str, str, float, float | None, str | None]
+_CallRow = tuple[str, str | None, int | None, str, str, float, float | None, str | None]
 _DeliveryRow = tuple[str, str, str, str | None, str, str, float, str, str | None, str | None,
                      str | None, int, float, str, int | None, float]
 

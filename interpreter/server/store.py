@@ -104,8 +104,8 @@ class CallEntry:
     """A call's record as stored: written live, completed when it ends."""
 
     call_id: str
-    flow: str
-    version: int
+    flow: str | None  # None: no route matched (the call heard an apology)
+    version: int | None  # None: a flow bound to a URL, or no route
     content_hash: str
     media: str  # "text" | "audio"
     started_at: float  # seconds since the epoch

@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from interpreter.ir import BargePolicy
+from interpreter.ir import BargePolicy, CompiledFlow
 from interpreter.media.clock import MediaClock
 from interpreter.media.dtmf import tones
 from interpreter.media.listening import SpeechListener
@@ -55,6 +55,7 @@ from interpreter.media.ports import (
 from interpreter.media.recognition import Recognizer
 from interpreter.media.sounds import SOUNDS
 from interpreter.providers.stt.base import SttProvider
+from interpreter.providers.stt.vocabulary import Vocabulary, vocabulary_for
 from interpreter.providers.tts import espeak
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.providers.vad.webrtc import WebRtcVad
@@ -317,6 +318,20 @@ def _framed(audio: Samples) -> Samples:
     """Audio as rows of 20 ms frames, the last padded with silence."""
     padded = np.concatenate([audio, np.zeros(-len(audio) % FRAME, np.int16)])
     return padded.reshape(-1, FRAME)
+
+
+def for_flow(flow: CompiledFlow, script: CallerScript,
+             recognizer: Callable[[Vocabulary], SttProvider | Recognizer], *,
+             keep_audio: bool = False, transcribe_agent: SttProvider | None = None
+             ) -> AudioCaller:
+    """An audio caller for a call of `flow`, speaking with eSpeak; its speech
+    is recognized by `recognizer(vocabulary)` (a host's recognizer) with the
+    flow's phrases and the script's lines as hints, as a deployment's hints
+    would: a call tests the flow and the audio path, not how far the embedded
+    model guesses unknown words."""
+    vocabulary = vocabulary_for(flow).with_hints(script_lines(script))
+    return AudioCaller(script, MediaClock(), espeak.EspeakTts(), recognizer(vocabulary),
+                       keep_audio=keep_audio, transcribe_agent=transcribe_agent)
 
 
 def script_lines(script: CallerScript) -> list[str]:

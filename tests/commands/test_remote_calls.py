@@ -332,3 +332,94 @@ def test_the_command_line_starts_lists_and_hangs_up_through_the_environment(
     assert "call_ended" in capsys.readouterr().out
     assert cli.main(["call", call_id, "--hangup"]) == 1
     assert "has ended" in capsys.readouterr().err
+
+
+# -- commands to a live call (--say, --transfer, --unhold, --inject) -------------
+
+def trace_of(server: Served, call_id: str) -> list[dict[str, object]]:
+    code, out, err = call(remote.call_trace, call_id, as_json=True, flags=server.flags())
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_each_command_reaches_a_live_call_and_its_trace(server: Served, silent: str) -> None:
+    call_id = started(server, "sleeper", silent)
+    sent = [({"say": "Please hold the line."}, "will say it"),
+            ({"transfer": "+15550102000"}, "will be transferred"),
+            ({"inject": '{"event": "digits", "digits": "12"}'}, "got the event")]
+    for flags, said in sent:
+        assert call(remote.call_command, call_id, flags=server.flags(), **flags) == (
+            0, f"call {call_id} {said}\n", "")
+    received = [r for r in trace_of(server, call_id) if r["kind"] == "command_received"]
+    assert [(r["command"], r.get("text") or r.get("dest") or r.get("name"))
+            for r in received] == [("say", "Please hold the line."),
+                                   ("transfer", "+15550102000"), ("inject", "digits")]
+    # The sleeper is not on hold: the server says so, exit 1.
+    code, out, err = call(remote.call_command, call_id, unhold=True, flags=server.flags())
+    assert (code, out) == (1, "") and err.endswith("(409 not-on-hold)\n")
+    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+    until_ended(server, call_id)
+
+
+def test_a_command_to_an_ended_call_exits_one_with_the_servers_reason(
+        server: Served, silent: str) -> None:
+    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+                        flags=server.flags())
+    call_id = json.loads(out)["call_id"]
+    for flags in ({"say": "Hello?"}, {"transfer": "+15550102000"}, {"unhold": True},
+                  {"inject": '{"event": "digits", "digits": "1"}'}):
+        code, out, err = call(remote.call_command, call_id, flags=server.flags(), **flags)
+        assert (code, out) == (1, ""), flags
+        assert err.startswith(f"callkernel call: call {call_id} has ended (")
+        assert err.endswith("(409 call-ended)\n")
+
+
+def test_a_command_the_server_finds_malformed_exits_one_saying_why(
+        server: Served, silent: str) -> None:
+    call_id = started(server, "sleeper", silent)
+    code, _, err = call(remote.call_command, call_id, transfer="nowhere", flags=server.flags())
+    assert code == 1 and "neither a section" in err and "(400 invalid-request)" in err
+    code, _, err = call(remote.call_command, call_id, inject='{"event": "Boom"}',
+                        flags=server.flags())
+    assert code == 1 and "leg_answered" in err
+    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+
+
+@pytest.mark.parametrize(("inject", "says"), [
+    ("{not json", "--inject: not JSON"),
+    ('["digits"]', "a JSON object naming the event"),
+    ('{"digits": "1"}', "a JSON object naming the event"),
+])
+def test_an_inject_that_is_not_a_json_event_stops_before_asking(
+        server: Served, inject: str, says: str) -> None:
+    code, out, err = call(remote.call_command, "any-call", inject=inject, flags=server.flags())
+    assert (code, out) == (2, "") and says in err
+
+
+def test_a_read_only_token_cannot_send_commands(server: Served, silent: str) -> None:
+    call_id = started(server, "sleeper", silent)
+    code, _, err = call(remote.call_command, call_id, say="Hi.",
+                        flags=server.flags(server.reader))
+    assert code == 2 and "(403 forbidden)" in err
+    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+
+
+def test_the_command_line_sends_commands_and_allows_one_at_a_time(
+        server: Served, silent: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
+    monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
+    call_id = started(server, "sleeper", silent)
+    assert cli.main(["call", call_id, "--say", "One moment."]) == 0
+    assert capsys.readouterr().out == f"call {call_id} will say it\n"
+    assert cli.main(["call", call_id, "--inject", '{"event": "speech", "text": "hi"}']) == 0
+    assert capsys.readouterr().out == f"call {call_id} got the event\n"
+    assert cli.main(["call", call_id, "--unhold"]) == 1
+    assert "not on hold" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["call", call_id, "--say", "Hi.", "--unhold"])
+    assert "not allowed with" in capsys.readouterr().err
+    assert cli.main(["call", call_id, "--transfer", "sip:desk@example.com"]) == 0
+    assert capsys.readouterr().out == f"call {call_id} will be transferred\n"
+    assert cli.main(["call", call_id, "--hangup"]) == 0
+    until_ended(server, call_id)

@@ -26,7 +26,7 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, store: SqliteStore) -> Client:
+async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     return made
 

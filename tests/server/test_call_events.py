@@ -94,7 +94,7 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> MakeClient:
+def make_client(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> MakeClient:
     async def make(**options: Any) -> Client:
         made: Client = await aiohttp_client(build_app(store, events=CallEvents(**options)))
         for name, source in (("brief", BRIEF), ("sleeper", SLEEPER)):

@@ -72,7 +72,7 @@ sections:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> Client:
+async def client(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     for name, source in (("agent", AGENT), ("brief", BRIEF), ("sleeper", SLEEPER)):
         await publish(made, auth, name, source)
@@ -139,7 +139,10 @@ async def test_a_call_of_the_live_version_runs_to_its_end_with_a_readable_trace(
     assert jsonl.status == 200 and jsonl.content_type == "application/x-ndjson"
     assert jsonl.headers["X-Trace-Dropped"] == "0"
     records = [json.loads(line) for line in (await jsonl.text()).splitlines()]
-    assert records[0]["kind"] == "call_started" and records[-1]["kind"] == "call_ended"
+    assert [r["kind"] for r in records[:2]] == ["flow_chosen", "call_started"]
+    assert {k: records[0][k] for k in ("flow", "by", "bound")} == \
+        {"flow": "agent", "by": "named", "bound": False}
+    assert records[-1]["kind"] == "call_ended"
     spoken = json.dumps(records)
     assert "Hello there." in spoken and "Goodbye." in spoken and "Bye now." in spoken
 
@@ -205,21 +208,25 @@ async def test_hangup_ends_a_live_call_and_an_ended_call_is_not_revived(
     assert after == call
 
 
-async def test_app_cleanup_hangs_up_the_calls_it_started(aiohttp_client: Any,
-                                                         store: SqliteStore,
-                                                         auth: dict[str, str]) -> None:
+async def test_app_cleanup_ends_the_calls_it_started_with_a_goodbye(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
     app = build_app(store)
     client: Client = await aiohttp_client(app)
     await publish(client, auth, "sleeper", SLEEPER)
     started = await start(client, auth, "sleeper", SILENT_CALLER)
     await client.close()  # the app's cleanup: must not wait out the minute
-    record = app[CALLS].get(started["call_id"])
-    assert record.disposition == "hangup_requested"
+    record = app[CALLS].live(started["call_id"])
+    assert record is not None and record.entry.disposition == "hangup_requested"
+    assert record.trace is not None
+    [farewell] = record.trace.of_kind("farewell")
+    assert "restarting" in str(farewell["text"])
     assert app[HOST].live() == []
+    stored = await store.call(started["call_id"])
+    assert (stored.live, stored.disposition) == (False, "hangup_requested")
 
 
 async def test_a_given_host_runs_the_calls_and_stays_open_after_the_app(
-        aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> None:
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
     async with CallHost() as host:
         app = build_app(store, host=host)
         client: Client = await aiohttp_client(app)
@@ -233,18 +240,25 @@ async def test_a_given_host_runs_the_calls_and_stays_open_after_the_app(
         assert session is not None and not session.closed
 
 
-async def test_only_the_last_ended_calls_are_kept(client: Client,
-                                                  auth: dict[str, str]) -> None:
+async def test_calls_no_longer_in_memory_are_read_from_the_store(
+        client: Client, auth: dict[str, str]) -> None:
     assert calls.KEEP_ENDED == openapi.KEEP_ENDED  # what the docs promise
     assert client.app is not None
     client.app[CALLS].keep_ended = 2
-    ids = []
+    ids, seen, traces = [], [], []
     for _ in range(3):
         ids.append((await start(client, auth, "brief", SILENT_CALLER))["call_id"])
-        await ended(client, auth, ids[-1])
-    await problem(await client.get(f"/v1/calls/{ids[0]}", headers=auth), 404, "not-found")
-    for call_id in ids[1:]:
-        assert (await client.get(f"/v1/calls/{call_id}", headers=auth)).status == 200
+        seen.append(await ended(client, auth, ids[-1]))
+        traces.append(await (await client.get(f"/v1/calls/{ids[-1]}/trace",
+                                              headers=auth)).text())
+    assert client.app[CALLS].live(ids[0]) is None  # forgotten in memory
+    for call_id, record, trace in zip(ids, seen, traces, strict=True):
+        again = await client.get(f"/v1/calls/{call_id}", headers=auth)
+        assert await again.json() == record
+        stored = await client.get(f"/v1/calls/{call_id}/trace", headers=auth)
+        assert await stored.text() == trace
+    listed = await (await client.get("/v1/calls?flow=brief&limit=2", headers=auth)).json()
+    assert [c["call_id"] for c in listed["calls"]] == [ids[2], ids[1]]
 
 
 # ------------------------------------------------------------ refusals
@@ -292,9 +306,43 @@ async def test_bad_model_rules_are_422_with_their_diagnostics(client: Client,
     assert refused["errors"][0]["code"] == "CK801"
 
 
+async def test_a_call_without_a_flow_is_routed_by_the_number_called(
+        client: Client, auth: dict[str, str]) -> None:
+    table = (b"routes:\n  - {to: '+1555000*', flow: brief}\n"
+             b"  - {params: {queue: vip}, flow: agent}\n")
+    stored = await client.put("/v1/routes", data=table,
+                              headers={**auth, "Content-Type": "application/yaml"})
+    assert stored.status == 200, await stored.text()
+    to_brief = "to: '+15550001234'\nlinger: 600\n"
+    routed = await client.post("/v1/calls", json={"caller": to_brief}, headers=auth)
+    assert routed.status == 201, await routed.text()
+    call = await ended(client, auth, (await routed.json())["call_id"])
+    assert (call["flow"], call["version"]) == ("brief", 1)
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    assert trace[0]["kind"] == "flow_chosen" and trace[0]["by"] == "to"
+
+
+async def test_a_call_no_route_matches_hears_an_apology_and_ends(
+        client: Client, auth: dict[str, str]) -> None:
+    nowhere = "to: '+4420000000'\nlinger: 600\n"
+    routed = await client.post("/v1/calls", json={"caller": nowhere}, headers=auth)
+    assert routed.status == 201, await routed.text()
+    call = await ended(client, auth, (await routed.json())["call_id"])
+    assert (call["flow"], call["version"]) == (None, None)
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    [unavailable] = [r for r in trace if r["kind"] == "flow_unavailable"]
+    assert unavailable["failure"] == "no_route"
+    assert any(r["kind"] == "play" for r in trace)  # the apology, spoken
+
+
 @pytest.mark.parametrize(("body", "said"), [
     ({"flow": "brief"}, "`caller`"),
-    ({"caller": SILENT_CALLER}, "`flow`"),
+    ({"caller": SILENT_CALLER, "flow": 5}, "`flow`"),
+    ({"caller": SILENT_CALLER, "version": 1}, "`version` needs `flow`"),
+    ({"caller": SILENT_CALLER, "params": {"x": 1}}, "`params`"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "media": "video"}, "media"),
     ({"flow": "brief", "caller": SILENT_CALLER, "speed": 2}, "speed"),
     ({"flow": "brief", "caller": SILENT_CALLER, "version": 0}, "`version`"),
     ({"flow": "brief", "caller": SILENT_CALLER, "model": 5}, "`model`"),

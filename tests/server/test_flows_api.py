@@ -40,7 +40,7 @@ async def auth(store: SqliteStore) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, store: SqliteStore) -> Client:
+async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     made: Client = await aiohttp_client(build_app(store, max_body_bytes=1_048_576))
     return made
 
@@ -239,7 +239,7 @@ async def test_a_large_flow_does_not_stall_other_requests(client: Client,
 # ------------------------------------------------------------ reading
 
 async def test_list_and_get_flows(client: Client, auth: dict[str, str]) -> None:
-    assert await (await client.get("/v1/flows", headers=auth)).json() == {"flows": []}
+    assert await (await client.get("/v1/flows", headers=auth)).json() == {"flows": [], "bound": []}
     await upload(client, auth, "support", SUPPORT)
     await upload(client, auth, "support", SUPPORT)
     await upload(client, auth, "alpha", SUPPORT)
@@ -446,7 +446,7 @@ async def test_wrong_method_is_a_405_problem(client: Client, auth: dict[str, str
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_a_traceback(
-        aiohttp_client: Any, store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+        store: SqliteStore, aiohttp_client: Any, caplog: pytest.LogCaptureFixture) -> None:
     _, secret = await create_token(store, "admin", {Scope.ADMIN})
 
     async def broken(request: web.Request) -> web.Response:

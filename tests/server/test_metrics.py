@@ -110,7 +110,7 @@ METRICS = [
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, store: SqliteStore) -> Client:
+async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     return made
 
@@ -197,7 +197,7 @@ async def test_the_live_calls_gauge_counts_a_call_while_it_runs(
 
 
 async def test_a_given_host_built_with_the_metrics_sinks_is_counted(
-        aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> None:
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
     metrics = CallMetrics()
     async with CallHost(trace_sinks=metrics.trace_sinks()) as host:
         client: Client = await aiohttp_client(build_app(store, host=host, metrics=metrics))
@@ -243,7 +243,7 @@ async def test_openmetrics_is_served_when_asked_for(client: Client,
     assert text.endswith("# EOF\n") and "# TYPE callkernel_calls_ended counter" in text
 
 
-async def test_each_app_counts_only_its_own_calls(aiohttp_client: Any, store: SqliteStore,
+async def test_each_app_counts_only_its_own_calls(store: SqliteStore, aiohttp_client: Any,
                                                   auth: dict[str, str]) -> None:
     first: Client = await aiohttp_client(build_app(store))
     second: Client = await aiohttp_client(build_app(store))

@@ -32,6 +32,7 @@ from interpreter.runtime.ai.next_move import Move
 from interpreter.runtime.ai.session import AiSession
 from interpreter.runtime.ai.tools import run_hook
 from interpreter.runtime.call import playout_deadline
+from interpreter.runtime.commands import refuse
 from interpreter.runtime.state import CallState
 from interpreter.runtime.tools.runner import ToolRunner
 
@@ -190,6 +191,11 @@ async def _converse(session: AiSession) -> None:
                 call.now() - started >= params.hard_stop_time_s:
             await _hard_stop(session)
             return
+        if call.commands:
+            # Between turns: the safe point for operator commands.
+            await _run_commands(session)
+            silent_since = call.now()
+            continue
         if session.tuning.hold_seconds is not None:
             await _hold(session, session.tuning.hold_seconds)
             silent_since = call.now()
@@ -228,11 +234,15 @@ async def _converse(session: AiSession) -> None:
         deadline = min(t for t in (inactivity_at, attention_at, hard_at, reply_at)
                        if t is not None)
         event = await call.wait_for(_caller_input(session), max(deadline - call.now(), _TICK))
-        if not isinstance(event, ev.SpeechStarted | ev.PlayoutFinished | ev.PlayoutFailed):
+        if not isinstance(event, ev.SpeechStarted | ev.PlayoutFinished | ev.PlayoutFailed
+                          | ev.Command):
             speaking_since = None
         match event:
             case ev.SpeechStarted():
                 speaking_since = call.now()
+                continue
+            case ev.Command():
+                call.commands.append(event)  # run at the top of the loop, in order
                 continue
             case ev.TranscriptReceived(text=text) if text.strip():
                 session.conversation.pending_input.append(text)
@@ -281,24 +291,49 @@ async def _converse(session: AiSession) -> None:
 async def _greet(session: AiSession, greeting: str) -> None:
     """`static_greeting`: spoken as written; the caller may interrupt it unless
     `static_greeting_no_barge`, and the history keeps what they heard."""
+    await _speak(session, greeting, session.tuning.barge.greeting)
+
+
+async def _run_commands(session: AiSession) -> None:
+    """Operator commands kept for this safe point, in order (runtime/commands.py)."""
+    call = session.call
+    while call.commands and not session.next.over:
+        command = call.commands.popleft()
+        match command:
+            case ev.SayRequested(text=text):
+                # Spoken as the agent's own words: the caller may barge in, and
+                # the model sees what they heard as an assistant message.
+                await _speak(session, text, True)
+            case ev.TransferRequested():
+                # The session ends as a SWAIG transfer ends it (hangup hook,
+                # summary); the executor then makes the transfer between verbs.
+                call.commands.appendleft(command)
+                session.move(Move.TRANSFER, "transfer")
+            case ev.UnholdRequested():
+                refuse(call, command, "the call is not on hold")
+
+
+async def _speak(session: AiSession, greeting: str, interruptible: bool) -> None:
+    """Agent words that are not the model's (the static greeting, an
+    operator's say): the history keeps what the caller heard of them."""
     call = session.call
     policy = session.tuning.barge
-    playout = turn.play(session, greeting, interruptible=policy.greeting)
+    playout = turn.play(session, greeting, interruptible=interruptible)
 
     def wanted(event: ev.Event) -> bool:
         if isinstance(event, ev.PlayoutFinished | ev.PlayoutFailed):
             return event.playout_id == playout
         return getattr(event, "source", None) == "caller" and (
-            ev.barges(policy, event, interruptible=policy.greeting)
+            ev.barges(policy, event, interruptible=interruptible)
             or (isinstance(event, ev.TranscriptReceived) and event.final))
 
     deadline = call.now() + playout_deadline([Utterance("say", greeting)])
     while True:
         event = await call.wait_for(wanted, deadline - call.now())
         if isinstance(event, ev.TranscriptReceived) and \
-                not ev.barges(policy, event, interruptible=policy.greeting):
+                not ev.barges(policy, event, interruptible=interruptible):
             # Words that do not interrupt the greeting are answered after it.
-            turn.barge_declined(session, event, policy.greeting)
+            turn.barge_declined(session, event, interruptible)
             session.conversation.pending_input.append(event.text)
             continue
         break
@@ -340,7 +375,8 @@ def _caller_input(session: AiSession) -> Callable[[ev.Event], bool]:
 
 async def _hold(session: AiSession, seconds: float) -> None:
     """The `hold` action: hold music, the caller's words ignored (ASR paused)
-    until the timeout; then the agent is back and says so."""
+    until the timeout or an operator's unhold (the platform's `ai_unhold`);
+    then the agent is back and says so. A transfer command ends it too."""
     call = session.call
     session.tuning.hold_seconds = None
     music = session.verb.params.raw.get("hold_music")
@@ -348,14 +384,27 @@ async def _hold(session: AiSession, seconds: float) -> None:
                              else actions.DEFAULT_HOLD_MUSIC, loops=0)
     call.trace.record("hold", seconds=seconds)
     session.tune_listening(paused=True)
-    until = call.now() + seconds
-    while (left := until - call.now()) > _EPSILON:
-        event = await call.wait_for(_caller_words, left)
-        if isinstance(event, ev.TranscriptReceived):
-            call.trace.record("ignored_on_hold", text=event.text)
+    until = call.hold_until = call.now() + seconds
+    why = "timeout"
+    try:
+        while (left := until - call.now()) > _EPSILON:
+            event = await call.wait_for(_ends_hold_or_words, left)
+            if isinstance(event, ev.TranscriptReceived):
+                call.trace.record("ignored_on_hold", text=event.text)
+            elif isinstance(event, ev.UnholdRequested):
+                why = "unhold command"
+                break
+            elif isinstance(event, ev.TransferRequested):
+                call.commands.appendleft(event)  # made at the loop's safe point
+                why = "transfer command"
+                break
+    finally:
+        call.hold_until = None
     actions.stop_background(session)
-    call.trace.record("unhold", why="timeout")
+    call.trace.record("unhold", why=why)
     session.tune_listening(paused=False)
+    if why == "transfer command":
+        return  # the caller is handed on, not welcomed back
     session.conversation.messages.append(ChatMessage(
         "system", "The hold is over and the caller is back on the line: tell them you are "
         "back and carry on."))
@@ -372,5 +421,9 @@ async def _hard_stop(session: AiSession) -> None:
     session.move(Move.END, "hard_stop")
 
 
-def _caller_words(event: ev.Event) -> bool:
+def _ends_hold_or_words(event: ev.Event) -> bool:
+    """The caller's words (ignored on hold), or a command that ends the hold
+    (a say waits until the hold is over: the caller is not listening)."""
+    if isinstance(event, ev.UnholdRequested | ev.TransferRequested):
+        return True
     return isinstance(event, ev.TranscriptReceived) and event.final and event.source == "caller"

@@ -1,0 +1,287 @@
+"""The calls the server runs: started on its `CallHost`, recorded in its store.
+
+A call's record is written to the store before the call starts (so a call
+the API acknowledged is never untracked) and completed with its disposition
+and trace when it ends. In memory the registry holds the live calls and the
+last `KEEP_ENDED` ended ones with their traces (what the events endpoints
+replay from); older calls are read from the store.
+
+On start (`running`) the registry records the calls a crash left live as
+ended by it (`server_crashed`): one server owns a data directory, so a call
+the store says is live and this process does not run has died. On shutdown
+(`drain`) it refuses new calls, lets live ones finish up to a deadline, then
+ends the rest with a spoken goodbye.
+
+A call runs in real time: the server shares one event loop among every call
+and request, and a virtual clock (which jumps the loop's time forward) would
+run the other calls' timers and the requests' timeouts with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from interpreter import ir
+from interpreter.host import CallHost
+from interpreter.providers.llm.scripted import ScriptedProvider
+from interpreter.runtime import events as ev
+from interpreter.runtime.state import CallState
+from interpreter.runtime.trace import Trace
+from interpreter.server.durable_outbox import StoreOutbox
+from interpreter.server.remote_flows import CallFlow, record_problems
+from interpreter.server.store import CallEntry, Store, StoreError
+from interpreter.transports.caller_script import CallerScript, call_details
+from interpreter.transports.simulated import SimulatedCaller
+from interpreter.transports.simulated_network import SimulatedNetwork
+
+if TYPE_CHECKING:
+    from interpreter.runtime.call import Call
+    from interpreter.transports.audio_caller import AudioCaller
+
+LOGGER = logging.getLogger("callkernel.server.calls")
+
+# Ended calls kept in memory, with their traces: about 1,000 short calls'
+# traces are tens of megabytes; older ones are read from the store.
+KEEP_ENDED = 1000
+CRASHED = "server_crashed"
+# What a call still live at the end of a shutdown's drain hears before it ends.
+GOODBYE = "Sorry, this service is restarting and has to end the call. Please call again."
+# After the goodbye, how long the calls get to end before the server stops
+# waiting for them (their hangup is already in their inboxes).
+GOODBYE_SECONDS = 10.0
+
+_encode = json.JSONEncoder(default=str, check_circular=False).encode
+
+
+class Phase(StrEnum):
+    """Where a call is in its life, as the API reports and filters it."""
+
+    LIVE = "live"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A call the server ran. While it is live `call` is the running call;
+    once it has ended only its trace is kept in memory (`call` is None), and
+    a call read back from the store has no trace here (`trace` is None)."""
+
+    entry: CallEntry
+    trace: Trace | None
+    call: Call | None
+
+    @property
+    def call_id(self) -> str:
+        return self.entry.call_id
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.LIVE if self.entry.live else Phase.ENDED
+
+    @property
+    def call_state(self) -> str:
+        """The runtime's state of the call (ringing, answered, in_ai, ..., ended)."""
+        return self.call.state.value if self.call is not None else CallState.ENDED.value
+
+
+class ShuttingDown(Exception):
+    """The server is stopping: it starts no new call."""
+
+
+class CallRegistry:
+    """The calls of one server: live and recently ended in memory, all in the store."""
+
+    def __init__(self, host: CallHost, store: Store, *, owns_host: bool,
+                 outbox: StoreOutbox | None = None, keep_ended: int = KEEP_ENDED,
+                 on_ended: Callable[[str], None] | None = None) -> None:
+        """`outbox`: started with the host (it delivers through the host's
+        HTTP client) and flushed and closed after the calls; it must be the
+        host's outbox. `on_ended(call_id)` once each call has ended
+        (server/events.py ends the call's followers, should its trace not have)."""
+        self.host = host
+        self.store = store
+        self.owns_host = owns_host
+        self.outbox = outbox
+        self.keep_ended = keep_ended
+        self.accepting = True
+        self._on_ended = on_ended
+        self._records: dict[str, CallRecord] = {}
+        self._ended: deque[str] = deque()
+        self._followers: set[asyncio.Task[None]] = set()
+
+    async def running(self, _: web.Application) -> AsyncIterator[None]:
+        """The app's cleanup context: record what a crash left live, run the
+        host (when the app owns it) and the outbox; at cleanup, end the
+        calls still live, then flush and close the outbox."""
+        crashed = await self.store.end_live_calls(time.time(), CRASHED)
+        if crashed:
+            LOGGER.warning("calls left live by a crash recorded as ended",
+                           extra={"fields": {"calls": len(crashed), "disposition": CRASHED}})
+        if self.owns_host:
+            async with self.host:
+                async for serving in self._serving():
+                    yield serving
+        else:
+            async for serving in self._serving():
+                yield serving
+
+    async def _serving(self) -> AsyncIterator[None]:
+        if self.outbox is not None:
+            await self.outbox.start(self.host.http, self.host.providers)
+        try:
+            yield
+        finally:
+            await self.drain(0.0)
+            if self.outbox is not None:
+                try:
+                    await self.outbox.flush(GOODBYE_SECONDS)
+                except StoreError:
+                    # Not lost: what is not delivered stays pending in the store.
+                    LOGGER.exception("could not flush the outbox")
+                await self.outbox.close()
+
+    async def drain(self, timeout: float, goodbye: str = GOODBYE) -> None:
+        """Refuse new calls; give the live ones `timeout` seconds to end on
+        their own, then end the rest after `goodbye` is spoken."""
+        self.accepting = False
+        if self._followers and timeout > 0:
+            await asyncio.wait(set(self._followers), timeout=timeout)
+        live = [record for record in self._records.values() if record.phase is Phase.LIVE]
+        for record in live:
+            self.host.post(record.call_id, ev.HangupRequested(reason="server stopping",
+                                                              farewell=goodbye))
+        if live:
+            LOGGER.info("ending calls still live", extra={"fields": {"calls": len(live)}})
+        while self._followers:
+            await asyncio.wait(set(self._followers))
+
+    # ------------------------------------------------------------ calls
+
+    async def start(self, chosen: CallFlow, script: CallerScript,
+                    model: ScriptedProvider | None, *, audio: bool = False) -> CallRecord:
+        """Record the call, then start it on the host with the flow chosen for
+        it; it is live at once and ends on its own. ShuttingDown once a drain
+        began; StoreError when the store cannot record it (then no call starts)."""
+        if not self.accepting:
+            raise ShuttingDown("the server is shutting down and starts no new call")
+        flow = chosen.flow
+        entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version, flow.content_hash,
+                          "audio" if audio else "text", time.time())
+        await self.store.add_call(entry)
+        caller = self._audio_caller(flow, script) if audio else SimulatedCaller(script)
+        network = SimulatedNetwork.for_script(script)
+        call = self.host.start_call(flow, caller, network, call_id=entry.call_id,
+                                    call_info=call_details(script), llm=model)
+        # Why this flow answers, and what went wrong choosing it, first in the trace.
+        call.trace.record("flow_chosen", flow=chosen.name, version=chosen.version,
+                          by=chosen.routed_by, bound=chosen.bound)
+        record_problems(call.trace, chosen.problems)
+        record = CallRecord(entry, call.trace, call)
+        self._records[call.call_id] = record
+        follower = asyncio.get_running_loop().create_task(
+            self._follow(call, caller, network), name=f"rest-call:{call.call_id}")
+        self._followers.add(follower)
+        follower.add_done_callback(self._followers.discard)
+        return record
+
+    def _audio_caller(self, flow: ir.CompiledFlow, script: CallerScript) -> AudioCaller:
+        # The speech engines load only when an audio call is asked for.
+        from interpreter.transports.audio_caller import for_flow
+
+        return for_flow(flow, script, self.host.recognizer)
+
+    async def _follow(self, call: Call, caller: SimulatedCaller | AudioCaller,
+                      network: SimulatedNetwork) -> None:
+        try:
+            await self.host.wait(call)
+        finally:
+            await caller.close()
+            await network.close()
+            await self._ended_call(call)
+
+    async def _ended_call(self, call: Call) -> None:
+        ended = call.trace.of_kind("call_ended")
+        disposition = str(ended[-1]["disposition"]) if ended else "unknown"
+        record = self._records[call.call_id]
+        entry = dataclasses.replace(record.entry, ended_at=time.time(), disposition=disposition)
+        self._records[call.call_id] = dataclasses.replace(record, entry=entry, call=None)
+        self._ended.append(call.call_id)
+        while len(self._ended) > self.keep_ended:
+            del self._records[self._ended.popleft()]
+        trace = "".join(_encode(r) + "\n" for r in call.trace.records).encode()
+        try:
+            await self.store.end_call(call.call_id, entry.ended_at or 0.0, disposition, trace)
+        except StoreError:
+            # The record stays live in the store; the next start records it
+            # as ended by a crash. The trace is still served from memory.
+            LOGGER.exception("could not record a call's end", extra={"fields": {
+                "call_id": call.call_id, "disposition": disposition}})
+        if self._on_ended is not None:
+            self._on_ended(call.call_id)
+
+    def live(self, call_id: str) -> CallRecord | None:
+        """The call in memory (live or recently ended), if it is."""
+        return self._records.get(call_id)
+
+    async def get(self, call_id: str) -> CallRecord:
+        """The call from memory, else from the store (NotFound)."""
+        record = self._records.get(call_id)
+        if record is not None:
+            return record
+        return CallRecord(await self.store.call(call_id), None, None)
+
+    async def calls(self, *, flow: str | None = None, phase: Phase | None = None,
+                    since: float | None = None, until: float | None = None,
+                    limit: int = 100) -> list[CallRecord]:
+        """Newest first, from the store; live ones with their running call."""
+        entries = await self.store.calls(flow=flow, live=None if phase is None
+                                         else phase is Phase.LIVE,
+                                         since=since, until=until, limit=limit)
+        return [self._records.get(e.call_id) or CallRecord(e, None, None) for e in entries]
+
+    async def trace_lines(self, call_id: str) -> tuple[list[str], int]:
+        """The call's trace records as JSON lines, and how many were dropped:
+        from memory while it is kept there, else as stored when it ended
+        (empty for a call ended by a crash)."""
+        record = self._records.get(call_id)
+        if record is not None and record.trace is not None:
+            return [_encode(r) for r in record.trace.records], record.trace.dropped
+        stored = await self.store.call_trace(call_id)  # NotFound
+        return (stored.decode().splitlines() if stored else []), 0
+
+    def post(self, call_id: str, event: ev.Event) -> CallRecord:
+        """Deliver a command to a live call through its inbox; Problem-ready
+        `CallEnded` when it has ended (or is not this server's)."""
+        record = self._records.get(call_id)
+        if record is None or record.phase is Phase.ENDED or not self.host.post(call_id, event):
+            disposition = record.entry.disposition if record is not None else None
+            raise CallNotLive(call_id, disposition)
+        return record
+
+    async def hang_up(self, call_id: str) -> CallRecord:
+        """Ask a live call to hang up (NotFound; CallNotLive once it has ended)."""
+        if call_id not in self._records:
+            await self.store.call(call_id)  # NotFound for no such call
+        return self.post(call_id, ev.HangupRequested(reason="rest"))
+
+
+class CallNotLive(Exception):
+    """A command to a call that has ended."""
+
+    def __init__(self, call_id: str, disposition: str | None) -> None:
+        super().__init__(f"call {call_id} has ended ({disposition or 'ending'}); it takes "
+                         "no more commands")
+        self.call_id = call_id
+
