@@ -20,6 +20,7 @@ from interpreter.commands import demo as demo_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import remote as remote_command
+from interpreter.commands import remote_calls, remote_client
 from interpreter.commands import routes as routes_command
 from interpreter.commands import run as run_command
 from interpreter.commands import serve as serve_command
@@ -61,7 +62,7 @@ CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY",
 SERVER_VARIABLES = tuple(server_config.ENVIRONMENT)
 TOKEN_VARIABLES = (server_config.CONFIG_VARIABLE, "CALLKERNEL_SERVER_DATA_DIR")
 # What the server's clients (push, flows, versions, publish, rollback) read.
-CLIENT_VARIABLES = tuple(remote_command.ENVIRONMENT)
+CLIENT_VARIABLES = tuple(remote_client.ENVIRONMENT)
 SERVER_DOCS = "docs/cli.md, docs/operations.md"
 
 USAGE_EXIT = (2, "usage error, or unreadable input (missing file, permission denied, "
@@ -75,7 +76,7 @@ def _epilog(codes: Sequence[tuple[int, str]], variables: Sequence[str] = (),
     lines += [f"  {code}  {meaning}" for code, meaning in codes]
     if variables:
         lines.append("environment:")
-        known = {**ENVIRONMENT, **server_config.ENVIRONMENT, **remote_command.ENVIRONMENT}
+        known = {**ENVIRONMENT, **server_config.ENVIRONMENT, **remote_client.ENVIRONMENT}
         lines += [f"  {name}  {known[name]}" for name in variables]
     else:
         lines.append("environment: reads no variables")
@@ -288,19 +289,25 @@ def build_parser() -> argparse.ArgumentParser:
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
         "Print a call's trace file, one line per record: seconds since the call started, "
-        "the record kind, and its details. For a call on a server, `callkernel call ID "
-        "--trace` prints its trace the same way.",
+        "the record kind, and its details. Given a call's id and a server (a FILE that does "
+        "not exist, with --server or $CALLKERNEL_SERVER_URL), print that call's trace from "
+        "the server the same way (as `callkernel call ID --trace` does).",
         _epilog([(0, "printed"), (2, "usage error, an unreadable file, or a line that is "
                                   "not a trace record (its line number is given)")]))
-    trace.add_argument("file", metavar="FILE", help="a trace written by `callkernel run --trace`")
+    trace.add_argument("file", metavar="FILE|ID",
+                       help="a trace written by `callkernel run --trace`; or, with a server "
+                       "(--server or $CALLKERNEL_SERVER_URL), the id of a call on it")
     trace.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                        help="only records of this kind (repeatable), e.g. --kind event")
+    _client_flags(trace, json_help="for a call on a server: the records as JSON lines")
 
     serve = command(
         "serve", "run the REST server: flows over HTTP, with a store and tokens",
-        "Serve the REST API (flows: upload, versions, publish, rollback) with its store in "
-        "the data directory, until SIGTERM or SIGINT; then stop accepting, let the requests "
-        "being handled finish up to the shutdown timeout, close the store and exit 0. Each setting "
+        "Serve the REST API (flows, routing, calls, the outbox) with its store in the data "
+        "directory, until SIGTERM or SIGINT; then drain (no new calls; live ones get the "
+        "drain timeout, then hear a goodbye and end), stop accepting, let the requests "
+        "being handled finish up to the shutdown timeout, close the store and exit 0. "
+        "Each setting "
         "comes from its flag, else the config file's [server] table, else its "
         "CALLKERNEL_SERVER_* variable, else its default. Logs go to standard error, one "
         "JSON object a line.",
@@ -440,13 +447,22 @@ def _add_call_commands(
         "the caller script SCRIPT, as `callkernel run` runs one locally but in real time on "
         "the server; print the call's id. With --wait, poll until it ends and print its "
         "state, as `callkernel call ID` does.", start_epilog)
-    start.add_argument("flow", metavar="FLOW", help="the flow's name on the server")
+    start.add_argument("flow", metavar="FLOW", nargs="?",
+                       help="the flow's name on the server (left out: the server's routing "
+                       "table picks one by the script's `to` and --param)")
     start.add_argument("--caller", required=True, metavar="SCRIPT",
                        help="the caller script (YAML), sent with the request")
     start.add_argument("--model", metavar="RULES",
                        help="scripted-model rules (YAML) for the flow's ai verbs")
     start.add_argument("--version", type=int, metavar="N",
                        help="run version N rather than the live one")
+    start.add_argument("--audio", action="store_true",
+                       help="run the call on the audio media runtime (the caller speaks "
+                       "with eSpeak and is heard by the embedded recognizer)")
+    start.add_argument("--param", action="append", dest="params", default=[],
+                       metavar="KEY=VALUE",
+                       help="a custom parameter for routing, as a media-stream transport "
+                       "carries them (repeatable)")
     start.add_argument("--wait", action="store_true",
                        help="wait until the call ends and print its state")
     _client_flags(start, json_help="print the server's JSON record of the call")
@@ -491,13 +507,30 @@ def _add_call_commands(
                   "records as JSON lines (the file `run --trace` writes)")
 
 
+    outbox = command(
+        "outbox", "list the server's post-call deliveries, or show or retry one",
+        "Print the summaries and status callbacks the server's outbox holds, newest first: "
+        "key, call, kind, state (pending, delivered, failed, kept), attempts, the last "
+        "problem, when it last changed. With KEY, print that delivery with its summary; "
+        "with KEY --retry, retry a failed one by hand (a new round of attempts).",
+        epilog)
+    outbox.add_argument("key", metavar="KEY", nargs="?", help="one delivery's key")
+    outbox.add_argument("--state", choices=("pending", "delivered", "failed", "kept"),
+                        help="only deliveries in this state")
+    outbox.add_argument("--call", dest="call_id", metavar="ID",
+                        help="only this call's deliveries")
+    outbox.add_argument("--retry", action="store_true",
+                        help="with KEY: retry it now (exit 1 if it was delivered)")
+    _client_flags(outbox, json_help="print the server's JSON answer")
+
+
 def _client_flags(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
     parser.add_argument("--server", metavar="URL",
-                        help=f"the server's base URL (default: ${remote_command.URL_VARIABLE})")
+                        help=f"the server's base URL (default: ${remote_client.URL_VARIABLE})")
     parser.add_argument("--token", metavar="TOKEN",
-                        help=f"the API token (default: ${remote_command.TOKEN_VARIABLE}; "
+                        help=f"the API token (default: ${remote_client.TOKEN_VARIABLE}; "
                         "the variable keeps it out of the process list and shell history)")
-    parser.add_argument("--timeout", type=float, default=remote_command.DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=float, default=remote_client.DEFAULT_TIMEOUT,
                         metavar="SECONDS",
                         help="give up on a request after this long (default %(default)g)")
     if json_help is not None:
@@ -564,6 +597,11 @@ def _dispatch(argv: list[str] | None) -> int:
             return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
                                     record=args.record, timeline=args.timeline,
                                     transcribe=args.transcribe)
+        case "trace" if not os.path.exists(args.file) and (
+                args.server or os.environ.get(remote_client.URL_VARIABLE)):
+            server = remote_client.ServerFlags(args.server, args.token, args.timeout)
+            return remote_calls.call_trace(args.file, kinds=args.kinds, as_json=args.as_json,
+                                           flags=server, environ=os.environ)
         case "trace":
             return trace_command.run(args.file, kinds=args.kinds)
         case "serve":
@@ -579,13 +617,13 @@ def _dispatch(argv: list[str] | None) -> int:
             return _client(args)
         case "routes" | "diff" | "bind" | "unbind":
             return routes_command.dispatch(args)
-        case "start" | "calls" | "call":
+        case "start" | "calls" | "call" | "outbox":
             return _calls(args)
     return 2
 
 
 def _client(args: argparse.Namespace) -> int:
-    flags = remote_command.ServerFlags(args.server, args.token, args.timeout)
+    flags = remote_client.ServerFlags(args.server, args.token, args.timeout)
     environ = os.environ
     match args.command:
         case "push":
@@ -606,31 +644,42 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _calls(args: argparse.Namespace) -> int:
-    flags = remote_command.ServerFlags(args.server, args.token, args.timeout)
+    flags = remote_client.ServerFlags(args.server, args.token, args.timeout)
     environ = os.environ
     match args.command:
         case "start":
-            return remote_command.start(args.flow, args.caller, model=args.model,
-                                        version=args.version, wait=args.wait,
-                                        as_json=args.as_json, flags=flags, environ=environ)
+            return remote_calls.start(args.flow, args.caller, model=args.model,
+                                      version=args.version, audio=args.audio,
+                                      params=args.params, wait=args.wait,
+                                      as_json=args.as_json, flags=flags, environ=environ)
         case "calls":
-            return remote_command.calls(flow=args.flow, state=args.state,
-                                        as_json=args.as_json, flags=flags, environ=environ)
+            return remote_calls.calls(flow=args.flow, state=args.state,
+                                      as_json=args.as_json, flags=flags, environ=environ)
         case "call" if args.hangup:
-            return remote_command.hang_up(args.call_id, flags=flags, environ=environ)
+            return remote_calls.hang_up(args.call_id, flags=flags, environ=environ)
         case "call" if args.say is not None or args.transfer is not None or args.unhold \
                 or args.inject is not None:
-            return remote_command.call_command(args.call_id, say=args.say,
-                                               transfer=args.transfer, unhold=args.unhold,
-                                               inject=args.inject, flags=flags,
-                                               environ=environ)
-        case "call" if args.trace:
-            return remote_command.call_trace(args.call_id, kinds=args.kinds,
-                                             as_json=args.as_json, flags=flags,
+            return remote_calls.call_command(args.call_id, say=args.say,
+                                             transfer=args.transfer, unhold=args.unhold,
+                                             inject=args.inject, flags=flags,
                                              environ=environ)
+        case "call" if args.trace:
+            return remote_calls.call_trace(args.call_id, kinds=args.kinds,
+                                           as_json=args.as_json, flags=flags,
+                                           environ=environ)
         case "call":
-            return remote_command.show_call(args.call_id, as_json=args.as_json, flags=flags,
-                                            environ=environ)
+            return remote_calls.show_call(args.call_id, as_json=args.as_json, flags=flags,
+                                          environ=environ)
+        case "outbox" if args.key is not None:
+            return remote_calls.delivery(args.key, retry=args.retry, as_json=args.as_json,
+                                         flags=flags, environ=environ)
+        case "outbox" if args.retry:
+            print("callkernel outbox: --retry needs a KEY (callkernel outbox lists them)",
+                  file=sys.stderr)
+            return 2
+        case "outbox":
+            return remote_calls.outbox(state=args.state, call_id=args.call_id,
+                                       as_json=args.as_json, flags=flags, environ=environ)
     return 2
 
 

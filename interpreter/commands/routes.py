@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from interpreter.commands.inputs import UnreadableInput, display_name, read
-from interpreter.commands.remote import (
+from interpreter.commands.remote_client import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -34,11 +34,11 @@ from interpreter.commands.remote import (
     ServerFlags,
     check_name,
     diagnostics_from,
+    json_object,
     print_as_lint,
+    run,
+    table,
 )
-from interpreter.commands.remote import _json_object as json_object
-from interpreter.commands.remote import _run as run_client
-from interpreter.commands.remote import _table as print_table
 from interpreter.commands.sources import shown
 from interpreter.diagnostics import Severity, sort_diagnostics
 from interpreter.errors import DocumentError
@@ -124,18 +124,18 @@ def show(*, as_json: bool = False, flags: ServerFlags, environ: Mapping[str, str
 
     async def action(client: Client) -> int:
         reply = await client.send("GET", "/v1/routes")
-        table = client.expect(reply, 200)
+        routing = client.expect(reply, 200)
         if as_json:
             print(reply.body.decode(), file=out)
             return EXIT_OK
-        rows = client.shaped(_route_rows, reply, table["routes"])
-        print_table(("#", "MATCH", "FLOW"), rows, out)
-        print(f"default: {table.get('default') or '-'}", file=out)
-        for warning in table.get("warnings", []):
+        rows = client.shaped(_route_rows, reply, routing["routes"])
+        table(("#", "MATCH", "FLOW"), rows, out)
+        print(f"default: {routing.get('default') or '-'}", file=out)
+        for warning in routing.get("warnings", []):
             print(f"warning: {shown(str(warning))}", file=err)
         return EXIT_OK
 
-    return run_client("routes", flags, environ, err, action)
+    return run("routes", flags, environ, err, action)
 
 
 def push(file: str | None, *, flags: ServerFlags, environ: Mapping[str, str],
@@ -167,7 +167,7 @@ def push(file: str | None, *, flags: ServerFlags, environ: Mapping[str, str],
               f"{stored.get('default') or '-'}", file=out)
         return EXIT_OK
 
-    return run_client("routes push", flags, environ, err, action, check_input)
+    return run("routes push", flags, environ, err, action, check_input)
 
 
 def check_file(file: str | None, flows_dir: str | None, *, out: TextIO | None = None,
@@ -248,7 +248,7 @@ def diff(flow: str, older: str, newer: str, *, flags: ServerFlags,
         out.write(reply.body.decode("utf-8", "replace"))
         return EXIT_OK
 
-    return run_client("diff", flags, environ, err, action, check_input)
+    return run("diff", flags, environ, err, action, check_input)
 
 
 def bind(flow: str, url: str, *, flags: ServerFlags, environ: Mapping[str, str],
@@ -263,7 +263,7 @@ def bind(flow: str, url: str, *, flags: ServerFlags, environ: Mapping[str, str],
         print(f"{flow} is bound to {shown(str(bound.get('url')))}", file=out)
         return EXIT_OK
 
-    return run_client("bind", flags, environ, err, action, lambda: check_name(flow, "FLOW"))
+    return run("bind", flags, environ, err, action, lambda: check_name(flow, "FLOW"))
 
 
 def unbind(flow: str, *, flags: ServerFlags, environ: Mapping[str, str],
@@ -277,4 +277,4 @@ def unbind(flow: str, *, flags: ServerFlags, environ: Mapping[str, str],
         print(f"{flow} is no longer bound", file=out)
         return EXIT_OK
 
-    return run_client("unbind", flags, environ, err, action, lambda: check_name(flow, "FLOW"))
+    return run("unbind", flags, environ, err, action, lambda: check_name(flow, "FLOW"))

@@ -28,12 +28,13 @@ listened on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -50,7 +51,13 @@ from interpreter.server.metrics import CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import StoreError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one server per data directory by hand
+    fcntl = None  # type: ignore[assignment]
+
 EXIT_OK, EXIT_USAGE = 0, 2
+LOCK_FILE = "server.lock"
 LOGGER = logging.getLogger("callkernel.server")
 ACCESS_LOGGER = logging.getLogger("callkernel.server.access")
 # What a request line carries besides time, level and message, in this order.
@@ -128,22 +135,47 @@ def call_host(settings: ServerSettings, metrics: CallMetrics, events: CallEvents
                     outbox=outbox)
 
 
+@contextlib.contextmanager
+def owning(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's lock while serving: one server per data
+    directory. A starting server records every call the store says is live
+    as ended by a crash, which is only true when no other server runs them.
+    (An advisory lock, released by the OS when the process dies, so a kill -9
+    never leaves a stale one; on systems without flock it is not taken.)"""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = (data_dir / LOCK_FILE).open("a")
+    except OSError as error:
+        raise ServerFailed(f"cannot use the data directory {data_dir}: "
+                           f"{error.strerror or error}") from None
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ServerFailed(f"another server is using the data directory {data_dir} "
+                                   "(one server per data directory: give this one its own "
+                                   "--data-dir)") from None
+        yield
+
+
 async def serve(settings: ServerSettings, stop: asyncio.Event | None = None) -> None:
     """Serve the REST app on the data directory's store until `stop` is set,
     or (with none) until SIGTERM or SIGINT; then shut down gracefully and
     close the host and the store. ServerFailed when it cannot start."""
-    try:
-        store = await SqliteStore.open(settings.store_path)
-    except StoreError as error:  # the message names the file and why
-        raise ServerFailed(str(error)) from None
-    metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
-    try:
-        async with call_host(settings, metrics, events, outbox) as host:
-            app = build_app(store, max_body_bytes=settings.max_body_bytes, host=host,
-                            outbox=outbox, metrics=metrics, events=events)
-            await run_app(app, settings, stop)
-    finally:
-        await store.close()
+    with owning(settings.data_dir):
+        try:
+            store = await SqliteStore.open(settings.store_path)
+        except StoreError as error:  # the message names the file and why
+            raise ServerFailed(str(error)) from None
+        metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
+        try:
+            async with call_host(settings, metrics, events, outbox) as host:
+                app = build_app(store, max_body_bytes=settings.max_body_bytes, host=host,
+                                outbox=outbox, metrics=metrics, events=events)
+                await run_app(app, settings, stop)
+        finally:
+            await store.close()
     LOGGER.info("stopped")
 
 

@@ -17,6 +17,7 @@ same port.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +32,7 @@ DELIVERY_TIMEOUT = 10.0
 SUMMARY_TIMEOUT = 60.0
 FIRST_BACKOFF = 0.5  # seconds, doubled after each failed attempt
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+WEBHOOK_ID_HEADER = "webhook-id"  # the signed requests' message id (interpreter/signing.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +135,12 @@ class Attempt:
 async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
                headers: Mapping[str, str], key: str) -> Attempt:
     """POST a delivery's body once, with its idempotency key."""
+    # Every attempt carries the same idempotency key, and (when the host
+    # signs requests) the same webhook-id, so a receiver can drop a repeat
+    # by either.
     request = HttpRequest.json("POST", url, dict(body),
-                               headers={**headers, IDEMPOTENCY_HEADER: key},
+                               headers={**headers, IDEMPOTENCY_HEADER: key,
+                                        WEBHOOK_ID_HEADER: webhook_id(key)},
                                timeout=DELIVERY_TIMEOUT)
     try:
         response = await http.send(request)
@@ -143,6 +149,11 @@ async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
     if response.ok:
         return Attempt(True, response.status)
     return Attempt(False, response.status, f"HTTP {response.status}")
+
+
+def webhook_id(key: str) -> str:
+    """A delivery's message id: its key, in the characters webhook-id allows."""
+    return "msg_" + re.sub(r"[^A-Za-z0-9_-]", "_", key)[:124]
 
 
 def with_summary(body: Mapping[str, JSONValue], summary: str | None) -> dict[str, JSONValue]:

@@ -29,6 +29,7 @@ from interpreter.server.flows import routes as flow_routes
 from interpreter.server.metrics import METRICS, CallMetrics
 from interpreter.server.metrics import routes as metrics_routes
 from interpreter.server.openapi import OPENAPI
+from interpreter.server.outbox_api import routes as outbox_routes
 from interpreter.server.problems import Problem, problems_middleware
 from interpreter.server.remote_flows import REMOTE_FLOWS, RemoteFlows
 from interpreter.server.remote_flows import routes as binding_routes
@@ -90,6 +91,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(routing_routes)
     app.add_routes(binding_routes)
     app.add_routes(diff_routes)
+    app.add_routes(outbox_routes)
     return app
 
 

@@ -57,7 +57,7 @@ LOGGER = logging.getLogger("callkernel.server.calls")
 KEEP_ENDED = 1000
 CRASHED = "server_crashed"
 # What a call still live at the end of a shutdown's drain hears before it ends.
-GOODBYE = "Sorry, this service is restarting and has to end the call. Please call again."
+GOODBYE = "Sorry, this service is restarting. Please call again."
 # After the goodbye, how long the calls get to end before the server stops
 # waiting for them (their hangup is already in their inboxes).
 GOODBYE_SECONDS = 10.0
@@ -164,8 +164,13 @@ class CallRegistry:
                                                               farewell=goodbye))
         if live:
             LOGGER.info("ending calls still live", extra={"fields": {"calls": len(live)}})
-        while self._followers:
-            await asyncio.wait(set(self._followers))
+        if self._followers:
+            # The goodbye's playout deadline bounds each call's end; this bounds
+            # the wait should a call not end at all (then the host's close waits).
+            _, stuck = await asyncio.wait(set(self._followers), timeout=GOODBYE_SECONDS)
+            if stuck:
+                LOGGER.error("calls did not end after their goodbye",
+                             extra={"fields": {"calls": len(stuck)}})
 
     # ------------------------------------------------------------ calls
 

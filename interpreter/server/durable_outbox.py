@@ -126,7 +126,8 @@ class StoreOutbox:
         task.add_done_callback(self._accepting.discard)
 
     def pending(self) -> int:
-        """Deliveries not yet delivered or failed (the metrics' outbox depth)."""
+        """Deliveries not yet delivered or failed (the metrics' outbox depth): as
+        the store said when the worker last looked, plus those being stored."""
         return self._pending + len(self._accepting)
 
     async def retry(self, key: str) -> StoredDelivery:
@@ -139,8 +140,7 @@ class StoreOutbox:
         again = replace(delivery, state=DeliveryState.PENDING, attempts=0,
                         next_attempt_at=self._clock(), updated_at=self._clock())
         await self._store.update_delivery(again)
-        if delivery.state is DeliveryState.FAILED:
-            self._pending += 1
+        await self._recount()
         self._wake.set()
         return again
 
@@ -154,14 +154,19 @@ class StoreOutbox:
             LOGGER.exception("outbox could not store a delivery", extra={"fields": {
                 "key": delivery.key, "call_id": delivery.call_id}})
             return
-        self._pending += 1
+        self._pending += 1  # until the worker counts again
         self._wake.set()
+
+    async def _recount(self) -> None:
+        """Read the pending count from the store: the truth, whoever changed it."""
+        self._pending = await self._store.pending_deliveries()
 
     async def _work(self) -> None:
         while True:
             self._wake.clear()
             now = self._clock()
             try:
+                await self._recount()
                 await self._start_due(now)
                 after = await self._store.next_due(now)
             except StoreError:
@@ -242,7 +247,7 @@ class StoreOutbox:
     async def _finish(self, delivery: StoredDelivery) -> None:
         await self._store.update_delivery(replace(delivery, updated_at=self._clock()))
         self._models.pop(delivery.key, None)
-        self._pending -= 1
+        self._pending = max(self._pending - 1, 0)  # until the worker counts again
 
     def _backoff(self, attempts: int) -> float:
         wait = min(self._first_backoff * 2.0 ** (attempts - 1), self._max_backoff)

@@ -20,7 +20,6 @@ EVENT_STREAM = "text/event-stream"
 # server/events.py's defaults (a test checks).
 HEARTBEAT_SECONDS = 15.0
 QUEUE_LIMIT = 512
-KEEP_ENDED = 1000  # server/calls.py keeps this many ended calls (a test checks)
 DOCUMENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/json")
 
 
@@ -98,6 +97,35 @@ _COMMAND_PROBLEMS = {
 _CALL_ID = {"name": "call_id", "in": "path", "required": True,
             "description": "The call's id, as `POST /v1/calls` returned it.",
             "schema": {"type": "string"}}
+_KEY = {"name": "key", "in": "path", "required": True,
+        "description": "The delivery's key (its idempotency key).",
+        "schema": {"type": "string"}}
+_DELIVERY: dict[str, Any] = {
+        "type": "object",
+        "required": ["key", "call_id", "kind", "url", "state", "attempts", "last_status",
+                     "last_error", "next_attempt_at", "created_at", "updated_at",
+                     "summary_owed"],
+        "properties": {
+            "key": {"type": "string", "description": "The idempotency key."},
+            "call_id": {"type": "string"},
+            "kind": {"type": "string", "description": "`post_prompt` or `status`."},
+            "url": {"type": ["string", "null"],
+                    "description": "Where it goes, without credentials; null: kept only."},
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed", "kept"]},
+            "attempts": {"type": "integer", "description": "Attempts in this round."},
+            "last_status": {"type": ["integer", "null"],
+                            "description": "The HTTP status of the last attempt."},
+            "last_error": {"type": ["string", "null"],
+                           "description": "The last problem seen (`HTTP 503`, "
+                                          "`timeout: ...`, a summary not generated)."},
+            "next_attempt_at": {"type": ["number", "null"],
+                                "description": "When a pending one is tried next "
+                                               "(seconds since the epoch)."},
+            "created_at": {"type": "number"}, "updated_at": {"type": "number"},
+            "summary_owed": {"type": "boolean",
+                             "description": "A summary is still to be generated."},
+        }}
+
 _LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False,
                   "description": "Resume after this record number: only later records "
                                  "are replayed.",
@@ -113,8 +141,7 @@ _SSE_EVENT = {"type": "object", "required": ["event", "data"],
 _FOLLOW_CONFLICT = {"409": _problem("The call is live on a host whose trace sinks do not "
                                     "feed this server's events (`conflict`).")}
 _CALL_PROBLEMS = {
-    "404": _problem("No such call, or it ended longer ago than the last "
-                    f"{KEEP_ENDED:,} calls kept (`not-found`)."),
+    "404": _problem("No such call (`not-found`)."),
 }
 
 # Commands to a live call (server/commands.py): each goes through the call's
@@ -390,7 +417,7 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/v1/calls": {
         "post": _operation(
-            "startCall", "Start a call of a stored flow against a caller script", "calls",
+            "startCall", "Start a call of a flow against a caller script", "calls",
             {"201": {**_json(_ref("CallInfo"), "Started: the call is live and runs on "
                                                "the server."),
                      "headers": {"Location": {"schema": {"type": "string"},
@@ -399,19 +426,29 @@ PATHS: dict[str, dict[str, Any]] = {
                              "mistyped field, an unknown field, a `clock` other than "
                              "`real`, or a flow with an `ai` verb, no `model` and no "
                              "default model on the server."),
-             "404": _problem("No such flow or version (`not-found`)."),
-             "409": _problem("No `version` was named and the flow has no live version "
+             "404": _problem("The named flow or version does not exist (`not-found`)."),
+             "409": _problem("The named flow has no live version and no `version` was "
+                             "named, or a version was named of a flow bound to a URL "
                              "(`conflict`)."),
              "413": _problem("Body over the server's limit (`payload-too-large`)."),
              "415": _problem("Not `application/json` (`unsupported-media-type`)."),
              "422": _problem("The caller script or the model's rules have errors "
                              "(`invalid-document`): `errors` lists every diagnostic of "
                              "the first that is bad, with line:col in `caller.yaml` or "
-                             "`model.yaml`.")},
-            description="The call runs in the background on the server's call host, on "
-                        "the text media runtime: a simulated caller follows the caller "
-                        "script (docs/caller-scripts.md) and the script's `destinations` "
-                        "answer the legs the flow dials, as `callkernel run` does. It "
+                             "`model.yaml`."),
+             "503": _problem("The server is shutting down and starts no new call "
+                             "(`shutting-down`), or the store cannot record the call "
+                             "(`store-unavailable`): no call was started.")},
+            description="The call runs in the background on the server's call host: a "
+                        "simulated caller follows the caller script (docs/caller-scripts.md"
+                        ") on text media, or speaks it with eSpeak on the audio media "
+                        "runtime (`media: audio`), and the script's `destinations` answer "
+                        "the legs the flow dials, as `callkernel run` does. With `flow` "
+                        "the call runs that flow; without it the routing table picks one "
+                        "by the script's `to` and the request's `params` (GET /v1/routes), "
+                        "and a call no route takes, or whose flow cannot be had, hears an "
+                        "apology and ends (its trace says why: `flow_unavailable`). The "
+                        "call is recorded in the store before it starts. It "
                         "runs in real (wall-clock) time: every call and request shares "
                         "the server's event loop, and a virtual clock would move time "
                         "for all of them, so `clock` is `real` only. The flow's version "
@@ -419,21 +456,34 @@ PATHS: dict[str, dict[str, Any]] = {
                         "a running call.",
             body=_command_body("StartCallRequest"), tag="calls"),
         "get": _operation(
-            "listCalls", "List calls started over REST, newest first", "read",
+            "listCalls", "List calls, newest first", "read",
             {"200": _json({"type": "object", "required": ["calls"],
                            "properties": {"calls": {"type": "array",
                                                     "items": _ref("CallInfo")}}},
-                          "Live calls and recently ended ones."),
-             "400": _problem("`state` is not `live` or `ended` (`invalid-request`).")},
-            description=f"Live calls, and the last {KEEP_ENDED:,} ended ones with their "
-                        "traces, kept in the server's memory: call records do not "
-                        "survive a restart yet.",
+                          "The calls that match, newest first."),
+             "400": _problem("`state` is not `live` or `ended`, `limit` is not 1 to "
+                             "1000, or a time is neither seconds nor ISO 8601 "
+                             "(`invalid-request`).")},
+            description="Every call the server ran, from its store (they survive "
+                        "restarts): live ones with their current state, ended ones with "
+                        "their disposition. A call a crash cut off is ended with the "
+                        "disposition `server_crashed` when the server starts again.",
             parameters=[
                 {"name": "flow", "in": "query", "required": False,
                  "description": "Only calls of this flow.", "schema": {"type": "string"}},
                 {"name": "state", "in": "query", "required": False,
                  "description": "`live` or `ended`.",
-                 "schema": {"type": "string", "enum": ["live", "ended"]}}],
+                 "schema": {"type": "string", "enum": ["live", "ended"]}},
+                {"name": "since", "in": "query", "required": False,
+                 "description": "Only calls started at or after this time: seconds since "
+                                "the epoch, or ISO 8601 (UTC unless a zone is given).",
+                 "schema": {"type": "string"}},
+                {"name": "until", "in": "query", "required": False,
+                 "description": "Only calls started before this time (as `since`).",
+                 "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "description": "At most this many (1 to 1000; default 100).",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
             tag="calls")},
     "/v1/calls/{call_id}": {"get": _operation(
         "getCall", "Get a call's state", "read",
@@ -495,6 +545,42 @@ PATHS: dict[str, dict[str, Any]] = {
          "409": _problem("The call has ended (`call-ended`); it is not revived.")},
         parameters=[_CALL_ID], tag="calls")},
     **CALL_COMMAND_PATHS,
+    "/v1/outbox": {"get": _operation(
+        "listDeliveries", "List post-call deliveries, newest first", "read",
+        {"200": _json({"type": "object", "required": ["deliveries"],
+                       "properties": {"deliveries": {"type": "array",
+                                                     "items": _ref("Delivery")}}},
+                      "The deliveries that match."),
+         "400": _problem("`state` or `limit` is not one the API knows "
+                         "(`invalid-request`).")},
+        description="What the durable outbox holds: each post_prompt summary and status "
+                    "callback a call handed over, stored before its first attempt. "
+                    "`pending` ones are attempted with exponential back-off (1 s doubling "
+                    "to 10 min, 12 attempts, about 37 minutes) and `failed` after the "
+                    "last; `kept` ones had no URL. Every attempt of one delivery carries "
+                    "the same `Idempotency-Key` (its `key`) and `webhook-id`.",
+        parameters=[
+            {"name": "state", "in": "query", "required": False,
+             "description": "Only deliveries in this state.",
+             "schema": {"type": "string",
+                        "enum": ["pending", "delivered", "failed", "kept"]}},
+            {"name": "call_id", "in": "query", "required": False,
+             "description": "Only this call's.", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "required": False,
+             "description": "At most this many (1 to 1000; default 100).",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+        tag="outbox")},
+    "/v1/outbox/{key}": {"get": _operation(
+        "getDelivery", "Get a delivery with its body and summary", "read",
+        {"200": _json(_ref("DeliveryWithBody"), "The delivery."),
+         "404": _problem("No such delivery (`not-found`).")},
+        parameters=[_KEY], tag="outbox")},
+    "/v1/outbox/{key}/retry": {"post": _operation(
+        "retryDelivery", "Retry a failed delivery by hand", "calls",
+        {"202": _json(_ref("Delivery"), "Due now, with a new round of attempts."),
+         "404": _problem("No such delivery (`not-found`)."),
+         "409": _problem("It was delivered, or had no URL (`conflict`).")},
+        parameters=[_KEY], tag="outbox")},
 }
 
 _DIAGNOSTIC = {
@@ -616,12 +702,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "created_at": {"type": "number"}, "updated_at": {"type": "number"},
         }},
     "StartCallRequest": {
-        "type": "object", "required": ["flow", "caller"], "additionalProperties": False,
+        "type": "object", "required": ["caller"], "additionalProperties": False,
         "properties": {
-            "flow": {"type": "string", "description": "The stored flow's name."},
+            "flow": {"type": ["string", "null"], "minLength": 1,
+                     "description": "The flow's name (stored or bound to a URL); absent "
+                                    "or null: the routing table picks one."},
             "version": {"type": ["integer", "null"], "minimum": 1,
-                        "description": "The version to run; absent or null: the live "
-                                       "one."},
+                        "maximum": 10**18 - 1,
+                        "description": "The stored version to run (needs `flow`); absent "
+                                       "or null: the live one."},
+            "media": {"type": "string", "enum": ["text", "audio"],
+                      "description": "`text` (default): the text media runtime; `audio`: "
+                                     "the audio media runtime, the caller speaking with "
+                                     "eSpeak and heard by the embedded recognizer."},
+            "params": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Custom parameters, as a media-stream transport "
+                                      "carries them: routes may match on them."},
             "caller": {"type": "string",
                        "description": "The caller script as YAML or JSON text "
                                       "(docs/caller-scripts.md)."},
@@ -632,13 +728,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "clock": {"type": "string", "enum": ["real"],
                       "description": "`real` (the default and only value)."},
         }},
+    "Delivery": _DELIVERY,
+    "DeliveryWithBody": {
+        **_DELIVERY, "required": [*_DELIVERY["required"], "body", "summary"],
+        "properties": {
+            **_DELIVERY["properties"],
+            "body": {"type": "object", "description": "What is POSTed (without the summary)."},
+            "summary": {"type": ["string", "null"],
+                        "description": "The summary, once generated."}}},
     "CallInfo": {
         "type": "object",
-        "required": ["call_id", "flow", "version", "content_hash", "state", "call_state",
-                     "disposition", "started_at", "ended_at"],
+        "required": ["call_id", "flow", "version", "content_hash", "media", "state",
+                     "call_state", "disposition", "started_at", "ended_at"],
         "properties": {
             "call_id": {"type": "string"},
-            "flow": {"type": "string"}, "version": {"type": "integer"},
+            "flow": {"type": ["string", "null"],
+                     "description": "The flow that answered; null when no route took the "
+                                    "call."},
+            "version": {"type": ["integer", "null"],
+                        "description": "The stored version; null for a flow bound to a "
+                                       "URL, or no route."},
+            "media": {"type": "string", "enum": ["text", "audio"]},
             "content_hash": {"type": "string", "description": "`sha256:...` of the "
                                                               "compiled flow it runs."},
             "state": {"type": "string", "enum": ["live", "ended"]},
@@ -648,8 +758,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                            "description": "The runtime's state of the call."},
             "disposition": {"type": ["string", "null"],
                             "description": "How it ended (`hangup:...`, `caller_hangup`, "
-                                           "`hangup_requested`, `error:...`); null while "
-                                           "live."},
+                                           "`hangup_requested`, `error:...`, "
+                                           "`server_crashed`); null while live."},
             "started_at": {"type": "number", "description": "Seconds since the epoch."},
             "ended_at": {"type": ["number", "null"], "description": "Null while live."},
         }},

