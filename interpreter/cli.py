@@ -289,14 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
         "Print a call's trace file, one line per record: seconds since the call started, "
-        "the record kind, and its details. Given a call's id and a server (a FILE that does "
-        "not exist, with --server or $CALLKERNEL_SERVER_URL), print that call's trace from "
-        "the server the same way (as `callkernel call ID --trace` does).",
+        "the record kind, and its details. With --server URL, the argument is a call's id "
+        "and its trace is read from that server (as `callkernel call ID --trace` reads it).",
         _epilog([(0, "printed"), (2, "usage error, an unreadable file, or a line that is "
                                   "not a trace record (its line number is given)")]))
     trace.add_argument("file", metavar="FILE|ID",
-                       help="a trace written by `callkernel run --trace`; or, with a server "
-                       "(--server or $CALLKERNEL_SERVER_URL), the id of a call on it")
+                       help="a trace written by `callkernel run --trace`; or, with "
+                       "--server, the id of a call on that server")
     trace.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                        help="only records of this kind (repeatable), e.g. --kind event")
     _client_flags(trace, json_help="for a call on a server: the records as JSON lines")
@@ -597,8 +596,7 @@ def _dispatch(argv: list[str] | None) -> int:
             return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
                                     record=args.record, timeline=args.timeline,
                                     transcribe=args.transcribe)
-        case "trace" if not os.path.exists(args.file) and (
-                args.server or os.environ.get(remote_client.URL_VARIABLE)):
+        case "trace" if args.server is not None:
             server = remote_client.ServerFlags(args.server, args.token, args.timeout)
             return remote_calls.call_trace(args.file, kinds=args.kinds, as_json=args.as_json,
                                            flags=server, environ=os.environ)

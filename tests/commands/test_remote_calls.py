@@ -495,6 +495,8 @@ def test_trace_takes_a_call_id_when_a_server_is_named(
     assert cli.main(["trace", call_id, "--kind", "call_ended", "--server", server.url,
                      "--token", server.secret]) == 0
     assert "call_ended" in capsys.readouterr().out
-    # No server named: an id is a file that does not exist.
-    monkeypatch.delenv("CALLKERNEL_SERVER_URL", raising=False)
+    # Without --server the argument is a file, whatever the environment says.
+    monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
+    monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
     assert cli.main(["trace", call_id]) == 2
+    assert call_id in capsys.readouterr().err  # read as a file, which is not there
