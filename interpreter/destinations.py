@@ -40,6 +40,9 @@ class DestinationRefused(OSError):
 class DestinationPolicy:
     allow_loopback: bool = False
     allow_private: bool = False
+    # Where the policy comes from, so a refusal says how to allow it: the
+    # environment (the CLI), or a server's settings.
+    set_by_server: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DestinationPolicy:
@@ -57,14 +60,20 @@ class DestinationPolicy:
             ip = mapped
         if ip.is_loopback:
             return None if self.allow_loopback else \
-                "a loopback address (set CALLKERNEL_ALLOW_LOOPBACK=1 for development)"
+                "a loopback address (" + ("the server's allow_loopback setting"
+                                          if self.set_by_server else
+                                          "set CALLKERNEL_ALLOW_LOOPBACK=1") + \
+                " for development)"
         if ip.is_link_local:
             return "a link-local address (cloud metadata lives there)"
         if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
             return "not a routable unicast address"
         if ip.is_private or ip in _CGNAT:
             return None if self.allow_private else \
-                "a private network address (set CALLKERNEL_ALLOW_PRIVATE_NETWORKS=1 to allow)"
+                "a private network address (" + ("the server's allow_private_networks "
+                                                 "setting allows it" if self.set_by_server
+                                                 else "set CALLKERNEL_ALLOW_PRIVATE_NETWORKS"
+                                                 "=1 to allow") + ")"
         return None
 
 

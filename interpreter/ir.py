@@ -130,6 +130,8 @@ class Play:
     # call's voice then applies).
     voice: Voice | None = None
     auto_answer: bool = True
+    # Where the play's state changes are POSTed (runtime/status_callbacks.py).
+    status_url: SwmlText | str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,8 @@ class PromptInput:
     voice: Voice | None = None
     # What the transport's recognizer gets while the prompt listens.
     listen: ListenSettings = field(default_factory=ListenSettings)
+    # Where the collect result is POSTed (runtime/status_callbacks.py).
+    status_url: SwmlText | str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +256,15 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True)
+class CallStateCallback:
+    """connect's `call_state_url`: where the dialled legs' state changes go,
+    and which of them (`call_state_events`)."""
+
+    url: SwmlText | str
+    events: tuple[str, ...] = ("ended",)
+
+
+@dataclass(frozen=True, slots=True)
 class Connect:
     """Dial one or more legs. `groups` run in series; the legs of one group ring
     in parallel (so `to` is one group of one, `serial` many groups of one)."""
@@ -267,6 +280,9 @@ class Connect:
     confirm_timeout: float | None = None
     result: Switch | Cond | None = None
     headers: tuple[tuple[str, SwmlText | str], ...] = ()
+    # Where the connect's own state changes go (connecting, connected, ...).
+    status_url: SwmlText | str | None = None
+    call_state: CallStateCallback | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +310,8 @@ class Record:
     end_silence_timeout: float = 5.0
     max_length: float | None = None
     control_id: str | None = None
+    # Where the recording's state changes are POSTed (recording, finished, ...).
+    status_url: SwmlText | str | None = None
 
 
 @dataclass(frozen=True, slots=True)

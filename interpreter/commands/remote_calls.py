@@ -376,14 +376,20 @@ def delivery(key: str, *, retry: bool = False, as_json: bool = False, flags: Ser
     return run("outbox", flags, environ, err, action, check)
 
 
+LAST_WIDTH = 40  # the table's LAST column; `outbox KEY` prints it whole
+
+
 def _last(d: dict[str, Any]) -> str:
     status = f"HTTP {d['last_status']}" if d["last_status"] is not None else ""
     return shown(str(d["last_error"] or status or "-"))
 
 
 def _delivery_rows(listed: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    def cut(text: str) -> str:
+        return text if len(text) <= LAST_WIDTH else text[:LAST_WIDTH - 3] + "..."
+
     return [(str(d["key"]), str(d["call_id"]), str(d["kind"]), str(d["state"]),
-             str(d["attempts"]), _last(d), when(d["updated_at"])) for d in listed]
+             str(d["attempts"]), cut(_last(d)), when(d["updated_at"])) for d in listed]
 
 
 def _delivery_lines(d: dict[str, Any]) -> list[tuple[str, str]]:

@@ -172,7 +172,8 @@ class _Compiler:
     def _play(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         urls = args.get("urls", args.get("url"))
         return ir.Play(self.span(path), self.play_items(urls), number(args.get("volume"), 0.0),
-                       _voice(args), flag(args.get("auto_answer"), True))
+                       _voice(args), flag(args.get("auto_answer"), True),
+                       status_url=self.status_url(args))
 
     def _prompt(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         speech = any(key.startswith("speech_") for key in args)
@@ -185,7 +186,8 @@ class _Compiler:
             speech, number(timeout, 0) if timeout is not None else None,
             number(end, 0) if end is not None else None,
             str(args.get("speech_language", "en-US")), strings(args.get("speech_hints")),
-            number(args.get("volume"), 0.0), _voice(args), _prompt_listen(args))
+            number(args.get("volume"), 0.0), _voice(args), _prompt_listen(args),
+            status_url=self.status_url(args))
 
     def _sleep(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         value = args.get("duration") if isinstance(args, dict) else args
@@ -292,7 +294,21 @@ class _Compiler:
             number(args["confirm_timeout"], 0) if "confirm_timeout" in args else None,
             self._result(args.get("result"), (*path, "result"), scope, "connect_result"),
             tuple((str(h.get("name")), self.swml(str(h.get("value", "")))) for h in headers
-                  if isinstance(h, dict)))
+                  if isinstance(h, dict)),
+            status_url=self.status_url(args), call_state=self.call_state(args))
+
+    def status_url(self, args: dict[str, Any]) -> ir.SwmlText | str | None:
+        """A verb's `status_url` (its status callbacks), rendered when the verb runs."""
+        url = args.get("status_url")
+        return self.swml(url) if isinstance(url, str) and url else None
+
+    def call_state(self, args: dict[str, Any]) -> ir.CallStateCallback | None:
+        url = args.get("call_state_url")
+        if not isinstance(url, str) or not url:
+            return None
+        events = args.get("call_state_events")
+        return ir.CallStateCallback(self.swml(url), strings(events) if isinstance(events, list)
+                                    else ("ended",))
 
     def _request(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         headers = args.get("headers") or {}
@@ -318,7 +334,8 @@ class _Compiler:
             number(args.get("initial_timeout"), 0.0 if background else 4.0),
             number(args.get("end_silence_timeout"), 0.0 if background else 5.0),
             number(max_length, 0) if max_length is not None else None,
-            str(args["control_id"]) if "control_id" in args else None)
+            str(args["control_id"]) if "control_id" in args else None,
+            status_url=self.status_url(args))
 
     def _stop_record_call(self, args: Any, path: JSONPath, scope: _ListScope) -> ir.Verb:
         control = args.get("control_id") if isinstance(args, dict) else None

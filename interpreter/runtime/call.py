@@ -179,6 +179,11 @@ class Call:
         self.channel = channel
         # Background recordings (record_call) that end on a key: control id → keys.
         self.recording_terminators: dict[str, str] = {}
+        # Status callbacks (runtime/status_callbacks.py), called with the call:
+        # a background recording's when it stops, by control id; a dialled
+        # leg's state changes (connect's call_state_url), by leg id.
+        self.recording_stopped: dict[str, Callable[[Call], None]] = {}
+        self.leg_watchers: dict[str, Callable[[Call, Leg], None]] = {}
         self.telephony = telephony
         self.call_id = call_id or str(uuid.uuid4())
         self.call_info: dict[str, JSONValue] = {"call_id": self.call_id, "direction": "inbound",
@@ -376,6 +381,7 @@ class Call:
                 self.channel.stop_recording(control)
                 self.trace.record("record_stopped", control_id=control,
                                   why=f"terminator {digit}")
+                self.report_recording_stopped(control)
 
     def _hold(self, event: ev.Event, why: str) -> None:
         if len(self.held) == self.held.maxlen:
@@ -447,6 +453,14 @@ class Call:
         if new is not leg.state:
             self.trace.record("leg_state", leg=leg_id, old=leg.state.value, new=new.value)
             leg.state = new
+            self._leg_moved(leg)
+
+    def _leg_moved(self, leg: Leg) -> None:
+        watcher = self.leg_watchers.get(leg.leg_id)
+        if watcher is not None:
+            watcher(self, leg)
+            if is_terminal(leg.state):
+                del self.leg_watchers[leg.leg_id]
 
     def new_epoch(self, why: str) -> int:
         """Invalidate every effect started so far; their results will be dropped."""
@@ -488,6 +502,22 @@ class Call:
         if entry is not None:
             entry[1].cancel()
             self.trace.record("effect_cancelled", effect=entry[0], id=effect_id)
+
+    def send_status(self, delivery: Delivery, event: str) -> None:
+        """Hand a status callback to the outbox now: unlike post-call work it
+        is real time, so it does not wait for the call's end."""
+        if self.outbox is None:
+            self.trace.record("status_callback_skipped", url=delivery.url, event=event,
+                              key=delivery.key, why="this call has no outbox")
+            return
+        self.outbox.submit(delivery)
+        self.trace.record("status_callback", url=delivery.url, event=event, key=delivery.key)
+
+    def report_recording_stopped(self, control: str) -> None:
+        """A background recording stopped: its status callback, if it has one."""
+        stopped = self.recording_stopped.pop(control, None)
+        if stopped is not None:
+            stopped(self)
 
     def post_call(self, delivery: Delivery) -> None:
         """Queue post-call work (a summary); it leaves when the call ends."""
@@ -539,11 +569,14 @@ class Call:
             self.cancel_effect(effect_id)
         for leg in self.legs.values():
             self.hangup_leg(leg, "call ended")
+        for control in list(self.recording_stopped):
+            self.report_recording_stopped(control)  # a recording ends with its call
         while self.commands:
             command = self.commands.popleft()
             self.trace.record("command_dropped", command=command.command, seq=command.seq,
                               why="the call ended before a safe point to run it")
         await self._drain()
+        self.leg_watchers.clear()  # legs abandoned in the drain report no more
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -590,6 +623,7 @@ class Call:
                     if gone is not None and not is_terminal(gone.state):
                         gone.state = LegState.ENDED
                         self.trace.record("leg_state", leg=leg_id, new=LegState.ENDED.value)
+                        self._leg_moved(gone)
 
 
 # The longest any single wait of a call may last (a sleep, a timeout from a

@@ -42,7 +42,7 @@ class Delivery:
     (None: the summary is only kept in the outbox's results)."""
 
     call_id: str
-    kind: str  # "post_prompt"
+    kind: str  # "post_prompt" | "status"
     key: str  # the idempotency key: unique per delivery, the same on retries
     url: str | None
     body: Mapping[str, JSONValue]
@@ -130,6 +130,9 @@ class Attempt:
     ok: bool
     status: int | None = None
     problem: str = ""  # why it failed: "HTTP 503", "timeout: ..."
+    # The destination policy refused the URL: trying again changes nothing
+    # until the operator allows it (then a retry by hand sends it).
+    refused: bool = False
 
 
 async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
@@ -145,7 +148,7 @@ async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
     try:
         response = await http.send(request)
     except HttpError as error:
-        return Attempt(False, problem=f"{error.kind}: {error}")
+        return Attempt(False, problem=f"{error.kind}: {error}", refused=error.kind == "refused")
     if response.ok:
         return Attempt(True, response.status)
     return Attempt(False, response.status, f"HTTP {response.status}")

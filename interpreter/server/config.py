@@ -68,7 +68,8 @@ class ServerSettings:
     @property
     def destinations(self) -> DestinationPolicy:
         return DestinationPolicy(allow_loopback=self.allow_loopback,
-                                 allow_private=self.allow_private_networks)
+                                 allow_private=self.allow_private_networks,
+                                 set_by_server=True)
 
 
 def _port(text: str) -> int:

@@ -7,7 +7,8 @@ survives a restart or a kill -9. A worker then generates the summary (stored
 the first time, so every attempt sends the same one), POSTs the body with
 its idempotency key and records each attempt: delivered on a 2xx, otherwise
 pending again after an exponential back-off with jitter, and failed after
-the last attempt. A failed delivery can be retried by hand (REST
+the last attempt (at once when the destination policy refuses the URL:
+waiting changes nothing there). A failed delivery can be retried by hand (REST
 `POST /v1/outbox/{key}/retry`), which gives it a new round of attempts.
 
 At least once: an attempt cut off by a crash or a shutdown is not recorded,
@@ -220,7 +221,7 @@ class StoreOutbox:
                         updated_at=self._clock())
         if outcome.ok:
             await self._finish(replace(tried, state=DeliveryState.DELIVERED))
-        elif attempts >= self._attempts:
+        elif attempts >= self._attempts or outcome.refused:
             LOGGER.warning("outbox gave up a delivery", extra={"fields": {
                 "key": delivery.key, "call_id": delivery.call_id, "attempts": attempts,
                 "error": outcome.problem}})

@@ -401,7 +401,8 @@ def test_the_call_host_carries_the_servers_policy_and_signer() -> None:
     signer = RequestSigner.from_secrets([SIGNING_SECRET])
     settings = ServerSettings(allow_private_networks=True, signer=signer)
     host = serve_command.call_host(settings, CallMetrics(), CallEvents())
-    assert host.destinations == DestinationPolicy(allow_loopback=False, allow_private=True)
+    assert host.destinations == DestinationPolicy(allow_loopback=False, allow_private=True,
+                                                  set_by_server=True)
     assert host.signer is signer
 
 

@@ -127,7 +127,8 @@ OLD_SECRET = "whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
 
 def test_destination_policy_is_strict_by_default() -> None:
     settings = resolve(NO_FLAGS, {})
-    assert settings.destinations == DestinationPolicy(allow_loopback=False, allow_private=False)
+    assert settings.destinations == DestinationPolicy(allow_loopback=False, allow_private=False,
+                                                     set_by_server=True)
     assert settings.signer is None
 
 
@@ -144,7 +145,7 @@ def test_destination_switches_flag_beats_file_beats_variable_beats_the_cli_varia
     assert resolve(NO_FLAGS, environ).allow_private_networks is False  # the server's variable
     # Nothing of the server's sets them: the variables `callkernel run` reads decide.
     fallback = resolve(NO_FLAGS, {"CALLKERNEL_ALLOW_LOOPBACK": "1"})
-    assert fallback.destinations == DestinationPolicy(allow_loopback=True)
+    assert fallback.destinations == DestinationPolicy(allow_loopback=True, set_by_server=True)
 
 
 @pytest.mark.parametrize(("flags", "environ", "config", "message"), [

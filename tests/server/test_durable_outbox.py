@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from interpreter.destinations import DestinationPolicy
 from interpreter.http import AiohttpClient
 from interpreter.providers.llm.base import (
     SUMMARY_OPENING,
@@ -203,6 +204,7 @@ async def test_a_calls_own_model_does_not_outlive_a_restart(tmp_path: Path) -> N
 KILLED = """
 import asyncio, sys
 from pathlib import Path
+from interpreter.destinations import DestinationPolicy
 from interpreter.http import AiohttpClient
 from interpreter.runtime.outbox import Delivery
 from interpreter.server.durable_outbox import StoreOutbox
@@ -270,4 +272,22 @@ async def _move(path: Path, key: str, url: str) -> None:
         await store._run(lambda db: db.execute(
             "UPDATE deliveries SET url = ?, next_attempt_at = 0 WHERE key = ?", (url, key)))
     finally:
+        await store.close()
+
+
+async def test_a_refused_destination_fails_at_once_saying_how_to_allow_it(
+        tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.db")
+    http = AiohttpClient(policy=DestinationPolicy(set_by_server=True))  # loopback refused
+    box = StoreOutbox(store, first_backoff=0.01)
+    await box.start(http, {})
+    try:
+        box.submit(delivery("http://127.0.0.1:9/summary", summary=None))
+        await until(lambda: _state(store, "key-1", DeliveryState.FAILED))
+        failed = await store.delivery("key-1")
+        assert failed.attempts == 1
+        assert "allow_loopback" in failed.last_error
+    finally:
+        await box.close()
+        await http.close()
         await store.close()

@@ -54,6 +54,12 @@ def _urls(ctx: LintContext) -> Iterator[tuple[JSONPath, str]]:
         post_url = ai.args.get("post_prompt_url")
         if isinstance(post_url, str):
             yield (*ai.path, "post_prompt_url"), post_url
+    # Status callbacks are webhooks too (runtime/status_callbacks.py).
+    for site in ctx.index.methods_named("play", "prompt", "connect", "record", "record_call"):
+        args = site.args if isinstance(site.args, dict) else {}
+        for key in ("status_url", "call_state_url"):
+            if isinstance(args.get(key), str):
+                yield (*site.args_path, key), str(args[key])
 
 
 def _scheme(url: str) -> str:

@@ -13,6 +13,7 @@ from interpreter.media.ports import Recording, RecordingFailed, Utterance
 from interpreter.media.recording import BEEP_SECONDS
 from interpreter.runtime import events as ev
 from interpreter.runtime import faults
+from interpreter.runtime import status_callbacks as status
 from interpreter.runtime.call import playout_deadline
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState
@@ -36,8 +37,7 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
         case ir.Play():
             if verb.auto_answer:
                 answer(executor)
-            await executor.play(utterances(verb.items, executor.scope, voice=verb.voice,
-                                           volume_db=verb.volume))
+            await play(executor, verb)
         case ir.PromptInput():
             answer(executor)
             await prompt(executor, verb)
@@ -50,6 +50,7 @@ async def run(executor: Executor, verb: ir.Verb) -> None:
             executor.call.recording_terminators.pop(stopped, None)
             executor.channel.stop_recording(stopped)
             executor.call.trace.record("record_stopped", control_id=stopped)
+            executor.call.report_recording_stopped(stopped)
         case ir.SendDigits(digits=digits):
             sent = render_text(digits, executor.scope)
             unknown = list(dict.fromkeys(c for c in sent if c not in SENDABLE))
@@ -81,6 +82,24 @@ async def hangup(executor: Executor, reason: str) -> None:
     raise ScriptEnded(f"hangup:{reason}")
 
 
+async def play(executor: Executor, verb: ir.Play) -> None:
+    """Play and wait; with a status_url, `playing` goes out as it starts and
+    `finished` (also when the call ends during it) or `error` when it ends."""
+    items = utterances(verb.items, executor.scope, voice=verb.voice, volume_db=verb.volume)
+    to = status.target(verb.status_url, executor.scope)
+    if to is None:
+        await executor.play(items)
+        return
+    control = status.control_id()
+    status.play(executor.call, to, executor.source, control, "playing")
+    played = True
+    try:
+        played = await executor.play(items)
+    finally:
+        status.play(executor.call, to, executor.source, control,
+                    "finished" if played else "error")
+
+
 async def sleep(executor: Executor, verb: ir.Sleep) -> None:
     duration = verb.duration_ms
     if isinstance(duration, ir.SwmlText):
@@ -99,11 +118,13 @@ async def prompt(executor: Executor, verb: ir.PromptInput) -> None:
     before = executor.listening
     if verb.speech:
         executor.listen(replace(verb.listen, barge=ir.PROMPT_BARGE))
+    to = status.target(verb.status_url, executor.scope)
     try:
         await _collect(executor, verb, items)
     finally:
         if verb.speech:
             executor.listen(before)  # the prompt's settings end with it
+    status.collect(executor.call, to, executor.source, status.control_id())
 
 
 async def _collect(executor: Executor, verb: ir.PromptInput, items: list[Utterance]) -> None:
@@ -209,13 +230,35 @@ async def record(executor: Executor, verb: ir.Record) -> None:
         call.vars.update({"record_call_result" if verb.background else "record_result":
                           "failed"})
         return
+    to = status.target(verb.status_url, executor.scope)
+    status.record(call, to, executor.source, control, "recording", url=url)
     if verb.background:
         call.vars.update(record_call_url=url, record_call_result="success",
                          record_control_id=control)
         call.trace.record("recording_started", control_id=control, url=url)
         if verb.terminators:
             call.recording_terminators[control] = verb.terminators
+        if to is not None:
+            call.recording_stopped[control] = status.BackgroundRecording(
+                to, executor.source, control, url,
+                call.now() + (BEEP_SECONDS if verb.beep else 0.0), verb.max_length,
+                may_end_on_silence=bool(verb.initial_timeout or verb.end_silence_timeout))
         return
+    started = call.now() + (BEEP_SECONDS if verb.beep else 0.0)
+    # A call that ends mid-recording ends the recording with it: finished.
+    result = "success"
+    try:
+        result = await _record(executor, verb, control, url)
+    finally:
+        found = result == "success"
+        status.record(call, to, executor.source, control, "finished" if found else "no_input",
+                      url=url if found else None,
+                      duration=call.now() - started if found else None)
+
+
+async def _record(executor: Executor, verb: ir.Record, control: str, url: str) -> str:
+    """The blocking record: until silence, a terminator or max_length."""
+    call = executor.call
     transcript: list[str] = []
     spoke = False  # speech the recognizer found no words in is recorded all the same
     # max_length bounds the whole recording, however the caller goes on; it
@@ -250,3 +293,4 @@ async def record(executor: Executor, verb: ir.Record) -> None:
     result = "success" if transcript or spoke else "no_input"
     call.vars.update(record_url=url if result == "success" else "", record_result=result)
     call.trace.record("recorded", url=url, result=result, text=" ".join(transcript))
+    return result

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from interpreter import ir, limits
 from interpreter.errors import CallFault, ErrorType
 from interpreter.http import HttpError, HttpRequest
 from interpreter.runtime import events as ev
-from interpreter.runtime.call import EFFECT_GRACE, Leg
+from interpreter.runtime import status_callbacks as status
+from interpreter.runtime.call import EFFECT_GRACE, CallEnded, Leg
 from interpreter.runtime.scope import render, render_text, utterances
 from interpreter.runtime.state import CallState, LegState
 from interpreter.runtime.tools.limits import outside_json
@@ -61,28 +63,61 @@ async def connect(executor: Executor, verb: ir.Connect) -> None:
     call = executor.call
     reason = "no destinations"
     waiting = _play_while_waiting(executor, verb)
-    for group in verb.groups:
-        destinations = [render_text(d, executor.scope) for d in group]
-        leg, reason = await _ring_group(executor, verb, destinations)
-        if leg is None:
-            continue
-        if verb.confirm is not None and not await _confirmed(executor, verb, leg):
-            call.hangup_leg(leg, "not confirmed")
-            reason = "not_confirmed"
-            continue
-        _stop_waiting(executor, waiting)
-        waiting = None
-        await _bridge(executor, leg, verb.max_duration)
-        call.vars.update(connect_result="connected", connect_failed_reason="")
-        break
-    else:
-        _stop_waiting(executor, waiting)
-        call.vars.update(connect_result="failed", connect_failed_reason=reason)
-        call.trace.record("connect_failed", reason=reason)
+    reports = _Reports.of(executor, verb)
+    if verb.groups:
+        status.connect(call, reports.to, "connecting")
+    try:
+        for group in verb.groups:
+            destinations = [render_text(d, executor.scope) for d in group]
+            leg, reason = await _ring_group(executor, verb, destinations, reports.legs)
+            if leg is None:
+                continue
+            if verb.confirm is not None and not await _confirmed(executor, verb, leg):
+                call.hangup_leg(leg, "not confirmed")
+                reason = "not_confirmed"
+                continue
+            _stop_waiting(executor, waiting)
+            waiting = None
+            status.connect(call, reports.to, "connected", leg=leg,
+                           from_number=reports.caller_id)
+            try:
+                await _bridge(executor, leg, verb.max_duration)
+            finally:
+                status.connect(call, reports.to, "disconnected", leg=leg,
+                               from_number=reports.caller_id)
+            call.vars.update(connect_result="connected", connect_failed_reason="")
+            break
+        else:
+            _stop_waiting(executor, waiting)
+            call.vars.update(connect_result="failed", connect_failed_reason=reason)
+            call.trace.record("connect_failed", reason=reason)
+            status.connect(call, reports.to, "failed", failed_reason=reason)
+    except CallEnded as ended:
+        if call.state is not CallState.BRIDGED:  # still dialling: the connect failed
+            status.connect(call, reports.to, "failed", failed_reason=ended.disposition)
+        raise
     if isinstance(verb.result, ir.Switch):
         executor.choose_switch(verb.result, required=False)
     elif isinstance(verb.result, ir.Cond):
         executor.choose_cond(verb.result)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reports:
+    """Where a connect's status callbacks go, rendered when it starts."""
+
+    to: status.Target | None  # status_url
+    legs: status.LegStates | None
+    caller_id: str | None
+
+    @classmethod
+    def of(cls, executor: Executor, verb: ir.Connect) -> _Reports:
+        caller_id = render_text(verb.from_number, executor.scope) or None
+        hook = verb.call_state
+        to = status.target(hook.url, executor.scope) if hook is not None else None
+        return cls(status.target(verb.status_url, executor.scope),
+                   status.LegStates(to, hook.events, caller_id)
+                   if to is not None and hook is not None else None, caller_id)
 
 
 def _play_while_waiting(executor: Executor, verb: ir.Connect) -> int | None:
@@ -106,12 +141,16 @@ def _stop_waiting(executor: Executor, playout: int | None) -> None:
         executor.call.trace.record("background_stopped", playout=playout)
 
 
-async def _ring_group(executor: Executor, verb: ir.Connect,
-                      destinations: list[str]) -> tuple[Leg | None, str]:
+async def _ring_group(executor: Executor, verb: ir.Connect, destinations: list[str],
+                      watcher: status.LegStates | None) -> tuple[Leg | None, str]:
     call = executor.call
     if call.state is CallState.ANSWERED or call.state is CallState.IN_AI:
         call.set_state(CallState.TRANSFERRING)
     legs = {leg.leg_id: leg for leg in (call.dial(d, verb.timeout) for d in destinations)}
+    if watcher is not None:
+        for leg in legs.values():
+            call.leg_watchers[leg.leg_id] = watcher
+            watcher(call, leg)  # created
     reasons: list[str] = []
 
     def about_ours(event: ev.Event) -> bool:
