@@ -26,10 +26,10 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -39,8 +39,9 @@ from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime import events as ev
 from interpreter.runtime.state import CallState
 from interpreter.runtime.trace import Trace
+from interpreter.server import virtual_calls
 from interpreter.server.durable_outbox import StoreOutbox
-from interpreter.server.remote_flows import CallFlow, record_problems
+from interpreter.server.remote_flows import CallFlow
 from interpreter.server.store import CallEntry, Store, StoreError
 from interpreter.transports.caller_script import CallerScript, call_details
 from interpreter.transports.simulated import SimulatedCaller
@@ -92,8 +93,11 @@ class CallRecord:
 
     @property
     def call_state(self) -> str:
-        """The runtime's state of the call (ringing, answered, in_ai, ..., ended)."""
-        return self.call.state.value if self.call is not None else CallState.ENDED.value
+        """The runtime's state of the call (ringing, answered, in_ai, ..., ended);
+        `unknown` for a live call not on the server's loop (a virtual-clock one)."""
+        if self.call is not None:
+            return self.call.state.value
+        return CallState.ENDED.value if not self.entry.live else "unknown"
 
 
 class ShuttingDown(Exception):
@@ -120,6 +124,7 @@ class CallRegistry:
         self._records: dict[str, CallRecord] = {}
         self._ended: deque[str] = deque()
         self._followers: set[asyncio.Task[None]] = set()
+        self._virtual: set[str] = set()  # calls running on a virtual clock, in threads
 
     async def running(self, _: web.Application) -> AsyncIterator[None]:
         """The app's cleanup context: record what a crash left live, run the
@@ -175,31 +180,60 @@ class CallRegistry:
     # ------------------------------------------------------------ calls
 
     async def start(self, chosen: CallFlow, script: CallerScript,
-                    model: ScriptedProvider | None, *, audio: bool = False) -> CallRecord:
+                    model: ScriptedProvider | None, *, audio: bool = False,
+                    virtual: bool = False) -> CallRecord:
         """Record the call, then start it on the host with the flow chosen for
-        it; it is live at once and ends on its own. ShuttingDown once a drain
-        began; StoreError when the store cannot record it (then no call starts)."""
+        it (or, `virtual`, on a virtual clock of its own: server/
+        virtual_calls.py); it is live at once and ends on its own.
+        ShuttingDown once a drain began; StoreError when the store cannot
+        record it (then no call starts)."""
         if not self.accepting:
             raise ShuttingDown("the server is shutting down and starts no new call")
         flow = chosen.flow
         entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version, flow.content_hash,
                           "audio" if audio else "text", time.time())
         await self.store.add_call(entry)
+        if virtual:
+            self._follow_task(self._run_virtual(entry, chosen, script, model, audio),
+                              entry.call_id)
+            self._virtual.add(entry.call_id)
+            return CallRecord(entry, None, None)
         caller = self._audio_caller(flow, script) if audio else SimulatedCaller(script)
         network = SimulatedNetwork.for_script(script)
         call = self.host.start_call(flow, caller, network, call_id=entry.call_id,
                                     call_info=call_details(script), llm=model)
-        # Why this flow answers, and what went wrong choosing it, first in the trace.
-        call.trace.record("flow_chosen", flow=chosen.name, version=chosen.version,
-                          by=chosen.routed_by, bound=chosen.bound)
-        record_problems(call.trace, chosen.problems)
+        chosen.record(call.trace)
         record = CallRecord(entry, call.trace, call)
         self._records[call.call_id] = record
-        follower = asyncio.get_running_loop().create_task(
-            self._follow(call, caller, network), name=f"rest-call:{call.call_id}")
+        self._follow_task(self._follow(call, caller, network), call.call_id)
+        return record
+
+    def _follow_task(self, work: Coroutine[Any, Any, None], call_id: str) -> None:
+        follower = asyncio.get_running_loop().create_task(work, name=f"rest-call:{call_id}")
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
-        return record
+
+    async def _run_virtual(self, entry: CallEntry, chosen: CallFlow, script: CallerScript,
+                           model: ScriptedProvider | None, audio: bool) -> None:
+        hand_over = virtual_calls.HandOver(asyncio.get_running_loop(), self.host.outbox.submit)
+        try:
+            run = await asyncio.to_thread(
+                virtual_calls.run_call, chosen, script, model, call_id=entry.call_id,
+                audio=audio, outbox=hand_over, destinations=self.host.destinations,
+                signer=self.host.signer)
+            disposition, records = run.disposition, run.records
+        except Exception:  # a bug must not leave the call live in the store
+            LOGGER.exception("a virtual-clock call failed", extra={"fields": {
+                "call_id": entry.call_id}})
+            disposition, records = "error:state_error", []
+        finally:
+            self._virtual.discard(entry.call_id)
+        trace = "".join(_encode(r) + "\n" for r in records).encode()
+        try:
+            await self.store.end_call(entry.call_id, time.time(), disposition, trace)
+        except StoreError:
+            LOGGER.exception("could not record a call's end", extra={"fields": {
+                "call_id": entry.call_id, "disposition": disposition}})
 
     def _audio_caller(self, flow: ir.CompiledFlow, script: CallerScript) -> AudioCaller:
         # The speech engines load only when an audio call is asked for.
@@ -269,6 +303,9 @@ class CallRegistry:
     def post(self, call_id: str, event: ev.Event) -> CallRecord:
         """Deliver a command to a live call through its inbox; Problem-ready
         `CallEnded` when it has ended (or is not this server's)."""
+        if call_id in self._virtual:
+            raise CallNotLive(call_id, None, "runs on a virtual clock to its end; it takes no "
+                                             "commands")
         record = self._records.get(call_id)
         if record is None or record.phase is Phase.ENDED or not self.host.post(call_id, event):
             disposition = record.entry.disposition if record is not None else None
@@ -277,16 +314,17 @@ class CallRegistry:
 
     async def hang_up(self, call_id: str) -> CallRecord:
         """Ask a live call to hang up (NotFound; CallNotLive once it has ended)."""
-        if call_id not in self._records:
-            await self.store.call(call_id)  # NotFound for no such call
+        if call_id not in self._records and call_id not in self._virtual:
+            entry = await self.store.call(call_id)  # NotFound for no such call
+            raise CallNotLive(call_id, entry.disposition)
         return self.post(call_id, ev.HangupRequested(reason="rest"))
 
 
 class CallNotLive(Exception):
     """A command to a call that has ended."""
 
-    def __init__(self, call_id: str, disposition: str | None) -> None:
-        super().__init__(f"call {call_id} has ended ({disposition or 'ending'}); it takes "
-                         "no more commands")
+    def __init__(self, call_id: str, disposition: str | None, why: str = "") -> None:
+        super().__init__(f"call {call_id} " + (why or f"has ended ({disposition or 'ending'}); "
+                                                      "it takes no more commands"))
         self.call_id = call_id
 

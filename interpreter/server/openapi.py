@@ -423,9 +423,9 @@ PATHS: dict[str, dict[str, Any]] = {
                      "headers": {"Location": {"schema": {"type": "string"},
                                               "description": "The call's URL."}}},
              "400": _problem("A malformed request (`invalid-request`): a missing or "
-                             "mistyped field, an unknown field, a `clock` other than "
-                             "`real`, or a flow with an `ai` verb, no `model` and no "
-                             "default model on the server."),
+                             "mistyped field, an unknown field, or a flow with an `ai` "
+                             "verb and no `model` (on a virtual clock, or on a server "
+                             "with no default model)."),
              "404": _problem("The named flow or version does not exist (`not-found`)."),
              "409": _problem("The named flow has no live version and no `version` was "
                              "named, or a version was named of a flow bound to a URL "
@@ -448,10 +448,9 @@ PATHS: dict[str, dict[str, Any]] = {
                         "by the script's `to` and the request's `params` (GET /v1/routes), "
                         "and a call no route takes, or whose flow cannot be had, hears an "
                         "apology and ends (its trace says why: `flow_unavailable`). The "
-                        "call is recorded in the store before it starts. It "
-                        "runs in real (wall-clock) time: every call and request shares "
-                        "the server's event loop, and a virtual clock would move time "
-                        "for all of them, so `clock` is `real` only. The flow's version "
+                        "call is recorded in the store before it starts. It runs in real "
+                        "(wall-clock) time, or on a virtual clock of its own (`clock`). "
+                        "The flow's version "
                         "is fixed when the call starts: a later publish does not change "
                         "a running call.",
             body=_command_body("StartCallRequest"), tag="calls"),
@@ -725,8 +724,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                       "description": "Scripted model rules as YAML or JSON text (docs/"
                                      "ai.md, \"The scripted model\"); null: the server's "
                                      "default model, if it has one."},
-            "clock": {"type": "string", "enum": ["real"],
-                      "description": "`real` (the default and only value)."},
+            "clock": {"type": "string", "enum": ["real", "virtual"],
+                      "description": "`real` (default): the call runs on the server's loop "
+                                     "in wall-clock time, like a phone call, and can be "
+                                     "followed and steered. `virtual`: it runs on a virtual "
+                                     "clock of its own in a worker thread, as fast as the "
+                                     "CPU allows (`callkernel run`'s clock, for testing a "
+                                     "flow): it takes no commands, its events replay once "
+                                     "it has ended, and an ai flow needs `model`."},
         }},
     "Delivery": _DELIVERY,
     "DeliveryWithBody": {
@@ -754,8 +759,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "state": {"type": "string", "enum": ["live", "ended"]},
             "call_state": {"type": "string",
                            "enum": ["new", "ringing", "answered", "in_ai", "transferring",
-                                    "bridged", "ended"],
-                           "description": "The runtime's state of the call."},
+                                    "bridged", "ended", "unknown"],
+                           "description": "The runtime's state of the call; `unknown` "
+                                          "while a virtual-clock call runs (in a worker "
+                                          "thread, not on the server's loop)."},
             "disposition": {"type": ["string", "null"],
                             "description": "How it ended (`hangup:...`, `caller_hangup`, "
                                            "`hangup_requested`, `error:...`, "

@@ -122,6 +122,13 @@ class CallFlow:
     routed_by: str | None = None  # "named", "to", "params", "default"; None: no route
     bound: bool = False  # fetched from the flow's URL
 
+    def record(self, trace: Trace) -> None:
+        """Why this flow answers the call, and what went wrong choosing it:
+        the first records of the call's trace."""
+        trace.record("flow_chosen", flow=self.name, version=self.version, by=self.routed_by,
+                     bound=self.bound)
+        record_problems(trace, self.problems)
+
 
 @dataclass(frozen=True, slots=True)
 class _Kept:

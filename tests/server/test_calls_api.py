@@ -344,7 +344,8 @@ async def test_a_call_no_route_matches_hears_an_apology_and_ends(
     ({"flow": "brief", "caller": SILENT_CALLER, "speed": 2}, "speed"),
     ({"flow": "brief", "caller": SILENT_CALLER, "version": 0}, "`version`"),
     ({"flow": "brief", "caller": SILENT_CALLER, "model": 5}, "`model`"),
-    ({"flow": "brief", "caller": SILENT_CALLER, "clock": "virtual"}, "real time"),
+    ({"flow": "brief", "caller": SILENT_CALLER, "clock": "fast"}, "clock"),
+    ({"flow": "agent", "caller": CALLER, "clock": "virtual"}, "virtual clock needs `model`"),
     ({"flow": "agent", "caller": CALLER}, "no default model"),
 ])
 async def test_a_malformed_start_request_is_400_saying_what_is_wrong(
@@ -400,3 +401,33 @@ async def test_an_audio_call_runs_on_the_audio_media_runtime(
     # The agent's line went through the audio path and reached the caller's ears.
     [caller] = made
     assert [line.text for line in caller.heard] == ["Hello."]
+
+
+async def test_a_call_on_a_virtual_clock_runs_to_its_end_at_once(
+        client: Client, auth: dict[str, str]) -> None:
+    # An hour of call on the sleeper flow's 60 s sleep and a caller that lingers
+    # for 10 minutes: on a virtual clock it ends in well under the poll deadline.
+    started = await start(client, auth, "sleeper", SILENT_CALLER, clock="virtual")
+    assert started["state"] == "live" and started["call_state"] == "unknown"
+    refused = await client.post(f"/v1/calls/{started['call_id']}/hangup", headers=auth)
+    detail = (await problem(refused, 409, "call-ended"))["detail"]
+    # Still running in its thread, or already done: never hung up from outside.
+    assert "virtual clock" in detail or "has ended" in detail
+    call = await ended(client, auth, started["call_id"])
+    assert call["disposition"] == "hangup:hangup"
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    assert [r["kind"] for r in trace[:2]] == ["flow_chosen", "call_started"]
+    slept = [r for r in trace if r["kind"] == "verb" and r.get("verb") == "sleep"]
+    assert slept and trace[-1]["kind"] == "call_ended"
+    assert trace[-1]["t"] >= 60.0  # the virtual clock ran through the whole sleep
+
+
+async def test_a_virtual_ai_call_runs_with_its_scripted_model(
+        client: Client, auth: dict[str, str]) -> None:
+    started = await start(client, auth, "agent", CALLER, model=RULES, clock="virtual")
+    call = await ended(client, auth, started["call_id"])
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    spoken = json.dumps(trace)
+    assert "Hello there." in spoken and "Goodbye." in spoken

@@ -68,12 +68,14 @@ async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     return made
 
 
+@pytest.mark.parametrize("clock", ["real", "virtual"])
 async def test_a_calls_summary_is_delivered_and_shown(
         client: Client, auth: dict[str, str],
-        receiver: tuple[str, list[dict[str, Any]]]) -> None:
+        receiver: tuple[str, list[dict[str, Any]]], clock: str) -> None:
     url, received = receiver
     await publish(client, auth, "summarised", SUMMARISED.replace("URL", url).encode())
-    call_id = (await start(client, auth, "summarised", CALLER, model=RULES))["call_id"]
+    call_id = (await start(client, auth, "summarised", CALLER, model=RULES,
+                           clock=clock))["call_id"]
     await ended(client, auth, call_id)
     listed = await _until_delivered(client, auth, call_id)
     assert listed["url"] == url.replace("app:secret@", "")  # never the credentials
