@@ -458,6 +458,9 @@ def _add_call_commands(
     start.add_argument("--audio", action="store_true",
                        help="run the call on the audio media runtime (the caller speaks "
                        "with eSpeak and is heard by the embedded recognizer)")
+    start.add_argument("--virtual", action="store_true",
+                       help="run it on a virtual clock, as fast as the CPU allows (as "
+                       "`callkernel run` does; it takes no commands)")
     start.add_argument("--param", action="append", dest="params", default=[],
                        metavar="KEY=VALUE",
                        help="a custom parameter for routing, as a media-stream transport "
@@ -648,7 +651,8 @@ def _calls(args: argparse.Namespace) -> int:
         case "start":
             return remote_calls.start(args.flow, args.caller, model=args.model,
                                       version=args.version, audio=args.audio,
-                                      params=args.params, wait=args.wait,
+                                      virtual=args.virtual, params=args.params,
+                                      wait=args.wait,
                                       as_json=args.as_json, flags=flags, environ=environ)
         case "calls":
             return remote_calls.calls(flow=args.flow, state=args.state,

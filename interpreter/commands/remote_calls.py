@@ -42,15 +42,16 @@ CALL_PHASES = ("live", "ended")  # what GET /v1/calls?state= takes
 
 
 def start(flow: str | None, caller: str, *, model: str | None = None,
-          version: int | None = None, audio: bool = False,
+          version: int | None = None, audio: bool = False, virtual: bool = False,
           params: Sequence[str] = (), wait: bool = False, as_json: bool = False,
           flags: ServerFlags, environ: Mapping[str, str], out: TextIO | None = None,
           err: TextIO | None = None) -> int:
     """Start a call of FLOW (its live version, or `version`; with none, the
     one the server's routing table picks by the script's `to` and `params`,
     KEY=VALUE each) on the server, with the caller script file `caller` and
-    scripted rules file `model`, on text media or `audio`; print the call's
-    id. With `wait`, poll until it ends and print its state."""
+    scripted rules file `model`, on text media or `audio`, in real time or
+    on a `virtual` clock; print the call's id. With `wait`, poll until it
+    ends and print its state."""
     out, err = out or sys.stdout, err or sys.stderr
     texts: dict[str, str] = {}
     custom: dict[str, str] = {}
@@ -76,7 +77,8 @@ def start(flow: str | None, caller: str, *, model: str | None = None,
     async def action(client: Client) -> int:
         body: dict[str, Any] = {"flow": flow, "caller": texts["caller"],
                                 "model": texts.get("model"),
-                                "media": "audio" if audio else "text"}
+                                "media": "audio" if audio else "text",
+                                "clock": "virtual" if virtual else "real"}
         if version is not None:
             body["version"] = version
         if custom:

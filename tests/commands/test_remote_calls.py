@@ -500,3 +500,11 @@ def test_trace_takes_a_call_id_when_a_server_is_named(
     monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
     assert cli.main(["trace", call_id]) == 2
     assert call_id in capsys.readouterr().err  # read as a file, which is not there
+
+
+def test_start_virtual_runs_a_long_call_at_once(server: Served, silent: str) -> None:
+    code, out, err = call(remote_calls.start, "sleeper", silent, virtual=True, wait=True,
+                          as_json=True, flags=server.flags())
+    assert code == 0, err
+    record = json.loads(out)
+    assert (record["state"], record["disposition"]) == ("ended", "hangup:hangup")
