@@ -52,12 +52,10 @@ import numpy as np
 import numpy.typing as npt
 
 from interpreter.media.frames import SAMPLE_RATES, Samples, samples_per_frame
+from interpreter.media.keys import DIGITS, KEYPAD, WAITS_MS
 
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)
 COLUMN_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
-KEYPAD = ("123A", "456B", "789C", "*0#D")  # KEYPAD[row][column]
-DIGITS = "0123456789*#ABCD"
-WAITS_MS = {"w": 500, "W": 1000}  # SWML send_digits
 
 GATE_DBFS = -42.0  # a frame under this is no key (two tones at the minimum read -33)
 MIN_TONE_DBFS = -36.0  # each tone's RMS level; Q.24 asks for -25 dBm0 (about -28 dBFS)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from interpreter.media.dtmf import DIGITS as DTMF_DIGITS
+from interpreter.media.keys import DIGITS as DTMF_DIGITS
 from interpreter.runtime import events as ev
 from interpreter.runtime.commands import transfer_target
 from interpreter.server.auth import TOKEN, requires

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from interpreter.diagnostics import Diagnostic
 from interpreter.document.lint import LintContext, rule
 from interpreter.document.schema import flow_schema
-from interpreter.media.dtmf import DIGITS, WAITS_MS
+from interpreter.media.keys import DIGITS, WAITS_MS
 
 # What send_digits can send: keys, and "w"/"W" pauses.
 SENDABLE = DIGITS + "".join(WAITS_MS)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from interpreter import ir
 from interpreter.errors import ErrorType
-from interpreter.media.dtmf import DIGITS, WAITS_MS
+from interpreter.media.keys import DIGITS, WAITS_MS
 from interpreter.media.ports import Recording, RecordingFailed, Utterance
 from interpreter.media.recording import BEEP_SECONDS
 from interpreter.runtime import events as ev
