@@ -93,6 +93,9 @@ class Wait:
 class Hangup:
     timing: Timing = TURN
     span: Span | None = field(default=None, compare=False)
+    # `hangup: {drop: true}`: the connection drops instead (no hangup is
+    # signalled), as a lost socket would: the call ends `transport_lost`.
+    drop: bool = False
 
 
 # Sounds a `sound` step makes (interpreter/media/sounds.py makes them): not
@@ -316,11 +319,14 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
         return Wait(reader.seconds(where, body[action]), span)
     # Cues as (path, kind): `hangup: {after: 1.5}` is shorthand for a step-level after.
     cues: list[tuple[JSONPath, str]] = [((*path, key), key) for key in _CUES if key in body]
+    drop = False
     if action == "hangup":
         inner = reader.mapping(where, body[action] if body[action] is not None else {},
-                               ("after",), "hangup")
+                               ("after", "drop"), "hangup")
         if inner is not None and "after" in inner:
             cues.append(((*where, "after"), "after"))
+        if inner is not None and "drop" in inner:
+            drop = reader.flag((*where, "drop"), inner["drop"])
     for extra, _kind in cues[1:]:
         reader.error("CK704", f'"{_name(extra)}" conflicts with "{_name(cues[0][0])}": '
                      "a step has one cue", extra, key=True)
@@ -348,7 +354,7 @@ def _step(reader: _Reader, path: JSONPath, value: JSONValue) -> Step | None:
                          where)
             return None
         return Sound(name, timing, span) if name is not None else None
-    return Hangup(timing, span)
+    return Hangup(timing, span, drop)
 
 
 def _destinations(reader: _Reader, value: JSONValue) -> dict[str, Destination]:

@@ -222,7 +222,7 @@ class ScriptFollower:
         assert self._sink is not None
         start = loop_now()
         if isinstance(step, Hangup):
-            self._hang_up(note)
+            self._hang_up(note, drop=step.drop)
             return
         if isinstance(step, Sound):
             try:
@@ -258,12 +258,16 @@ class ScriptFollower:
         assert self._sink is not None
         self._sink.digit(digit)
 
-    def _hang_up(self, note: str) -> None:
+    def _hang_up(self, note: str, *, drop: bool = False) -> None:
         if self.ended or self._sink is None:
             return
-        self._sink.hung_up()
-        self.said.append(CallerAction("hangup", "", stamp(), stamp(), note))
-        self._end("caller hung up")
+        if drop:
+            self._sink.closed("the caller's connection dropped")
+        else:
+            self._sink.hung_up()
+        self.said.append(CallerAction("hangup", "dropped" if drop else "", stamp(), stamp(),
+                                      note))
+        self._end("connection dropped" if drop else "caller hung up")
 
 
 async def _sleep_until(when: float) -> None:

@@ -14,6 +14,7 @@ import pytest
 from interpreter.errors import DocumentError
 from interpreter.providers.llm.base import (
     ChatMessage,
+    LlmError,
     LlmRequest,
     TextDelta,
     ToolCall,
@@ -274,3 +275,21 @@ def test_the_shipped_and_documented_rules_load() -> None:
     for block in blocks:
         if block.startswith("rules:"):
             load_rules(block, "docs")
+
+
+# ------------------------------------------------------------------ fail
+
+
+def test_a_reply_with_a_fail_streams_its_words_then_cuts_the_stream() -> None:
+    model = _model('rules:\n  - reply: "Your order is on"\n    fail: protocol\n')
+    words: list[str] = []
+
+    async def collect() -> None:
+        async for item in model.stream(LlmRequest((SYSTEM, ChatMessage("user", "hi")))):
+            if isinstance(item, TextDelta):
+                words.append(item.text)
+
+    with pytest.raises(LlmError) as cut:
+        asyncio.run(collect())
+    assert "".join(words).split() == ["Your", "order", "is", "on"]
+    assert (cut.value.kind, cut.value.retryable) == ("protocol", True)

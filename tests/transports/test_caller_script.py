@@ -301,3 +301,9 @@ def test_a_sound_step_is_read_with_its_cue() -> None:
 
 def test_every_sound_a_script_names_can_be_made() -> None:
     assert set(SOUND_NAMES) == set(SOUNDS)
+
+
+def test_a_hangup_may_drop_the_connection_instead() -> None:
+    script = load_caller_script("steps:\n  - hangup: {drop: true}\n  - hangup: {}\n",
+                                "call.yaml")
+    assert [step.drop for step in script.steps] == [True, False]  # type: ignore[union-attr]

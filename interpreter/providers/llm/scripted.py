@@ -32,9 +32,10 @@ the type the function's parameter schema gives it (integer, number, boolean)
 when the text reads as one. `asking: <key>` matches while gather_info asks
 that question; its text fills `{question}`. A reply streams word by word,
 `delay_ms` apart, so barge-in and sentence streaming behave as with a real
-model. A rule may also `fail: rate_limit|timeout|provider|token_limit` to
-exercise error recovery, at most `times` times. docs/ai.md has the reference
-and the CK801 messages.
+model. A rule may also `fail: rate_limit|timeout|provider|token_limit|protocol`
+to exercise error recovery, at most `times` times; with a `reply` too, the
+reply streams and then the stream fails (a stream cut off mid-reply).
+docs/ai.md has the reference and the CK801 messages.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class ScriptedProvider:
         index, rule, values = self._match(request)
         self.fired[index] = self.fired.get(index, 0) + 1
         delay = (self.default_delay_ms if rule.delay_ms is None else rule.delay_ms) / 1000
-        if rule.fail is not None:
+        if rule.fail is not None and not rule.reply:
             await asyncio.sleep(delay)
             raise LlmError(rule.fail, f"scripted {rule.fail}",
                            retryable=rule.fail != "token_limit")
@@ -127,6 +128,11 @@ class ScriptedProvider:
                 await asyncio.sleep(delay)
                 words += 1
                 yield TextDelta(word)
+        if rule.fail is not None:
+            # After its words: a stream cut off mid-reply (`fail: protocol`
+            # is how a broken stream is classified).
+            raise LlmError(rule.fail, f"scripted {rule.fail} after {words} words",
+                           retryable=rule.fail != "token_limit")
         if rule.call is not None:
             name, arguments = rule.call
             spec = next((tool for tool in request.tools if tool.name == name), None)
