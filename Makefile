@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stt.py
 	$(BIN)/python bench/bench_talkers.py
 	$(BIN)/python bench/bench_rest.py
+	$(BIN)/python bench/bench_server_calls.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -130,9 +130,11 @@ def call_host(settings: ServerSettings, metrics: CallMetrics, events: CallEvents
     destination policy and signed with its key; its trace records feed the
     metrics, then the calls' followers (as build_app's own host would); its
     post-call work goes to the store's `outbox`."""
+    # many_calls: full GC collections walk every live call's objects and stop
+    # the loop for all of them; a server tunes them away (host.py).
     return CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
                     destinations=settings.destinations, signer=settings.signer,
-                    outbox=outbox)
+                    outbox=outbox, many_calls=True)
 
 
 @contextlib.contextmanager
