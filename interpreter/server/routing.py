@@ -41,6 +41,7 @@ from aiohttp import web
 
 from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span, sort_diagnostics
 from interpreter.document.loader import SourceDocument, load_document
+from interpreter.document.reader import DocumentReader
 from interpreter.document.schema import did_you_mean
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
@@ -191,28 +192,10 @@ def _covers(first: Route, then: Route) -> bool:
     return False
 
 
-class _Reader:
+class _Reader(DocumentReader):
     """Checks the document and collects every error, as caller scripts do."""
 
-    def __init__(self, doc: SourceDocument) -> None:
-        self.doc = doc
-        self.found: list[Diagnostic] = []
-
-    def error(self, code: str, message: str, path: JSONPath, *, key: bool = False,
-              hint: str | None = None) -> None:
-        self.found.append(self.doc.diagnostic(code, Severity.ERROR, message, path, key=key,
-                                              hint=hint))
-
-    def mapping(self, path: JSONPath, value: JSONValue, allowed: tuple[str, ...],
-                what: str) -> dict[str, JSONValue] | None:
-        if not isinstance(value, dict):
-            self.error(INVALID_VALUE, f"{what} must be a mapping", path)
-            return None
-        for key in value:
-            if key not in allowed:
-                self.error(UNKNOWN_KEY, f'unknown key "{key}" in {what}', (*path, key),
-                           key=True, hint=did_you_mean(key, allowed))
-        return value
+    UNKNOWN_KEY, INVALID = UNKNOWN_KEY, INVALID_VALUE
 
     def table(self) -> RoutingTable:
         top = self.mapping((), self.doc.data, _TOP, "a routing table")

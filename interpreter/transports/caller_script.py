@@ -23,13 +23,14 @@ Diagnostic codes (all errors):
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
-from interpreter.diagnostics import Diagnostic, JSONPath, Severity, Span, sort_diagnostics
+from interpreter.diagnostics import JSONPath, Span, sort_diagnostics
 from interpreter.document.loader import LoadOptions, SourceDocument, load_document
+from interpreter.document.reader import DocumentReader
 from interpreter.document.schema import did_you_mean
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
@@ -215,28 +216,10 @@ def parse_caller_script(doc: SourceDocument) -> CallerScript:
     return script
 
 
-class _Reader:
+class _Reader(DocumentReader):
     """Checks values and collects diagnostics, so one run reports every problem."""
 
-    def __init__(self, doc: SourceDocument) -> None:
-        self.doc = doc
-        self.found: list[Diagnostic] = []
-
-    def error(self, code: str, message: str, path: JSONPath, *, key: bool = False,
-              hint: str | None = None) -> None:
-        self.found.append(self.doc.diagnostic(code, Severity.ERROR, message, path, key=key,
-                                              hint=hint))
-
-    def mapping(self, path: JSONPath, value: JSONValue, allowed: Sequence[str],
-                what: str) -> dict[str, JSONValue] | None:
-        if not isinstance(value, dict):
-            self.error("CK702", f"{what} must be a mapping", path)
-            return None
-        for key in value:
-            if key not in allowed:
-                self.error("CK701", f'unknown key "{key}" in {what}', (*path, key), key=True,
-                           hint=did_you_mean(key, allowed))
-        return value
+    UNKNOWN_KEY, INVALID = "CK701", "CK702"
 
     def seconds(self, path: JSONPath, value: JSONValue) -> float:
         # bool is an int in Python, but `pause: true` is a mistake, not 1 second.
