@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from interpreter.host import CallHost
-from interpreter.server.auth import STORE, auth_middleware
+from interpreter.server.auth import STORE, auth_middleware, requires
 from interpreter.server.calls import CALLS, CallRegistry
 from interpreter.server.calls import routes as call_routes
 from interpreter.server.commands import routes as command_routes
@@ -35,7 +35,7 @@ from interpreter.server.remote_flows import REMOTE_FLOWS, RemoteFlows
 from interpreter.server.remote_flows import routes as binding_routes
 from interpreter.server.requests import FLOW_NAME, HOST, MAX_BODY
 from interpreter.server.routing import routes as routing_routes
-from interpreter.server.store import NotFound, Store
+from interpreter.server.store import NotFound, Scope, Store
 
 __all__ = ["FLOW_NAME", "HOST", "build_app"]
 
@@ -118,5 +118,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/openapi.json")
+@requires(Scope.READ)
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)

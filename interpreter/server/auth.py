@@ -24,7 +24,9 @@ from interpreter.server.problems import Handler, Problem
 from interpreter.server.store import Scope, Store, Token
 
 SECRET_PREFIX = "ck_"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/openapi.json"})
+# Health only: a probe has no token. Everything else, the API's own
+# description included, needs one.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)

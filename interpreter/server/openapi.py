@@ -247,7 +247,7 @@ PATHS: dict[str, dict[str, Any]] = {
         {"200": _json(_ref("Status"), "Ready."),
          "503": _problem("The store does not answer (`store-unavailable`).")}, tag="ops")},
     "/v1/openapi.json": {"get": _operation(
-        "openapi", "This document", None,
+        "openapi", "This document", "read",
         {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}, tag="ops")},
     "/metrics": {"get": _operation(
         "metrics", "Metrics in Prometheus text", "read",
@@ -776,14 +776,14 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "callkernel REST API", "version": "1",
-        "description": "Upload, publish and roll back flows; start calls of them, read "
-                       "their traces and hang them up. Every endpoint but `/healthz`, "
-                       "`/readyz` and `/v1/openapi.json` needs `Authorization: Bearer "
-                       "<token>`; a token's scopes are `read` (every GET), `flows` (upload, "
-                       "publish, roll back, delete), `calls` (start and hang up calls) and "
-                       "`admin` (everything). Every "
-                       "error is an `application/problem+json` document with a stable "
-                       "`code`.",
+        "description": "Upload, publish and roll back flows, bind them to URLs and route "
+                       "calls to them; start calls, follow and steer them, read their "
+                       "traces; see what the outbox delivered. Every endpoint but "
+                       "`/healthz` and `/readyz` needs `Authorization: Bearer <token>`; a "
+                       "token's scopes are `read` (every GET), `flows` (upload, publish, "
+                       "roll back, delete, bind, route), `calls` (start and steer calls, "
+                       "retry deliveries) and `admin` (everything). Every error is an "
+                       "`application/problem+json` document with a stable `code`.",
     },
     "paths": PATHS,
     "components": {

@@ -89,9 +89,16 @@ async def test_an_unknown_route_needs_a_token_before_it_is_a_404(client: Client,
     assert response.status == 404
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/openapi.json"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 async def test_public_routes_need_no_token(client: Client, path: str) -> None:
     assert (await client.get(path)).status == 200
+
+
+async def test_the_api_document_needs_a_token_as_every_route_but_health(
+        client: Client, store: SqliteStore) -> None:
+    await _unauthorized(await client.get("/v1/openapi.json"))
+    read = await bearer(store, Scope.READ)
+    assert (await client.get("/v1/openapi.json", headers=read)).status == 200
 
 
 # ------------------------------------------------------------ scopes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,8 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[web.Application]:
-    store = await SqliteStore.open(tmp_path / "callkernel.db")
-    yield build_app(store)
-    await store.close()
+async def app(store: SqliteStore) -> web.Application:
+    return build_app(store)
 
 
 def served(app: web.Application) -> dict[tuple[str, str], Any]:
@@ -60,10 +58,10 @@ async def test_each_operation_lists_the_scope_its_route_enforces(app: web.Applic
             assert {"401", "403"} <= operation["responses"].keys()
 
 
-async def test_the_document_is_served_without_a_token_as_json(aiohttp_client: Any,
-                                                              app: web.Application) -> None:
+async def test_the_document_is_served_as_json(aiohttp_client: Any, app: web.Application,
+                                              auth: dict[str, str]) -> None:
     client = await aiohttp_client(app)
-    response = await client.get("/v1/openapi.json")
+    response = await client.get("/v1/openapi.json", headers=auth)
     assert response.status == 200
     assert response.content_type == "application/json"
     assert json.loads(await response.text()) == json.loads(json.dumps(OPENAPI))
