@@ -67,6 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import write_section
 from bench.server_process import Server, rss_mb, running_server, threads
+from interpreter.server.call_registry import KEEP_ENDED
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW = ROOT / "bench" / "data" / "soak_flow.yaml"
@@ -89,14 +90,13 @@ END_DEADLINE_S = 120.0  # after the soak, for every call to end (bounded, genero
 DELIVERY_DEADLINE_S = 180.0  # then for every summary (back-off after the down window)
 SETTLE_S = 5.0  # after everything ended, before memory is read: the allocator's moment
 # Memory: RSS after the calls end, compared with RSS after the warm-up. The
-# server keeps the last 1,000 ended calls' traces in memory by design
-# (call_registry.KEEP_ENDED), and CPython's allocator keeps freed arenas that
+# server keeps the last KEEP_ENDED ended calls' traces in memory by design,
+# and CPython's allocator keeps freed arenas that
 # are not entirely empty; the margin allows that much and no more: a fixed
 # slack plus a per-call allowance for each ended call kept, so a leak of a
 # call's worth of state per call (the soak runs thousands) fails it.
 MEMORY_SLACK_MB = 24.0
 MEMORY_PER_KEPT_CALL_MB = 0.06
-KEEP_ENDED = 1000
 
 
 # ------------------------------------------------------------ calls and their faults

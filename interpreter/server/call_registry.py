@@ -53,9 +53,10 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("callkernel.server.calls")
 
-# Ended calls kept in memory, with their traces: about 1,000 short calls'
-# traces are tens of megabytes; older ones are read from the store.
-KEEP_ENDED = 1000
+# Ended calls kept in memory with their traces (what /events replays at once;
+# about 40 KB each for a short call); every call is in the store, and older
+# ones are read from there.
+KEEP_ENDED = 100
 CRASHED = "server_crashed"
 # What a call still live at the end of a shutdown's drain hears before it ends.
 GOODBYE = "Sorry, this service is restarting. Please call again."
