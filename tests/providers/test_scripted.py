@@ -293,3 +293,12 @@ def test_a_reply_with_a_fail_streams_its_words_then_cuts_the_stream() -> None:
         asyncio.run(collect())
     assert "".join(words).split() == ["Your", "order", "is", "on"]
     assert (cut.value.kind, cut.value.retryable) == ("protocol", True)
+
+
+def test_a_pattern_that_backtracks_without_end_fails_the_model_not_the_loop() -> None:
+    # Unbounded, 40 a's before the "!" would take hours; the bound stops it in
+    # one media tick, and the call sees a classified model failure.
+    model = _model('rules:\n  - when: {said: "(a|aa)+$"}\n    reply: never\n')
+    with pytest.raises(LlmError) as failed:
+        _answer(model, ChatMessage("user", "a" * 40 + "!"))
+    assert "took too long" in str(failed.value) and not failed.value.retryable

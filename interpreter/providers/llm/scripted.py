@@ -53,6 +53,7 @@ from interpreter.document.loader import load_document
 from interpreter.document.schema import did_you_mean
 from interpreter.errors import DocumentError
 from interpreter.jsontypes import JSONValue
+from interpreter.patterns import FlowPattern, Match, PatternError, PatternTimeout
 from interpreter.providers.llm.base import SUMMARY_OPENING as SUMMARY_OPENING
 from interpreter.providers.llm.base import (
     ChatMessage,
@@ -84,8 +85,10 @@ class Rule:
     fail: LlmErrorKind | None = None
     times: int | None = None
     start: bool | None = None
-    said: re.Pattern[str] | None = None
-    prompted: re.Pattern[str] | None = None  # searched in a last system message
+    # Time-bounded (interpreter/patterns.py): rules come over REST too, and one
+    # pattern that backtracks without end would stall every call on the loop.
+    said: FlowPattern | None = None
+    prompted: FlowPattern | None = None  # searched in a last system message
     asking: str | None = None  # the gather_info question key being asked
     step: str | None = None
     context: str | None = None
@@ -173,12 +176,13 @@ class ScriptedProvider:
             if rule.said is not None:
                 words = caller if rule.follows_something else \
                     last.content if last.role == "user" else None
-                found = rule.said.search(words) if words is not None else None
+                found = _search(rule.said, words) if words is not None else None
                 if found is None:
                     continue
                 groups.update({k: v for k, v in found.groupdict().items() if v is not None})
             if rule.prompted is not None:
-                found = rule.prompted.search(last.content) if last.role == "system" else None
+                found = _search(rule.prompted, last.content) if last.role == "system" \
+                    else None
                 if found is None:
                     continue
                 groups.update({k: v for k, v in found.groupdict().items() if v is not None})
@@ -386,15 +390,26 @@ def _rule(raw: JSONValue, path: JSONPath, problem: Report) -> Rule | None:
 
 
 def _pattern(when: Mapping[str, JSONValue], key: str, path: JSONPath,
-             problem: Report) -> re.Pattern[str] | None:
+             problem: Report) -> FlowPattern | None:
     value = when.get(key)
     if not isinstance(value, str):
         return None
     try:
-        return re.compile(value, re.IGNORECASE)
-    except re.error as error:
+        return FlowPattern(value, ignore_case=True)
+    except PatternError as error:
         problem(f"invalid regular expression: {error.msg}", path)
         return None
+
+
+def _search(pattern: FlowPattern, text: str) -> Match | None:
+    """A rule's pattern searched within its time bound: one that runs over is
+    the model failing (an llm_error in the call's trace), not a stalled loop."""
+    try:
+        return pattern.search(text)
+    except PatternTimeout:
+        raise LlmError("provider", f"a scripted rule's pattern {pattern.source!r} took too "
+                                   f"long on {len(text)} characters of text", retryable=False
+                       ) from None
 
 
 def _kind(value: JSONValue) -> str:
