@@ -43,6 +43,7 @@ CODES: dict[str, tuple[int, str]] = {
     "call-ended": (409, "The call has ended"),
     "not-on-hold": (409, "The call is not on hold"),
     "unknown-leg": (409, "The call has no such leg"),
+    "request-timeout": (408, "The request body did not arrive in time"),
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "invalid-document": (422, "The document has errors"),
@@ -120,6 +121,11 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             code = "internal-error" if error.status >= 500 else "invalid-request"
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         return problem_response(code, _http_detail(request, error), headers=headers)
+    except ConnectionResetError:
+        # The client went away mid-request: nobody is left to answer, and it
+        # is no fault of the server's (not a 500 in the log).
+        log.info("client went away during %s %s", request.method, request.path)
+        return problem_response("invalid-request", "the connection was lost mid-request")
     except Exception:
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -5,6 +5,7 @@ JSON. Each failure is a problem document (server/problems.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -43,16 +44,27 @@ def version_number(text: str) -> int:
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, refused with 413 once it is over `limit` bytes: by its
     Content-Length before reading, and by counting while reading (a chunked
-    body declares none)."""
+    body declares none); and with 408 when it has not all arrived within
+    BODY_SECONDS (a client that sends slowly or stops holds a connection and
+    a handler, never forever)."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise _too_large(declared, limit)
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(None, limit)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(None, limit)
+    except TimeoutError:
+        raise Problem("request-timeout", f"the body did not arrive within {BODY_SECONDS:g} s "
+                                         f"({len(body):,} bytes came)") from None
     return bytes(body)
+
+
+# How long a request body may take to arrive, whatever its size.
+BODY_SECONDS = 30.0
 
 
 def _too_large(size: int | None, limit: int) -> Problem:

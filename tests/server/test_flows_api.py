@@ -466,3 +466,20 @@ async def test_a_store_failure_is_a_503_problem(client: Client, store: SqliteSto
                                                 auth: dict[str, str]) -> None:
     await store.close()
     await problem(await client.get("/v1/flows", headers=auth), 503, "store-unavailable")
+
+
+async def test_a_body_that_stops_arriving_is_408_not_held_forever(
+        client: Client, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from interpreter.server import requests as server_requests
+
+    monkeypatch.setattr(server_requests, "BODY_SECONDS", 0.2)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b"version: 1.0.0\n"
+        await asyncio.sleep(5)  # then nothing more for longer than the bound
+        yield b"sections: {}\n"
+
+    response = await client.post("/v1/flows/slow", data=trickle(),
+                                 headers={**auth, "Content-Type": "application/yaml"})
+    assert response.status == 408
+    assert (await response.json())["code"] == "request-timeout"
