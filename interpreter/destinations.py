@@ -60,7 +60,7 @@ class DestinationPolicy:
             ip = mapped
         if ip.is_loopback:
             return None if self.allow_loopback else \
-                "a loopback address (" + ("the server's allow_loopback setting"
+                "a loopback address (" + ("serve --allow-loopback true allows it"
                                           if self.set_by_server else
                                           "set CALLKERNEL_ALLOW_LOOPBACK=1") + \
                 " for development)"
@@ -70,8 +70,8 @@ class DestinationPolicy:
             return "not a routable unicast address"
         if ip.is_private or ip in _CGNAT:
             return None if self.allow_private else \
-                "a private network address (" + ("the server's allow_private_networks "
-                                                 "setting allows it" if self.set_by_server
+                "a private network address (" + ("serve --allow-private-networks true "
+                                                 "allows it" if self.set_by_server
                                                  else "set CALLKERNEL_ALLOW_PRIVATE_NETWORKS"
                                                  "=1 to allow") + ")"
         return None

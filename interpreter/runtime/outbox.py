@@ -148,7 +148,9 @@ async def post(http: HttpClient, url: str, body: Mapping[str, JSONValue],
     try:
         response = await http.send(request)
     except HttpError as error:
-        return Attempt(False, problem=f"{error.kind}: {error}", refused=error.kind == "refused")
+        # The message usually says its kind already ("... refused: ..."): once.
+        said = str(error) if error.kind in str(error) else f"{error.kind}: {error}"
+        return Attempt(False, problem=said, refused=error.kind == "refused")
     if response.ok:
         return Attempt(True, response.status)
     return Attempt(False, response.status, f"HTTP {response.status}")

@@ -47,7 +47,8 @@ FIRST_BACKOFF = 1.0  # seconds, doubled after each failed attempt ...
 MAX_BACKOFF = 600.0  # ... up to this: 12 attempts span about 37 minutes
 JITTER = 0.1  # each wait is stretched or shrunk by up to this share
 CONCURRENCY = 32  # deliveries attempted at once
-NO_MODEL = "summary not generated: the call's own model does not outlive a restart"
+NOT_SUMMARIZED = "summary not generated"
+NO_MODEL = f"{NOT_SUMMARIZED}: the call's own model does not outlive a restart"
 
 
 class StoreOutbox:
@@ -214,11 +215,12 @@ class StoreOutbox:
         outcome = await post(self._http, delivery.url, body, json.loads(delivery.headers),
                              delivery.key)
         attempts = delivery.attempts + 1
-        # On success the last problem seen stays (a summary not generated, an
-        # earlier attempt's failure): a delivered message can still explain itself.
+        # A delivered one keeps only a problem that is still true of what was
+        # sent (its summary could not be generated); earlier attempts' go.
+        kept_note = delivery.last_error if delivery.last_error.startswith(NOT_SUMMARIZED) \
+            else ""
         tried = replace(delivery, attempts=attempts, last_status=outcome.status,
-                        last_error=outcome.problem or delivery.last_error,
-                        updated_at=self._clock())
+                        last_error=outcome.problem or kept_note, updated_at=self._clock())
         if outcome.ok:
             await self._finish(replace(tried, state=DeliveryState.DELIVERED))
         elif attempts >= self._attempts or outcome.refused:
@@ -239,7 +241,7 @@ class StoreOutbox:
         else:
             text = await generate(model, request_from_json(delivery.summary_request))
             summary, problem = text or "", "" if text is not None else \
-                "summary not generated: the model failed or took too long"
+                f"{NOT_SUMMARIZED}: the model failed or took too long"
         summarized = replace(delivery, summary=summary, last_error=problem,
                              updated_at=self._clock())
         await self._store.update_delivery(summarized)
