@@ -72,7 +72,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     else:
         owns_host = False
     registry = CallRegistry(host, store, owns_host=owns_host, outbox=outbox,
-                            on_ended=events.ended)
+                            on_ended=events.ended, virtual_sinks=metrics.trace_sinks())
     metrics.watch(registry.host)
     app[STORE] = store
     app[HOST] = registry.host

@@ -38,7 +38,7 @@ from interpreter.host import CallHost
 from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime import events as ev
 from interpreter.runtime.state import CallState
-from interpreter.runtime.trace import Trace
+from interpreter.runtime.trace import Trace, TraceSink
 from interpreter.server import virtual_calls
 from interpreter.server.durable_outbox import StoreOutbox
 from interpreter.server.remote_flows import CallFlow
@@ -110,11 +110,13 @@ class CallRegistry:
 
     def __init__(self, host: CallHost, store: Store, *, owns_host: bool,
                  outbox: StoreOutbox | None = None, keep_ended: int = KEEP_ENDED,
-                 on_ended: Callable[[str], None] | None = None) -> None:
+                 on_ended: Callable[[str], None] | None = None,
+                 virtual_sinks: Callable[[str], TraceSink] | None = None) -> None:
         """`outbox`: started with the host (it delivers through the host's
         HTTP client) and flushed and closed after the calls; it must be the
         host's outbox. `on_ended(call_id)` once each call has ended
-        (server/events.py ends the call's followers, should its trace not have)."""
+        (server/events.py ends the call's followers, should its trace not have).
+        `virtual_sinks`: the trace sinks of virtual-clock calls (the metrics)."""
         self.host = host
         self.store = store
         self.owns_host = owns_host
@@ -126,6 +128,7 @@ class CallRegistry:
         self._ended: deque[str] = deque()
         self._followers: set[asyncio.Task[None]] = set()
         self._virtual: set[str] = set()  # calls running on a virtual clock, in threads
+        self._virtual_sinks = virtual_sinks
 
     async def running(self, _: web.Application) -> AsyncIterator[None]:
         """The app's cleanup context: record what a crash left live, run the
@@ -221,7 +224,7 @@ class CallRegistry:
             run = await asyncio.to_thread(
                 virtual_calls.run_call, chosen, script, model, call_id=entry.call_id,
                 audio=audio, outbox=hand_over, destinations=self.host.destinations,
-                signer=self.host.signer)
+                signer=self.host.signer, trace_sinks=self._virtual_sinks)
             disposition, records = run.disposition, run.records
         except Exception:  # a bug must not leave the call live in the store
             LOGGER.exception("a virtual-clock call failed", extra={"fields": {

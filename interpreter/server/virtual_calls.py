@@ -25,6 +25,7 @@ from interpreter.destinations import DestinationPolicy
 from interpreter.host import CallHost
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.runtime.outbox import Delivery
+from interpreter.runtime.trace import TraceSink
 from interpreter.server.remote_flows import CallFlow
 from interpreter.signing import RequestSigner
 from interpreter.transports.caller_script import CallerScript, call_details
@@ -55,13 +56,17 @@ class HandOver:
 
 def run_call(chosen: CallFlow, script: CallerScript, model: LlmProvider | None, *,
              call_id: str, audio: bool, outbox: HandOver,
-             destinations: DestinationPolicy, signer: RequestSigner | None) -> VirtualRun:
+             destinations: DestinationPolicy, signer: RequestSigner | None,
+             trace_sinks: Callable[[str], TraceSink] | None = None) -> VirtualRun:
     """Run the call of the flow chosen for it to its end on a fresh
-    virtual-time loop (blocking: call it in a worker thread)."""
+    virtual-time loop (blocking: call it in a worker thread). `trace_sinks`:
+    where its records go besides memory (the server's metrics, which are
+    thread-safe; never its followers, whose queues live on the server's loop)."""
     flow = chosen.flow
 
     async def main() -> VirtualRun:
-        async with CallHost(outbox=outbox, destinations=destinations, signer=signer) as host:
+        async with CallHost(outbox=outbox, destinations=destinations, signer=signer,
+                            trace_sinks=trace_sinks) as host:
             if audio:
                 from interpreter.transports.audio_caller import for_flow
 

@@ -160,10 +160,12 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
 
 # ------------------------------------------------------------ calls over REST
 
+@pytest.mark.parametrize("clock", ["real", "virtual"])
 async def test_a_call_that_ended_is_counted_with_its_turns_tools_and_errors(
-        client: Client, auth: dict[str, str]) -> None:
+        client: Client, auth: dict[str, str], clock: str) -> None:
     await publish(client, auth, "tools", TOOLS)
-    await ended(client, auth, await start(client, auth, "tools", CALLER, model=RULES))
+    await ended(client, auth, await start(client, auth, "tools", CALLER, model=RULES,
+                                          clock=clock))
     found = await scrape(client, auth)
 
     assert value(found, "callkernel_calls_ended_total", disposition="caller_hangup") == 1
