@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -42,6 +43,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from interpreter.host import CallHost
+from interpreter.providers.llm.base import LlmProvider
 from interpreter.server.app import build_app
 from interpreter.server.calls import CALLS
 from interpreter.server.config import ConfigError, ServerSettings, resolve
@@ -132,9 +134,15 @@ def call_host(settings: ServerSettings, metrics: CallMetrics, events: CallEvents
     post-call work goes to the store's `outbox`."""
     # many_calls: full GC collections walk every live call's objects and stop
     # the loop for all of them; a server tunes them away (host.py).
+    llm: dict[str, LlmProvider] = {}
+    if settings.llm == "openai":  # resolve() checked the CALLKERNEL_LLM_* variables
+        from interpreter.providers.llm.openai import OpenAIConfig, OpenAIProvider
+
+        llm["openai"] = OpenAIProvider(OpenAIConfig.from_env(os.environ))
     return CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
                     destinations=settings.destinations, signer=settings.signer,
-                    outbox=outbox, many_calls=True)
+                    outbox=outbox, many_calls=True, llm=llm,
+                    default_llm=settings.llm if llm else "scripted")
 
 
 @contextlib.contextmanager
@@ -174,7 +182,8 @@ async def serve(settings: ServerSettings, stop: asyncio.Event | None = None) -> 
         try:
             async with call_host(settings, metrics, events, outbox) as host:
                 app = build_app(store, max_body_bytes=settings.max_body_bytes, host=host,
-                                outbox=outbox, metrics=metrics, events=events)
+                                outbox=outbox, metrics=metrics, events=events,
+                                max_live_calls=settings.max_live_calls)
                 await run_app(app, settings, stop)
         finally:
             await store.close()

@@ -19,13 +19,13 @@ from typing import TextIO
 
 from interpreter.clock import run_virtual
 from interpreter.commands.inputs import UnreadableInput
-from interpreter.commands.run import openai_problem
 from interpreter.errors import DocumentError
 from interpreter.flowcheck import Observed, Outcome, check
 from interpreter.flowtest import FlowTest, load_flow_test
 from interpreter.host import CallHost
 from interpreter.jsontypes import JSONValue
 from interpreter.providers.llm.base import LlmProvider
+from interpreter.providers.llm.openai_config import openai_problem
 from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime.outbox import Delivery, MemoryOutbox
 from interpreter.transports.caller_script import call_details

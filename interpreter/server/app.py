@@ -46,7 +46,8 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
               host: CallHost | None = None,
               outbox: StoreOutbox | None = None,
               metrics: CallMetrics | None = None,
-              events: CallEvents | None = None) -> web.Application:
+              events: CallEvents | None = None,
+              max_live_calls: int | None = None) -> web.Application:
     """The REST v1 application over `store`. The caller owns the store: it
     opens it before and closes it after. Calls run on `host`, which the
     caller then owns too (started before the app, closed after) and which
@@ -59,7 +60,8 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     live calls are seen either way). Likewise its calls can be followed
     (`/events`, `/ws`) only if the host's trace sinks feed `events`
     (`events.trace_sinks()`, which composes:
-    `metrics.trace_sinks(events.trace_sinks())`)."""
+    `metrics.trace_sinks(events.trace_sinks())`). `max_live_calls`: calls
+    live at once, over which a start is refused (None: no bound)."""
     app = web.Application(client_max_size=max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
     metrics = metrics or CallMetrics()
@@ -72,7 +74,8 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     else:
         owns_host = False
     registry = CallRegistry(host, store, owns_host=owns_host, outbox=outbox,
-                            on_ended=events.ended, virtual_sinks=metrics.trace_sinks())
+                            on_ended=events.ended, virtual_sinks=metrics.trace_sinks(),
+                            max_live_calls=max_live_calls)
     metrics.watch(registry.host)
     app[STORE] = store
     app[HOST] = registry.host

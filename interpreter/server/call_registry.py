@@ -105,13 +105,18 @@ class ShuttingDown(Exception):
     """The server is stopping: it starts no new call."""
 
 
+class TooManyCalls(Exception):
+    """As many calls are live as the server takes (`max_live_calls`)."""
+
+
 class CallRegistry:
     """The calls of one server: live and recently ended in memory, all in the store."""
 
     def __init__(self, host: CallHost, store: Store, *, owns_host: bool,
                  outbox: StoreOutbox | None = None, keep_ended: int = KEEP_ENDED,
                  on_ended: Callable[[str], None] | None = None,
-                 virtual_sinks: Callable[[str], TraceSink] | None = None) -> None:
+                 virtual_sinks: Callable[[str], TraceSink] | None = None,
+                 max_live_calls: int | None = None) -> None:
         """`outbox`: started with the host (it delivers through the host's
         HTTP client) and flushed and closed after the calls; it must be the
         host's outbox. `on_ended(call_id)` once each call has ended
@@ -129,6 +134,7 @@ class CallRegistry:
         self._followers: set[asyncio.Task[None]] = set()
         self._virtual: set[str] = set()  # calls running on a virtual clock, in threads
         self._virtual_sinks = virtual_sinks
+        self.max_live_calls = max_live_calls
 
     async def running(self, _: web.Application) -> AsyncIterator[None]:
         """The app's cleanup context: record what a crash left live, run the
@@ -193,6 +199,10 @@ class CallRegistry:
         record it (then no call starts)."""
         if not self.accepting:
             raise ShuttingDown("the server is shutting down and starts no new call")
+        live = self.live_count()
+        if self.max_live_calls is not None and live >= self.max_live_calls:
+            raise TooManyCalls(f"{live:,} calls are live, the server's most "
+                               f"(max_live_calls); try again when one has ended")
         flow = chosen.flow
         entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version, flow.content_hash,
                           "audio" if audio else "text", time.time())
@@ -273,6 +283,10 @@ class CallRegistry:
                 "call_id": call.call_id, "disposition": disposition}})
         if self._on_ended is not None:
             self._on_ended(call.call_id)
+
+    def live_count(self) -> int:
+        """Calls running now: on the host's loop and on virtual clocks."""
+        return len(self.host.calls) + len(self._virtual)
 
     def live(self, call_id: str) -> CallRecord | None:
         """The call in memory (live or recently ended), if it is."""

@@ -28,6 +28,7 @@ from interpreter.server.call_registry import (
     CallRegistry,
     Phase,
     ShuttingDown,
+    TooManyCalls,
 )
 from interpreter.server.problems import Problem
 from interpreter.server.remote_flows import REMOTE_FLOWS, flow_for_call
@@ -100,6 +101,8 @@ async def start_call(request: web.Request) -> web.Response:
                                       virtual=start.virtual)
     except ShuttingDown as error:
         raise Problem("shutting-down", str(error)) from None
+    except TooManyCalls as error:
+        raise Problem("too-many-calls", str(error), headers={"Retry-After": "1"}) from None
     return web.json_response(record_json(record), status=201,
                              headers={"Location": f"/v1/calls/{record.call_id}"})
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from interpreter.destinations import DestinationPolicy
+from interpreter.providers.llm.openai_config import openai_problem
 from interpreter.signing import RequestSigner, parse_secret
 
 CONFIG_VARIABLE = "CALLKERNEL_SERVER_CONFIG"
@@ -38,6 +39,7 @@ SIGNING_KEY_VARIABLE = "CALLKERNEL_SERVER_SIGNING_KEY"
 DESTINATION_FALLBACKS = {"allow_loopback": "CALLKERNEL_ALLOW_LOOPBACK",
                          "allow_private_networks": "CALLKERNEL_ALLOW_PRIVATE_NETWORKS"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+LLM_KINDS = ("none", "openai")
 LOG_FORMATS = ("json", "text")
 STORE_FILE = "callkernel.sqlite3"  # inside the data directory
 
@@ -56,6 +58,8 @@ class ServerSettings:
     log_format: str = "json"  # one JSON object a line, or "text" for people
     shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM/SIGINT
     drain_timeout: float = 30.0  # seconds live calls get to end on their own after it
+    llm: str = "none"  # the model of ai calls started without rules: none or openai
+    max_live_calls: int = 1000  # calls live at once; one more is refused (503)
     allow_loopback: bool = False  # outbound requests to 127.0.0.0/8 and ::1
     allow_private_networks: bool = False  # ... to 10/8, 172.16/12, 192.168/16, ...
     signing_key_file: Path | None = None  # whsec_ secrets, one a line, the current first
@@ -96,6 +100,12 @@ def _non_negative_float(text: str) -> float:
 def _log_format(text: str) -> str:
     if text not in LOG_FORMATS:
         raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return text
+
+
+def _llm(text: str) -> str:
+    if text not in LLM_KINDS:
+        raise ValueError(f"must be one of {', '.join(LLM_KINDS)}")
     return text
 
 
@@ -145,6 +155,13 @@ SETTINGS = (
             "SECONDS", _non_negative_float,
             "how long in-flight requests may run after SIGTERM or SIGINT (default 10)",
             (int, float)),
+    Setting("llm", "--llm", "CALLKERNEL_SERVER_LLM", "KIND", _llm,
+            "the model of ai calls started without `model` rules: none (default: such a "
+            "call is refused) or openai (the OpenAI-compatible server the CALLKERNEL_LLM_* "
+            "variables name)"),
+    Setting("max_live_calls", "--max-live-calls", "CALLKERNEL_SERVER_MAX_LIVE_CALLS", "N",
+            _positive_int, "calls live at once; a call over it is refused with 503 "
+            "too-many-calls (default 1000)", (int,)),
     Setting("drain_timeout", "--drain-timeout", "CALLKERNEL_SERVER_DRAIN_TIMEOUT",
             "SECONDS", _non_negative_float,
             "after SIGTERM or SIGINT, how long live calls may go on before they are ended "
@@ -223,6 +240,10 @@ def resolve(flags: Mapping[str, object | None], environ: Mapping[str, str],
             values[setting.key] = _parsed(setting, text, f"{variable}={text}")
     if keys is None or "signing_key_file" in keys:
         values["signer"] = _signer(values.get("signing_key_file"), environ)
+    if values.get("llm") == "openai":
+        problem = openai_problem(environ)
+        if problem is not None:
+            raise ConfigError(problem.replace("--llm openai", "serve --llm openai"))
     return ServerSettings(**values)
 
 

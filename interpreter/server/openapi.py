@@ -437,8 +437,9 @@ PATHS: dict[str, dict[str, Any]] = {
                              "the first that is bad, with line:col in `caller.yaml` or "
                              "`model.yaml`."),
              "503": _problem("The server is shutting down and starts no new call "
-                             "(`shutting-down`), or the store cannot record the call "
-                             "(`store-unavailable`): no call was started.")},
+                             "(`shutting-down`), as many calls are live as it takes "
+                             "(`too-many-calls`, with `Retry-After`), or the store cannot "
+                             "record the call (`store-unavailable`): no call was started.")},
             description="The call runs in the background on the server's call host: a "
                         "simulated caller follows the caller script (docs/caller-scripts.md"
                         ") on text media, or speaks it with eSpeak on the audio media "

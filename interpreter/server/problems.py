@@ -51,6 +51,7 @@ CODES: dict[str, tuple[int, str]] = {
     "internal-error": (500, "Internal server error"),
     "store-unavailable": (503, "The store is not answering"),
     "shutting-down": (503, "The server is shutting down"),
+    "too-many-calls": (503, "As many calls are live as the server takes"),
 }
 
 

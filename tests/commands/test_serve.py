@@ -84,7 +84,11 @@ def test_token_create_list_revoke_round_trip(tmp_path: Path) -> None:
     code, out, _ = _main(["token", "revoke", token_id, "--data-dir", str(data_dir)])
     assert (code, out) == (0, f"revoked {token_id} (ci)\n")
     code, out, _ = _main(["token", "list", "--data-dir", str(data_dir)])
-    assert code == 0 and out.startswith(f"{token_id}  revoked") and out.rstrip().endswith("ci")
+    header, row = (line.split() for line in out.splitlines())
+    assert code == 0 and header == ["ID", "STATE", "CREATED", "SCOPES", "NAME"]
+    assert row[:2] == [token_id, "revoked"] and row[-2:] == ["flows,read", "ci"]
+    # The columns line up under the header, as flows' and calls' do.
+    assert out.splitlines()[0].index("STATE") == out.splitlines()[1].index("revoked")
 
 
 def test_token_create_text_output_shows_the_id_and_secret_once(tmp_path: Path) -> None:
@@ -618,3 +622,68 @@ def test_sigterm_drains_live_calls_then_ends_them_with_a_goodbye(
     records = [json.loads(line) for line in trace.decode().splitlines()]
     [farewell] = [r for r in records if r["kind"] == "farewell"]
     assert status == 200 and "restarting" in str(farewell["text"])
+
+
+# -- serve: the server's own model, the cap on live calls -------------------------
+
+def _completion(text: str) -> bytes:
+    body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "local", "choices": [{"index": 0, "delta": {"content": text},
+                                           "finish_reason": None}]}
+    done = {**body, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    return b"".join(b"data: " + json.dumps(part).encode() + b"\n\n"
+                    for part in (body, done)) + b"data: [DONE]\n\n"
+
+
+async def test_serve_llm_openai_answers_ai_calls_started_without_rules(
+        calls_token: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict[str, Any]] = []
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        asked.append(await request.json())
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_completion("Hello from the server's model."))
+        await response.write_eof()
+        return response
+
+    model = web.Application()
+    model.router.add_post("/v1/chat/completions", completions)
+    data_dir, secret = calls_token
+    auth = {"Authorization": f"Bearer {secret}"}
+    async with TestServer(model, host="127.0.0.1") as model_server:
+        monkeypatch.setenv("CALLKERNEL_LLM_BASE_URL", str(model_server.make_url("/v1")))
+        port, stop = _free_port(), asyncio.Event()
+        settings = serve_command.resolve({"port": port, "data_dir": str(data_dir),
+                                          "llm": "openai", "allow_loopback": "true"},
+                                         dict(os.environ))
+        serving = asyncio.create_task(serve_command.serve(settings, stop))
+        try:
+            await _until_listening(port)
+            base = f"http://127.0.0.1:{port}"
+            agent = (b"version: 1.0.0\nsections:\n  main:\n    - answer: {}\n    - ai:\n"
+                     b"        prompt: {text: Greet the caller.}\n")
+            async with aiohttp.ClientSession(headers=auth) as session:
+                async with session.post(f"{base}/v1/flows/agent", data=agent,
+                                        headers={"Content-Type": "application/yaml"}) as up:
+                    assert up.status == 201, await up.text()
+                async with session.post(f"{base}/v1/flows/agent/publish",
+                                        json={"version": 1}) as published:
+                    assert published.status == 200
+                caller = "steps:\n  - hangup: {}\n    after: 3\n"
+                async with session.post(f"{base}/v1/calls", json={
+                        "flow": "agent", "caller": caller}) as started:
+                    assert started.status == 201, await started.text()
+                    call_id = (await started.json())["call_id"]
+                await _until_ended(session, f"{base}/v1/calls/{call_id}")
+                async with session.get(f"{base}/v1/calls/{call_id}/trace") as trace:
+                    assert "Hello from the server's model." in await trace.text()
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, EXIT_LIMIT_S)
+    assert asked and asked[0]["messages"][0]["role"] == "system"
+
+
+def test_serve_llm_openai_without_a_model_server_is_a_bad_setting(tmp_path: Path) -> None:
+    code, _, err = _main(["serve", "--data-dir", str(tmp_path), "--llm", "openai"])
+    assert code == 2 and "serve --llm openai needs a server" in err

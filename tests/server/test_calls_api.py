@@ -431,3 +431,18 @@ async def test_a_virtual_ai_call_runs_with_its_scripted_model(
                                     headers={**auth, "Accept": "application/json"})).json()
     spoken = json.dumps(trace)
     assert "Hello there." in spoken and "Goodbye." in spoken
+
+
+async def test_a_call_over_the_servers_most_is_refused_until_one_ends(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client: Client = await aiohttp_client(build_app(store, max_live_calls=1))
+    await publish(client, auth, "sleeper", SLEEPER)
+    first = await start(client, auth, "sleeper", SILENT_CALLER)
+    refused = await client.post("/v1/calls", json={"flow": "sleeper", "caller": SILENT_CALLER},
+                                headers=auth)
+    assert refused.headers["Retry-After"] == "1"
+    assert "max_live_calls" in (await problem(refused, 503, "too-many-calls"))["detail"]
+    assert (await client.post(f"/v1/calls/{first['call_id']}/hangup", headers=auth)).status \
+        == 202
+    await ended(client, auth, first["call_id"])
+    await start(client, auth, "sleeper", SILENT_CALLER)  # room again
