@@ -84,7 +84,20 @@ async def get_flow(request: web.Request) -> web.Response:
 @routes.delete("/v1/flows/{name}")
 @requires(Scope.FLOWS)
 async def delete_flow(request: web.Request) -> web.Response:
-    await request.app[STORE].delete_flow(flow_name(request))
+    """Delete a flow no live call runs and no route names (409 otherwise: the
+    call or the route would be left pointing at nothing)."""
+    name = flow_name(request)
+    store = request.app[STORE]
+    await store.flow(name)  # NotFound: 404
+    live = await store.calls(flow=name, live=True, limit=1)
+    if live:
+        raise Problem("conflict", f"flow {name!r} has live calls (e.g. {live[0].call_id}); "
+                                  "delete it once they have ended")
+    table = await store.routing()
+    if table.default == name or any(route.flow == name for route in table.routes):
+        raise Problem("conflict", f"the routing table names flow {name!r}; change the "
+                                  "routes first (PUT /v1/routes)")
+    await store.delete_flow(name)
     return web.Response(status=204)
 
 

@@ -298,7 +298,13 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_NAME]),
         "delete": _operation(
             "deleteFlow", "Delete a flow and all its versions", "flows",
-            {"204": {"description": "Deleted."}, **_NAME_PROBLEMS}, parameters=[_NAME]),
+            {"204": {"description": "Deleted."}, **_NAME_PROBLEMS,
+             "409": _problem("A live call runs the flow, or the routing table names it "
+                             "(`conflict`): delete it once neither does.")},
+            description="Its version numbers are not reused: a flow uploaded again under "
+                        "the name numbers on from them, so call records never name two "
+                        "documents with one number.",
+            parameters=[_NAME]),
     },
     "/v1/flows/{name}/versions": {"get": _operation(
         "listVersions", "List a flow's versions (without their documents)", "read",

@@ -104,6 +104,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         records.DELIVERIES_TABLE, *records.DELIVERIES_INDEXES,
     )),
     Migration(4, "routes and URL-bound flows", routes.ROUTING_TABLES),
+    # A deleted flow's last version number, so a flow made again under its
+    # name never reuses a number that call records still name.
+    Migration(5, "numbers of deleted flows", (
+        """CREATE TABLE retired_flows (
+            name TEXT PRIMARY KEY,
+            last_version INTEGER NOT NULL
+        )""",
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -166,8 +174,9 @@ class SqliteStore:
                     " ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
                     (name, now, now))
                 (number,) = db.execute(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?",
-                    (name,)).fetchone()
+                    "SELECT MAX(COALESCE((SELECT MAX(version) FROM versions WHERE name = ?), 0),"
+                    " COALESCE((SELECT last_version FROM retired_flows WHERE name = ?), 0))"
+                    " + 1", (name, name)).fetchone()
                 db.execute(
                     "INSERT INTO versions (name, version, content_hash, source, media_type,"
                     " warnings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -241,9 +250,15 @@ class SqliteStore:
 
     async def delete_flow(self, name: str) -> None:
         def work(db: sqlite3.Connection) -> None:
-            # Its versions go with it: ON DELETE CASCADE, in the same statement.
-            if db.execute("DELETE FROM flows WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFound(f"no flow {name!r}")
+            with transaction(db, immediate=True):
+                db.execute(
+                    "INSERT INTO retired_flows (name, last_version)"
+                    " SELECT name, MAX(version) FROM versions WHERE name = ? GROUP BY name"
+                    " ON CONFLICT (name) DO UPDATE SET last_version = excluded.last_version",
+                    (name,))
+                # Its versions go with it: ON DELETE CASCADE, in the same statement.
+                if db.execute("DELETE FROM flows WHERE name = ?", (name,)).rowcount == 0:
+                    raise NotFound(f"no flow {name!r}")
         await self._run(work)
 
     # -- tokens --------------------------------------------------------------

@@ -228,7 +228,8 @@ class Store(Protocol):
         ...
 
     async def delete_flow(self, name: str) -> None:
-        """Delete the flow and its versions (NotFound)."""
+        """Delete the flow and its versions (NotFound). Its version numbers are
+        not reused: a flow made again under the name numbers on from them."""
         ...
 
     async def add_token(self, name: str, scopes: frozenset[Scope],

@@ -199,8 +199,9 @@ async def delete_flow_removes_it_and_its_versions(open_store: OpenStore) -> None
             await store.version("gone", 1)
         with pytest.raises(NotFound):
             await store.delete_flow("gone")
-        # The name is free again: a new flow numbered from one, nothing live.
-        assert (await add(store, "gone")).version == 1
+        # The name is free again: a new flow, nothing live, numbered on from
+        # the deleted one's (call records may still name its versions).
+        assert (await add(store, "gone")).version == 3
         assert (await store.flow("gone")).live is None
         assert (await store.flow("kept")).versions == 1
 
@@ -465,6 +466,17 @@ async def routes_and_bindings_survive_a_reopen(open_store: OpenStore) -> None:
         assert await store.bindings() == [binding]
 
 
+async def a_deleted_flows_numbers_are_not_reused(open_store: OpenStore) -> None:
+    async with opened(open_store) as store:
+        await add(store, "support")
+        await add(store, "support")
+        await store.delete_flow("support")
+        again = await add(store, "support")
+        assert again.version == 3  # call records may still name versions 1 and 2
+        await store.delete_flow("support")
+        assert (await add(store, "support")).version == 4
+
+
 CONTRACT: tuple[Check, ...] = (
     add_version_numbers_from_one_and_returns_what_it_stored,
     versions_are_numbered_per_flow,
@@ -494,4 +506,5 @@ CONTRACT: tuple[Check, ...] = (
     concurrent_routing_replacements_never_mix,
     a_flow_is_bound_to_a_url_or_stored_never_both,
     routes_and_bindings_survive_a_reopen,
+    a_deleted_flows_numbers_are_not_reused,
 )

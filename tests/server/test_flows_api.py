@@ -416,7 +416,16 @@ async def test_delete_removes_the_flow_and_its_versions(client: Client,
                   "not-found")
     await problem(await client.delete("/v1/flows/support", headers=auth), 404, "not-found")
     again = await upload(client, auth, "support", SUPPORT)
-    assert again["version"] == 1
+    assert again["version"] == 2  # never 1 again: call records may name the old one
+
+
+async def test_a_flow_in_use_is_not_deleted(client: Client, auth: dict[str, str]) -> None:
+    await upload(client, auth, "support", SUPPORT)
+    routed = await client.put("/v1/routes", data=b"default: support\n",
+                              headers={**auth, "Content-Type": "application/yaml"})
+    assert routed.status == 200, await routed.text()
+    refused = await client.delete("/v1/flows/support", headers=auth)
+    assert "routing table" in (await problem(refused, 409, "conflict"))["detail"]
 
 
 # ------------------------------------------------------------ the rest of HTTP
