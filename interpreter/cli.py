@@ -61,7 +61,8 @@ CALL_VARIABLES = (*DESTINATION_VARIABLES, "CALLKERNEL_WEBHOOK_SIGNING_KEY",
 # interpreter/server/config.py, which docs/operations.md lists row by row.
 SERVER_VARIABLES = tuple(server_config.ENVIRONMENT)
 TOKEN_VARIABLES = (server_config.CONFIG_VARIABLE, "CALLKERNEL_SERVER_DATA_DIR")
-# What the server's clients (push, flows, versions, publish, rollback) read.
+# What the server's clients read: push, flows, versions, publish, rollback,
+# delete, routes, diff, bind, unbind, start, calls, call, outbox and trace --server.
 CLIENT_VARIABLES = tuple(remote_client.ENVIRONMENT)
 SERVER_DOCS = "docs/cli.md, docs/operations.md"
 
@@ -290,9 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
         "trace", "print a call trace (JSONL) as a readable timeline",
         "Print a call's trace file, one line per record: seconds since the call started, "
         "the record kind, and its details. With --server URL, the argument is a call's id "
-        "and its trace is read from that server (as `callkernel call ID --trace` reads it).",
-        _epilog([(0, "printed"), (2, "usage error, an unreadable file, or a line that is "
-                                  "not a trace record (its line number is given)")]))
+        "and its trace is read from that server (as `callkernel call ID --trace` reads it); "
+        "only --server does that: without it the argument is a file, whatever "
+        f"${remote_client.URL_VARIABLE} says.",
+        _epilog([(0, "printed"), (1, "with --server: no such call"),
+                 (2, "usage error, an unreadable file, or a line that is not a trace record "
+                  "(its line number is given); with --server, as for `callkernel call`")],
+                CLIENT_VARIABLES))
     trace.add_argument("file", metavar="FILE|ID",
                        help="a trace written by `callkernel run --trace`; or, with "
                        "--server, the id of a call on that server")
@@ -374,10 +379,11 @@ _CLIENT_EXITS = [
     (0, "done"),
     (1, "the server refused what was asked: a document with errors (push prints its "
         "diagnostics as lint does), no such flow or version, a rollback not to an older "
-        "version (the server's reason is printed)"),
-    (2, "usage error, no server URL or token, an unreadable file, the server unreachable or "
-        "not answering in time, a token it does not accept (401) or without the scope "
-        "(403), or a reply that is not the API's")]
+        "version, a delete it refuses (the server's reason is printed)"),
+    (2, "usage error, no server URL or token (or one ending in /v1), an unreadable file, "
+        "the server unreachable or not answering in time, a token it does not accept (401) "
+        "or without the scope (403), a reply that is not the API's, or delete without "
+        "--yes")]
 
 
 def _add_client_commands(
@@ -417,12 +423,24 @@ def _add_client_commands(
             ("rollback", "make an earlier version of a flow live again",
              "Make VERSION, older than the live one, live again (atomically: if another "
              "publish got in first, the server refuses with 409 and nothing changes). "
-             "To move forward, use publish.")):
+             "A version that is already live, or a flow with none live, is refused "
+             "(exit 1): to move forward, or to make a first version live, use publish.")):
         parser = command(name, summary, description, epilog)
         parser.add_argument("name", metavar="NAME", help="the flow's name")
         parser.add_argument("version", metavar="VERSION", type=int,
                             help="the version number (1, 2, ...)")
         _client_flags(parser)
+
+    delete = command(
+        "delete", "delete a flow and all its versions on the server",
+        "Delete flow FLOW and every version of it (the server refuses while a live call "
+        "runs it or a route names it). It cannot be undone, so without --yes it only says "
+        "what would be deleted and exits 2. A flow bound to a URL is removed with unbind.",
+        epilog)
+    delete.add_argument("flow", metavar="FLOW", help="the flow's name")
+    delete.add_argument("--yes", action="store_true",
+                        help="delete it (without: print what would be deleted, exit 2)")
+    _client_flags(delete)
 
 
 _CALL_EXITS = [
@@ -471,11 +489,20 @@ def _add_call_commands(
 
     calls = command(
         "calls", "list the calls on the server",
-        "Print the calls the server started, newest first (live ones and the recently "
-        "ended ones it keeps): id, flow, version, state, disposition, when it started.",
+        "Print the calls the server ran, newest first, from its store (they survive "
+        "restarts): id, flow, version, state, disposition, when it started. A column with "
+        "nothing to say shows -: no flow (no route matched), no version (a flow bound to "
+        "a URL), no disposition (still live).",
         epilog)
     calls.add_argument("--flow", metavar="NAME", help="only calls of this flow")
     calls.add_argument("--state", choices=("live", "ended"), help="only live or ended calls")
+    calls.add_argument("--since", metavar="TIME",
+                       help="only calls started at or after TIME: seconds since the epoch or "
+                       "ISO 8601 (UTC unless it names a zone), e.g. 2025-06-01T09:00")
+    calls.add_argument("--until", metavar="TIME",
+                       help="only calls started before TIME (as --since)")
+    calls.add_argument("--limit", type=int, metavar="N",
+                       help="at most N calls (the server's default and cap apply)")
     _client_flags(calls, json_help="print the server's JSON answer")
 
     call = command(
@@ -604,7 +631,7 @@ def _dispatch(argv: list[str] | None) -> int:
             return remote_calls.call_trace(args.file, kinds=args.kinds, as_json=args.as_json,
                                            flags=server, environ=os.environ)
         case "trace":
-            return trace_command.run(args.file, kinds=args.kinds)
+            return trace_command.run(args.file, kinds=args.kinds, environ=os.environ)
         case "serve":
             flags = {setting.key: getattr(args, setting.key)
                      for setting in server_config.SETTINGS}
@@ -614,7 +641,7 @@ def _dispatch(argv: list[str] | None) -> int:
         case "schema":
             sys.stdout.write(schema_text())
             return 0
-        case "push" | "flows" | "versions" | "publish" | "rollback":
+        case "push" | "flows" | "versions" | "publish" | "rollback" | "delete":
             return _client(args)
         case "routes" | "diff" | "bind" | "unbind":
             return routes_command.dispatch(args)
@@ -641,6 +668,9 @@ def _client(args: argparse.Namespace) -> int:
         case "rollback":
             return remote_command.rollback(args.name, args.version, flags=flags,
                                            environ=environ)
+        case "delete":
+            return remote_command.delete(args.flow, yes=args.yes, flags=flags,
+                                         environ=environ)
     return 2
 
 
@@ -655,7 +685,8 @@ def _calls(args: argparse.Namespace) -> int:
                                       wait=args.wait,
                                       as_json=args.as_json, flags=flags, environ=environ)
         case "calls":
-            return remote_calls.calls(flow=args.flow, state=args.state,
+            return remote_calls.calls(flow=args.flow, state=args.state, since=args.since,
+                                      until=args.until, limit=args.limit,
                                       as_json=args.as_json, flags=flags, environ=environ)
         case "call" if args.hangup:
             return remote_calls.hang_up(args.call_id, flags=flags, environ=environ)

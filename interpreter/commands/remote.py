@@ -1,4 +1,4 @@
-"""`callkernel push|flows|versions|publish|rollback`: a server's flows from
+"""`callkernel push|flows|versions|publish|rollback|delete`: a server's flows from
 the command line, over REST v1 (docs/rest-api.md); the server, token and
 exit codes are commands/remote_client.py's.
 
@@ -82,18 +82,21 @@ def push(file: str, *, name: str | None = None, publish: bool = False,
 
 def flows(*, as_json: bool = False, flags: ServerFlags, environ: Mapping[str, str],
           out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Print the server's flows: name, versions, latest, live, last change."""
+    """Print the server's flows: name, versions, latest, live, last change;
+    a flow bound to a URL has no versions and is `bound` in the LIVE column."""
     out, err = out or sys.stdout, err or sys.stderr
 
     async def action(client: Client) -> int:
         reply = await client.send("GET", "/v1/flows")
-        listed = client.expect(reply, 200).get("flows", [])
+        answer = client.expect(reply, 200)
         if as_json:
             print(reply.body.decode(), file=out)
             return EXIT_OK
-        rows = client.shaped(_flow_rows, reply, listed)
-        table(("NAME", "VERSIONS", "LATEST", "LIVE", "UPDATED"), rows, out)
-        print(f"{len(rows)} flow(s)", file=err)
+        stored = client.shaped(_flow_rows, reply, answer.get("flows", []))
+        bound = client.shaped(_bound_rows, reply, answer.get("bound", []))
+        table(("NAME", "VERSIONS", "LATEST", "LIVE", "UPDATED"),
+              sorted(stored + bound), out)
+        print(f"{len(stored)} stored flow(s), {len(bound)} bound to a URL", file=err)
         return EXIT_OK
 
     return run("flows", flags, environ, err, action)
@@ -139,12 +142,44 @@ def _move_live(command: str, name: str, version: int, said: str, flags: ServerFl
     out, err = out or sys.stdout, err or sys.stderr
 
     async def action(client: Client) -> int:
-        client.expect(await client.command(f"/v1/flows/{name}/{command}",
-                                           {"version": version}), 200)
+        reply = await client.command(f"/v1/flows/{name}/{command}", {"version": version})
+        client.expect(reply, 200)
         print(said, file=out)
         return EXIT_OK
 
     return run(command, flags, environ, err, action, lambda: _check_target(name, version))
+
+
+# ------------------------------------------------------------ delete
+
+def delete(name: str, *, yes: bool = False, flags: ServerFlags, environ: Mapping[str, str],
+           out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Delete a flow and all its versions; without `yes`, say what would go and exit 2."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    async def action(client: Client) -> int:
+        if not yes:
+            # Deleting cannot be undone: the flow is looked up (404: exit 1)
+            # and described, and nothing changes.
+            reply = await client.send("GET", f"/v1/flows/{name}")
+            flow = client.expect(reply, 200)
+            what = client.shaped(_flow_described, reply, flow)
+            raise CommandFailed(EXIT_USAGE, f"would delete flow {name} ({what}); add --yes "
+                                            "to delete it")
+        reply = await client.send("DELETE", f"/v1/flows/{name}")
+        if reply.status != 204:
+            raise client.refusal(reply)
+        print(f"deleted flow {name} and its versions", file=out)
+        return EXIT_OK
+
+    return run("delete", flags, environ, err, action, lambda: check_name(name, "FLOW"))
+
+
+def _flow_described(flow: dict[str, Any]) -> str:
+    count = int(flow["versions"])
+    live = flow["live"]
+    return (f"{count} version{'' if count == 1 else 's'}, "
+            + ("none live" if live is None else f"version {int(live)} live"))
 
 
 def _check_target(name: str, version: int) -> None:
@@ -157,6 +192,10 @@ def _flow_rows(listed: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return [(str(f["name"]), str(f["versions"]), str(f["latest"]),
              "-" if f["live"] is None else str(f["live"]), when(f["updated_at"]))
             for f in listed]
+
+
+def _bound_rows(bound: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [(str(b["name"]), "-", "-", "bound", when(b["updated_at"])) for b in bound]
 
 
 def _version_rows(listed: list[dict[str, Any]]) -> list[tuple[str, ...]]:

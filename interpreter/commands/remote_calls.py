@@ -97,8 +97,8 @@ def start(flow: str | None, caller: str, *, model: str | None = None,
                 return EXIT_REFUSED
         record = client.expect(reply, 201)
         call_id = client.shaped(lambda: str(record["call_id"]), reply)
-        print(f"started call {call_id} of {record.get('flow') or 'no flow (no route)'} "
-              f"version {record.get('version')}", file=err)
+        print(f"started call {call_id} of "
+              f"{_flow_said(record.get('flow'), record.get('version'))}", file=err)
         if not wait:
             print(json.dumps(record) if as_json else call_id, file=out)
             return EXIT_OK
@@ -118,11 +118,14 @@ async def _until_ended(client: Client, call_id: str) -> dict[str, Any]:
         await asyncio.sleep(POLL_INTERVAL)
 
 
-def calls(*, flow: str | None = None, state: str | None = None, as_json: bool = False,
+def calls(*, flow: str | None = None, state: str | None = None, since: str | None = None,
+          until: str | None = None, limit: int | None = None, as_json: bool = False,
           flags: ServerFlags, environ: Mapping[str, str], out: TextIO | None = None,
           err: TextIO | None = None) -> int:
-    """Print the calls the server started, newest first: live ones and
-    recently ended ones, optionally of one flow or in one state."""
+    """Print the calls the server ran, newest first, from its store (across
+    restarts), optionally of one flow, in one state, started from `since`
+    until `until` (epoch seconds or ISO 8601, as the server reads them), at
+    most `limit` of them."""
     out, err = out or sys.stdout, err or sys.stderr
 
     def check() -> None:
@@ -130,9 +133,15 @@ def calls(*, flow: str | None = None, state: str | None = None, as_json: bool = 
             check_name(flow, "--flow")
         if state is not None and state not in CALL_PHASES:
             raise CommandFailed(EXIT_USAGE, f"--state {state}: live or ended")
+        if limit is not None and limit < 1:
+            raise CommandFailed(EXIT_USAGE, f"--limit {limit}: 1 or more")
 
     async def action(client: Client) -> int:
-        query = {key: value for key, value in (("flow", flow), ("state", state)) if value}
+        # since and until go as given: the server reads both forms and says
+        # what it cannot read (400, exit 1).
+        asked = (("flow", flow), ("state", state), ("since", since), ("until", until),
+                 ("limit", None if limit is None else str(limit)))
+        query = {key: value for key, value in asked if value}
         path = "/v1/calls" + ("?" + "&".join(f"{k}={quote(v, safe='')}"
                                              for k, v in query.items()) if query else "")
         reply = await client.send("GET", path)
@@ -218,7 +227,8 @@ def _command_body(say: str | None, transfer: str | None, unhold: bool,
     try:
         event = json.loads(inject)
     except (ValueError, RecursionError) as error:
-        raise CommandFailed(EXIT_USAGE, f"--inject: not JSON: {error}") from None
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+        raise CommandFailed(EXIT_USAGE, f"--inject is not JSON: {reason}") from None
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise CommandFailed(EXIT_USAGE, "--inject takes a JSON object naming the event, "
                                         'e.g. \'{"event": "leg_answered", "leg_id": '
@@ -238,6 +248,11 @@ def call_trace(call_id: str, *, kinds: list[str] | None = None, as_json: bool = 
         if reply.status != 200:
             raise client.refusal(reply)
         records = client.shaped(_trace_records, reply, reply)
+        if not records:
+            # Silence would read as "nothing happened"; say why it can be.
+            print(f"callkernel call: call {call_id} has no trace records: a call a server "
+                  "crash cut off keeps none (its record shows server_crashed)", file=err)
+            return EXIT_OK
         seen = {str(record["kind"]) for record in records}
         for record in records:
             if kinds and record["kind"] not in kinds:
@@ -301,15 +316,29 @@ def _call_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(ended_at, int | float) and isinstance(started_at, int | float)
             else "")
     return [("call", str(record["call_id"])),
-            ("flow", f"{record['flow']} version {record['version']}"),
+            ("flow", _flow_said(record["flow"], record["version"])),
             ("state", f"live ({record['call_state']})" if live else str(record["state"])),
             ("disposition", str(record["disposition"] or "-")),
             ("started", when(started_at)),
             ("ended", "-" if live else when(ended_at) + took)]
 
 
+def _flow_said(flow: object, version: object) -> str:
+    """What a call ran: a flow's version, a flow bound to a URL (its document
+    is fetched, so it has no version), or nothing when no route matched."""
+    if flow is None:
+        return "no flow (no route)"
+    if version is None:
+        return f"{flow} (bound to a URL)"
+    return f"{flow} version {version}"
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def _call_rows(listed: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    return [(str(c["call_id"]), str(c["flow"]), str(c["version"]), str(c["state"]),
+    return [(str(c["call_id"]), _dash(c["flow"]), _dash(c["version"]), str(c["state"]),
              str(c["disposition"] or "-"), when(c["started_at"])) for c in listed]
 
 

@@ -13,7 +13,8 @@ Exit codes:
        errors, no such flow or version, a rollback that is not to an older
        version, a body too large, no such call, a command (hangup, say,
        transfer, unhold, inject) to an ended call or one it cannot take
-    2  it could not be asked: a usage error, no server URL or token, an
+    2  it could not be asked: a usage error, no server URL or token (or a
+       URL ending in /v1), `delete` without --yes, an
        unreadable file, the server unreachable or silent past the timeout, a
        token it does not accept (401) or that lacks the scope (403), or a
        reply that is not the API's (a 5xx, another program at that URL)
@@ -50,7 +51,8 @@ URL_VARIABLE = "CALLKERNEL_SERVER_URL"
 TOKEN_VARIABLE = "CALLKERNEL_TOKEN"
 # What cli.py's --help says of each variable these commands read.
 ENVIRONMENT = {
-    URL_VARIABLE: "the server's base URL, e.g. http://127.0.0.1:8080 (--server wins)",
+    URL_VARIABLE: "the server's base URL, e.g. http://127.0.0.1:8080, without /v1 "
+    "(--server wins)",
     TOKEN_VARIABLE: "the API token sent as 'Authorization: Bearer' (--token wins)",
 }
 DEFAULT_TIMEOUT = 30.0  # seconds for each request, connecting included
@@ -99,6 +101,12 @@ def resolve_server(flags: ServerFlags, environ: Mapping[str, str]) -> Server:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise CommandFailed(EXIT_USAGE, f"{shown(url)} is not an http(s) URL of a server "
                                         "(e.g. http://127.0.0.1:8080)")
+    if parsed.path.rstrip("/").endswith("/v1"):
+        # The commands add /v1/... themselves: asking would get a 404 for /v1/v1/...
+        base = str(parsed.with_path(parsed.path.rstrip("/")[:-len("/v1")] or "/")
+                   .with_query(None).with_fragment(None)).rstrip("/")
+        raise CommandFailed(EXIT_USAGE, f"{shown(url)} ends in /v1: give the server's base "
+                                        f"URL ({shown(base)}); the commands add /v1/...")
     if not token:
         raise CommandFailed(EXIT_USAGE, f"no token: give --token or set {TOKEN_VARIABLE} "
                                         "(callkernel token create makes one)")

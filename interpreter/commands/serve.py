@@ -41,6 +41,7 @@ from typing import TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from interpreter.host import CallHost
 from interpreter.providers.llm.base import LlmProvider
@@ -115,10 +116,27 @@ class AccessLog(AbstractAccessLogger):
             "ms": round(time * 1000, 2)}})
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a header over its limit, a
+    broken request line) with a traceback whose message quotes the bytes it
+    read — an Authorization header among them. Keep one line naming what was
+    wrong, without the bytes: a token must never reach the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and record.name.startswith("aiohttp"):
+            record.msg, record.args = "malformed request refused", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.fields = {"error": type(exc).__name__, "status": exc.code}
+        return True
+
+
 def configure_logging(log_format: str, stream: TextIO) -> logging.Handler:
     """Send every logger's records (ours and aiohttp's) to `stream` in
     `log_format`; the handler installed, for removal."""
     handler = logging.StreamHandler(stream)
+    handler.addFilter(MalformedRequestFilter())
     handler.setFormatter(JsonLogFormatter() if log_format == "json" else TextLogFormatter())
     root = logging.getLogger()
     root.addHandler(handler)

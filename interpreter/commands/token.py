@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from interpreter.commands.remote_client import table
 from interpreter.server.auth import create_token
 from interpreter.server.config import ConfigError, ServerSettings, resolve
 from interpreter.server.sqlite_store import SqliteStore
@@ -112,10 +113,10 @@ def list_tokens(*, data_dir: str | None = None, config_path: str | None = None,
     if as_json:
         print(json.dumps([token_json(token) for token in tokens]), file=out)
         return EXIT_OK
-    for token in tokens:
-        state = "revoked" if token.revoked else "active"
-        print(f"{token.token_id}  {state:<7}  {_when(token.created_at)}  "
-              f"{','.join(_scopes(token)):<24}  {token.name}", file=out)
+    rows: list[tuple[str, ...]] = [
+        (token.token_id, "revoked" if token.revoked else "active", _when(token.created_at),
+         ",".join(_scopes(token)), token.name) for token in tokens]
+    table(("ID", "STATE", "CREATED", "SCOPES", "NAME"), rows, out)
     print(f"{len(tokens)} token(s)", file=err)
     return EXIT_OK
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, TextIO
 
 from interpreter.runtime.trace import format_record
+
+# remote_client.URL_VARIABLE, named here so that reading a file needs no HTTP client.
+SERVER_URL_VARIABLE = "CALLKERNEL_SERVER_URL"
 
 # Longer than any record the runtime writes (tool replies and documents are
 # bounded well below it); a binary file without newlines stops here.
@@ -64,8 +67,10 @@ def _what(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def run(path: str, *, kinds: list[str] | None = None, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
+def run(path: str, *, kinds: list[str] | None = None, environ: Mapping[str, str] | None = None,
+        out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the trace file at `path`; `environ` only adds a hint to a missing
+    file's message (only an explicit --server reads from a server)."""
     out = out or sys.stdout
     err = err or sys.stderr
     seen: set[str] = set()
@@ -79,7 +84,11 @@ def run(path: str, *, kinds: list[str] | None = None, out: TextIO | None = None,
     except OSError as error:
         if isinstance(error, BrokenPipeError):
             raise
-        print(f"callkernel trace: {path}: {error.strerror or error}", file=err)
+        hint = ""
+        if isinstance(error, FileNotFoundError) and (environ or {}).get(SERVER_URL_VARIABLE):
+            hint = (f" ({SERVER_URL_VARIABLE} is set, but only --server reads from a "
+                    f"server: to read call {path} from it, add --server URL)")
+        print(f"callkernel trace: {path}: {error.strerror or error}{hint}", file=err)
         return 2
     except NotATrace as error:
         print(f"callkernel trace: {error}", file=err)

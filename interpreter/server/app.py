@@ -85,6 +85,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app[EVENTS] = events
     app[REMOTE_FLOWS] = RemoteFlows()  # bound flows' ETag cache (server/remote_flows.py)
     app.cleanup_ctx.append(registry.running)
+    app.on_response_prepare.append(_server_header)
     app.add_routes(routes)
     app.add_routes(flow_routes)
     app.add_routes(call_routes)
@@ -96,6 +97,12 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(diff_routes)
     app.add_routes(outbox_routes)
     return app
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp names itself and Python with their versions; a probe learns
+    # nothing from ours.
+    response.headers["Server"] = "callkernel"
 
 
 # ------------------------------------------------------------ health and docs

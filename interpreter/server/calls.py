@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,14 @@ from interpreter.server.call_registry import (
 )
 from interpreter.server.problems import Problem
 from interpreter.server.remote_flows import REMOTE_FLOWS, flow_for_call
-from interpreter.server.requests import MAX_BODY, MAX_VERSION, read_command, wants_json
+from interpreter.server.requests import (
+    FLOW_NAME,
+    MAX_BODY,
+    MAX_VERSION,
+    only_fields,
+    read_command,
+    wants_json,
+)
 from interpreter.server.store import Scope
 from interpreter.transports.caller_script import CallerScript, call_details, load_caller_script
 
@@ -158,14 +166,14 @@ async def hang_up(request: web.Request) -> web.Response:
 
 def start_request(body: dict[str, Any]) -> StartRequest:
     """The checked start request; Problem 400 naming what is wrong."""
-    unknown = sorted(body.keys() - START_FIELDS)
-    if unknown:
-        raise Problem("invalid-request", f"unknown field(s) {', '.join(unknown)}; a call "
-                                         f"takes {', '.join(sorted(START_FIELDS))}")
+    only_fields(body, START_FIELDS)
     flow, caller, params = body.get("flow"), body.get("caller"), body.get("params", {})
     if flow is not None and (not isinstance(flow, str) or not flow):
         raise Problem("invalid-request", "`flow` is the flow's name, or null (or left out) "
                                          "for the routing table to pick one")
+    if isinstance(flow, str) and not FLOW_NAME.fullmatch(flow):
+        raise Problem("invalid-flow-name", f"{flow!r} is not a flow name: 1 to 64 of a-z, "
+                                           "0-9, _ and -, starting with a letter or digit")
     if not isinstance(params, dict) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in params.items()):
         raise Problem("invalid-request", "`params` (the transport's custom parameters, for "
@@ -209,9 +217,13 @@ def _instant(query: Any, key: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise Problem("invalid-request", f"{key} is a time, not {text!r}")
+        return seconds
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
@@ -237,7 +249,8 @@ def prepare(start: StartRequest) -> tuple[CallerScript, ScriptedProvider | None]
 
 
 def _invalid(what: str, error: DocumentError) -> Problem:
-    return Problem("invalid-document", f"{what} has {len(error.diagnostics)} problem(s)",
+    count = len(error.diagnostics)
+    return Problem("invalid-document", f"{what}: {count} problem{'s' if count != 1 else ''}",
                    errors=error.diagnostics)
 
 

@@ -22,6 +22,7 @@ from interpreter.server.remote_flows import binding_json
 from interpreter.server.requests import (
     MAX_BODY,
     flow_name,
+    only_fields,
     positive_int,
     read_body,
     read_command,
@@ -40,6 +41,9 @@ DOCUMENT_TYPES = {
 # The file name a stored media type is linted under: it picks YAML or JSON
 # parsing, as the file's extension does for `callkernel lint`.
 _EXTENSIONS = {"application/yaml": ".yaml", "application/json": ".json"}
+
+PUBLISH_FIELDS = frozenset({"version", "expected_live"})
+ROLLBACK_FIELDS = frozenset({"version"})
 
 routes = web.RouteTableDef()
 
@@ -146,7 +150,7 @@ async def get_source(request: web.Request) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     """Make a version live; with `expected_live`, only if the live one is that."""
     name = flow_name(request)
-    body = await read_command(request)
+    body = only_fields(await read_command(request), PUBLISH_FIELDS)
     version = positive_int(body, "version")
     expected = body.get("expected_live")
     expected_live = None if expected is None else positive_int(body, "expected_live")
@@ -159,13 +163,19 @@ async def publish(request: web.Request) -> web.Response:
 async def rollback(request: web.Request) -> web.Response:
     """Make an earlier version live again (compare-and-set on the live one)."""
     name = flow_name(request)
-    version = positive_int(await read_command(request), "version")
+    version = positive_int(only_fields(await read_command(request), ROLLBACK_FIELDS),
+                           "version")
     store = request.app[STORE]
     await store.version(name, version)  # NotFound first: an unknown version is a 404
     live = (await store.flow(name)).live
-    if live is None or version >= live:
-        raise Problem("conflict", f"version {version} is not older than the live version "
-                                  f"({'none' if live is None else live}); publish it instead")
+    if live is None:
+        raise Problem("conflict", f"flow {name!r} has no live version to roll back from: "
+                                  f"publish version {version} instead")
+    if version == live:
+        raise Problem("conflict", f"version {version} is already live")
+    if version > live:
+        raise Problem("conflict", f"version {version} is newer than the live version "
+                                  f"({live}): publish it instead")
     summary = await store.publish(name, version, expected_live=live)
     return web.json_response(summary_json(summary))
 

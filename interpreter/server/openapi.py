@@ -243,9 +243,11 @@ PATHS: dict[str, dict[str, Any]] = {
         "healthz", "Liveness: the process answers", None,
         {"200": _json(_ref("Status"), "Alive.")}, tag="ops")},
     "/readyz": {"get": _operation(
-        "readyz", "Readiness: the store answers", None,
+        "readyz", "Readiness: the store answers and the server is not shutting down", None,
         {"200": _json(_ref("Status"), "Ready."),
-         "503": _problem("The store does not answer (`store-unavailable`).")}, tag="ops")},
+         "503": _problem("The store does not answer (`store-unavailable`), or the server "
+                         "is draining its calls on its way down (`shutting-down`).")},
+        tag="ops")},
     "/v1/openapi.json": {"get": _operation(
         "openapi", "This document", "read",
         {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}, tag="ops")},
@@ -279,8 +281,9 @@ PATHS: dict[str, dict[str, Any]] = {
              "400": _NAME_PROBLEMS["400"],
              "413": _problem("Body over the server's limit (`payload-too-large`); checked "
                              "by Content-Length and while reading."),
-             "415": _problem("Not a YAML or JSON media type, or not UTF-8 "
-                             "(`unsupported-media-type`)."),
+             "415": _problem("Not a YAML or JSON media type, or a `charset` other than "
+                             "UTF-8 (`unsupported-media-type`); a body whose bytes are not "
+                             "UTF-8 is a document error (422, CK006)."),
              "409": _problem("The name is bound to a URL (`conflict`): unbind it first."),
              "422": _problem("The document has errors (`invalid-document`): `errors` lists "
                              "every diagnostic, warnings included, as `callkernel lint "
@@ -595,7 +598,7 @@ _DIAGNOSTIC = {
     "properties": {
         "file": {"type": "string", "description": "`<name>.yaml` or `<name>.json`."},
         "line": {"type": "integer"}, "col": {"type": "integer"},
-        "code": {"type": "string", "description": "CK001..., see docs/diagnostics.md."},
+        "code": {"type": "string", "description": "CK001..., see docs/lint-rules.md."},
         "severity": {"type": "string", "enum": ["error", "warning", "info"]},
         "message": {"type": "string"},
         "path": {"type": "string", "description": "The node, as `sections/main/0`."},

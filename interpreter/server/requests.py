@@ -80,10 +80,23 @@ async def read_command(request: web.Request,
     raw = await read_body(request, limit)
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise Problem("invalid-request", "the body is not JSON we take: nested too "
+                                         "deeply") from None
+    except ValueError as error:
         raise Problem("invalid-request", f"the body is not JSON: {error}") from None
     if not isinstance(body, dict):
         raise Problem("invalid-request", "the body must be a JSON object")
+    return body
+
+
+def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """The body, refused (400) when it has a field the command does not take:
+    a misspelt field is an error, never silently ignored."""
+    unknown = sorted(body.keys() - allowed)
+    if unknown:
+        raise Problem("invalid-request", f"unknown field(s) {', '.join(unknown)}; this "
+                                         f"takes {', '.join(sorted(allowed))}")
     return body
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from interpreter.cli import main
 from interpreter.commands import lint as lint_command
-from interpreter.commands import remote
+from interpreter.commands import remote, routes
 from interpreter.commands.remote_client import ServerFlags
 from interpreter.server.app import build_app
 from interpreter.server.auth import create_token
@@ -195,11 +196,26 @@ def test_flows_lists_name_versions_latest_and_live(server: Served, tmp_path: Pat
         call(remote.push, clean, flags=server.flags())
     call(remote.push, str(SUPPORT), publish=True, flags=server.flags())
     code, out, err = call(remote.flows, flags=server.flags(server.reader))
-    assert code == 0 and err == "2 flow(s)\n"
+    assert code == 0 and err == "2 stored flow(s), 0 bound to a URL\n"
     header, alpha, support = (line.split() for line in out.splitlines())
     assert header == ["NAME", "VERSIONS", "LATEST", "LIVE", "UPDATED"]
     assert alpha[:4] == ["alpha", "2", "2", "-"]
     assert support[:4] == ["support", "1", "1", "1"]
+
+
+def test_flows_lists_bound_flows_beside_stored_ones_and_counts_each(
+        server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "middle.yaml", CLEAN), flags=server.flags())
+    for name in ("zulu", "alpha"):
+        code, _, err = call(routes.bind, name, f"https://swml.example/{name}",
+                            flags=server.flags())
+        assert code == 0, err
+    code, out, err = call(remote.flows, flags=server.flags(server.reader))
+    assert code == 0 and err == "1 stored flow(s), 2 bound to a URL\n"
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[:4] for row in rows] == [["alpha", "-", "-", "bound"],
+                                         ["middle", "1", "1", "-"],
+                                         ["zulu", "-", "-", "bound"]]
 
 
 def test_versions_lists_each_version_with_the_live_one_marked(
@@ -246,14 +262,88 @@ def test_rollback_to_a_version_not_older_exits_one_with_the_conflict(
     call(remote.push, path, flags=server.flags())
     code, out, err = call(remote.rollback, "flow", 2, flags=server.flags())
     assert (code, out) == (1, "")
-    assert err == ("callkernel rollback: version 2 is not older than the live version (1); "
+    assert err == ("callkernel rollback: version 2 is newer than the live version (1): "
                    "publish it instead (409 conflict)\n")
+
+
+def test_rollback_to_the_live_version_says_it_is_already_live(
+        server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), publish=True,
+         flags=server.flags())
+    assert call(remote.rollback, "weather", 1, flags=server.flags()) == (
+        1, "", "callkernel rollback: version 1 is already live (409 conflict)\n")
+
+
+def test_rollback_with_nothing_live_says_there_is_nothing_to_roll_back_from(
+        server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), flags=server.flags())
+    assert call(remote.rollback, "weather", 1, flags=server.flags()) == (
+        1, "", "callkernel rollback: flow 'weather' has no live version to roll back from: "
+               "publish version 1 instead (409 conflict)\n")
 
 
 def test_publish_of_an_unknown_version_exits_one(server: Served, tmp_path: Path) -> None:
     call(remote.push, write(tmp_path, "flow.yaml", CLEAN), flags=server.flags())
     code, _, err = call(remote.publish, "flow", 7, flags=server.flags())
     assert code == 1 and "flow 'flow' has no version 7 (404 not-found)" in err
+
+
+# -- delete ---------------------------------------------------------------------
+
+def test_delete_without_yes_says_what_it_would_delete_and_keeps_it(
+        server: Served, tmp_path: Path) -> None:
+    path = write(tmp_path, "weather.yaml", CLEAN)
+    call(remote.push, path, flags=server.flags())
+    call(remote.push, path, publish=True, flags=server.flags())
+    assert call(remote.delete, "weather", flags=server.flags()) == (
+        2, "", "callkernel delete: would delete flow weather (2 versions, version 2 live); "
+               "add --yes to delete it\n")
+    assert call(remote.versions, "weather", flags=server.flags())[0] == 0
+
+
+def test_delete_with_yes_deletes_the_flow_and_its_versions(
+        server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), flags=server.flags())
+    assert call(remote.delete, "weather", yes=True, flags=server.flags()) == (
+        0, "deleted flow weather and its versions\n", "")
+    code, _, err = call(remote.versions, "weather", flags=server.flags())
+    assert code == 1 and "no flow 'weather'" in err
+
+
+def test_delete_of_an_unknown_flow_exits_one_with_the_servers_reason(server: Served) -> None:
+    for yes in (False, True):
+        assert call(remote.delete, "nothing", yes=yes, flags=server.flags()) == (
+            1, "", "callkernel delete: no flow 'nothing' (404 not-found)\n"), yes
+
+
+def test_delete_the_server_refuses_exits_one_with_its_reason(
+        server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), flags=server.flags())
+    table = write(tmp_path, "routes.yaml", "routes: []\ndefault: weather\n")
+    assert call(routes.push, table, flags=server.flags())[0] == 0
+    code, out, err = call(remote.delete, "weather", yes=True, flags=server.flags())
+    assert (code, out) == (1, "")
+    assert err.startswith("callkernel delete: ") and err.endswith("(409 conflict)\n")
+    assert "routing table" in err
+
+
+def test_delete_needs_the_flows_scope(server: Served, tmp_path: Path) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), flags=server.flags())
+    code, out, err = call(remote.delete, "weather", yes=True,
+                          flags=server.flags(server.reader))
+    assert (code, out) == (2, "") and "'flows' scope (403 forbidden)" in err
+
+
+def test_the_command_line_deletes_only_with_yes(
+        server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    call(remote.push, write(tmp_path, "weather.yaml", CLEAN), flags=server.flags())
+    monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
+    monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
+    assert main(["delete", "weather"]) == 2
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["delete", "weather", "--yes"]) == 0
+    assert capsys.readouterr().out == "deleted flow weather and its versions\n"
 
 
 # -- reaching the server -------------------------------------------------------
@@ -323,6 +413,11 @@ def test_another_program_at_the_url_is_not_taken_for_the_server() -> None:
     (ServerFlags(None, None), {"CALLKERNEL_SERVER_URL": "127.0.0.1:8080",
                                "CALLKERNEL_TOKEN": "ck_x"}, "is not an http(s) URL"),
     (ServerFlags("http://127.0.0.1:9", "ck_x", timeout=0), {}, "--timeout 0"),
+    # The commands add /v1/... themselves; a URL with it would ask for /v1/v1/...
+    (ServerFlags("http://127.0.0.1:9/v1/", "ck_x"), {}, "http://127.0.0.1:9/v1/ ends in "
+     "/v1: give the server's base URL (http://127.0.0.1:9); the commands add /v1/..."),
+    (ServerFlags(None, None), {"CALLKERNEL_SERVER_URL": "http://127.0.0.1:9/api/v1",
+                               "CALLKERNEL_TOKEN": "ck_x"}, "base URL (http://127.0.0.1:9/api)"),
 ])
 def test_missing_or_bad_server_settings_exit_two_before_any_request(
         flags: ServerFlags, environ: dict[str, str], said: str) -> None:

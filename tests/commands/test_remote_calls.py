@@ -19,13 +19,13 @@ from aiohttp import web
 
 from interpreter import cli
 from interpreter.commands import lint as lint_command
-from interpreter.commands import remote, remote_calls
+from interpreter.commands import remote, remote_calls, routes
 from interpreter.commands import trace as trace_command
 from interpreter.commands.remote_client import ServerFlags
 from interpreter.server.app import build_app
 from interpreter.server.auth import create_token
 from interpreter.server.sqlite_store import SqliteStore
-from interpreter.server.store import Scope
+from interpreter.server.store import CallEntry, Scope
 
 STARTUP_LIMIT_S = 10.0
 END_LIMIT_S = 10.0  # wall time a hung-up call is given to end
@@ -314,6 +314,73 @@ def test_call_trace_kind_filters_and_names_a_likely_typo(
                    "(did you mean 'call_ended'?)\n")
 
 
+def test_a_call_without_a_flow_or_a_version_shows_dashes_not_none(
+        server: Served, silent: str) -> None:
+    # No routing table: a call started without a flow is routed to none.
+    code, out, err = call(remote_calls.start, None, silent, flags=server.flags())
+    unrouted = out.strip()
+    assert code == 0 and err == f"started call {unrouted} of no flow (no route)\n"
+    # A flow bound to a URL has no version (its document is fetched for each call;
+    # from a closed loopback port here, so the caller hears an apology).
+    code, _, err = call(routes.bind, "remote", "http://127.0.0.1:9/remote",
+                        flags=server.flags())
+    assert code == 0, err
+    code, out, err = call(remote_calls.start, "remote", silent, flags=server.flags())
+    bound = out.strip()
+    assert code == 0 and err == f"started call {bound} of remote (bound to a URL)\n"
+    assert fields(call(remote_calls.show_call, unrouted, flags=server.flags())[1])[
+        "flow"] == "no flow (no route)"
+    assert fields(call(remote_calls.show_call, bound, flags=server.flags())[1])[
+        "flow"] == "remote (bound to a URL)"
+    code, out, _ = call(remote_calls.calls, flags=server.flags())
+    rows = {row[0]: row[1:3] for row in (line.split() for line in out.splitlines()[1:])}
+    assert rows[unrouted] == ["-", "-"] and rows[bound] == ["remote", "-"]
+    assert "None" not in out
+
+
+def test_calls_passes_since_until_and_limit_to_the_server(
+        server: Served, silent: str) -> None:
+    first = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
+                 flags=server.flags())[1]
+    second = call(remote_calls.start, "brief", silent, wait=True, as_json=True,
+                  flags=server.flags())[1]
+    first_id, second_id = json.loads(first)["call_id"], json.loads(second)["call_id"]
+    started_at = float(json.loads(second)["started_at"])
+
+    def listed(**query: object) -> list[str]:
+        code, out, err = call(remote_calls.calls, as_json=True, flags=server.flags(), **query)
+        assert code == 0, err
+        return [c["call_id"] for c in json.loads(out)["calls"]]
+
+    assert listed(limit=1) == [second_id]
+    assert listed(since=repr(started_at)) == [second_id]
+    assert listed(until=repr(started_at)) == [first_id]
+    assert listed(since="2000-01-01T00:00:00Z", until="2000-01-02") == []
+    code, out, err = call(remote_calls.calls, since="last tuesday", flags=server.flags())
+    assert (code, out) == (1, "") and "since is seconds since the epoch or an ISO 8601" in err
+    code, _, err = call(remote_calls.calls, limit=0, flags=server.flags())
+    assert code == 2 and err == "callkernel calls: --limit 0: 1 or more\n"
+
+
+def test_the_trace_of_a_call_a_crash_cut_off_says_why_it_is_empty(
+        server: Served, tmp_path: Path) -> None:
+    # What a restart leaves of a call a crash cut off: its record, no trace.
+    async def record() -> None:
+        store = await SqliteStore.open(tmp_path / "data" / "callkernel.db")
+        try:
+            await store.add_call(CallEntry("crashed-1", "brief", 1, "sha256:x", "text",
+                                           started_at=1.0, ended_at=2.0,
+                                           disposition="server_crashed"))
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+    code, out, err = call(remote_calls.call_trace, "crashed-1", flags=server.flags())
+    assert (code, out) == (0, "")
+    assert err == ("callkernel call: call crashed-1 has no trace records: a call a server "
+                   "crash cut off keeps none (its record shows server_crashed)\n")
+
+
 # -- the command line ------------------------------------------------------------
 
 def test_the_command_line_starts_lists_and_hangs_up_through_the_environment(
@@ -324,6 +391,9 @@ def test_the_command_line_starts_lists_and_hangs_up_through_the_environment(
     assert cli.main(["start", "sleeper", "--caller", silent]) == 0
     call_id = capsys.readouterr().out.strip()
     assert cli.main(["calls", "--state", "live", "--json"]) == 0
+    assert [c["call_id"] for c in json.loads(capsys.readouterr().out)["calls"]] == [call_id]
+    assert cli.main(["calls", "--since", "0", "--until", "2999-01-01", "--limit", "1",
+                     "--json"]) == 0
     assert [c["call_id"] for c in json.loads(capsys.readouterr().out)["calls"]] == [call_id]
     assert cli.main(["call", call_id, "--hangup"]) == 0
     assert capsys.readouterr().out == f"call {call_id} is hanging up\n"
@@ -387,7 +457,8 @@ def test_a_command_the_server_finds_malformed_exits_one_saying_why(
 
 
 @pytest.mark.parametrize(("inject", "says"), [
-    ("{not json", "--inject: not JSON"),
+    ("not json", "callkernel call: --inject is not JSON: Expecting value\n"),
+    ("{not json", "--inject is not JSON: Expecting property name enclosed in double quotes"),
     ('["digits"]', "a JSON object naming the event"),
     ('{"digits": "1"}', "a JSON object naming the event"),
 ])
@@ -396,6 +467,7 @@ def test_an_inject_that_is_not_a_json_event_stops_before_asking(
     code, out, err = call(remote_calls.call_command, "any-call", inject=inject,
                           flags=server.flags())
     assert (code, out) == (2, "") and says in err
+    assert "line 1 column" not in err  # json's position says nothing in a one-line flag
 
 
 def test_a_read_only_token_cannot_send_commands(server: Served, silent: str) -> None:
@@ -499,7 +571,14 @@ def test_trace_takes_a_call_id_when_a_server_is_named(
     monkeypatch.setenv("CALLKERNEL_SERVER_URL", server.url)
     monkeypatch.setenv("CALLKERNEL_TOKEN", server.secret)
     assert cli.main(["trace", call_id]) == 2
-    assert call_id in capsys.readouterr().err  # read as a file, which is not there
+    # Read as a file, which is not there; the variable earns a hint, not a request.
+    assert capsys.readouterr().err == (
+        f"callkernel trace: {call_id}: No such file or directory (CALLKERNEL_SERVER_URL "
+        f"is set, but only --server reads from a server: to read call {call_id} from it, "
+        "add --server URL)\n")
+    monkeypatch.delenv("CALLKERNEL_SERVER_URL")
+    assert cli.main(["trace", call_id]) == 2
+    assert capsys.readouterr().err == f"callkernel trace: {call_id}: No such file or directory\n"
 
 
 def test_start_virtual_runs_a_long_call_at_once(server: Served, silent: str) -> None:

@@ -687,3 +687,20 @@ async def test_serve_llm_openai_answers_ai_calls_started_without_rules(
 def test_serve_llm_openai_without_a_model_server_is_a_bad_setting(tmp_path: Path) -> None:
     code, _, err = _main(["serve", "--data-dir", str(tmp_path), "--llm", "openai"])
     assert code == 2 and "serve --llm openai needs a server" in err
+
+
+def test_a_malformed_request_is_logged_in_one_line_without_its_bytes(
+        tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path / "data", tmp_path / "server.log")
+    servers.append(server)
+    server.wait_healthy()
+    token = "ck_" + "s3cret" * 2000  # over aiohttp's 8,190-byte field limit
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(f"GET /v1/flows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+                    "\r\n\r\n".encode())
+        assert b" 400 Bad Request" in raw.recv(4096)
+    assert server.terminate() == 0
+    log = server.log.read_text()
+    assert "s3cret" not in log and "Traceback" not in log
+    [refused] = [e for e in server.log_entries() if e["message"] == "malformed request refused"]
+    assert (refused["level"], refused["status"]) == ("info", 400)

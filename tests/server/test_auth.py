@@ -167,3 +167,8 @@ async def test_a_route_that_declares_no_scope_needs_admin(aiohttp_client: Any,
     assert "admin" in json.loads(await forbidden.text())["detail"]
     allowed = await client.get("/v1/undeclared", headers=await bearer(store, Scope.ADMIN))
     assert allowed.status == 200
+
+
+async def test_responses_do_not_name_the_servers_software_versions(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert response.headers["Server"] == "callkernel"
