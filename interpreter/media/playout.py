@@ -109,6 +109,11 @@ class Playout:
         self._end_run()
         return heard
 
+    def heard(self) -> Heard:
+        """What has been heard of the current run of speech so far: the words
+        whose audio has ended (a media stream marks each boundary with it)."""
+        return self._heard_now()
+
     def _heard_now(self) -> Heard:
         words = list(self._heard)
         segment = self._current

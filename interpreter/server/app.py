@@ -17,6 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from interpreter.host import CallHost
+from interpreter.server import media_routes
 from interpreter.server.auth import STORE, auth_middleware, requires
 from interpreter.server.calls import CALLS, CallRegistry
 from interpreter.server.calls import routes as call_routes
@@ -96,6 +97,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(binding_routes)
     app.add_routes(diff_routes)
     app.add_routes(outbox_routes)
+    media_routes.mount(app, registry, app[REMOTE_FLOWS])
     return app
 
 

@@ -34,6 +34,9 @@ TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
 # The scope each handler needs, filled by `requires`; a matched route whose
 # handler is not here needs `admin`, so a route forgotten here fails closed.
 _REQUIRED: dict[Handler, Scope] = {}
+# Handlers that check the token themselves, with the scope declared for them:
+# a provider's media socket brings it where it can (server/media_routes.py).
+_SELF_AUTHENTICATED: set[Handler] = set()
 
 
 def new_secret() -> str:
@@ -64,6 +67,14 @@ def requires(scope: Scope) -> Callable[[Handler], Handler]:
     return declare
 
 
+def authenticates_itself(handler: Handler, scope: Scope) -> Handler:
+    """Declare a handler that checks a token with `scope` itself: the
+    middleware lets its requests through untouched."""
+    _REQUIRED[handler] = scope
+    _SELF_AUTHENTICATED.add(handler)
+    return handler
+
+
 def required_scope(handler: Handler) -> Scope:
     return _REQUIRED.get(handler, Scope.ADMIN)
 
@@ -92,7 +103,7 @@ def _unauthorized(detail: str) -> Problem:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate and authorize every request but the public ones."""
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or request.match_info.handler in _SELF_AUTHENTICATED:
         return await handler(request)
     token = await authenticate(request.app[STORE], request.headers.get("Authorization"))
     match = request.match_info

@@ -26,15 +26,18 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from interpreter import ir
 from interpreter.host import CallHost
+from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import CallerChannel, Telephony
+from interpreter.providers.llm.base import LlmProvider
 from interpreter.providers.llm.scripted import ScriptedProvider
 from interpreter.runtime import events as ev
 from interpreter.runtime.state import CallState
@@ -99,6 +102,11 @@ class CallRecord:
         if self.call is not None:
             return self.call.state.value
         return CallState.ENDED.value if not self.entry.live else "unknown"
+
+
+@runtime_checkable
+class Closable(Protocol):
+    async def close(self) -> None: ...
 
 
 class ShuttingDown(Exception):
@@ -192,35 +200,59 @@ class CallRegistry:
     async def start(self, chosen: CallFlow, script: CallerScript,
                     model: ScriptedProvider | None, *, audio: bool = False,
                     virtual: bool = False) -> CallRecord:
-        """Record the call, then start it on the host with the flow chosen for
+        """A call of a simulated caller following `script` (text, or eSpeak on
+        the audio runtime), recorded, then started with the flow chosen for
         it (or, `virtual`, on a virtual clock of its own: server/
         virtual_calls.py); it is live at once and ends on its own.
-        ShuttingDown once a drain began; StoreError when the store cannot
-        record it (then no call starts)."""
+        ShuttingDown once a drain began; TooManyCalls at max_live_calls;
+        StoreError when the store cannot record it (then no call starts)."""
+        if not virtual:
+            def simulated() -> tuple[CallerChannel, Telephony]:
+                caller = self._audio_caller(chosen.flow, script) if audio \
+                    else SimulatedCaller(script)
+                return caller, SimulatedNetwork.for_script(script)
+
+            call = await self.start_on(chosen, simulated, call_details(script), audio=audio,
+                                       model=model, owned=True)
+            return self._records[call.call_id]
+        entry = await self._admit(chosen, audio)
+        self._follow_task(self._run_virtual(entry, chosen, script, model, audio),
+                          entry.call_id)
+        self._virtual.add(entry.call_id)
+        return CallRecord(entry, None, None)
+
+    async def start_on(self, chosen: CallFlow,
+                       make: Callable[[], tuple[CallerChannel, Telephony]],
+                       details: Mapping[str, JSONValue], *, audio: bool,
+                       model: LlmProvider | None = None, owned: bool = False) -> Call:
+        """Record a call, then start it on the host with the channel and
+        telephony `make()` gives (made only once the call is admitted).
+        `owned`: the registry closes them when the call ends (a transport
+        that owns them, a media socket, closes its own)."""
+        entry = await self._admit(chosen, audio)
+        channel, telephony = make()
+        call = self.host.start_call(chosen.flow, channel, telephony, call_id=entry.call_id,
+                                    call_info=details, llm=model)
+        chosen.record(call.trace)
+        self._records[call.call_id] = CallRecord(entry, call.trace, call)
+        # The simulated parts have close(); the protocols do not promise it.
+        closing: list[Closable] = [p for p in (channel, telephony)
+                                   if owned and isinstance(p, Closable)]
+        self._follow_task(self._follow(call, closing), call.call_id)
+        return call
+
+    async def _admit(self, chosen: CallFlow, audio: bool) -> CallEntry:
+        """The call's record, stored, if the server takes one more call."""
         if not self.accepting:
             raise ShuttingDown("the server is shutting down and starts no new call")
         live = self.live_count()
         if self.max_live_calls is not None and live >= self.max_live_calls:
             raise TooManyCalls(f"{live:,} calls are live, the server's most "
                                f"(max_live_calls); try again when one has ended")
-        flow = chosen.flow
-        entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version, flow.content_hash,
-                          "audio" if audio else "text", time.time())
+        entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version,
+                          chosen.flow.content_hash, "audio" if audio else "text", time.time())
         await self.store.add_call(entry)
-        if virtual:
-            self._follow_task(self._run_virtual(entry, chosen, script, model, audio),
-                              entry.call_id)
-            self._virtual.add(entry.call_id)
-            return CallRecord(entry, None, None)
-        caller = self._audio_caller(flow, script) if audio else SimulatedCaller(script)
-        network = SimulatedNetwork.for_script(script)
-        call = self.host.start_call(flow, caller, network, call_id=entry.call_id,
-                                    call_info=call_details(script), llm=model)
-        chosen.record(call.trace)
-        record = CallRecord(entry, call.trace, call)
-        self._records[call.call_id] = record
-        self._follow_task(self._follow(call, caller, network), call.call_id)
-        return record
+        return entry
 
     def _follow_task(self, work: Coroutine[Any, Any, None], call_id: str) -> None:
         follower = asyncio.get_running_loop().create_task(work, name=f"rest-call:{call_id}")
@@ -255,13 +287,12 @@ class CallRegistry:
 
         return for_flow(flow, script, self.host.recognizer)
 
-    async def _follow(self, call: Call, caller: SimulatedCaller | AudioCaller,
-                      network: SimulatedNetwork) -> None:
+    async def _follow(self, call: Call, closing: list[Closable]) -> None:
         try:
             await self.host.wait(call)
         finally:
-            await caller.close()
-            await network.close()
+            for part in closing:
+                await part.close()
             await self._ended_call(call)
 
     async def _ended_call(self, call: Call) -> None:

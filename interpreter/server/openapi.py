@@ -554,6 +554,26 @@ PATHS: dict[str, dict[str, Any]] = {
          "409": _problem("The call has ended (`call-ended`); it is not revived.")},
         parameters=[_CALL_ID], tag="calls")},
     **CALL_COMMAND_PATHS,
+    **{f"/v1/media{suffix}": {"get": _operation(
+        f"mediaStream{name.title()}", f"A telephony provider's media stream ({label})",
+        "calls",
+        {"101": {"description": "Switching to a WebSocket: the provider's media-stream "
+                                "protocol (docs/media-streams.md). The socket brings a "
+                                "token with the `calls` scope as a bearer header, a "
+                                "`token` query parameter or the custom parameter "
+                                "`callkernel_token`; without one the server closes it "
+                                "(1008). On `start` the routing table picks the flow by "
+                                "the number called and the custom parameters; the call "
+                                "is recorded and runs until the stream stops or the "
+                                "socket closes. A server draining or full closes with "
+                                "1013 (try again later)."},
+         "400": _problem("Not a WebSocket handshake (`invalid-request`).")},
+        tag="media")}
+       for suffix, name, label in (("/twilio", "twilio", "Twilio"),
+                                   ("/signalwire", "signalwire", "SignalWire"),
+                                   ("/telnyx", "telnyx", "Telnyx"),
+                                   ("/callkernel", "callkernel", "callkernel's own"),
+                                   ("", "any", "the dialect told from `start`"))},
     "/v1/outbox": {"get": _operation(
         "listDeliveries", "List post-call deliveries, newest first", "read",
         {"200": _json({"type": "object", "required": ["deliveries"],

@@ -1,0 +1,66 @@
+"""Telephony media streams on the server: the provider's WebSocket
+(transports/media_stream/) wired to the server's routing, call records and
+tokens.
+
+A phone number at a provider points its media stream at
+`wss://HOST/v1/media/<dialect>`. The socket authenticates itself (a
+provider cannot send our header on every hop): it brings an API token with
+the `calls` scope as a bearer header, a `token` query parameter or the
+custom parameter `callkernel_token`. The routing table picks the flow by the
+number called and the stream's custom parameters, as for a call started
+over REST without a flow; the call is recorded in the store before it
+starts, appears in `GET /v1/calls`, can be followed and steered, and is
+drained at shutdown like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from interpreter.jsontypes import JSONValue
+from interpreter.media.ports import Telephony
+from interpreter.runtime.call import Call
+from interpreter.server.auth import STORE, allows, authenticate, authenticates_itself
+from interpreter.server.call_registry import CallRegistry, ShuttingDown, TooManyCalls
+from interpreter.server.problems import Problem
+from interpreter.server.remote_flows import RemoteFlows, flow_for_call
+from interpreter.server.store import Scope, StoreError
+from interpreter.transports.media_stream.server import (
+    PREFIX,
+    CallNotStarted,
+    Handler,
+    MakeChannel,
+    add_routes,
+)
+
+__all__ = ["PREFIX", "mount"]
+
+
+def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows) -> list[Handler]:
+    """Mount the media sockets on `app`; the handlers (they authenticate
+    themselves: server/auth.py lets them through)."""
+
+    async def authorize(secret: str) -> bool:
+        try:
+            token = await authenticate(app[STORE], f"Bearer {secret}")
+        except Problem:
+            return False
+        return allows(token, Scope.CALLS)
+
+    async def start(parameters: Mapping[str, str], details: dict[str, JSONValue],
+                    make_channel: MakeChannel, telephony: Telephony) -> Call:
+        chosen = await flow_for_call(registry.store, registry.host.http, remote, None,
+                                     details, params=parameters)
+        try:
+            return await registry.start_on(chosen, lambda: (make_channel(chosen.flow),
+                                                            telephony), details,
+                                           audio=True)
+        except (ShuttingDown, TooManyCalls) as error:
+            raise CallNotStarted(str(error), try_later=True) from None
+        except StoreError as error:
+            raise CallNotStarted(f"the store could not record the call: {error}") from None
+
+    handlers = add_routes(app, lambda _: registry.host, start, authorize=authorize)
+    return [authenticates_itself(handler, Scope.CALLS) for handler in handlers]

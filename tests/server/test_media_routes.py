@@ -1,0 +1,77 @@
+"""Telephony media streams on the server: a provider's socket brings a token,
+the routing table picks the flow by the number called, and the call is
+recorded, listed and traced like any other (a loopback peer plays the
+provider, with eSpeak speech)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from interpreter.server.app import build_app
+from interpreter.server.sqlite_store import SqliteStore
+from interpreter.server.store import Scope
+from interpreter.transports.media_stream.dialects import DIALECTS
+from tests.server.test_calls_api import ended, publish
+from tests.server.tokens import bearer
+from tests.transports.media_stream.peer import PeerScript, ProviderPeer
+from tests.transports.media_stream.test_stream_calls import FORMATS, PROMPT_FLOW, _speech
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def _server(store: SqliteStore, aiohttp_client: Any,
+                  auth: dict[str, str]) -> Client:
+    client: Client = await aiohttp_client(build_app(store))
+    await publish(client, auth, "ivr", PROMPT_FLOW.encode())
+    table = b"routes:\n  - {to: '+15550001111', flow: ivr}\n"
+    routed = await client.put("/v1/routes", data=table,
+                              headers={**auth, "Content-Type": "application/yaml"})
+    assert routed.status == 200, await routed.text()
+    return client
+
+
+def _url(client: Client, dialect: str) -> str:
+    return str(client.make_url(f"/v1/media/{dialect}")).replace("http://", "ws://")
+
+
+async def test_a_stream_with_a_calls_token_is_routed_recorded_and_traced(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client = await _server(store, aiohttp_client, auth)
+    fmt = FORMATS["twilio"]
+    secret = auth["Authorization"].removeprefix("Bearer ")
+    script = PeerScript(_speech("yes", fmt.sample_rate, at=2.2),
+                        parameters={"callkernel_token": secret, "to": "+15550001111"})
+    played = await ProviderPeer(DIALECTS["twilio"], fmt, script).run(_url(client, "twilio"))
+    assert played.closed_by_server and played.marks_acked
+    listed = await (await client.get("/v1/calls", headers=auth)).json()
+    [call] = listed["calls"]
+    assert (call["flow"], call["version"], call["media"]) == ("ivr", 1, "audio")
+    done = await ended(client, auth, call["call_id"])
+    assert done["disposition"].startswith("hangup")
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    assert trace[0]["kind"] == "flow_chosen" and trace[0]["by"] == "to"
+    started = next(r for r in trace if r["kind"] == "call_started")
+    assert started["call"]["provider"] == "twilio" and started["call"]["stream_id"]
+    assert secret not in str(trace)  # the token went no further than the door
+
+
+async def test_a_stream_without_a_token_with_the_calls_scope_starts_no_call(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client = await _server(store, aiohttp_client, auth)
+    fmt = FORMATS["twilio"]
+    reader = (await bearer(store, Scope.READ))["Authorization"].removeprefix("Bearer ")
+    for parameters in ({}, {"callkernel_token": "ck_wrong"}, {"callkernel_token": reader}):
+        script = PeerScript(np.zeros(0, np.int16), parameters={**parameters,
+                                                                "to": "+15550001111"},
+                            longest=5)
+        refused = await ProviderPeer(DIALECTS["twilio"], fmt, script).run(
+            _url(client, "twilio"))
+        assert refused.closed_by_server
+    await asyncio.sleep(0.1)
+    assert (await (await client.get("/v1/calls", headers=auth)).json())["calls"] == []
