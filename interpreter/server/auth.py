@@ -96,6 +96,18 @@ async def authenticate(store: Store, authorization: str | None) -> Token:
     return token
 
 
+def _authorization(request: web.Request) -> str | None:
+    """The request's Authorization header; for a WebSocket handshake without
+    one, `?access_token=` (a browser's WebSocket cannot set headers). Only
+    there: elsewhere a token in a URL would end up in logs and histories."""
+    header = request.headers.get("Authorization")
+    if header is None and request.method == "GET" and \
+            request.headers.get("Upgrade", "").lower() == "websocket":
+        secret = request.query.get("access_token")
+        return None if secret is None else f"Bearer {secret}"
+    return header
+
+
 def _unauthorized(detail: str) -> Problem:
     return Problem("unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -105,7 +117,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Authenticate and authorize every request but the public ones."""
     if request.path in PUBLIC_PATHS or request.match_info.handler in _SELF_AUTHENTICATED:
         return await handler(request)
-    token = await authenticate(request.app[STORE], request.headers.get("Authorization"))
+    token = await authenticate(request.app[STORE], _authorization(request))
     match = request.match_info
     if match.http_exception is None:  # a route matched: check its scope
         scope = required_scope(match.handler)

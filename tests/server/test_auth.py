@@ -172,3 +172,17 @@ async def test_a_route_that_declares_no_scope_needs_admin(aiohttp_client: Any,
 async def test_responses_do_not_name_the_servers_software_versions(client: Client) -> None:
     response = await client.get("/healthz")
     assert response.headers["Server"] == "callkernel"
+
+
+async def test_a_websocket_handshake_may_bring_its_token_in_the_query(
+        client: Client, store: SqliteStore) -> None:
+    secret = (await bearer(store, Scope.READ))["Authorization"].removeprefix("Bearer ")
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    # Past the door: the call is unknown (404), not the caller (401).
+    response = await client.get(f"/v1/calls/nope/ws?access_token={secret}", headers=upgrade)
+    assert response.status == 404
+    await _unauthorized(await client.get("/v1/calls/nope/ws?access_token=ck_wrong",
+                                         headers=upgrade))
+    # Not a handshake: a token in the query is not looked at.
+    await _unauthorized(await client.get(f"/v1/flows?access_token={secret}"))
