@@ -37,6 +37,7 @@ from interpreter.server.requests import (
     FLOW_NAME,
     MAX_BODY,
     MAX_VERSION,
+    list_limit,
     only_fields,
     read_command,
     wants_json,
@@ -52,7 +53,6 @@ NDJSON = "application/x-ndjson"
 START_FIELDS = frozenset({"flow", "version", "caller", "model", "clock", "media", "params"})
 MEDIA = ("text", "audio")
 CLOCKS = ("real", "virtual")
-LIST_LIMIT, MOST_LISTED = 100, 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ async def list_calls(request: web.Request) -> web.Response:
     state = query.get("state")
     if state is not None and state not in {phase.value for phase in Phase}:
         raise Problem("invalid-request", f"state is live or ended, not {state!r}")
-    limit = _limit(query.get("limit"))
+    limit = list_limit(query.get("limit"))
     records = await request.app[CALLS].calls(
         flow=query.get("flow"), phase=Phase(state) if state else None,
         since=_instant(query, "since"), until=_instant(query, "until"), limit=limit)
@@ -199,15 +199,6 @@ def start_request(body: dict[str, Any]) -> StartRequest:
     if clock not in CLOCKS:
         raise Problem("invalid-request", f"clock is {' or '.join(CLOCKS)}, not {clock!r}")
     return StartRequest(flow, version, caller, model, media, params, clock == "virtual")
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return LIST_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MOST_LISTED:
-        raise Problem("invalid-request", f"limit is a number from 1 to {MOST_LISTED}, "
-                                         f"not {text!r}")
-    return int(text)
 
 
 def _instant(query: Any, key: str) -> float | None:

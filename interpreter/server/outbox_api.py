@@ -18,9 +18,8 @@ from interpreter.document.coerce import split_credentials
 from interpreter.server.auth import STORE, requires
 from interpreter.server.calls import CALLS
 from interpreter.server.problems import Problem
+from interpreter.server.requests import list_limit
 from interpreter.server.store import DeliveryState, Scope, StoredDelivery
-
-LIST_LIMIT, MOST_LISTED = 100, 1000
 
 routes = web.RouteTableDef()
 
@@ -35,13 +34,10 @@ async def list_deliveries(request: web.Request) -> web.Response:
         raise Problem("invalid-request", "state is one of "
                                          f"{', '.join(s.value for s in DeliveryState)}, "
                                          f"not {state!r}")
-    limit = query.get("limit", str(LIST_LIMIT))
-    if not limit.isdigit() or not 1 <= int(limit) <= MOST_LISTED:
-        raise Problem("invalid-request", f"limit is a number from 1 to {MOST_LISTED}, "
-                                         f"not {limit!r}")
+    limit = list_limit(query.get("limit"))
     deliveries = await request.app[STORE].deliveries(
         state=DeliveryState(state) if state else None, call_id=query.get("call_id"),
-        limit=int(limit))
+        limit=limit)
     return web.json_response({"deliveries": [delivery_json(d) for d in deliveries]})
 
 

@@ -90,6 +90,20 @@ async def read_command(request: web.Request,
     return body
 
 
+# How many items a list returns: by default, and at most (`?limit=`).
+LIST_LIMIT, MOST_LISTED = 100, 1000
+
+
+def list_limit(text: str | None) -> int:
+    """A list's `?limit=` (1 to MOST_LISTED; LIST_LIMIT when absent); 400 otherwise."""
+    if text is None:
+        return LIST_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MOST_LISTED:
+        raise Problem("invalid-request", f"limit is a number from 1 to {MOST_LISTED}, "
+                                         f"not {text!r}")
+    return int(text)
+
+
 def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     """The body, refused (400) when it has a field the command does not take:
     a misspelt field is an error, never silently ignored."""
