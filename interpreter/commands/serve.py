@@ -50,6 +50,7 @@ from interpreter.server.calls import CALLS
 from interpreter.server.config import ConfigError, ServerSettings, resolve
 from interpreter.server.durable_outbox import StoreOutbox
 from interpreter.server.events import CallEvents
+from interpreter.server.media_routes import provider_credentials
 from interpreter.server.metrics import CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import StoreError
@@ -201,7 +202,8 @@ async def serve(settings: ServerSettings, stop: asyncio.Event | None = None) -> 
             async with call_host(settings, metrics, events, outbox) as host:
                 app = build_app(store, max_body_bytes=settings.max_body_bytes, host=host,
                                 outbox=outbox, metrics=metrics, events=events,
-                                max_live_calls=settings.max_live_calls)
+                                max_live_calls=settings.max_live_calls,
+                                providers=provider_credentials(os.environ))
                 await run_app(app, settings, stop)
         finally:
             await store.close()

@@ -14,6 +14,8 @@ helpers they share are server/requests.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from interpreter.host import CallHost
@@ -37,6 +39,7 @@ from interpreter.server.remote_flows import routes as binding_routes
 from interpreter.server.requests import FLOW_NAME, HOST, MAX_BODY
 from interpreter.server.routing import routes as routing_routes
 from interpreter.server.store import NotFound, Scope, Store
+from interpreter.transports.media_stream.call_control import ProviderCredentials
 
 __all__ = ["FLOW_NAME", "HOST", "build_app"]
 
@@ -48,7 +51,9 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
               outbox: StoreOutbox | None = None,
               metrics: CallMetrics | None = None,
               events: CallEvents | None = None,
-              max_live_calls: int | None = None) -> web.Application:
+              max_live_calls: int | None = None,
+              providers: Mapping[str, ProviderCredentials] | None = None
+              ) -> web.Application:
     """The REST v1 application over `store`. The caller owns the store: it
     opens it before and closes it after. Calls run on `host`, which the
     caller then owns too (started before the app, closed after) and which
@@ -62,7 +67,8 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     (`/events`, `/ws`) only if the host's trace sinks feed `events`
     (`events.trace_sinks()`, which composes:
     `metrics.trace_sinks(events.trace_sinks())`). `max_live_calls`: calls
-    live at once, over which a start is refused (None: no bound)."""
+    live at once, over which a start is refused (None: no bound). `providers`:
+    the REST credentials transfers on media-stream calls use (none: dials fail)."""
     app = web.Application(client_max_size=max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
     metrics = metrics or CallMetrics()
@@ -97,7 +103,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(binding_routes)
     app.add_routes(diff_routes)
     app.add_routes(outbox_routes)
-    media_routes.mount(app, registry, app[REMOTE_FLOWS])
+    media_routes.mount(app, registry, app[REMOTE_FLOWS], providers)
     return app
 
 

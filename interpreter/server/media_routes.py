@@ -27,6 +27,7 @@ from interpreter.server.call_registry import CallRegistry, ShuttingDown, TooMany
 from interpreter.server.problems import Problem
 from interpreter.server.remote_flows import RemoteFlows, flow_for_call
 from interpreter.server.store import Scope, StoreError
+from interpreter.transports.media_stream.call_control import ProviderCredentials
 from interpreter.transports.media_stream.server import (
     PREFIX,
     CallNotStarted,
@@ -38,9 +39,33 @@ from interpreter.transports.media_stream.server import (
 __all__ = ["PREFIX", "mount"]
 
 
-def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows) -> list[Handler]:
+# Each provider's REST credentials, for transfers (call_control.py): secrets,
+# so read from the environment only — never flags (the process list) or the
+# config file. (token, account or project id, SignalWire space) variables.
+PROVIDER_VARIABLES = {
+    "twilio": ("CALLKERNEL_TWILIO_AUTH_TOKEN", "CALLKERNEL_TWILIO_ACCOUNT_SID", ""),
+    "signalwire": ("CALLKERNEL_SIGNALWIRE_TOKEN", "CALLKERNEL_SIGNALWIRE_PROJECT",
+                   "CALLKERNEL_SIGNALWIRE_SPACE"),
+    "telnyx": ("CALLKERNEL_TELNYX_API_KEY", "", ""),
+}
+
+
+def provider_credentials(environ: Mapping[str, str]) -> dict[str, ProviderCredentials]:
+    """The providers whose credentials the environment holds."""
+    held = {}
+    for dialect, (token, account, space) in PROVIDER_VARIABLES.items():
+        if environ.get(token):
+            held[dialect] = ProviderCredentials(
+                environ[token], environ.get(account, "") if account else "",
+                environ.get(space, "") if space else "")
+    return held
+
+
+def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
+          credentials: Mapping[str, ProviderCredentials] | None = None) -> list[Handler]:
     """Mount the media sockets on `app`; the handlers (they authenticate
-    themselves: server/auth.py lets them through)."""
+    themselves: server/auth.py lets them through). `credentials`: the
+    providers whose REST APIs carry transfers."""
 
     async def authorize(secret: str) -> bool:
         try:
@@ -62,5 +87,6 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows) -> 
         except StoreError as error:
             raise CallNotStarted(f"the store could not record the call: {error}") from None
 
-    handlers = add_routes(app, lambda _: registry.host, start, authorize=authorize)
+    handlers = add_routes(app, lambda _: registry.host, start, authorize=authorize,
+                          credentials=credentials)
     return [authenticates_itself(handler, Scope.CALLS) for handler in handlers]

@@ -75,3 +75,16 @@ async def test_a_stream_without_a_token_with_the_calls_scope_starts_no_call(
         assert refused.closed_by_server
     await asyncio.sleep(0.1)
     assert (await (await client.get("/v1/calls", headers=auth)).json())["calls"] == []
+
+
+def test_provider_credentials_come_from_the_environment_only_when_given() -> None:
+    from interpreter.server.media_routes import provider_credentials
+
+    assert provider_credentials({}) == {}
+    held = provider_credentials({"CALLKERNEL_TWILIO_AUTH_TOKEN": "tok",
+                                 "CALLKERNEL_TWILIO_ACCOUNT_SID": "AC1",
+                                 "CALLKERNEL_TELNYX_API_KEY": "KEY",
+                                 "CALLKERNEL_SIGNALWIRE_PROJECT": "p"})  # no token: none
+    assert set(held) == {"twilio", "telnyx"}
+    assert (held["twilio"].token, held["twilio"].account_id) == ("tok", "AC1")
+    assert "tok" not in repr(held["twilio"])

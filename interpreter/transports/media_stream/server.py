@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aiohttp import WSMsgType, web
@@ -44,6 +44,7 @@ from interpreter.media.ports import Telephony
 from interpreter.providers.stt.vocabulary import vocabulary_for
 from interpreter.providers.tts.base import TtsProvider
 from interpreter.runtime.call import Call
+from interpreter.transports.media_stream.call_control import ProviderCredentials, telephony_for
 from interpreter.transports.media_stream.channel import FRAME_GAP_S, MediaStreamChannel
 from interpreter.transports.media_stream.dialects import (
     DIALECTS,
@@ -59,7 +60,6 @@ from interpreter.transports.media_stream.events import (
     Started,
     Stopped,
 )
-from interpreter.transports.media_stream.telephony import NoCallControl
 
 LOGGER = logging.getLogger("callkernel.media_stream")
 PREFIX = "/v1/media"
@@ -96,6 +96,10 @@ class StreamOptions:
     authorize: Authorize | None = None  # None: every socket is admitted
     frame_gap: float = FRAME_GAP_S
     start_timeout: float = START_TIMEOUT
+    # Each dialect's REST credentials, for transfers (call_control.py); none:
+    # a dial fails at once and the flow's failure branch runs.
+    credentials: Mapping[str, ProviderCredentials] = field(
+        default_factory=lambda: MappingProxyType({}))
 
 
 class SocketWriter:
@@ -189,10 +193,13 @@ def media_stream_handler(host_getter: HostGetter, start_call: StartCall, *,
 def add_routes(app: web.Application, host_getter: HostGetter, start_call: StartCall, *,
                prefix: str = PREFIX, authorize: Authorize | None = None,
                frame_gap: float = FRAME_GAP_S,
-               tts: Callable[[], TtsProvider] | None = None) -> list[Handler]:
+               tts: Callable[[], TtsProvider] | None = None,
+               credentials: Mapping[str, ProviderCredentials] | None = None
+               ) -> list[Handler]:
     """Mount the media sockets on `app` (GET `{prefix}/{dialect}` and
     `{prefix}`), sharing one media clock; the handlers mounted."""
-    options = StreamOptions(MediaClock(), tts or _espeak, authorize, frame_gap)
+    options = StreamOptions(MediaClock(), tts or _espeak, authorize, frame_gap,
+                            credentials=MappingProxyType(dict(credentials or {})))
     handlers = []
     for name in (*DIALECTS, None):
         handler = media_stream_handler(host_getter, start_call, dialect=name, options=options)
@@ -241,7 +248,9 @@ async def _run_call(ws: web.WebSocketResponse, host: CallHost, start_call: Start
         return made[-1]
 
     try:
-        call = await start_call(parameters, details, make_channel, NoCallControl())
+        telephony = telephony_for(dialect.name, opts.credentials, started.call_id,
+                                  host.http)
+        call = await start_call(parameters, details, make_channel, telephony)
     except Exception as error:  # the server's port: any failure ends this socket only
         LOGGER.warning("media stream %s: the call was not started: %s", started.stream_id,
                        error)

@@ -1,11 +1,11 @@
-"""The `Telephony` of a media-stream call: no call control yet.
+"""The `Telephony` of a media-stream call without call control.
 
 A media stream carries the caller's audio, not the call: dialing another
-leg means the provider's call-control REST API (Twilio's Calls resource,
-Telnyx's call commands), which is a later step. Until then every dial fails
-honestly — `leg_failed(..., "failed")` on the next loop turn — so a flow's
-`connect` takes its failure branch and a SWAIG transfer to a number is
-reported as failed, rather than pretending to ring.
+leg means the provider's call-control REST API (call_control.py). Where the
+dialect has none, or the server holds no credentials for its provider,
+every dial fails honestly — `leg_failed(..., "failed")` on the next loop
+turn — so a flow's `connect` takes its failure branch and a SWAIG transfer
+to a number is reported as failed, rather than pretending to ring.
 """
 
 from __future__ import annotations
