@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_rest.py
 	$(BIN)/python bench/bench_server_calls.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/bench_media_streams.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -39,8 +39,11 @@ The sections below measure lint + compile, memory per live call and the
 orchestration overhead per turn; barge-in and response time with the
 embedded engines, concurrent audio calls on one core (and callers speaking
 with recognition on the tick or in workers); heard text over random
-barge-in points; DTMF and recognition quality; and REST publish throughput
-from a separate client process (bench_rest).
+barge-in points; DTMF and recognition quality; REST publish throughput
+from a separate client process (bench_rest); calls through the server and
+the turn latency under REST load (bench_server_calls); the server soak
+(soak); and concurrent telephony media streams with the provider in another
+process (bench_media_streams).
 """
 
 

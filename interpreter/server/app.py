@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from interpreter.host import CallHost
-from interpreter.server import media_routes
+from interpreter.server import media_routes, pages
 from interpreter.server.auth import STORE, auth_middleware, requires
 from interpreter.server.calls import CALLS, CallRegistry
 from interpreter.server.calls import routes as call_routes
@@ -103,6 +103,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(binding_routes)
     app.add_routes(diff_routes)
     app.add_routes(outbox_routes)
+    app.add_routes(pages.routes)
     media_routes.mount(app, registry, app[REMOTE_FLOWS], providers)
     return app
 

@@ -37,6 +37,9 @@ _REQUIRED: dict[Handler, Scope] = {}
 # Handlers that check the token themselves, with the scope declared for them:
 # a provider's media socket brings it where it can (server/media_routes.py).
 _SELF_AUTHENTICATED: set[Handler] = set()
+# Handlers anyone may call: the browser pages (server/pages.py), which hold
+# no data (every request they make brings its own token).
+_PUBLIC: set[Handler] = set()
 
 
 def new_secret() -> str:
@@ -73,6 +76,16 @@ def authenticates_itself(handler: Handler, scope: Scope) -> Handler:
     _REQUIRED[handler] = scope
     _SELF_AUTHENTICATED.add(handler)
     return handler
+
+
+def public(handler: Handler) -> Handler:
+    """Declare a handler that needs no token."""
+    _PUBLIC.add(handler)
+    return handler
+
+
+def is_public(handler: Handler) -> bool:
+    return handler in _PUBLIC
 
 
 def required_scope(handler: Handler) -> Scope:
@@ -115,7 +128,8 @@ def _unauthorized(detail: str) -> Problem:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate and authorize every request but the public ones."""
-    if request.path in PUBLIC_PATHS or request.match_info.handler in _SELF_AUTHENTICATED:
+    matched = request.match_info.handler
+    if request.path in PUBLIC_PATHS or matched in _PUBLIC or matched in _SELF_AUTHENTICATED:
         return await handler(request)
     token = await authenticate(request.app[STORE], _authorization(request))
     match = request.match_info

@@ -248,6 +248,26 @@ PATHS: dict[str, dict[str, Any]] = {
          "503": _problem("The store does not answer (`store-unavailable`), or the server "
                          "is draining its calls on its way down (`shutting-down`).")},
         tag="ops")},
+    "/phone": {"get": _operation(
+        "phonePage", "The browser softphone (docs/softphone.md)", None,
+        {"200": {"description": "The page (HTML); it asks for a token and sends it with "
+                                "every request it makes.",
+                 "content": {"text/html": {"schema": {"type": "string"}}}}}, tag="pages")},
+    "/console": {"get": _operation(
+        "consolePage", "The call console (docs/softphone.md)", None,
+        {"200": {"description": "The page (HTML); it asks for a token and sends it with "
+                                "every request it makes.",
+                 "content": {"text/html": {"schema": {"type": "string"}}}}}, tag="pages")},
+    "/static/{file}": {"get": _operation(
+        "pageFile", "A page's script or style sheet", None,
+        {"200": {"description": "The file, `text/javascript` or `text/css`, with "
+                                "`Cache-Control: no-store`.",
+                 "content": {"text/javascript": {"schema": {"type": "string"}},
+                             "text/css": {"schema": {"type": "string"}}}},
+         "404": _problem("No such page file (`not-found`).")},
+        parameters=[{"name": "file", "in": "path", "required": True,
+                     "description": "A file name from the package's server/static folder.",
+                     "schema": {"type": "string"}}], tag="pages")},
     "/v1/openapi.json": {"get": _operation(
         "openapi", "This document", "read",
         {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}, tag="ops")},

@@ -1,0 +1,235 @@
+// The call console (/console): flows and their versions (publish, roll back,
+// upload with the diagnostics of a failed upload), live calls updated in
+// place, ended calls with their trace, and the outbox's deliveries. Every
+// request is the REST API's (docs/rest-api.md) with the token typed into the
+// page; the pure helpers are exported for node (tests/server/test_pages.py).
+
+export const TOKEN_KEY = "callkernel.token"; // shared with the softphone, per tab
+export const LIVE_POLL_MS = 1000;
+export const SLOW_POLL_MS = 5000;
+
+// A diagnostic (docs/rest-api.md, "Diagnostic") as the CLI prints its first line.
+export function diagnosticLine(d) {
+  const where = `${d.file || "flow"}:${d.line}:${d.col}`;
+  return `${where}: ${d.severity} ${d.code} ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+}
+
+// The media type an uploaded file is sent as, by its extension.
+export function mediaType(fileName) {
+  return /\.json$/i.test(fileName) ? "application/json" : "application/yaml";
+}
+
+// What a version's row offers: publish a newer one, roll back to an older one.
+export function versionAction(version, live) {
+  if (version === live) return null;
+  return live === null || version > live ? "publish" : "rollback";
+}
+
+export function when(seconds) {
+  return seconds ? new Date(seconds * 1000).toLocaleTimeString() : "—";
+}
+
+if (typeof document !== "undefined") main();
+
+function main() {
+  const $ = (id) => document.getElementById(id);
+  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+  let selectedFlow = null;
+  let timers = [];
+
+  async function api(path, options = {}) {
+    const headers = { Authorization: `Bearer ${token()}`, Accept: "application/json", ...(options.headers || {}) };
+    const response = await fetch(path, { ...options, headers });
+    const body = response.status === 204 ? {} : await response.json().catch(() => ({}));
+    if (!response.ok) throw Object.assign(new Error(body.detail || `${response.status} ${response.statusText}`), { problem: body });
+    return body;
+  }
+
+  const status = (text) => { $("status").textContent = text; };
+  const failed = (error) => status(error.message);
+
+  function cell(row, content) {
+    const td = row.insertCell();
+    if (content instanceof Node) td.append(content); else td.textContent = content ?? "—";
+    return td;
+  }
+
+  function button(label, action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.addEventListener("click", () => action().catch(failed));
+    return b;
+  }
+
+  // ------------------------------------------------------------ flows
+
+  async function loadFlows() {
+    const { flows, bound } = await api("/v1/flows");
+    const rows = flows.map((f) => {
+      const row = document.createElement("tr");
+      row.className = f.name === selectedFlow ? "selected" : "";
+      cell(row, button(f.name, () => selectFlow(f.name)));
+      cell(row, f.live === null ? "none" : `v${f.live}`);
+      cell(row, `v${f.latest}`);
+      cell(row, String(f.versions));
+      return row;
+    });
+    for (const b of bound) {
+      const row = document.createElement("tr");
+      cell(row, b.name); cell(row, "bound"); cell(row, b.url); cell(row, "");
+      rows.push(row);
+    }
+    $("flows").replaceChildren(...rows);
+    if (selectedFlow) await loadVersions();
+  }
+
+  async function selectFlow(name) {
+    selectedFlow = name;
+    $("upload-name").value = name;
+    await loadFlows();
+  }
+
+  async function loadVersions() {
+    const { versions } = await api(`/v1/flows/${encodeURIComponent(selectedFlow)}/versions`);
+    const live = (versions.find((v) => v.live) || { version: null }).version;
+    $("versions-of").textContent = selectedFlow;
+    $("versions").replaceChildren(...versions.slice().reverse().map((v) => {
+      const row = document.createElement("tr");
+      row.className = v.live ? "selected" : "";
+      cell(row, `v${v.version}${v.live ? " (live)" : ""}`);
+      cell(row, when(v.created_at));
+      cell(row, `${v.size} B`);
+      cell(row, v.warnings.join("\n"));
+      const action = versionAction(v.version, live);
+      cell(row, action ? button(action, () => changeLive(action, v.version, live)) : "");
+      return row;
+    }));
+  }
+
+  async function changeLive(action, version, live) {
+    const body = action === "publish" ? { version, expected_live: live } : { version };
+    await api(`/v1/flows/${encodeURIComponent(selectedFlow)}/${action}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    status(`${selectedFlow} v${version} is live`);
+    await loadFlows();
+  }
+
+  $("upload-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("upload-name").value.trim();
+    const file = $("upload-file").files[0];
+    const result = $("upload-result");
+    result.replaceChildren();
+    try {
+      const uploaded = await api(`/v1/flows/${encodeURIComponent(name)}`, {
+        method: "POST", headers: { "Content-Type": mediaType(file.name) }, body: await file.arrayBuffer(),
+      });
+      result.textContent = `stored ${uploaded.name} v${uploaded.version} as a draft` +
+        (uploaded.warnings.length ? `\n${uploaded.warnings.join("\n")}` : "");
+      selectedFlow = name;
+      await loadFlows();
+    } catch (error) {
+      const lines = (error.problem && error.problem.errors || []).map(diagnosticLine);
+      const pre = document.createElement("pre");
+      pre.className = "error";
+      pre.textContent = [error.message, ...lines].join("\n");
+      result.append(pre);
+    }
+  });
+
+  // ------------------------------------------------------------ calls
+
+  // Live calls, one row per call kept and updated in place.
+  async function loadLive() {
+    const { calls } = await api("/v1/calls?state=live&limit=100");
+    const body = $("live-calls");
+    const seen = new Set();
+    for (const c of calls) {
+      seen.add(c.call_id);
+      let row = body.querySelector(`tr[data-call="${CSS.escape(c.call_id)}"]`);
+      if (!row) {
+        row = document.createElement("tr");
+        row.dataset.call = c.call_id;
+        for (let i = 0; i < 5; i++) row.insertCell();
+        body.append(row);
+      }
+      const values = [c.call_id, `${c.flow ?? "—"}${c.version ? ` v${c.version}` : ""}`, c.media, c.call_state, when(c.started_at)];
+      values.forEach((value, i) => { if (row.cells[i].textContent !== value) row.cells[i].textContent = value; });
+    }
+    for (const row of [...body.rows]) if (!seen.has(row.dataset.call)) row.remove();
+  }
+
+  async function loadEnded() {
+    const { calls } = await api("/v1/calls?state=ended&limit=25");
+    $("ended-calls").replaceChildren(...calls.map((c) => {
+      const row = document.createElement("tr");
+      cell(row, button(c.call_id, () => showTrace(c.call_id)));
+      cell(row, c.flow);
+      cell(row, c.disposition);
+      cell(row, when(c.started_at));
+      cell(row, c.ended_at ? (c.ended_at - c.started_at).toFixed(1) : "—");
+      return row;
+    }));
+  }
+
+  async function showTrace(callId) {
+    const trace = await api(`/v1/calls/${encodeURIComponent(callId)}/trace`);
+    $("trace-of").textContent = callId;
+    $("trace").textContent = trace.map((r) => {
+      const { n, t, kind, ...fields } = r;
+      return `${String(n).padStart(4)} ${t.toFixed(2).padStart(8)}s ${kind} ${JSON.stringify(fields)}`;
+    }).join("\n");
+  }
+
+  // ------------------------------------------------------------ the outbox
+
+  async function loadOutbox() {
+    const { deliveries } = await api("/v1/outbox?limit=50");
+    $("outbox").replaceChildren(...deliveries.map((d) => {
+      const row = document.createElement("tr");
+      cell(row, d.key);
+      cell(row, d.call_id);
+      cell(row, d.kind);
+      cell(row, d.state + (d.state === "pending" && d.next_attempt_at ? ` (next ${when(d.next_attempt_at)})` : ""));
+      cell(row, String(d.attempts));
+      cell(row, d.last_error);
+      cell(row, d.state === "failed" ? button("retry", async () => {
+        await api(`/v1/outbox/${encodeURIComponent(d.key)}/retry`, { method: "POST" });
+        await loadOutbox();
+      }) : "");
+      return row;
+    }));
+  }
+
+  // ------------------------------------------------------------ the token and polling
+
+  function every(ms, load) {
+    const run = () => load().catch(failed);
+    run();
+    timers.push(setInterval(run, ms));
+  }
+
+  function showToken() {
+    const saved = Boolean(token());
+    $("token-form").hidden = saved;
+    $("token-saved").hidden = !saved;
+    timers.forEach(clearInterval);
+    timers = [];
+    if (!saved) return;
+    status("");
+    every(LIVE_POLL_MS, loadLive);
+    every(SLOW_POLL_MS, async () => { await loadFlows(); await loadEnded(); await loadOutbox(); });
+  }
+
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    $("token").value = "";
+    showToken();
+  });
+  $("token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showToken(); });
+
+  showToken();
+}

@@ -1,0 +1,371 @@
+// The browser softphone (/phone): talk to a flow through the microphone.
+//
+// The call is a media stream in the `callkernel` dialect (docs/media-streams.md):
+// the Twilio message shape with 16 kHz little-endian PCM16, over
+// /v1/media/callkernel. The page plays the provider's part — it sends
+// `connected`, `start`, a `media` frame every 20 ms and `stop`; it plays the
+// agent's `media`, answers each `mark` once the audio sent before it has
+// played, and on `clear` drops what is queued and answers the pending marks.
+// What the call does is read from its follow socket (/v1/calls/{id}/ws).
+//
+// The message builders and the record view are pure and exported, so node
+// can check them without a browser (tests/server/test_pages.py); the page
+// itself starts only where there is a document.
+
+export const MEDIA_PATH = "/v1/media/callkernel";
+export const SAMPLE_RATE = 16000;
+export const FLOW_PARAMETER = "flow"; // the custom parameter routes match (docs/softphone.md)
+export const TOKEN_PARAMETER = "callkernel_token";
+export const TOKEN_KEY = "callkernel.token"; // sessionStorage: gone when the tab closes
+const PLAY_LEAD_S = 0.06; // queued audio starts this far ahead when the queue ran dry
+const FIND_CALL_TIMEOUT_MS = 10000;
+
+// ------------------------------------------------------------ the wire
+
+export function connectedMessage() {
+  return { event: "connected", protocol: "Call", version: "1.0.0" };
+}
+
+export function startMessage({ streamSid, callSid, flow, token, sequence = 1 }) {
+  return {
+    event: "start", sequenceNumber: String(sequence), streamSid,
+    start: {
+      streamSid, callSid, tracks: ["inbound"],
+      customParameters: { [FLOW_PARAMETER]: flow, from: "softphone", [TOKEN_PARAMETER]: token },
+      mediaFormat: { encoding: "audio/x-L16", sampleRate: SAMPLE_RATE, channels: 1 },
+    },
+  };
+}
+
+export function mediaMessage({ streamSid, sequence, chunk, payload }) {
+  return {
+    event: "media", sequenceNumber: String(sequence), streamSid,
+    media: { track: "inbound", chunk: String(chunk), timestamp: String((chunk - 1) * 20), payload },
+  };
+}
+
+export function markMessage({ streamSid, sequence, name }) {
+  return { event: "mark", sequenceNumber: String(sequence), streamSid, mark: { name } };
+}
+
+export function stopMessage({ streamSid, callSid, sequence }) {
+  return { event: "stop", sequenceNumber: String(sequence), streamSid, stop: { callSid } };
+}
+
+export function randomId(prefix) {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function bytesToBase64(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
+  return btoa(text);
+}
+
+// A base64 payload of little-endian PCM16 → samples in -1..1.
+export function base64ToSamples(payload) {
+  const text = atob(payload);
+  const view = new DataView(new ArrayBuffer(text.length));
+  for (let i = 0; i < text.length; i++) view.setUint8(i, text.charCodeAt(i));
+  const samples = new Float32Array(text.length >> 1);
+  for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(i * 2, true) / 0x8000;
+  return samples;
+}
+
+// Marks waiting for the audio before them to play: each is due at the time
+// (on the AudioContext's clock) the audio queued before it ends.
+export class MarkQueue {
+  constructor() { this.waiting = []; }
+  add(name, at) { this.waiting.push({ name, at }); }
+  due(now) {
+    const names = [];
+    while (this.waiting.length && this.waiting[0].at <= now) names.push(this.waiting.shift().name);
+    return names;
+  }
+  clear() { return this.waiting.splice(0).map((mark) => mark.name); }
+}
+
+// ------------------------------------------------------------ the record view
+
+// What a trace record (docs/trace.md) shows on the page: a line for the
+// transcript, the tools or the events list, and the context/step it moves
+// to; null for records the page does not show.
+export function describeRecord(record) {
+  switch (record.kind) {
+    case "event":
+      if (record.event === "TranscriptReceived" && record.final) return { lane: "transcript", who: "caller", text: record.text };
+      if (record.event === "DigitPressed") return { lane: "transcript", who: "caller", text: `(pressed ${record.digit})` };
+      return null;
+    case "say":
+      return { lane: "transcript", who: "agent", text: record.text };
+    case "play": {
+      const spoken = (record.items || []).filter((item) => item.startsWith("say:")).map((item) => item.slice(4));
+      return spoken.length ? { lane: "transcript", who: "agent", text: spoken.join(" ") } : null;
+    }
+    case "ai_started":
+      return { lane: "where", context: record.context, step: record.step };
+    case "step_change":
+      return { lane: "where", step: record.new, text: `step ${record.old} → ${record.new} (${record.trigger})` };
+    case "context_change":
+      return { lane: "where", context: record.new, step: record.step, text: `context ${record.old} → ${record.new} (${record.trigger})` };
+    case "effect_started":
+      return record.effect === "tool" ? { lane: "tools", text: `→ ${record.function}(${show(record.arguments)})` } : null;
+    case "tool_returned":
+      return { lane: "tools", text: `← ${record.function}: ${show(record.response)}${record.actions && record.actions.length ? ` [${record.actions.join(", ")}]` : ""}` };
+    case "tool_failed":
+      return { lane: "tools", text: `✗ ${record.function}: ${record.error} ${record.message || ""}`.trim() };
+    case "barge_in":
+      return { lane: "events", text: `barge-in (${record.cause || record.by}): the caller heard “${record.heard}”` };
+    case "flow_chosen":
+      return { lane: "events", text: record.flow ? `flow ${record.flow}${record.version ? ` v${record.version}` : ""} (chosen by ${record.by})` : "no flow took the call" };
+    case "flow_unavailable":
+      return { lane: "events", text: `flow unavailable: ${record.message}` };
+    case "error":
+      return { lane: "events", text: `${record.type}: ${record.message}` };
+    case "call_ended":
+      return { lane: "events", text: `call ended: ${record.disposition}` };
+    default:
+      return null;
+  }
+}
+
+function show(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+// ------------------------------------------------------------ the page
+
+if (typeof document !== "undefined") main();
+
+function main() {
+  const $ = (id) => document.getElementById(id);
+  let call = null; // the call in progress
+
+  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+  const status = (text) => { $("status").textContent = text; };
+
+  async function api(path) {
+    const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}`, Accept: "application/json" } });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+    return body;
+  }
+
+  function showToken() {
+    const saved = Boolean(token());
+    $("token-form").hidden = saved;
+    $("token-saved").hidden = !saved;
+    $("call").disabled = !saved || call !== null;
+    if (saved) loadFlows().catch((error) => status(`could not list flows: ${error.message}`));
+  }
+
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    $("token").value = "";
+    showToken();
+  });
+  $("token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showToken(); });
+
+  async function loadFlows() {
+    const { flows, bound } = await api("/v1/flows");
+    const names = [...flows.filter((flow) => flow.live !== null).map((flow) => flow.name), ...bound.map((flow) => flow.name)];
+    const select = $("flow");
+    const chosen = select.value;
+    select.replaceChildren(...names.sort().map((name) => new Option(name, name, false, name === chosen)));
+    status(names.length ? "ready" : "no flow has a live version: publish one (/console)");
+    await checkRoute();
+  }
+
+  // The media socket's flow comes from the routing table: say whether it
+  // sends this page's custom parameters to the chosen flow.
+  async function checkRoute() {
+    const flow = $("flow").value;
+    const note = $("route-note");
+    note.textContent = "";
+    if (!flow) return;
+    const table = await api("/v1/routes");
+    const params = { [FLOW_PARAMETER]: flow, from: "softphone" };
+    const route = table.routes.find((r) => r.params && Object.entries(r.params).every(([k, v]) => params[k] === v));
+    const target = route ? route.flow : table.default;
+    if (target !== flow) {
+      note.textContent = `The routing table sends this call to ${target ? `flow ${target}` : "no flow (an apology)"}: ` +
+        `add the route {params: {${FLOW_PARAMETER}: ${flow}}, flow: ${flow}} (PUT /v1/routes, docs/softphone.md).`;
+    }
+  }
+  $("flow").addEventListener("change", () => checkRoute().catch(() => {}));
+
+  $("call").addEventListener("click", () => {
+    startCall($("flow").value).catch((error) => { status(`call failed: ${error.message}`); endCall(); });
+  });
+  $("hangup").addEventListener("click", () => hangUp());
+
+  async function startCall(flow) {
+    if (!flow) throw new Error("pick a flow");
+    for (const id of ["transcript", "tools", "events"]) $(id).replaceChildren();
+    $("context").textContent = $("step").textContent = $("call-id").textContent = "—";
+    const streamSid = randomId("MZ");
+    call = { streamSid, callSid: randomId("CA"), sequence: 0, chunk: 0, marks: new MarkQueue(), sources: new Set() };
+    $("call").disabled = true;
+    $("hangup").disabled = false;
+    status("asking for the microphone…");
+    call.microphone = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    call.context = audioContext(call.microphone);
+    call.playHead = 0;
+    await call.context.audioWorklet.addModule("/static/audio-worklet.js");
+    const capture = new AudioWorkletNode(call.context, "pcm16-capture");
+    // The worklet outputs silence; connected through a muted gain so every
+    // browser keeps pulling it.
+    const mute = new GainNode(call.context, { gain: 0 });
+    call.source.connect(capture).connect(mute).connect(call.context.destination);
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}${MEDIA_PATH}`);
+    call.socket = socket;
+    status("connecting…");
+    socket.onopen = () => {
+      send(connectedMessage());
+      send(startMessage({ streamSid, callSid: call.callSid, flow, token: token(), sequence: ++call.sequence }));
+      capture.port.onmessage = (event) => {
+        const chunk = ++call.chunk;
+        send(mediaMessage({ streamSid, sequence: ++call.sequence, chunk, payload: bytesToBase64(event.data) }));
+      };
+      status("in call");
+      call.ticker = setInterval(answerMarks, 20);
+      findCall(streamSid).then(follow).catch((error) => status(`in call (not followed: ${error.message})`));
+    };
+    socket.onmessage = (event) => received(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (call && call.socket === socket) {
+        status(`call over: ${event.reason || "socket closed"} (${event.code})`);
+        endCall();
+      }
+    };
+  }
+
+  // A 16 kHz context lets the browser resample the microphone; a browser
+  // that will not feed a microphone into it gets one at the device's rate
+  // (the worklet then downsamples itself).
+  function audioContext(microphone) {
+    try {
+      const context = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: "interactive" });
+      call.source = context.createMediaStreamSource(microphone);
+      return context;
+    } catch {
+      const context = new AudioContext({ latencyHint: "interactive" });
+      call.source = context.createMediaStreamSource(microphone);
+      return context;
+    }
+  }
+
+  function send(message) {
+    if (call && call.socket.readyState === WebSocket.OPEN) call.socket.send(JSON.stringify(message));
+  }
+
+  function received(message) {
+    switch (message.event) {
+      case "media": play(base64ToSamples(message.media.payload)); break;
+      case "mark": call.marks.add(message.mark.name, call.playHead); answerMarks(); break;
+      case "clear": clearAudio(); break;
+    }
+  }
+
+  function play(samples) {
+    const { context } = call;
+    const buffer = context.createBuffer(1, samples.length, SAMPLE_RATE); // resampled by the browser
+    buffer.copyToChannel(samples, 0);
+    const source = new AudioBufferSourceNode(context, { buffer });
+    source.connect(context.destination);
+    call.playHead = Math.max(call.playHead, context.currentTime + PLAY_LEAD_S);
+    source.start(call.playHead);
+    call.playHead += buffer.duration;
+    call.sources.add(source);
+    source.onended = () => call && call.sources.delete(source);
+  }
+
+  function answerMarks() {
+    if (!call) return;
+    for (const name of call.marks.due(call.context.currentTime)) send(markMessage({ streamSid: call.streamSid, sequence: ++call.sequence, name }));
+  }
+
+  function clearAudio() {
+    for (const source of call.sources) source.stop();
+    call.sources.clear();
+    call.playHead = call.context.currentTime;
+    for (const name of call.marks.clear()) send(markMessage({ streamSid: call.streamSid, sequence: ++call.sequence, name }));
+  }
+
+  // The call's id: the live call whose `call_started` record carries this
+  // page's stream id (GET /v1/calls lists no provider ids).
+  async function findCall(streamSid) {
+    const deadline = Date.now() + FIND_CALL_TIMEOUT_MS;
+    const others = new Set();
+    while (call && call.streamSid === streamSid && Date.now() < deadline) {
+      const { calls } = await api("/v1/calls?state=live&limit=100");
+      for (const candidate of calls.filter((c) => c.media === "audio" && !others.has(c.call_id))) {
+        const trace = await api(`/v1/calls/${encodeURIComponent(candidate.call_id)}/trace`);
+        const started = trace.find((record) => record.kind === "call_started");
+        if (started && started.call.stream_id === streamSid) return candidate.call_id;
+        if (started) others.add(candidate.call_id);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error("the call was not found among the live calls");
+  }
+
+  function follow(callId) {
+    $("call-id").textContent = callId;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}/v1/calls/${encodeURIComponent(callId)}/ws?access_token=${encodeURIComponent(token())}`);
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "record") render(describeRecord(message.record));
+      else if (message.type === "lagged") line("events", `the page fell behind: ${message.detail}`);
+    };
+  }
+
+  function render(view) {
+    if (!view) return;
+    if (view.context !== undefined) $("context").textContent = view.context;
+    if (view.step !== undefined) $("step").textContent = view.step;
+    if (view.lane === "where" && view.text) line("events", view.text);
+    else if (view.lane !== "where") line(view.lane, view.text, view.who);
+  }
+
+  function line(lane, text, who) {
+    const item = document.createElement("li");
+    if (who) {
+      item.className = who;
+      const label = document.createElement("b");
+      label.textContent = `${who}: `;
+      item.append(label);
+    }
+    item.append(text);
+    $(lane).append(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function hangUp() {
+    if (!call) return;
+    send(stopMessage({ streamSid: call.streamSid, callSid: call.callSid, sequence: ++call.sequence }));
+    status("hung up");
+    endCall();
+  }
+
+  function endCall() {
+    if (!call) return;
+    const ending = call;
+    call = null;
+    clearInterval(ending.ticker);
+    if (ending.socket && ending.socket.readyState <= WebSocket.OPEN) ending.socket.close(1000, "hung up");
+    if (ending.microphone) for (const track of ending.microphone.getTracks()) track.stop();
+    if (ending.context) ending.context.close();
+    $("hangup").disabled = true;
+    $("call").disabled = !token();
+  }
+
+  showToken();
+}
