@@ -6,9 +6,10 @@ A phone number at a provider points its media stream at
 `wss://HOST/v1/media/<dialect>`. The socket authenticates itself (a
 provider cannot send our header on every hop): it brings an API token with
 the `calls` scope as a bearer header, a `token` query parameter or the
-custom parameter `callkernel_token`. The routing table picks the flow by the
-number called and the stream's custom parameters, as for a call started
-over REST without a flow; the call is recorded in the store before it
+custom parameter `callkernel_token`. The flow is the one the custom
+parameter `callkernel_flow` names, if any (the token may start any flow, as
+over REST); else the routing table picks it by the number called and the
+stream's custom parameters. The call is recorded in the store before it
 starts, appears in `GET /v1/calls`, can be followed and steered, and is
 drained at shutdown like any other.
 """
@@ -26,7 +27,7 @@ from interpreter.server.auth import STORE, allows, authenticate, authenticates_i
 from interpreter.server.call_registry import CallRegistry, ShuttingDown, TooManyCalls
 from interpreter.server.problems import Problem
 from interpreter.server.remote_flows import RemoteFlows, flow_for_call
-from interpreter.server.store import Scope, StoreError
+from interpreter.server.store import Conflict, NotFound, Scope, StoreError
 from interpreter.transports.media_stream.call_control import ProviderCredentials
 from interpreter.transports.media_stream.server import (
     PREFIX,
@@ -36,7 +37,10 @@ from interpreter.transports.media_stream.server import (
     add_routes,
 )
 
-__all__ = ["PREFIX", "mount"]
+__all__ = ["FLOW_PARAMETER", "PREFIX", "mount"]
+
+# The custom parameter that names the flow, as `flow` does in POST /v1/calls.
+FLOW_PARAMETER = "callkernel_flow"
 
 
 # Each provider's REST credentials, for transfers (call_control.py): secrets,
@@ -76,8 +80,13 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
 
     async def start(parameters: Mapping[str, str], details: dict[str, JSONValue],
                     make_channel: MakeChannel, telephony: Telephony) -> Call:
-        chosen = await flow_for_call(registry.store, registry.host.http, remote, None,
-                                     details, params=parameters)
+        named = parameters.get(FLOW_PARAMETER) or None
+        routing = {k: v for k, v in parameters.items() if k != FLOW_PARAMETER}
+        try:
+            chosen = await flow_for_call(registry.store, registry.host.http, remote, named,
+                                         details, params=routing)
+        except (NotFound, Conflict) as error:  # only a named flow raises
+            raise CallNotStarted(f"flow {named!r}: {error}") from None
         try:
             return await registry.start_on(chosen, lambda: (make_channel(chosen.flow),
                                                             telephony), details,

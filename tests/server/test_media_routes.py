@@ -88,3 +88,24 @@ def test_provider_credentials_come_from_the_environment_only_when_given() -> Non
     assert set(held) == {"twilio", "telnyx"}
     assert (held["twilio"].token, held["twilio"].account_id) == ("tok", "AC1")
     assert "tok" not in repr(held["twilio"])
+
+
+async def test_a_stream_may_name_its_flow_and_a_missing_one_starts_nothing(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client = await _server(store, aiohttp_client, auth)
+    fmt = FORMATS["twilio"]
+    secret = auth["Authorization"].removeprefix("Bearer ")
+    missing = PeerScript(np.zeros(0, np.int16), longest=5,
+                         parameters={"callkernel_token": secret, "callkernel_flow": "nope"})
+    refused = await ProviderPeer(DIALECTS["twilio"], fmt, missing).run(_url(client, "twilio"))
+    assert refused.closed_by_server
+    assert (await (await client.get("/v1/calls", headers=auth)).json())["calls"] == []
+    # Named, it is the flow the call runs, whatever the route for `to` says.
+    named = PeerScript(np.zeros(0, np.int16), stop_at=0.5,
+                       parameters={"callkernel_token": secret, "callkernel_flow": "ivr",
+                                   "to": "+4400000000"})
+    await ProviderPeer(DIALECTS["twilio"], fmt, named).run(_url(client, "twilio"))
+    [call] = (await (await client.get("/v1/calls", headers=auth)).json())["calls"]
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    assert (trace[0]["flow"], trace[0]["by"]) == ("ivr", "named")

@@ -35,11 +35,8 @@ NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 OTHER_FLOW = b"sections:\n  main:\n    - answer: {}\n    - hangup: {}\n"
-ROUTES = b"""routes:
-  - {params: {flow: ivr}, flow: ivr}
-  - {params: {flow: other}, flow: other}
-default: other
-"""
+# The routing table would send the call elsewhere: the page names its flow.
+ROUTES = b"default: other\n"
 
 
 # ------------------------------------------------------------ serving
@@ -221,7 +218,7 @@ def start_message(stream_sid: str, call_sid: str, flow: str, token: str) -> dict
     """The `start` phone.js sends (checked against it under node below)."""
     return {"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
             "start": {"streamSid": stream_sid, "callSid": call_sid, "tracks": ["inbound"],
-                      "customParameters": {"flow": flow, "from": "softphone",
+                      "customParameters": {"callkernel_flow": flow, "from": "softphone",
                                            "callkernel_token": token},
                       "mediaFormat": {"encoding": "audio/x-L16", "sampleRate": 16000,
                                       "channels": 1}}}
@@ -311,7 +308,7 @@ async def test_the_softphone_protocol_starts_a_call_on_the_chosen_flow(
     trace = await (await client.get(f"/v1/calls/{call_id}/trace",
                                     headers={**auth, "Accept": "application/json"})).json()
     chosen = next(r for r in trace if r["kind"] == "flow_chosen")
-    assert (chosen["flow"], chosen["by"]) == ("ivr", "params")
+    assert (chosen["flow"], chosen["by"]) == ("ivr", "named")
     assert secret not in json.dumps(trace)
 
 

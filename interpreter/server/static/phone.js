@@ -14,7 +14,7 @@
 
 export const MEDIA_PATH = "/v1/media/callkernel";
 export const SAMPLE_RATE = 16000;
-export const FLOW_PARAMETER = "flow"; // the custom parameter routes match (docs/softphone.md)
+export const FLOW_PARAMETER = "callkernel_flow"; // names the flow (docs/softphone.md)
 export const TOKEN_PARAMETER = "callkernel_token";
 export const TOKEN_KEY = "callkernel.token"; // sessionStorage: gone when the tab closes
 const PLAY_LEAD_S = 0.06; // queued audio starts this far ahead when the queue ran dry
@@ -176,26 +176,7 @@ function main() {
     const chosen = select.value;
     select.replaceChildren(...names.sort().map((name) => new Option(name, name, false, name === chosen)));
     status(names.length ? "ready" : "no flow has a live version: publish one (/console)");
-    await checkRoute();
   }
-
-  // The media socket's flow comes from the routing table: say whether it
-  // sends this page's custom parameters to the chosen flow.
-  async function checkRoute() {
-    const flow = $("flow").value;
-    const note = $("route-note");
-    note.textContent = "";
-    if (!flow) return;
-    const table = await api("/v1/routes");
-    const params = { [FLOW_PARAMETER]: flow, from: "softphone" };
-    const route = table.routes.find((r) => r.params && Object.entries(r.params).every(([k, v]) => params[k] === v));
-    const target = route ? route.flow : table.default;
-    if (target !== flow) {
-      note.textContent = `The routing table sends this call to ${target ? `flow ${target}` : "no flow (an apology)"}: ` +
-        `add the route {params: {${FLOW_PARAMETER}: ${flow}}, flow: ${flow}} (PUT /v1/routes, docs/softphone.md).`;
-    }
-  }
-  $("flow").addEventListener("change", () => checkRoute().catch(() => {}));
 
   $("call").addEventListener("click", () => {
     startCall($("flow").value).catch((error) => { status(`call failed: ${error.message}`); endCall(); });
