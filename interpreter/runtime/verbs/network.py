@@ -237,8 +237,17 @@ async def _bridge(executor: Executor, leg: Leg, max_duration: float) -> None:
     call.telephony.bridge(leg.leg_id)
     call.move_leg(leg.leg_id, LegState.BRIDGED)
     call.set_state(CallState.BRIDGED)
-    ended = await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
-                                and e.leg_id == leg.leg_id, max_duration)
+    try:
+        ended = await call.wait_for(lambda e: isinstance(e, ev.LegEnded | ev.LegFailed)
+                                    and e.leg_id == leg.leg_id, max_duration)
+    except CallEnded as gone:
+        # A provider that carried the bridge itself (a media stream's call
+        # control) takes the caller away: our side of the call ends, which is
+        # the transfer succeeding, not the caller hanging up.
+        if gone.disposition == "caller_hangup" and \
+                getattr(call.telephony, "transferred_to", None) is not None:
+            raise CallEnded("transferred") from None
+        raise
     if ended is None:
         call.hangup_leg(leg, f"max_duration ({max_duration:g} s) reached")
     call.trace.record("bridge_ended", leg=leg.leg_id,

@@ -432,7 +432,7 @@ async def test_a_connect_the_provider_accepts_hands_the_caller_away_and_the_stre
     assert ("answered", "bridged") in legs
     # The provider ended the stream: the flow's failure branch never played.
     ended = [r for r in trace if r["kind"] == "call_ended"][-1]
-    assert ended["disposition"] == "caller_hangup"
+    assert ended["disposition"] == "transferred"  # not the caller hanging up
     assert ended["vars"].get("connect_result") != "failed"
     assert not any("nobody could" in json.dumps(r) for r in trace if r["kind"] == "play")
 
