@@ -19,6 +19,7 @@ demo: $(STAMP)
 	CALLKERNEL_ALLOW_LOOPBACK=1 $(BIN)/callkernel run flows/ivr.yaml --caller flows/ivr.caller.yaml
 	$(BIN)/callkernel demo
 	$(BIN)/callkernel demo --audio --record demo-call.wav --timeline demo-call.png
+	$(BIN)/callkernel demo --phone --record demo-phone.wav --timeline demo-phone.png
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ from pathlib import Path
 from interpreter.commands import compile as compile_command
 from interpreter.commands import console as console_command
 from interpreter.commands import demo as demo_command
+from interpreter.commands import demo_phone as demo_phone_command
 from interpreter.commands import describe as describe_command
 from interpreter.commands import lint as lint_command
 from interpreter.commands import remote as remote_command
@@ -286,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "(a `heard` line under each agent line, with its word error rate)")
     demo.add_argument("--timeline", metavar="PNG",
                       help="draw the call as a PNG: speech, barge-ins, tools, steps, latency")
+    demo.add_argument("--phone", action="store_true",
+                      help="instead: start the REST server in-process, publish the example "
+                      "flows, and run the support call as a phone call through the "
+                      "media-stream transport (a simulated Twilio with an eSpeak caller); "
+                      "--record and --timeline write its audio and picture")
 
     trace = command(
         "trace", "print a call trace (JSONL) as a readable timeline",
@@ -622,6 +628,14 @@ def _dispatch(argv: list[str] | None) -> int:
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)
+        case "demo" if args.phone and (args.flow or args.caller or args.audio
+                                       or args.transcribe):
+            print("callkernel demo: --phone runs the bundled support call: it takes "
+                  "--port, --record and --timeline only", file=sys.stderr)
+            return 2  # usage
+        case "demo" if args.phone:
+            return demo_phone_command.run(port=args.port, record=args.record,
+                                          timeline=args.timeline)
         case "demo":
             return demo_command.run(args.flow, args.caller, port=args.port, audio=args.audio,
                                     record=args.record, timeline=args.timeline,

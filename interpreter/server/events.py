@@ -341,7 +341,12 @@ async def call_websocket(request: web.Request) -> web.WebSocketResponse:
     """The call's records as JSON text frames, then `end`; the server closes."""
     events = request.app[EVENTS]
     socket = web.WebSocketResponse(heartbeat=events.heartbeat)
-    subscription = await _subscribe(request)
+    subscription = await _subscribe(request)  # an unknown call: 404 first
+    if not socket.can_prepare(request).ok:
+        subscription.close()
+        raise Problem("invalid-request", "this is a WebSocket endpoint: connect with a "
+                                         "WebSocket handshake (GET /events serves the same "
+                                         "as server-sent events)")
     try:
         await socket.prepare(request)  # 400 when it is not a WebSocket handshake
     except BaseException:

@@ -109,3 +109,11 @@ async def test_a_stream_may_name_its_flow_and_a_missing_one_starts_nothing(
     trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
                                     headers={**auth, "Accept": "application/json"})).json()
     assert (trace[0]["flow"], trace[0]["by"]) == ("ivr", "named")
+
+
+async def test_a_plain_get_of_a_websocket_endpoint_says_what_it_is(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client = await _server(store, aiohttp_client, auth)
+    media = await client.get("/v1/media/twilio")
+    assert media.status == 400
+    assert "WebSocket handshake" in (await media.json())["detail"]

@@ -168,6 +168,10 @@ def media_stream_handler(host_getter: HostGetter, start_call: StartCall, *,
 
     async def handler(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=4 * MAX_MESSAGE_CHARS)
+        if not ws.can_prepare(request).ok:
+            # aiohttp's own refusal reads like a traceback; say it plainly.
+            raise web.HTTPBadRequest(text="a media stream connects with a WebSocket "
+                                          "handshake (docs/media-streams.md)")
         await ws.prepare(request)
         header_ok = await _authorized(_offered(request), opts.authorize)
         try:

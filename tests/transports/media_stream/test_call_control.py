@@ -37,9 +37,9 @@ from interpreter.transports.media_stream.call_control import (
     telephony_for,
 )
 from interpreter.transports.media_stream.dialects import DIALECTS
+from interpreter.transports.media_stream.provider_peer import PeerScript, ProviderPeer
 from interpreter.transports.media_stream.server import MakeChannel, add_routes
 from interpreter.transports.media_stream.telephony import NoCallControl
-from tests.transports.media_stream.peer import PeerScript, ProviderPeer
 
 ACCOUNT, TOKEN, CALL_SID = "AC0001", "twilio-secret", "CA0001"
 TELNYX_KEY, CONTROL_ID = "KEY0123", "v3:call-control-0001"

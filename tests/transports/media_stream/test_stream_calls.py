@@ -28,8 +28,8 @@ from interpreter.providers.tts import espeak
 from interpreter.runtime.call import Call
 from interpreter.transports.media_stream.channel import MediaStreamChannel
 from interpreter.transports.media_stream.dialects import DIALECTS
+from interpreter.transports.media_stream.provider_peer import PeerScript, Played, ProviderPeer
 from interpreter.transports.media_stream.server import MakeChannel, add_routes, host_start
-from tests.transports.media_stream.peer import PeerScript, Played, ProviderPeer
 
 CALLER_VOICE = Voice("espeak", "en-us+m3")
 PROMPT_FLOW = """
