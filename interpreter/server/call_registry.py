@@ -12,9 +12,12 @@ the store says is live and this process does not run has died. On shutdown
 (`drain`) it refuses new calls, lets live ones finish up to a deadline, then
 ends the rest with a spoken goodbye.
 
-A call runs in real time: the server shares one event loop among every call
-and request, and a virtual clock (which jumps the loop's time forward) would
-run the other calls' timers and the requests' timeouts with it.
+Calls come from REST (a simulated caller following a script: `start`) and
+from transports that bring their own channel (a provider's media socket:
+`start_on`); both are admitted, recorded and followed the same way. They
+run in real time on the server's loop; a virtual-clock call runs on a loop
+of its own in a worker thread (server/virtual_calls.py), since a virtual
+clock jumps its loop's time for everything on it.
 """
 
 from __future__ import annotations
