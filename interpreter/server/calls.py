@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import math
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -149,6 +152,33 @@ async def get_trace(request: web.Request) -> web.Response:
                             headers=headers)
     return web.Response(text="".join(line + "\n" for line in lines), content_type=NDJSON,
                         headers=headers)
+
+
+@routes.get("/v1/calls/{call_id}/timeline.png")
+@requires(Scope.READ)
+async def get_timeline(request: web.Request) -> web.Response:
+    """The call's picture (interpreter/timeline.py: both sides' speech,
+    barge-ins, tools, steps, per-turn latency), drawn from its trace so far."""
+    registry, call_id = request.app[CALLS], request.match_info["call_id"]
+    record = await registry.get(call_id)  # NotFound: 404
+    lines, _ = await registry.trace_lines(call_id)
+    if not lines:
+        raise Problem("conflict", f"call {call_id} has no trace to draw (a call a crash cut "
+                                  "off keeps none)")
+    records = [json.loads(line) for line in lines]
+    # Drawing takes a good part of a second of CPU: off the loop the calls share.
+    png = await asyncio.to_thread(draw_png, records, record.entry.flow or "")
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+
+def draw_png(records: list[dict[str, Any]], flow: str) -> bytes:
+    # matplotlib loads only when a picture is asked for.
+    from interpreter.timeline import build_timeline, draw_timeline
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = draw_timeline(build_timeline(records, flow=flow), Path(folder) / "call.png")
+        return path.read_bytes()
 
 
 @routes.post("/v1/calls/{call_id}/hangup")

@@ -564,6 +564,16 @@ PATHS: dict[str, dict[str, Any]] = {
          "400": _problem("Not a WebSocket handshake (`invalid-request`)."),
          **_CALL_PROBLEMS, **_FOLLOW_CONFLICT},
         parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/timeline.png": {"get": _operation(
+        "getTimeline", "Get a picture of a call", "read",
+        {"200": {"description": "A PNG drawn from the call's trace so far (docs/cli.md, "
+                                "`--timeline`): both sides' speech, barge-ins, tool calls, "
+                                "steps and per-turn latency.",
+                 "content": {"image/png": {"schema": {"type": "string",
+                                                      "format": "binary"}}}},
+         **_CALL_PROBLEMS,
+         "409": _problem("The call has no trace (a crash cut it off) (`conflict`).")},
+        parameters=[_CALL_ID], tag="calls")},
     "/v1/calls/{call_id}/hangup": {"post": _operation(
         "hangUp", "Hang up a live call", "calls",
         {"202": _json(_ref("CallInfo"), "Asked: the hangup goes through the call's "

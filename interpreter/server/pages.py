@@ -33,7 +33,7 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-                               "img-src 'self' data:; frame-ancestors 'none'",
+                               "img-src 'self' data: blob:; frame-ancestors 'none'",
 }
 
 routes = web.RouteTableDef()

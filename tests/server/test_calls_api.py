@@ -446,3 +446,14 @@ async def test_a_call_over_the_servers_most_is_refused_until_one_ends(
         == 202
     await ended(client, auth, first["call_id"])
     await start(client, auth, "sleeper", SILENT_CALLER)  # room again
+
+
+async def test_a_calls_picture_is_drawn_from_its_trace(client: Client,
+                                                       auth: dict[str, str]) -> None:
+    started = await start(client, auth, "agent", CALLER, model=RULES, clock="virtual")
+    await ended(client, auth, started["call_id"])
+    picture = await client.get(f"/v1/calls/{started['call_id']}/timeline.png", headers=auth)
+    assert picture.status == 200 and picture.content_type == "image/png"
+    assert (await picture.read()).startswith(b"\x89PNG")
+    await problem(await client.get("/v1/calls/nope/timeline.png", headers=auth), 404,
+                  "not-found")

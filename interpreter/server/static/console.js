@@ -177,10 +177,21 @@ function main() {
   async function showTrace(callId) {
     const trace = await api(`/v1/calls/${encodeURIComponent(callId)}/trace`);
     $("trace-of").textContent = callId;
+    showTimeline(callId).catch(() => { $("timeline").removeAttribute("src"); });
     $("trace").textContent = trace.map((r) => {
       const { n, t, kind, ...fields } = r;
       return `${String(n).padStart(4)} ${t.toFixed(2).padStart(8)}s ${kind} ${JSON.stringify(fields)}`;
     }).join("\n");
+  }
+
+  // An <img> cannot send the token: fetch the picture, show it as a blob.
+  async function showTimeline(callId) {
+    const response = await fetch(`/v1/calls/${encodeURIComponent(callId)}/timeline.png`,
+                                 { headers: { Authorization: `Bearer ${token()}` } });
+    if (!response.ok) throw new Error(`${response.status}`);
+    const image = $("timeline");
+    if (image.src) URL.revokeObjectURL(image.src);
+    image.src = URL.createObjectURL(await response.blob());
   }
 
   // ------------------------------------------------------------ the outbox
