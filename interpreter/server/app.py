@@ -34,6 +34,7 @@ from interpreter.server.metrics import routes as metrics_routes
 from interpreter.server.openapi import OPENAPI
 from interpreter.server.outbox_api import routes as outbox_routes
 from interpreter.server.problems import Problem, problems_middleware
+from interpreter.server.recordings import routes as recording_routes
 from interpreter.server.remote_flows import REMOTE_FLOWS, RemoteFlows
 from interpreter.server.remote_flows import routes as binding_routes
 from interpreter.server.requests import FLOW_NAME, HOST, MAX_BODY
@@ -104,6 +105,7 @@ def build_app(store: Store, *, max_body_bytes: int = 1_048_576,
     app.add_routes(diff_routes)
     app.add_routes(outbox_routes)
     app.add_routes(pages.routes)
+    app.add_routes(recording_routes)
     media_routes.mount(app, registry, app[REMOTE_FLOWS], providers)
     return app
 

@@ -574,6 +574,29 @@ PATHS: dict[str, dict[str, Any]] = {
          **_CALL_PROBLEMS,
          "409": _problem("The call has no trace (a crash cut it off) (`conflict`).")},
         parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/recordings": {"get": _operation(
+        "listRecordings", "List a call's recordings", "read",
+        {"200": _json({"type": "object", "required": ["recordings"],
+                       "properties": {"recordings": {"type": "array", "items": {
+                           "type": "object", "required": ["name", "bytes", "url"],
+                           "properties": {"name": {"type": "string"},
+                                          "bytes": {"type": "integer"},
+                                          "url": {"type": "string"}}}}}},
+                      "What the call's `record` and `record_call` verbs wrote (the "
+                      "recordings folder, `CALLKERNEL_RECORDINGS`)."),
+         **_CALL_PROBLEMS},
+        parameters=[_CALL_ID], tag="calls")},
+    "/v1/calls/{call_id}/recordings/{name}": {"get": _operation(
+        "getRecording", "Get one of a call's recordings", "read",
+        {"200": {"description": "The audio: WAV, or MP3 when the verb asked for it.",
+                 "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}},
+                             "audio/mpeg": {"schema": {"type": "string",
+                                                       "format": "binary"}}}},
+         "404": _problem("No such call, or the call made no recording of that name "
+                         "(`not-found`).")},
+        parameters=[_CALL_ID, {"name": "name", "in": "path", "required": True,
+                               "description": "The recording's file name, as listed.",
+                               "schema": {"type": "string"}}], tag="calls")},
     "/v1/calls/{call_id}/hangup": {"post": _operation(
         "hangUp", "Hang up a live call", "calls",
         {"202": _json(_ref("CallInfo"), "Asked: the hangup goes through the call's "

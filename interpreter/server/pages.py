@@ -33,7 +33,8 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-                               "img-src 'self' data: blob:; frame-ancestors 'none'",
+                               "img-src 'self' data: blob:; media-src 'self' blob:; "
+                               "frame-ancestors 'none'",
 }
 
 routes = web.RouteTableDef()

@@ -457,3 +457,31 @@ async def test_a_calls_picture_is_drawn_from_its_trace(client: Client,
     assert (await picture.read()).startswith(b"\x89PNG")
     await problem(await client.get("/v1/calls/nope/timeline.png", headers=auth), 404,
                   "not-found")
+
+
+RECORDER = b"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - play: {url: "say:Leave a message."}
+    - record: {max_length: 8, end_silence_timeout: 1}
+    - hangup: {}
+"""
+
+
+async def test_a_calls_recordings_are_listed_and_served_and_no_other_file(
+        client: Client, auth: dict[str, str]) -> None:
+    await publish(client, auth, "recorder", RECORDER)
+    started = await start(client, auth, "recorder",
+                          "steps:\n  - say: hello there\n  - hangup: {}\n    after: 4\n",
+                          media="audio", clock="virtual")
+    await ended(client, auth, started["call_id"])
+    base = f"/v1/calls/{started['call_id']}/recordings"
+    [made] = (await (await client.get(base, headers=auth)).json())["recordings"]
+    assert made["bytes"] > 44 and made["url"] == f"{base}/{made['name']}"
+    audio = await client.get(made["url"], headers=auth)
+    assert audio.status == 200 and audio.content_type == "audio/wav"
+    assert (await audio.read()).startswith(b"RIFF")
+    for other in ("..%2F..%2Fetc%2Fpasswd", "callkernel.db", "nope.wav"):
+        await problem(await client.get(f"{base}/{other}", headers=auth), 404, "not-found")

@@ -178,6 +178,7 @@ function main() {
     const trace = await api(`/v1/calls/${encodeURIComponent(callId)}/trace`);
     $("trace-of").textContent = callId;
     showTimeline(callId).catch(() => { $("timeline").removeAttribute("src"); });
+    showRecordings(callId).catch(() => { $("recordings").replaceChildren(); });
     $("trace").textContent = trace.map((r) => {
       const { n, t, kind, ...fields } = r;
       return `${String(n).padStart(4)} ${t.toFixed(2).padStart(8)}s ${kind} ${JSON.stringify(fields)}`;
@@ -192,6 +193,20 @@ function main() {
     const image = $("timeline");
     if (image.src) URL.revokeObjectURL(image.src);
     image.src = URL.createObjectURL(await response.blob());
+  }
+
+  // The call's recordings, each playable (fetched with the token, as a blob).
+  async function showRecordings(callId) {
+    const { recordings } = await api(`/v1/calls/${encodeURIComponent(callId)}/recordings`);
+    const players = await Promise.all(recordings.map(async (r) => {
+      const response = await fetch(r.url, { headers: { Authorization: `Bearer ${token()}` } });
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.title = `${r.name} (${r.bytes} bytes)`;
+      if (response.ok) audio.src = URL.createObjectURL(await response.blob());
+      return audio;
+    }));
+    $("recordings").replaceChildren(...players);
   }
 
   // ------------------------------------------------------------ the outbox
