@@ -35,12 +35,10 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +47,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import write_section
+from bench.server_process import Server, cpu_seconds, running_server
 from interpreter.document.compile import _Compiler
 from interpreter.document.lint import run_rules
 from interpreter.document.loader import load_document
@@ -59,8 +58,6 @@ from interpreter.server.sqlite_store import SqliteStore
 ROOT = Path(__file__).resolve().parents[1]
 FLOW = ROOT / "bench" / "data" / "flow_200.yaml"
 TARGET_PUBLISHES_PER_S = 500
-STARTUP_LIMIT_S = 20.0
-STOP_LIMIT_S = 15.0
 WARMUP_REQUESTS = 3  # per connection, untimed: connections open, caches fill
 BREAKDOWN_RUNS = 30
 CHECK_STAGE = "check_document (all of the above, as the server calls it)"
@@ -84,83 +81,6 @@ def flow_body(revision: int) -> bytes:
     assert count == 1, "bench/data/flow_200.yaml lost its `revision: 0` line"
     return body
 
-
-# ------------------------------------------------------------ the server process
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    secret: str
-    data_dir: Path
-
-
-def _cli(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "interpreter.cli", *argv]
-
-
-def _environ() -> dict[str, str]:
-    """Ours without CALLKERNEL_SERVER_* (a config file there could change limits)."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith("CALLKERNEL_SERVER_")}
-
-
-@contextmanager
-def running_server(data_dir: Path) -> Iterator[Server]:
-    """`callkernel serve` on a free loopback port, with a flows+read token;
-    terminated (SIGTERM, then SIGKILL) on the way out."""
-    made = subprocess.run(
-        _cli("token", "create", "bench", "--scope", "flows", "--scope", "read", "--json",
-             "--data-dir", str(data_dir)),
-        cwd=ROOT, env=_environ(), capture_output=True, check=True)
-    secret = str(json.loads(made.stdout)["secret"])
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            _cli("serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir)),
-            cwd=ROOT, env=_environ(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=log)
-    try:
-        yield Server(process, _listening_url(process, log_path), secret, data_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_LIMIT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.returncode != 0:
-            print(f"note: the server exited {process.returncode} after SIGTERM; "
-                  f"its log: {log_path}", file=sys.stderr)
-
-
-def _listening_url(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The URL from the server's "listening" log line (it picked the port)."""
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("message") == "listening":
-                return str(entry["url"]).rstrip("/")
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError(f"callkernel serve did not start; its log:\n{log_path.read_text()}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads, in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields after the command name (which may hold spaces): state is the
-    # first, utime and stime the 12th and 13th.
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# ------------------------------------------------------------ a timed phase
 
 @dataclass(frozen=True, slots=True)
 class Phase:
