@@ -63,6 +63,35 @@ class TraceSink(Protocol):
     def close(self) -> None: ...
 
 
+class TappedSink:
+    """A trace sink that shows each record to `tap`, then hands it on to
+    `inner` (the sink the host would have used, if any); `on_close` runs once
+    the inner sink is closed, whatever that raised."""
+
+    def __init__(self, tap: Callable[[dict[str, Any]], None], inner: TraceSink | None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self._tap = tap
+        self._inner = inner
+        self._on_close = on_close
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._tap(record)
+        if self._inner is not None:
+            self._inner.write(record)
+
+    def flush(self) -> None:
+        if self._inner is not None:
+            self._inner.flush()
+
+    def close(self) -> None:
+        try:
+            if self._inner is not None:
+                self._inner.close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+
 # One encoder for every record: json.dumps with options builds a new one per call.
 # No cycle check: redaction rebuilt every dict and list and made every value
 # JSON-shaped, so a record cannot contain itself (default=str is a last resort).

@@ -10,8 +10,8 @@ task, never in the call's actor.
 
 How records reach subscribers: the host's `trace_sinks` factory is wrapped
 (`CallEvents.trace_sinks`, composed with the metrics' wrapper) so that a
-call's `FeedSink` hands each record to its `CallFeed`, which appends it to
-every subscriber's queue — a deque append and an event set per subscriber,
+call's trace sink (a `TappedSink`) hands each record to its `CallFeed`,
+which appends it to every subscriber's queue — a deque append and an event set per subscriber,
 all the actor ever pays. No gap and no duplicate between the replay and the
 live records: the trace appends a record to memory and hands it to its sink
 in one synchronous step, and a subscriber takes its replay and joins the feed
@@ -37,7 +37,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from interpreter.runtime.state import CallState
-from interpreter.runtime.trace import TraceSink
+from interpreter.runtime.trace import TappedSink, TraceSink
 from interpreter.server.auth import requires
 from interpreter.server.calls import CALLS, CallRecord, Phase
 from interpreter.server.problems import Problem
@@ -183,31 +183,6 @@ class CallFeed:
         self.subscribers.clear()
 
 
-class FeedSink:
-    """A trace sink that hands each record to the call's feed, then to the sink
-    the host would have used (if any); closing it ends the feed."""
-
-    def __init__(self, feed: CallFeed, inner: TraceSink | None) -> None:
-        self._feed = feed
-        self._inner = inner
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._feed.publish(record)
-        if self._inner is not None:
-            self._inner.write(record)
-
-    def flush(self) -> None:
-        if self._inner is not None:
-            self._inner.flush()
-
-    def close(self) -> None:
-        try:
-            if self._inner is not None:
-                self._inner.close()
-        finally:
-            self._feed.events.ended(self._feed.call_id)
-
-
 class CallEvents:
     """The feeds of one app's calls, and how they are served."""
 
@@ -229,7 +204,9 @@ class CallEvents:
 
         def sink(call_id: str) -> TraceSink:
             feed = self._feeds[call_id] = CallFeed(self, call_id)
-            return FeedSink(feed, inner(call_id) if inner is not None else None)
+            # Closing the sink (the call's trace closed) ends the feed.
+            return TappedSink(feed.publish, inner(call_id) if inner is not None else None,
+                              lambda: self.ended(call_id))
 
         return sink
 

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from interpreter.host import CallHost
-from interpreter.runtime.trace import TraceSink
+from interpreter.runtime.trace import TappedSink, TraceSink
 from interpreter.server.auth import requires
 from interpreter.server.store import Scope
 
@@ -47,28 +47,6 @@ class CountsPending(Protocol):
     """An outbox that can tell how many deliveries it has not finished."""
 
     def pending(self) -> int: ...
-
-
-class ObservingSink:
-    """A trace sink that shows each record to the metrics, then hands it on to
-    the sink the host would have used (if any)."""
-
-    def __init__(self, metrics: CallMetrics, inner: TraceSink | None) -> None:
-        self._metrics = metrics
-        self._inner = inner
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._metrics.observe(record)
-        if self._inner is not None:
-            self._inner.write(record)
-
-    def flush(self) -> None:
-        if self._inner is not None:
-            self._inner.flush()
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
 
 
 class CallMetrics:
@@ -113,7 +91,7 @@ class CallMetrics:
         these metrics, then go to `inner(call_id)` (none: memory only)."""
 
         def sink(call_id: str) -> TraceSink:
-            return ObservingSink(self, inner(call_id) if inner is not None else None)
+            return TappedSink(self.observe, inner(call_id) if inner is not None else None)
 
         return sink
 
