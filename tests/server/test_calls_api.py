@@ -5,7 +5,6 @@ at most, and a call meant to run long is hung up."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -18,11 +17,10 @@ from interpreter.server.app import HOST, build_app
 from interpreter.server.calls import CALLS
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.rest import ended, problem, publish, start
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
-PROBLEM = "application/problem+json"
-POLL_DEADLINE = 15.0  # seconds of wall time a short call is given to end
 
 AGENT = b"""\
 version: "1.0.0"
@@ -76,49 +74,6 @@ async def client(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) 
     for name, source in (("agent", AGENT), ("brief", BRIEF), ("sleeper", SLEEPER)):
         await publish(made, auth, name, source)
     return made
-
-
-async def publish(client: Client, auth: dict[str, str], name: str, source: bytes) -> int:
-    uploaded = await client.post(f"/v1/flows/{name}", data=source,
-                                 headers={**auth, "Content-Type": "application/yaml"})
-    assert uploaded.status == 201, await uploaded.text()
-    version: int = (await uploaded.json())["version"]
-    published = await client.post(f"/v1/flows/{name}/publish", json={"version": version},
-                                  headers=auth)
-    assert published.status == 200, await published.text()
-    return version
-
-
-async def start(client: Client, auth: dict[str, str], flow: str, caller: str,
-                **fields: Any) -> dict[str, Any]:
-    response = await client.post("/v1/calls", json={"flow": flow, "caller": caller, **fields},
-                                 headers=auth)
-    assert response.status == 201, await response.text()
-    body: dict[str, Any] = await response.json()
-    assert response.headers["Location"] == f"/v1/calls/{body['call_id']}"
-    return body
-
-
-async def ended(client: Client, auth: dict[str, str], call_id: str) -> dict[str, Any]:
-    """The call once it has ended, polled as a client would."""
-    deadline = asyncio.get_running_loop().time() + POLL_DEADLINE
-    while True:
-        response = await client.get(f"/v1/calls/{call_id}", headers=auth)
-        assert response.status == 200, await response.text()
-        body: dict[str, Any] = await response.json()
-        if body["state"] == "ended":
-            return body
-        assert asyncio.get_running_loop().time() < deadline, f"still live: {body}"
-        await asyncio.sleep(0.05)
-
-
-async def problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    text = await response.text()
-    assert response.status == status, text
-    assert response.content_type == PROBLEM
-    body: dict[str, Any] = json.loads(text)
-    assert body["code"] == code and body["status"] == status
-    return body
 
 
 # ------------------------------------------------------------ a call end to end

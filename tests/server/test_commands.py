@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from interpreter.server.app import build_app
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.rest import publish, start_id
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -98,27 +99,12 @@ COMMANDS = {"say": {"text": "Hello."}, "transfer": {"dest": "+15550102000"},
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, store: SqliteStore, auth: dict[str, str]) -> Client:
+async def client(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     for name, source in (("agent", AGENT), ("ringer", RINGER), ("sleeper", SLEEPER),
                          ("brief", BRIEF)):
-        uploaded = await made.post(f"/v1/flows/{name}", data=source,
-                                   headers={**auth, "Content-Type": "application/yaml"})
-        assert uploaded.status == 201, await uploaded.text()
-        version = (await uploaded.json())["version"]
-        published = await made.post(f"/v1/flows/{name}/publish", json={"version": version},
-                                    headers=auth)
-        assert published.status == 200, await published.text()
+        await publish(made, auth, name, source)
     return made
-
-
-async def start(client: Client, auth: dict[str, str], flow: str, caller: str,
-                **fields: Any) -> str:
-    response = await client.post("/v1/calls", json={"flow": flow, "caller": caller, **fields},
-                                 headers=auth)
-    assert response.status == 201, await response.text()
-    call_id: str = (await response.json())["call_id"]
-    return call_id
 
 
 async def until(client: Client, auth: dict[str, str], call_id: str,
@@ -178,7 +164,7 @@ async def hang_up(client: Client, auth: dict[str, str], call_id: str) -> Records
 
 async def test_say_reaches_the_caller_and_the_trace_says_who_asked(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
     await until(client, auth, call_id, kind("say", text="Hello."))
     await accepted(client, auth, call_id, "say", {"text": "  Your order has shipped. "})
     records = await until(client, auth, call_id, kind("say", text="Your order has shipped."))
@@ -194,7 +180,7 @@ async def test_say_reaches_the_caller_and_the_trace_says_who_asked(
 
 async def test_transfer_to_a_section_leaves_the_ai_session_for_it(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
     await until(client, auth, call_id, kind("ai_started"))
     await accepted(client, auth, call_id, "transfer", {"dest": "desk"})
     records = await until(client, auth, call_id, kind("call_ended"))
@@ -207,7 +193,7 @@ async def test_transfer_to_a_section_leaves_the_ai_session_for_it(
 
 async def test_a_command_waits_while_a_verb_is_under_way(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT)
     await until(client, auth, call_id, kind("verb", verb="sleep"))
     await accepted(client, auth, call_id, "transfer", {"dest": "+15550102000"})
     # Kept for the safe point after the sleep, not run in the middle of it;
@@ -226,7 +212,7 @@ destinations:
   "sip:desk@example.com": {answer_after: 0.1, hangup_after: 0.2}
 linger: 600
 """
-    call_id = await start(client, auth, "agent", caller, model=RULES)
+    call_id = await start_id(client, auth, "agent", caller, model=RULES)
     await until(client, auth, call_id, kind("ai_started"))
     await accepted(client, auth, call_id, "transfer", {"dest": "sip:desk@example.com"})
     records = await until(client, auth, call_id, kind("call_ended"))
@@ -239,7 +225,7 @@ linger: 600
 
 async def test_unhold_takes_a_held_call_off_hold_and_a_second_one_is_409(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "agent", HOLD_PLEASE, model=RULES)
+    call_id = await start_id(client, auth, "agent", HOLD_PLEASE, model=RULES)
     await problem(await command(client, auth, call_id, "unhold", {}), 409, "not-on-hold")
     await until(client, auth, call_id, kind("hold"))
     # No body at all is an unhold too.
@@ -255,7 +241,7 @@ async def test_unhold_takes_a_held_call_off_hold_and_a_second_one_is_409(
 
 async def test_an_injected_leg_answered_bridges_the_ringing_leg(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "ringer", NEVER_ANSWERS)
+    call_id = await start_id(client, auth, "ringer", NEVER_ANSWERS)
     records = await until(client, auth, call_id, kind("leg_dial"))
     leg = of(records, "leg_dial")[0]["leg"]
     await problem(await command(client, auth, call_id, "inject",
@@ -272,7 +258,7 @@ async def test_an_injected_leg_answered_bridges_the_ringing_leg(
 
 async def test_injected_caller_speech_is_answered_by_the_agent(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
     await until(client, auth, call_id, kind("say", text="Hello."))
     await accepted(client, auth, call_id, "inject", {"event": "speech", "text": "hold on"})
     await until(client, auth, call_id, kind("hold"))
@@ -284,7 +270,7 @@ async def test_injected_caller_speech_is_answered_by_the_agent(
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 async def test_a_command_to_an_ended_call_is_409_and_does_not_revive_it(
         client: Client, auth: dict[str, str], name: str) -> None:
-    call_id = await start(client, auth, "brief", SILENT)
+    call_id = await start_id(client, auth, "brief", SILENT)
     records = await until(client, auth, call_id, kind("call_ended"))
     body = await problem(await command(client, auth, call_id, name, COMMANDS[name]),
                          409, "call-ended")
@@ -321,7 +307,7 @@ async def test_a_command_to_an_unknown_call_is_404(client: Client, auth: dict[st
 ])
 async def test_a_bad_body_is_400_saying_what_is_wrong(
         client: Client, auth: dict[str, str], name: str, body: Any, says: str) -> None:
-    call_id = await start(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT)
     found = await problem(await command(client, auth, call_id, name, body), 400,
                           "invalid-request")
     assert says in found["detail"]
@@ -330,7 +316,7 @@ async def test_a_bad_body_is_400_saying_what_is_wrong(
 
 
 async def test_a_command_body_must_be_json(client: Client, auth: dict[str, str]) -> None:
-    call_id = await start(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT)
     response = await client.post(f"/v1/calls/{call_id}/say", data="text=hi",
                                  headers={**auth, "Content-Type": "text/plain"})
     await problem(response, 415, "unsupported-media-type")
@@ -340,7 +326,7 @@ async def test_a_command_body_must_be_json(client: Client, auth: dict[str, str])
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 async def test_commands_need_the_calls_scope(client: Client, auth: dict[str, str],
                                              store: SqliteStore, name: str) -> None:
-    call_id = await start(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT)
     reader = await bearer(store, Scope.READ)
     await problem(await command(client, reader, call_id, name, COMMANDS[name]),
                   403, "forbidden")

@@ -16,7 +16,7 @@ from interpreter.server.app import build_app
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
 from interpreter.transports.media_stream.dialects import DIALECTS
-from tests.server.test_calls_api import ended, publish
+from tests.server.rest import ended, publish
 from tests.server.tokens import bearer
 from tests.transports.media_stream.peer import PeerScript, ProviderPeer
 from tests.transports.media_stream.test_stream_calls import FORMATS, PROMPT_FLOW, _speech

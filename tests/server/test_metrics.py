@@ -5,7 +5,6 @@ and the metric names and help strings stay what dashboards were built on."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from interpreter.server.app import build_app
 from interpreter.server.metrics import MAX_DISPOSITIONS, OTHER, CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.rest import ended, publish, start_id
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -115,31 +115,10 @@ async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     return made
 
 
-async def publish(client: Client, auth: dict[str, str], name: str, source: bytes) -> None:
-    uploaded = await client.post(f"/v1/flows/{name}", data=source,
-                                 headers={**auth, "Content-Type": "application/yaml"})
-    assert uploaded.status == 201, await uploaded.text()
-    version = (await uploaded.json())["version"]
-    published = await client.post(f"/v1/flows/{name}/publish", json={"version": version},
-                                  headers=auth)
-    assert published.status == 200, await published.text()
 
 
-async def start(client: Client, auth: dict[str, str], flow: str, caller: str,
-                **fields: Any) -> str:
-    response = await client.post("/v1/calls", json={"flow": flow, "caller": caller, **fields},
-                                 headers=auth)
-    assert response.status == 201, await response.text()
-    call_id: str = (await response.json())["call_id"]
-    return call_id
 
 
-async def ended(client: Client, auth: dict[str, str], call_id: str) -> None:
-    deadline = asyncio.get_running_loop().time() + POLL_DEADLINE
-    while (await (await client.get(f"/v1/calls/{call_id}", headers=auth)).json()
-           )["state"] != "ended":
-        assert asyncio.get_running_loop().time() < deadline, f"{call_id} still live"
-        await asyncio.sleep(0.05)
 
 
 async def scrape(client: Client, auth: dict[str, str]) -> Samples:
@@ -164,7 +143,7 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
 async def test_a_call_that_ended_is_counted_with_its_turns_tools_and_errors(
         client: Client, auth: dict[str, str], clock: str) -> None:
     await publish(client, auth, "tools", TOOLS)
-    await ended(client, auth, await start(client, auth, "tools", CALLER, model=RULES,
+    await ended(client, auth, await start_id(client, auth, "tools", CALLER, model=RULES,
                                           clock=clock))
     found = await scrape(client, auth)
 
@@ -186,7 +165,7 @@ async def test_a_call_that_ended_is_counted_with_its_turns_tools_and_errors(
 async def test_the_live_calls_gauge_counts_a_call_while_it_runs(
         client: Client, auth: dict[str, str]) -> None:
     await publish(client, auth, "sleeper", SLEEPER)
-    call_id = await start(client, auth, "sleeper", SILENT_CALLER)
+    call_id = await start_id(client, auth, "sleeper", SILENT_CALLER)
     live = await scrape(client, auth)
     assert value(live, "callkernel_calls_live") == 1
     assert value(live, "callkernel_calls_ended_total", disposition="hangup_requested") is None
@@ -204,7 +183,7 @@ async def test_a_given_host_built_with_the_metrics_sinks_is_counted(
     async with CallHost(trace_sinks=metrics.trace_sinks()) as host:
         client: Client = await aiohttp_client(build_app(store, host=host, metrics=metrics))
         await publish(client, auth, "brief", BRIEF)
-        await ended(client, auth, await start(client, auth, "brief", SILENT_CALLER))
+        await ended(client, auth, await start_id(client, auth, "brief", SILENT_CALLER))
         found = await scrape(client, auth)
         assert value(found, "callkernel_calls_ended_total", disposition="hangup:hangup") == 1
         await client.close()
@@ -250,7 +229,7 @@ async def test_each_app_counts_only_its_own_calls(store: SqliteStore, aiohttp_cl
     first: Client = await aiohttp_client(build_app(store))
     second: Client = await aiohttp_client(build_app(store))
     await publish(first, auth, "brief", BRIEF)
-    await ended(first, auth, await start(first, auth, "brief", SILENT_CALLER))
+    await ended(first, auth, await start_id(first, auth, "brief", SILENT_CALLER))
     assert value(await scrape(first, auth), "callkernel_calls_ended_total",
                  disposition="hangup:hangup") == 1
     assert value(await scrape(second, auth), "callkernel_calls_ended_total",

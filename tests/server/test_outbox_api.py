@@ -16,7 +16,7 @@ from interpreter.server.app import build_app
 from interpreter.server.calls import CALLS
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import DeliveryState, Scope, StoredDelivery
-from tests.server.test_calls_api import ended, problem, publish, start
+from tests.server.rest import ended, problem, publish, start
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]

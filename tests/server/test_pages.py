@@ -25,7 +25,7 @@ from interpreter.server import pages
 from interpreter.server.app import build_app
 from interpreter.server.problems import problems_middleware
 from interpreter.server.sqlite_store import SqliteStore
-from tests.server.test_calls_api import ended, publish
+from tests.server.rest import ended, publish
 from tests.transports.media_stream.test_stream_calls import PROMPT_FLOW
 
 Client = TestClient[web.Request, web.Application]

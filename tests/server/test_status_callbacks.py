@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from interpreter.server.app import build_app
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import DeliveryState, StoredDelivery
-from tests.server.test_calls_api import ended, publish, start
+from tests.server.rest import ended, publish, start
 
 Client = TestClient[web.Request, web.Application]
 
