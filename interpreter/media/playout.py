@@ -114,6 +114,18 @@ class Playout:
         whose audio has ended (a media stream marks each boundary with it)."""
         return self._heard_now()
 
+    def heard_words(self) -> int:
+        """How many words of the current run have been heard so far: what
+        `heard()` counts, without building its text (asked every frame)."""
+        count = len(self._heard)
+        segment = self._current
+        if segment is not None:
+            for index in range(len(segment.words)):
+                if self._word_end(segment, index) > self._position:
+                    break  # word ends only grow along a segment
+                count += 1
+        return count
+
     def _heard_now(self) -> Heard:
         words = list(self._heard)
         segment = self._current

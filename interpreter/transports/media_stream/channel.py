@@ -101,6 +101,7 @@ class MediaStreamChannel:
                               outbound=self._outbound, policy=policy, recordings=recordings)
         self.jitter = JitterBuffer(fmt, jitter_depth)
         self.marks = MarkLedger()
+        self._words_sent = 0  # heard words of the current run the marks know of
         self.stats = StreamStats()
         self.end_reason: str | None = None  # why the channel ended, once it has
         self.ended = asyncio.Event()  # the call hung up, or the stream ended
@@ -215,9 +216,13 @@ class MediaStreamChannel:
         wire = frame if self._to_wire is None else self._to_wire.frame(frame)
         self._send(OutboundMedia(frames.encode(wire, self.format)))
         self.stats.frames_out += 1
-        mark = self.marks.after_frame(playout.heard())
-        if mark is not None:
-            self._send(OutboundMark(mark))
+        # The heard text is built only when a word ended in this frame.
+        words = playout.heard_words()
+        if words != self._words_sent:
+            self._words_sent = words
+            mark = self.marks.after_frame(playout.heard())
+            if mark is not None:
+                self._send(OutboundMark(mark))
 
     # ------------------------------------------------------------ stops and ends
 
