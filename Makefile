@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test browser screenshots lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,22 @@ demo: $(STAMP)
 	$(BIN)/callkernel demo --audio --record demo-call.wav --timeline demo-call.png
 	$(BIN)/callkernel demo --phone --record demo-phone.wav --timeline demo-phone.png
 
-test: $(STAMP)
+# The page tests drive a real headless Chromium (docs/softphone.md): Debian's,
+# installed once with apt (as root, or through sudo) when none is found.
+browser:
+	@command -v $${CALLKERNEL_CHROMIUM:-chromium} >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q chromium \
+	  || { $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium; }; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The pictures of /phone and /console in docs/images/, taken by their tests.
+screenshots: $(STAMP) browser
+	CALLKERNEL_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/server/test_phone_page.py tests/server/test_console_page.py
 
 lint: $(STAMP)
 	$(BIN)/callkernel lint --strict flows

@@ -197,6 +197,7 @@ def test_the_page_shows_transcript_tools_steps_and_barge_ins(tmp_path: Path) -> 
          "arguments": {"day": "mon"}},
         {"kind": "tool_returned", "function": "check", "response": "open", "actions": []},
         {"kind": "barge_in", "heard": "We have", "by": "PlayoutStopped", "cause": "speech"},
+        {"kind": "flow_chosen", "flow": "desk", "version": 3, "by": "to", "bound": False},
     ]
     views = _node(tmp_path, f"""
         import {{describeRecord}} from "./phone.mjs";
@@ -210,6 +211,7 @@ def test_the_page_shows_transcript_tools_steps_and_barge_ins(tmp_path: Path) -> 
     assert views[5] == {"lane": "tools", "text": '→ check({"day":"mon"})'}
     assert views[6]["text"] == "← check: open"
     assert views[7]["lane"] == "events" and "We have" in views[7]["text"]
+    assert views[8]["text"] == "flow desk v3 (routed by the number called)"
 
 
 # ------------------------------------------------------------ the protocol, end to end
@@ -275,7 +277,7 @@ async def test_the_softphone_protocol_starts_a_call_on_the_chosen_flow(
     url = str(client.make_url("/v1/media/callkernel")).replace("http://", "ws://")
     stream_sid, call_sid = "MZ" + "a1" * 16, "CA" + "b2" * 16
     silence = bytes(640)  # 20 ms of 16 kHz PCM16
-    agent_bytes, acked = 0, []
+    agent_bytes, acked, named = 0, [], []
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await ws.send_json(start_message(stream_sid, call_sid, "ivr", secret))
@@ -290,7 +292,10 @@ async def test_the_softphone_protocol_starts_a_call_on_the_chosen_flow(
                 message = await ws.receive_json(timeout=0.02)
             except TimeoutError:
                 continue
-            if message["event"] == "media":
+            if message["event"] == "call":  # first, before any audio
+                assert agent_bytes == 0 and message["streamSid"] == stream_sid
+                named.append(message["call"]["callId"])
+            elif message["event"] == "media":
                 payload = base64.b64decode(message["media"]["payload"])
                 assert len(payload) == 640 and message["streamSid"] == stream_sid
                 agent_bytes += len(payload)
@@ -299,7 +304,7 @@ async def test_the_softphone_protocol_starts_a_call_on_the_chosen_flow(
                 await ws.send_json(mark_message(stream_sid, sequence, message["mark"]["name"]))
                 acked.append(message["mark"]["name"])
         assert acked and agent_bytes > 0, "the agent never spoke"
-        call_id = await _find_call(client, auth, stream_sid)
+        [call_id] = named
         sequence += 1
         await ws.send_json(stop_message(stream_sid, call_sid, sequence))
     done = await ended(client, auth, call_id)
@@ -310,16 +315,3 @@ async def test_the_softphone_protocol_starts_a_call_on_the_chosen_flow(
     chosen = next(r for r in trace if r["kind"] == "flow_chosen")
     assert (chosen["flow"], chosen["by"]) == ("ivr", "named")
     assert secret not in json.dumps(trace)
-
-
-async def _find_call(client: Client, auth: dict[str, str], stream_sid: str) -> str:
-    """As phone.js finds its call: the live audio call whose `call_started`
-    record carries the page's stream id."""
-    live = await (await client.get("/v1/calls?state=live&limit=100", headers=auth)).json()
-    for call in live["calls"]:
-        trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
-                                        headers={**auth, "Accept": "application/json"})).json()
-        started = next((r for r in trace if r["kind"] == "call_started"), None)
-        if call["media"] == "audio" and started and started["call"]["stream_id"] == stream_sid:
-            return str(call["call_id"])
-    raise AssertionError(f"no live call carries stream {stream_sid}: {live}")

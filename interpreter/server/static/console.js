@@ -25,6 +25,17 @@ export function versionAction(version, live) {
   return live === null || version > live ? "publish" : "rollback";
 }
 
+// A delivery's state as the call's view says it (docs/rest-api.md, "Delivery").
+export function deliveryLine(d) {
+  const to = d.url ? ` to ${d.url}` : "";
+  const tries = d.attempts === 1 ? "1 attempt" : `${d.attempts} attempts`;
+  return `${d.kind}${to}: ${d.state}, ${tries}${d.last_status ? `, HTTP ${d.last_status}` : ""}${d.last_error ? ` — ${d.last_error}` : ""}`;
+}
+
+export function flowVersion(call) {
+  return `${call.flow ?? "—"}${call.version ? ` v${call.version}` : ""}`;
+}
+
 export function when(seconds) {
   return seconds ? new Date(seconds * 1000).toLocaleTimeString() : "—";
 }
@@ -131,7 +142,8 @@ function main() {
       selectedFlow = name;
       await loadFlows();
     } catch (error) {
-      const lines = (error.problem && error.problem.errors || []).map(diagnosticLine);
+      // Located in the file the operator picked (the server names it after the flow).
+      const lines = (error.problem && error.problem.errors || []).map((d) => diagnosticLine({ ...d, file: file.name }));
       const pre = document.createElement("pre");
       pre.className = "error";
       pre.textContent = [error.message, ...lines].join("\n");
@@ -155,7 +167,7 @@ function main() {
         for (let i = 0; i < 5; i++) row.insertCell();
         body.append(row);
       }
-      const values = [c.call_id, `${c.flow ?? "—"}${c.version ? ` v${c.version}` : ""}`, c.media, c.call_state, when(c.started_at)];
+      const values = [c.call_id, flowVersion(c), c.media, c.call_state, when(c.started_at)];
       values.forEach((value, i) => { if (row.cells[i].textContent !== value) row.cells[i].textContent = value; });
     }
     for (const row of [...body.rows]) if (!seen.has(row.dataset.call)) row.remove();
@@ -166,7 +178,7 @@ function main() {
     $("ended-calls").replaceChildren(...calls.map((c) => {
       const row = document.createElement("tr");
       cell(row, button(c.call_id, () => showTrace(c.call_id)));
-      cell(row, c.flow);
+      cell(row, flowVersion(c));
       cell(row, c.disposition);
       cell(row, when(c.started_at));
       cell(row, c.ended_at ? (c.ended_at - c.started_at).toFixed(1) : "—");
@@ -179,6 +191,7 @@ function main() {
     $("trace-of").textContent = callId;
     showTimeline(callId).catch(() => { $("timeline").removeAttribute("src"); });
     showRecordings(callId).catch(() => { $("recordings").replaceChildren(); });
+    showDeliveries(callId).catch((error) => { $("deliveries").textContent = `deliveries: ${error.message}`; });
     $("trace").textContent = trace.map((r) => {
       const { n, t, kind, ...fields } = r;
       return `${String(n).padStart(4)} ${t.toFixed(2).padStart(8)}s ${kind} ${JSON.stringify(fields)}`;
@@ -207,6 +220,28 @@ function main() {
       return audio;
     }));
     $("recordings").replaceChildren(...players);
+  }
+
+  // What the call's post-call work left: each delivery's state and, for a
+  // summary, what the model wrote.
+  async function showDeliveries(callId) {
+    const { deliveries } = await api(`/v1/outbox?call_id=${encodeURIComponent(callId)}&limit=50`);
+    const shown = await Promise.all(deliveries.map((d) => api(`/v1/outbox/${encodeURIComponent(d.key)}`)));
+    $("deliveries").replaceChildren(...(shown.length ? shown.map(deliveryView) : [document.createTextNode("none")]));
+  }
+
+  function deliveryView(d) {
+    const block = document.createElement("div");
+    block.className = "delivery";
+    const head = document.createElement("p");
+    head.textContent = deliveryLine(d);
+    block.append(head);
+    if (d.summary !== null && d.summary !== undefined) {
+      const summary = document.createElement("pre");
+      summary.textContent = d.summary;
+      block.append(summary);
+    }
+    return block;
   }
 
   // ------------------------------------------------------------ the outbox

@@ -6,7 +6,8 @@
 // `connected`, `start`, a `media` frame every 20 ms and `stop`; it plays the
 // agent's `media`, answers each `mark` once the audio sent before it has
 // played, and on `clear` drops what is queued and answers the pending marks.
-// What the call does is read from its follow socket (/v1/calls/{id}/ws).
+// The server's first message, `call`, names the call; what the call does is
+// read from its follow socket (/v1/calls/{id}/ws).
 //
 // The message builders and the record view are pure and exported, so node
 // can check them without a browser (tests/server/test_pages.py); the page
@@ -18,7 +19,6 @@ export const FLOW_PARAMETER = "callkernel_flow"; // names the flow (docs/softpho
 export const TOKEN_PARAMETER = "callkernel_token";
 export const TOKEN_KEY = "callkernel.token"; // sessionStorage: gone when the tab closes
 const PLAY_LEAD_S = 0.06; // queued audio starts this far ahead when the queue ran dry
-const FIND_CALL_TIMEOUT_MS = 10000;
 
 // ------------------------------------------------------------ the wire
 
@@ -119,7 +119,7 @@ export function describeRecord(record) {
     case "barge_in":
       return { lane: "events", text: `barge-in (${record.cause || record.by}): the caller heard “${record.heard}”` };
     case "flow_chosen":
-      return { lane: "events", text: record.flow ? `flow ${record.flow}${record.version ? ` v${record.version}` : ""} (chosen by ${record.by})` : "no flow took the call" };
+      return { lane: "events", text: record.flow ? `flow ${record.flow}${record.version ? ` v${record.version}` : ""} (${CHOSEN_BY[record.by] || record.by})` : "no flow took the call" };
     case "flow_unavailable":
       return { lane: "events", text: `flow unavailable: ${record.message}` };
     case "error":
@@ -130,6 +130,9 @@ export function describeRecord(record) {
       return null;
   }
 }
+
+// How a flow_chosen record's flow was chosen, in words.
+const CHOSEN_BY = { named: "named by the call", to: "routed by the number called", params: "routed by the call's parameters", default: "the default flow" };
 
 function show(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
@@ -211,12 +214,13 @@ function main() {
       send(connectedMessage());
       send(startMessage({ streamSid, callSid: call.callSid, flow, token: token(), sequence: ++call.sequence }));
       capture.port.onmessage = (event) => {
+        // Frames still in flight from the worklet after a hang-up are dropped.
+        if (call === null || call.streamSid !== streamSid) return;
         const chunk = ++call.chunk;
         send(mediaMessage({ streamSid, sequence: ++call.sequence, chunk, payload: bytesToBase64(event.data) }));
       };
       status("in call");
       call.ticker = setInterval(answerMarks, 20);
-      findCall(streamSid).then(follow).catch((error) => status(`in call (not followed: ${error.message})`));
     };
     socket.onmessage = (event) => received(JSON.parse(event.data));
     socket.onclose = (event) => {
@@ -251,6 +255,7 @@ function main() {
       case "media": play(base64ToSamples(message.media.payload)); break;
       case "mark": call.marks.add(message.mark.name, call.playHead); answerMarks(); break;
       case "clear": clearAudio(); break;
+      case "call": follow(message.call.callId); break; // the server's first message
     }
   }
 
@@ -277,24 +282,6 @@ function main() {
     call.sources.clear();
     call.playHead = call.context.currentTime;
     for (const name of call.marks.clear()) send(markMessage({ streamSid: call.streamSid, sequence: ++call.sequence, name }));
-  }
-
-  // The call's id: the live call whose `call_started` record carries this
-  // page's stream id (GET /v1/calls lists no provider ids).
-  async function findCall(streamSid) {
-    const deadline = Date.now() + FIND_CALL_TIMEOUT_MS;
-    const others = new Set();
-    while (call && call.streamSid === streamSid && Date.now() < deadline) {
-      const { calls } = await api("/v1/calls?state=live&limit=100");
-      for (const candidate of calls.filter((c) => c.media === "audio" && !others.has(c.call_id))) {
-        const trace = await api(`/v1/calls/${encodeURIComponent(candidate.call_id)}/trace`);
-        const started = trace.find((record) => record.kind === "call_started");
-        if (started && started.call.stream_id === streamSid) return candidate.call_id;
-        if (started) others.add(candidate.call_id);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error("the call was not found among the live calls");
   }
 
   function follow(callId) {

@@ -12,7 +12,8 @@ its WebSocket messages):
   `call_control_id`), `PCMU`/`PCMA`/`L16`, an `error` event, and outbound
   messages without a stream id (as Pipecat's Telnyx serializer sends them);
 - `callkernel`: the Twilio shape with `audio/x-L16` at 16 kHz, for the
-  browser softphone.
+  browser softphone; its first outbound message, `call`, names the call
+  (`{"event": "call", "call": {"callId": ...}, "streamSid": ...}`).
 
 Linear PCM is little-endian here, as the media path and a browser's
 Int16Array hold it; which byte order SignalWire and Telnyx put on the wire
@@ -36,6 +37,7 @@ from typing import Any, Literal
 
 from interpreter.media.ports import AudioFormat
 from interpreter.transports.media_stream.events import (
+    CallNamed,
     Clear,
     Connected,
     Dtmf,
@@ -94,6 +96,7 @@ class Dialect:
     default_format: AudioFormat
     unwrap: bool = False  # accept SignalWire's {"rawEvent": {...}} wrapper
     outbound_stream_id: bool = True  # outbound messages name the stream
+    announces_call: bool = False  # a `call` message names the call first (CallNamed)
 
     @property
     def fields(self) -> _Fields:
@@ -198,6 +201,8 @@ class Dialect:
                     return OutboundMark(_name(_object(message, "mark", "mark"), "name", "mark"))
                 case "clear":
                     return Clear()
+                case "call" if self.announces_call:
+                    return CallNamed(_name(_object(message, "call", "call"), "callId", "call"))
                 case other:
                     raise _Bad(f"unknown outbound event {other[:32]!r}")
         except _Bad as bad:
@@ -215,6 +220,8 @@ class Dialect:
                 body = {"event": "mark", "mark": {"name": name}}
             case Clear():
                 body = {"event": "clear"}
+            case CallNamed(call_id=call_id):
+                body = {"event": "call", "call": {"callId": call_id}}
         if self.outbound_stream_id:
             body[self.fields.stream] = stream_id
         return json.dumps(body, separators=(",", ":"))
@@ -283,7 +290,7 @@ TELNYX = Dialect("telnyx", "snake", MappingProxyType({
     AudioFormat("mulaw", 8000), outbound_stream_id=False)
 CALLKERNEL = Dialect("callkernel", "camel",
                      MappingProxyType({"audio/x-l16": ("pcm16", (16000,))}),
-                     AudioFormat("pcm16", 16000))
+                     AudioFormat("pcm16", 16000), announces_call=True)
 DIALECTS: Mapping[str, Dialect] = MappingProxyType(
     {d.name: d for d in (TWILIO, SIGNALWIRE, TELNYX, CALLKERNEL)})
 

@@ -3,7 +3,8 @@
 Inbound (provider → callkernel): `Connected`, `Started`, `Media`, `Dtmf`,
 `MarkAcked`, `Stopped`, `ProviderError`; a message that cannot be read is a
 `ProtocolError` value saying what was wrong, never an exception. Outbound
-(callkernel → provider): `OutboundMedia`, `OutboundMark`, `Clear`. The
+(callkernel → provider): `OutboundMedia`, `OutboundMark`, `Clear`, and
+`CallNamed` where the dialect announces its calls. The
 dialects (dialects.py) turn these into and out of each provider's JSON.
 """
 
@@ -106,4 +107,13 @@ class Clear:
     """Drop everything queued and not yet played (barge-in)."""
 
 
-OutboundEvent = OutboundMedia | OutboundMark | Clear
+@dataclass(frozen=True, slots=True)
+class CallNamed:
+    """The call the stream carries, by callkernel's id: sent first, in the
+    `callkernel` dialect only (a provider knows its calls by its own ids;
+    the softphone follows its call by this one)."""
+
+    call_id: str
+
+
+OutboundEvent = OutboundMedia | OutboundMark | Clear | CallNamed

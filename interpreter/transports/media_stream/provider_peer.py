@@ -30,6 +30,7 @@ from interpreter.media.playout import Samples
 from interpreter.media.ports import AudioFormat
 from interpreter.transports.media_stream.dialects import Dialect
 from interpreter.transports.media_stream.events import (
+    CallNamed,
     Clear,
     Connected,
     Dtmf,
@@ -73,6 +74,7 @@ class Played:
     problems: list[str] = field(default_factory=list)
     frames_sent: int = 0
     closed_by_server: bool = False
+    named_call: str | None = None  # the call id a `call` message named (callkernel dialect)
 
 
 class ProviderPeer:
@@ -185,6 +187,8 @@ class ProviderPeer:
                     for name in pending:  # as Twilio does: the cleared marks come back
                         self.played.marks_cleared.append(name)
                         await self._send(ws, MarkAcked(name))
+                case CallNamed(call_id=call_id):
+                    self.played.named_call = call_id
                 case ProtocolError(what=what):
                     self.played.problems.append(what)
         self.played.closed_by_server = True

@@ -53,6 +53,7 @@ from interpreter.transports.media_stream.dialects import (
     sniff,
 )
 from interpreter.transports.media_stream.events import (
+    CallNamed,
     Connected,
     OutboundEvent,
     OutboundMedia,
@@ -115,7 +116,8 @@ class SocketWriter:
         self._wake = asyncio.Event()
         self._closing = False
 
-    def send(self, event: OutboundEvent) -> None:
+    def send(self, event: OutboundEvent, *, first: bool = False) -> None:
+        """Queue `event` last (or, with `first`, before whatever is queued)."""
         if self._closing:
             return
         media = isinstance(event, OutboundMedia)
@@ -124,7 +126,11 @@ class SocketWriter:
                 self.dropped += 1
                 return
             self._media += 1
-        self._queue.append((self._dialect.encode(event, self._stream_id), media))
+        encoded = (self._dialect.encode(event, self._stream_id), media)
+        if first:
+            self._queue.appendleft(encoded)
+        else:
+            self._queue.append(encoded)
         self._wake.set()
 
     async def run(self) -> None:
@@ -263,6 +269,9 @@ async def _run_call(ws: web.WebSocketResponse, host: CallHost, start_call: Start
         await ws.close(code=1013 if busy else 1011, message=b"the call was not started")
         return
     channel = made[-1]
+    if dialect.announces_call:
+        # Before any audio the call may have queued while it was starting.
+        writer.send(CallNamed(call.call_id), first=True)
     writing = asyncio.create_task(writer.run(), name=f"media-writer:{call.call_id}")
     reading = asyncio.create_task(_read(ws, dialect, channel),
                                   name=f"media-reader:{call.call_id}")

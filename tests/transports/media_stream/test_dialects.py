@@ -22,6 +22,7 @@ from interpreter.transports.media_stream.dialects import (
     sniff,
 )
 from interpreter.transports.media_stream.events import (
+    CallNamed,
     Clear,
     Connected,
     Dtmf,
@@ -65,6 +66,17 @@ def test_every_inbound_event_survives_a_round_trip(dialect: Dialect) -> None:
 def test_outbound_media_marks_and_clear_read_back(dialect: Dialect) -> None:
     for event in (OutboundMedia(b"\x00\x7f" * 160), OutboundMark("w1-2-9"), Clear()):
         assert dialect.parse_outbound(dialect.encode(event, "MZ1")) == event
+
+
+def test_only_the_callkernel_dialect_names_the_call_to_its_peer() -> None:
+    named = CallNamed("4aa1375a-d8d2")
+    encoded = CALLKERNEL.encode(named, "MZ1")
+    assert json.loads(encoded) == {"event": "call", "call": {"callId": "4aa1375a-d8d2"},
+                                   "streamSid": "MZ1"}
+    assert CALLKERNEL.parse_outbound(encoded) == named
+    # A provider is never sent one, and would not read it as one.
+    assert not any(d.announces_call for d in DIALECTS.values() if d.name != "callkernel")
+    assert isinstance(TWILIO.parse_outbound(encoded), ProtocolError)
 
 
 def test_twilio_names_the_stream_in_camel_case_and_telnyx_not_at_all() -> None:
