@@ -172,8 +172,9 @@ class CallSink(Protocol):
         heard is `heard`; nothing more of the playout will play."""
     def speech_noted(self, note: str) -> None:
         """Something the call's trace should say about its speech: a vendor
-        voice spoken with a substitute, word marks that are estimates. Said
-        once per call and cause."""
+        voice spoken with a substitute, word marks that are estimates (said
+        once per call and cause), an error a provider reported on its media
+        stream."""
     def playout_paused(self, paused: bool, why: str) -> None:
         """The transport paused the agent over the caller's speech while it
         decides whether that is a barge-in (True), or let it go on from where

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,7 @@ from interpreter.transports.media_stream.marks import MarkLedger
 FRAME_GAP_S = 5.0  # no audio from the provider this long: the stream is lost
 JITTER_DEPTH = 3  # frames buffered before the first plays: 60 ms for a late frame
 PATH_RATE_FOR_WIDEBAND = 16_000
+MAX_NOTED_ERRORS = 20  # a provider's errors kept and traced; the rest only counted
 
 
 @dataclass(slots=True)
@@ -81,7 +82,8 @@ class StreamStats:
     frames_out: int = 0
     clears: int = 0
     protocol_errors: int = 0
-    provider_errors: list[str] | None = None
+    provider_errors: list[str] = field(default_factory=list)  # the first MAX_NOTED_ERRORS
+    provider_error_count: int = 0
 
 
 class MediaStreamChannel:
@@ -137,9 +139,12 @@ class MediaStreamChannel:
             case ProviderError(code=code, detail=detail):
                 # Telnyx reports problems with what we sent this way; the
                 # stream goes on, and its closing (if it comes) ends the call.
-                errors = self.stats.provider_errors or []
-                errors.append(f"{code}: {detail}")
-                self.stats.provider_errors = errors[-20:]
+                self.stats.provider_error_count += 1
+                if self.stats.provider_error_count <= MAX_NOTED_ERRORS:
+                    self.stats.provider_errors.append(f"{code}: {detail}")
+                    if self._sink is not None:  # to the call's trace
+                        self._sink.speech_noted(f"the provider reported an error on the "
+                                                f"media stream: {code}: {detail}")
             case _:
                 pass  # a second `connected`/`start`: nothing to do
 

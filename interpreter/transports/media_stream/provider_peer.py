@@ -39,6 +39,7 @@ from interpreter.transports.media_stream.events import (
     OutboundMark,
     OutboundMedia,
     ProtocolError,
+    ProviderError,
     Started,
     Stopped,
 )
@@ -55,6 +56,7 @@ class PeerScript:
     swap_pairs: bool = False  # send each pair of frames in reverse order
     lose: frozenset[int] = frozenset()  # chunk numbers never sent
     digits: tuple[tuple[float, str], ...] = ()  # (at, digit)
+    errors: tuple[tuple[float, str, str], ...] = ()  # (at, code, detail): Telnyx's `error`
     stop_at: float | None = None  # send `stop`, then close
     drop_at: float | None = None  # close the socket without a `stop`
     quiet_at: float | None = None  # stop sending media, keep the socket open
@@ -124,6 +126,7 @@ class ProviderPeer:
     async def _stream(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         script, loop = self.script, asyncio.get_running_loop()
         digits = deque(sorted(script.digits))
+        errors = deque(sorted(script.errors))
         began, n = loop.time(), 0
         held: tuple[int, bytes] | None = None
         while True:
@@ -137,6 +140,9 @@ class ProviderPeer:
                 return
             while digits and digits[0][0] <= now:
                 await self._send(ws, Dtmf(digits.popleft()[1]))
+            while errors and errors[0][0] <= now:
+                _, code, detail = errors.popleft()
+                await self._send(ws, ProviderError(code, detail))
             if script.quiet_at is not None and now >= script.quiet_at:
                 continue
             frame = self.caller_frame(n)

@@ -174,14 +174,20 @@ async def test_a_call_over_each_dialect_hears_the_caller_and_speaks(
     assert call.call_info["provider_call_id"] == "CA0001"
 
 
-async def test_lost_and_reordered_telnyx_frames_are_counted_and_concealed(
+async def test_lost_and_reordered_telnyx_frames_and_its_errors_are_handled(
         prompt_stack: Stack) -> None:
     fmt = FORMATS["telnyx"]
     script = PeerScript(_speech("no", fmt.sample_rate, at=2.2), swap_pairs=True,
-                        lose=frozenset({60, 61, 62, 140}))
+                        lose=frozenset({60, 61, 62, 140}),
+                        errors=((1.0, "100003", "malformed frame"),))
     peer = ProviderPeer(DIALECTS["telnyx"], fmt, script)
     played = await peer.run(prompt_stack.url("telnyx"))
-    call, _ = await prompt_stack.finished(played)
+    call, trace = await prompt_stack.finished(played)
+    # Telnyx's error event is in the trace; the stream went on.
+    [noted] = [r for r in _kinds(trace, "event") if r["event"] == "SpeechNoted"
+               and "provider" in r["note"]]
+    assert noted["note"] == ("the provider reported an error on the media stream: "
+                             "100003: malformed frame")
     channel = call.channel
     assert isinstance(channel, MediaStreamChannel)
     stats = channel.jitter.stats
