@@ -3,8 +3,9 @@
 Inside the media path audio is always PCM16 (numpy int16), 20 ms a frame:
 160 samples at 8 kHz, 320 at 16 kHz, 480 at 24 kHz (441 at eSpeak's
 22,050 Hz). On the wire a frame is what the transport's `AudioFormat` says:
-"pcm16" (little-endian, two bytes a sample), "mulaw" or "alaw" (G.711, one
-byte a sample; codecs.py).
+"pcm16" (little-endian, two bytes a sample), "pcm16be" (the same in
+network byte order, as RTP's L16 is), "mulaw" or "alaw" (G.711, one byte a
+sample; codecs.py).
 
 The media clock services every call in one pass, so the helpers that are the
 same for every call also come in batch form, on a 2-D array of one frame per
@@ -27,7 +28,7 @@ from interpreter.media.ports import AudioFormat
 FRAME_MS = 20
 FRAMES_PER_SECOND = 1000 // FRAME_MS
 SAMPLE_RATES = (8000, 16000, 24000)  # what a transport's AudioFormat may carry
-ENCODINGS = ("pcm16", "mulaw", "alaw")
+ENCODINGS = ("pcm16", "pcm16be", "mulaw", "alaw")
 G711_RATE = 8000
 MIN_DBFS = -120.0  # digital silence (one ±1 sample in an 8 kHz frame reads about -112)
 
@@ -37,6 +38,7 @@ Levels = npt.NDArray[np.float32]
 _FULL_SCALE = 32768.0
 _MIN_MEAN_SQUARE = (_FULL_SCALE * 10 ** (MIN_DBFS / 20)) ** 2
 _PCM16 = np.dtype("<i2")
+_LINEAR = {"pcm16": _PCM16, "pcm16be": np.dtype(">i2")}  # the wire's dtype per encoding
 
 
 def samples_per_frame(rate: int) -> int:
@@ -54,7 +56,7 @@ def check_format(fmt: AudioFormat) -> AudioFormat:
     if fmt.sample_rate not in SAMPLE_RATES:
         raise ValueError(f"unsupported sample rate {fmt.sample_rate} Hz "
                          f"(one of {', '.join(map(str, SAMPLE_RATES))})")
-    if fmt.encoding != "pcm16" and fmt.sample_rate != G711_RATE:
+    if fmt.encoding not in _LINEAR and fmt.sample_rate != G711_RATE:
         raise ValueError(f"G.711 {fmt.encoding} is 8000 Hz, not {fmt.sample_rate} Hz")
     if fmt.channels != 1:
         raise ValueError(f"{fmt.channels} channels: the media path is mono")
@@ -82,17 +84,20 @@ def silence_payload(fmt: AudioFormat) -> bytes:
 
 def decode(payload: bytes, fmt: AudioFormat) -> Samples:
     """Wire bytes (any whole number of samples) → PCM16."""
-    if fmt.encoding == "pcm16":
+    linear = _LINEAR.get(fmt.encoding)
+    if linear is not None:
         if len(payload) % 2:
-            raise ValueError(f"pcm16 payload of {len(payload)} bytes: not whole samples")
-        return np.frombuffer(payload, dtype=_PCM16)
+            raise ValueError(f"{fmt.encoding} payload of {len(payload)} bytes: "
+                             "not whole samples")
+        return _native(np.frombuffer(payload, dtype=linear))
     return _decoder(fmt)(np.frombuffer(payload, dtype=np.uint8))
 
 
 def encode(samples: Samples, fmt: AudioFormat) -> bytes:
     """PCM16 → wire bytes."""
-    if fmt.encoding == "pcm16":
-        return samples.astype(_PCM16, copy=False).tobytes()
+    linear = _LINEAR.get(fmt.encoding)
+    if linear is not None:
+        return samples.astype(linear, copy=False).tobytes()
     return _encoder(fmt)(samples).tobytes()
 
 
@@ -103,7 +108,7 @@ def frame_dbfs(frame: Samples) -> float:
 
 def scale_payload(payload: bytes, fmt: AudioFormat, gain: float) -> bytes:
     """Wire bytes with every sample multiplied by `gain` (0..1 attenuates)."""
-    if fmt.encoding == "pcm16":
+    if fmt.encoding in _LINEAR:
         samples = decode(payload, fmt).astype(np.float32) * gain
         return encode(np.clip(np.rint(samples), -32768, 32767).astype(np.int16), fmt)
     return _scaled_codes(fmt.encoding, gain)[np.frombuffer(payload, dtype=np.uint8)].tobytes()
@@ -124,8 +129,9 @@ def decode_batch(payloads: Sequence[bytes], fmt: AudioFormat) -> Samples:
         raise ValueError(f"payload {wrong} is {len(payloads[wrong])} bytes, "
                          f"not one {FRAME_MS} ms frame ({size})")
     joined = b"".join(payloads)
-    if fmt.encoding == "pcm16":
-        return np.frombuffer(joined, dtype=_PCM16).reshape(len(payloads), -1)
+    linear = _LINEAR.get(fmt.encoding)
+    if linear is not None:
+        return _native(np.frombuffer(joined, dtype=linear)).reshape(len(payloads), -1)
     codes = np.frombuffer(joined, dtype=np.uint8).reshape(len(payloads), -1)
     return _decoder(fmt)(codes)
 
@@ -156,7 +162,12 @@ def energy_dbfs(frames: Samples) -> Levels:
 
 
 def _width(fmt: AudioFormat) -> int:
-    return 2 if fmt.encoding == "pcm16" else 1
+    return 2 if fmt.encoding in _LINEAR else 1
+
+
+def _native(samples: npt.NDArray[np.int16]) -> Samples:
+    """Samples in the machine's byte order (a copy only where they were not)."""
+    return samples if samples.dtype == np.int16 else samples.astype(np.int16)
 
 
 def _decoder(fmt: AudioFormat) -> Callable[[codecs.Codes], Samples]:

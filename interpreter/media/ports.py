@@ -259,7 +259,8 @@ class Telephony(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AudioFormat:
-    encoding: Literal["pcm16", "mulaw", "alaw"]
+    # pcm16 is little-endian; pcm16be is L16 as RTP carries it (network order)
+    encoding: Literal["pcm16", "pcm16be", "mulaw", "alaw"]
     sample_rate: int  # 8000, 16000, 24000
     channels: int = 1
 

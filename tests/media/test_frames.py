@@ -11,7 +11,8 @@ from interpreter.media import codecs, frames
 from interpreter.media.ports import AudioFormat
 
 FORMATS = [AudioFormat("pcm16", 8000), AudioFormat("pcm16", 16000),
-           AudioFormat("pcm16", 24000), AudioFormat("mulaw", 8000), AudioFormat("alaw", 8000)]
+           AudioFormat("pcm16", 24000), AudioFormat("pcm16be", 16000),
+           AudioFormat("mulaw", 8000), AudioFormat("alaw", 8000)]
 IDS = [f"{fmt.encoding}@{fmt.sample_rate}" for fmt in FORMATS]
 
 
@@ -73,6 +74,14 @@ def test_pcm16_on_the_wire_is_little_endian() -> None:
     assert list(frames.decode(b"\x01\x00\xfe\xff", fmt)) == [1, -2]
 
 
+def test_pcm16be_on_the_wire_is_network_byte_order_and_decodes_to_native() -> None:
+    fmt = AudioFormat("pcm16be", 16000)
+    assert frames.encode(np.array([1, -2], dtype=np.int16), fmt) == b"\x00\x01\xff\xfe"
+    decoded = frames.decode(b"\x00\x01\xff\xfe", fmt)
+    assert list(decoded) == [1, -2] and decoded.dtype == np.dtype(np.int16)
+    assert frames.decode_batch([b"\x00\x01" * 320], fmt).dtype == np.dtype(np.int16)
+
+
 def test_a_pcm16_payload_of_half_a_sample_is_refused() -> None:
     with pytest.raises(ValueError, match="not whole samples"):
         frames.decode(b"\x00\x01\x02", AudioFormat("pcm16", 8000))
@@ -83,7 +92,7 @@ def test_encode_then_decode_is_exact_for_pcm16_and_a_g711_level_for_g711(
         fmt: AudioFormat) -> None:
     frame = _calls(fmt, 1)[0]
     decoded = frames.decode(frames.encode(frame, fmt), fmt)
-    if fmt.encoding == "pcm16":
+    if fmt.encoding in ("pcm16", "pcm16be"):
         assert (decoded == frame).all()
     else:  # already on a G.711 level: a second round trip changes nothing
         assert (frames.decode(frames.encode(decoded, fmt), fmt) == decoded).all()

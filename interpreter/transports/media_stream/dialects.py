@@ -15,9 +15,11 @@ its WebSocket messages):
   browser softphone; its first outbound message, `call`, names the call
   (`{"event": "call", "call": {"callId": ...}, "streamSid": ...}`).
 
-Linear PCM is little-endian here, as the media path and a browser's
-Int16Array hold it; which byte order SignalWire and Telnyx put on the wire
-for L16 is not verified (docs/media-streams.md).
+Telnyx's L16 is big-endian: Telnyx delivers "base64-encoded RTP payload",
+and RTP carries L16 in network byte order (RFC 3551). SignalWire's and the
+softphone's L16 is taken as little-endian (as the media path and a
+browser's Int16Array hold it); SignalWire's byte order is not verified
+(docs/media-streams.md).
 
 Reading is defensive: a message's length, a payload's size, every field's
 type, the digits, the formats and the custom parameters are checked, and
@@ -92,7 +94,8 @@ class Dialect:
     name: str
     naming: Naming
     # Wire encoding name (lower case) → (our encoding, the rates it may have).
-    encodings: Mapping[str, tuple[Literal["pcm16", "mulaw", "alaw"], tuple[int, ...]]]
+    encodings: Mapping[str, tuple[Literal["pcm16", "pcm16be", "mulaw", "alaw"],
+                                  tuple[int, ...]]]
     default_format: AudioFormat
     unwrap: bool = False  # accept SignalWire's {"rawEvent": {...}} wrapper
     outbound_stream_id: bool = True  # outbound messages name the stream
@@ -286,7 +289,7 @@ SIGNALWIRE = Dialect("signalwire", "camel", MappingProxyType({
     "audio/x-mulaw": ("mulaw", _G711), "audio/x-l16": ("pcm16", (16000, 24000))}),
     AudioFormat("mulaw", 8000), unwrap=True)
 TELNYX = Dialect("telnyx", "snake", MappingProxyType({
-    "pcmu": ("mulaw", _G711), "pcma": ("alaw", _G711), "l16": ("pcm16", _LINEAR)}),
+    "pcmu": ("mulaw", _G711), "pcma": ("alaw", _G711), "l16": ("pcm16be", _LINEAR)}),
     AudioFormat("mulaw", 8000), outbound_stream_id=False)
 CALLKERNEL = Dialect("callkernel", "camel",
                      MappingProxyType({"audio/x-l16": ("pcm16", (16000,))}),

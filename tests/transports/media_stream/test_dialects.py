@@ -117,6 +117,18 @@ def test_telnyx_start_carries_the_call_control_id_and_numbers() -> None:
     assert TELNYX.parse(json.dumps(media)) == Media(9, 0, b"\x00\x00")
 
 
+def test_telnyx_l16_is_big_endian_as_rtp_carries_it() -> None:
+    start = {"event": "start", "sequence_number": "1", "stream_id": "ST1",
+             "start": {"call_control_id": "v3:abc",
+                       "media_format": {"encoding": "L16", "sample_rate": 16000,
+                                        "channels": 1}}}
+    started = TELNYX.parse(json.dumps(start))
+    assert isinstance(started, Started)
+    assert started.format == AudioFormat("pcm16be", 16000)
+    assert json.loads(TELNYX.encode_inbound(started, "ST1", 1))["start"]["media_format"][
+        "encoding"] == "L16"
+
+
 def test_signalwire_messages_are_read_wrapped_or_bare_and_carry_l16() -> None:
     bare = SIGNALWIRE.encode_inbound(
         Started("MZ1", "CA1", AudioFormat("pcm16", 16000)), "MZ1", 1)

@@ -65,7 +65,7 @@ rules:
   - reply: "Sorry?"
 """
 FORMATS = {"twilio": AudioFormat("mulaw", 8000), "signalwire": AudioFormat("pcm16", 16000),
-           "telnyx": AudioFormat("mulaw", 8000), "callkernel": AudioFormat("pcm16", 16000)}
+           "telnyx": AudioFormat("pcm16be", 16000), "callkernel": AudioFormat("pcm16", 16000)}
 
 
 def _speech(text: str, rate: int, at: float, after: float = 0.0) -> Samples:
