@@ -245,6 +245,9 @@ async def _listen(runner: web.AppRunner, settings: ServerSettings) -> None:
         host, port = address[0], address[1]
         LOGGER.info("listening", extra={"fields": {
             "host": host, "port": port, "url": f"http://{_url_host(host)}:{port}/",
+            "softphone": f"http://{_url_host(host)}:{port}/phone",
+            # ai flows need one: without, their calls get the apology
+            "llm": settings.llm,
             "data_dir": str(settings.data_dir), "signed": settings.signer is not None,
             "allow_loopback": settings.allow_loopback,
             "allow_private_networks": settings.allow_private_networks}})

@@ -16,17 +16,26 @@ drained at shutdown like any other.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping
 
 from aiohttp import web
 
+from interpreter.flow_parts import has_ai
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import Telephony
 from interpreter.runtime.call import Call
 from interpreter.server.auth import STORE, allows, authenticate, authenticates_itself
 from interpreter.server.call_registry import CallRegistry, ShuttingDown, TooManyCalls
 from interpreter.server.problems import Problem
-from interpreter.server.remote_flows import RemoteFlows, flow_for_call
+from interpreter.server.remote_flows import (
+    CallFlow,
+    FlowFailure,
+    FlowProblem,
+    RemoteFlows,
+    flow_for_call,
+)
 from interpreter.server.store import Conflict, NotFound, Scope, StoreError
 from interpreter.transports.media_stream.call_control import ProviderCredentials
 from interpreter.transports.media_stream.server import (
@@ -39,6 +48,7 @@ from interpreter.transports.media_stream.server import (
 
 __all__ = ["FLOW_PARAMETER", "PREFIX", "mount"]
 
+LOGGER = logging.getLogger("callkernel.server.media")
 # The custom parameter that names the flow, as `flow` does in POST /v1/calls.
 FLOW_PARAMETER = "callkernel_flow"
 
@@ -87,6 +97,9 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
                                          details, params=routing)
         except (NotFound, Conflict) as error:  # only a named flow raises
             raise CallNotStarted(f"flow {named!r}: {error}") from None
+        if not chosen.problems and has_ai(chosen.flow) \
+                and registry.host.providers.get(registry.host.default_llm) is None:
+            chosen = await _without_model(chosen)
         try:
             return await registry.start_on(chosen, lambda: (make_channel(chosen.flow),
                                                             telephony), details,
@@ -95,6 +108,16 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
             raise CallNotStarted(str(error), try_later=True) from None
         except StoreError as error:
             raise CallNotStarted(f"the store could not record the call: {error}") from None
+
+    async def _without_model(chosen: CallFlow) -> CallFlow:
+        # A caller is on the line: the apology, not a silent hang-up (a REST
+        # start is refused instead, 400).
+        problem = FlowProblem(FlowFailure.NO_MODEL, f"flow {chosen.name!r} has an ai verb "
+                              "and this server has no model: start it with --llm openai "
+                              "(docs/operations.md)", chosen.name)
+        LOGGER.warning("media stream call: %s", problem.message)
+        return dataclasses.replace(chosen, flow=await remote.apology(problem),
+                                   problems=(problem,))
 
     handlers = add_routes(app, lambda _: registry.host, start, authorize=authorize,
                           credentials=credentials)

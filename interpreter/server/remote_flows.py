@@ -84,6 +84,7 @@ class FlowFailure(StrEnum):
     NO_ROUTE = "no_route"  # no route matched and there is no default
     NO_FLOW = "no_flow"  # routed to a flow that is neither stored nor bound
     NOT_LIVE = "not_live"  # routed to a stored flow with no live version
+    NO_MODEL = "no_model"  # an ai flow, on a server without a model (serve --llm)
 
 
 _HTTP_FAILURES = {"timeout": FlowFailure.TIMEOUT, "refused": FlowFailure.REFUSED,

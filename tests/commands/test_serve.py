@@ -368,6 +368,8 @@ def test_served_flow_survives_sigterm_and_a_restart(tmp_path: Path,
 
     entries = first.log_entries()
     assert (entries[0]["message"], entries[0]["port"]) == ("listening", first.port)
+    assert entries[0]["softphone"] == f"http://127.0.0.1:{first.port}/phone"
+    assert entries[0]["llm"] == "none"
     post = next(e for e in entries if e.get("method") == "POST")
     assert (post["path"], post["status"]) == ("/v1/flows/support", 201)
     assert isinstance(post["ms"], float) and post["ms"] > 0

@@ -16,6 +16,7 @@ from interpreter.server.app import build_app
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
 from interpreter.transports.media_stream.dialects import DIALECTS
+from tests.server.page_server import FLOW
 from tests.server.rest import ended, publish
 from tests.server.tokens import bearer
 from tests.transports.media_stream.peer import PeerScript, ProviderPeer
@@ -109,6 +110,26 @@ async def test_a_stream_may_name_its_flow_and_a_missing_one_starts_nothing(
     trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
                                     headers={**auth, "Accept": "application/json"})).json()
     assert (trace[0]["flow"], trace[0]["by"]) == ("ivr", "named")
+
+
+async def test_an_ai_flow_on_a_server_without_a_model_gets_the_apology(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]) -> None:
+    client = await _server(store, aiohttp_client, auth)
+    await publish(client, auth, "desk", FLOW.read_bytes())
+    fmt = FORMATS["twilio"]
+    secret = auth["Authorization"].removeprefix("Bearer ")
+    script = PeerScript(np.zeros(0, np.int16), longest=15,
+                        parameters={"callkernel_token": secret, "callkernel_flow": "desk"})
+    played = await ProviderPeer(DIALECTS["twilio"], fmt, script).run(_url(client, "twilio"))
+    assert played.closed_by_server and played.marks_acked  # the apology was spoken
+    [call] = (await (await client.get("/v1/calls", headers=auth)).json())["calls"]
+    done = await ended(client, auth, call["call_id"])
+    assert done["flow"] == "desk"
+    trace = await (await client.get(f"/v1/calls/{call['call_id']}/trace",
+                                    headers={**auth, "Accept": "application/json"})).json()
+    [problem] = [r for r in trace if r["kind"] == "flow_unavailable"]
+    assert problem["failure"] == "no_model" and "--llm openai" in problem["message"]
+    assert not [r for r in trace if r["kind"] == "error"]
 
 
 async def test_a_plain_get_of_a_websocket_endpoint_says_what_it_is(
