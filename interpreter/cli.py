@@ -287,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "(a `heard` line under each agent line, with its word error rate)")
     demo.add_argument("--timeline", metavar="PNG",
                       help="draw the call as a PNG: speech, barge-ins, tools, steps, latency")
+    demo.add_argument("--webhook", action="store_true",
+                      help="instead: serve the demo webhook alone (the tools and summary "
+                      "receiver the example flows call) on 127.0.0.1 until Ctrl-C, for the "
+                      "flows published to `callkernel serve --allow-loopback`")
     demo.add_argument("--phone", action="store_true",
                       help="instead: start the REST server in-process, publish the example "
                       "flows, and run the support call as a phone call through the "
@@ -327,8 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
                 SERVER_VARIABLES, docs=SERVER_DOCS))
     _config_flag(serve)
     for setting in server_config.SETTINGS:
+        # A BOOL flag alone means true (`--allow-loopback`); `--allow-loopback false` too.
+        switch = setting.metavar == "BOOL"
         serve.add_argument(setting.flag, dest=setting.key, metavar=setting.metavar,
-                           help=setting.help)
+                           help=setting.help, nargs="?" if switch else None,
+                           const="true" if switch else None)
 
     token = command(
         "token", "create, list and revoke the server's API tokens",
@@ -628,6 +635,13 @@ def _dispatch(argv: list[str] | None) -> int:
         case "test":
             return test_command.run(args.paths, repeat=max(args.repeat, 1), llm=args.llm,
                                     trace_dir=args.trace_dir)
+        case "demo" if args.webhook and (args.phone or args.flow or args.caller or args.audio
+                                         or args.transcribe or args.record or args.timeline):
+            print("callkernel demo: --webhook only serves the webhook: it takes --port only",
+                  file=sys.stderr)
+            return 2  # usage
+        case "demo" if args.webhook:
+            return demo_command.serve_webhook(port=args.port)
         case "demo" if args.phone and (args.flow or args.caller or args.audio
                                        or args.transcribe):
             print("callkernel demo: --phone runs the bundled support call: it takes "

@@ -19,6 +19,7 @@ port in use, 3 the call ended on a fatal error.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sys
@@ -95,6 +96,37 @@ def summary_text(summary: JSONValue) -> str:
         return json.dumps(json.loads(raw), ensure_ascii=False)
     except ValueError:
         return raw
+
+
+def serve_webhook(out: TextIO | None = None, err: TextIO | None = None, *,
+                  port: int = PORT) -> int:
+    """`demo --webhook`: the demo webhook alone, until Ctrl-C, for the example
+    flows published to `callkernel serve --allow-loopback`."""
+    out, err = out or sys.stdout, err or sys.stderr
+
+    async def main() -> int:
+        runner = web.AppRunner(build_app())
+        await runner.setup()
+        try:
+            try:
+                await web.TCPSite(runner, HOST, port).start()
+            except OSError as error:
+                print(f"callkernel demo: cannot listen on {HOST}:{port}: "
+                      f"{error.strerror or error} (try --port)", file=err)
+                return EXIT_USAGE
+            served = int(runner.addresses[0][1])
+            print(f"demo webhook: tools at http://{HOST}:{served}/swaig, summaries at "
+                  f"http://{HOST}:{served}/post_prompt (the example flows' {DEMO_ORIGIN}); "
+                  "Ctrl-C stops it", file=out, flush=True)
+            await asyncio.Event().wait()  # until Ctrl-C
+            return EXIT_OK
+        finally:
+            await runner.cleanup()
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def run(flow_path: str | None = None, script_path: str | None = None,

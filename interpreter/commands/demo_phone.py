@@ -80,13 +80,15 @@ CALLER_VOICE = Voice("espeak", "en-us+m3")  # not the agent's voice
 QUIET_S = 1.0
 LONGEST_S = 60.0  # the call is hung up after this, whatever happens
 SCOPES = frozenset({Scope.CALLS, Scope.FLOWS, Scope.READ})
-# A plain `serve` refuses ai calls without a model: the ai flows need --llm
-# openai; the IVR's menu answers without one.
+# An ai flow needs a model on the server: a scripted one here (docs/ai.md),
+# or --llm openai; without either its calls get an apology.
 TRY_IT = """Try it yourself, on your microphone:
   callkernel token create me --scope read --scope flows --scope calls   # prints SECRET
-  callkernel serve                # another terminal; add --llm openai for the ai flows
-  callkernel push flows/ivr.yaml --publish --server http://127.0.0.1:8080 --token SECRET
-  then open http://127.0.0.1:8080/phone, paste SECRET, pick the flow and call"""
+  callkernel demo --webhook            # in a second terminal: the flow's tools
+  callkernel serve --allow-loopback --model-rules flows/support.model.yaml   # in a third
+  callkernel push flows/support.yaml --publish --server http://127.0.0.1:8080 --token SECRET
+  then open http://127.0.0.1:8080/phone, paste SECRET, pick support and call
+  (a real model instead of the scripted one: serve --llm openai, docs/llm-providers.md)"""
 
 
 class PhoneCaller(ProviderPeer):

@@ -47,7 +47,7 @@ from interpreter.host import CallHost
 from interpreter.providers.llm.base import LlmProvider
 from interpreter.server.app import build_app
 from interpreter.server.calls import CALLS
-from interpreter.server.config import ConfigError, ServerSettings, resolve
+from interpreter.server.config import ConfigError, ServerSettings, load_model_rules, resolve
 from interpreter.server.durable_outbox import StoreOutbox
 from interpreter.server.events import CallEvents
 from interpreter.server.media_routes import provider_credentials
@@ -158,10 +158,12 @@ def call_host(settings: ServerSettings, metrics: CallMetrics, events: CallEvents
         from interpreter.providers.llm.openai import OpenAIConfig, OpenAIProvider
 
         llm["openai"] = OpenAIProvider(OpenAIConfig.from_env(os.environ))
+    elif settings.model_rules is not None:  # resolve() read them once already
+        llm["rules"] = load_model_rules(settings.model_rules)
     return CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
                     destinations=settings.destinations, signer=settings.signer,
                     outbox=outbox, many_calls=True, llm=llm,
-                    default_llm=settings.llm if llm else "scripted")
+                    default_llm=next(iter(llm), "scripted"))
 
 
 @contextlib.contextmanager
@@ -247,7 +249,7 @@ async def _listen(runner: web.AppRunner, settings: ServerSettings) -> None:
             "host": host, "port": port, "url": f"http://{_url_host(host)}:{port}/",
             "softphone": f"http://{_url_host(host)}:{port}/phone",
             # ai flows need one: without, their calls get the apology
-            "llm": settings.llm,
+            "llm": "rules" if settings.model_rules is not None else settings.llm,
             "data_dir": str(settings.data_dir), "signed": settings.signer is not None,
             "allow_loopback": settings.allow_loopback,
             "allow_private_networks": settings.allow_private_networks}})

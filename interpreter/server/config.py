@@ -7,7 +7,8 @@ variable, then its default. `SETTINGS` is the one table of them all: the CLI
 makes its flags from it, and docs/operations.md lists every row (a test
 checks that).
 
-A relative `data_dir` or `signing_key_file` in a config file is relative to
+A relative `data_dir`, `signing_key_file` or `model_rules` in a config file
+is relative to
 the file's folder (the file travels with its deployment); from a flag or a
 variable, relative to the working directory.
 
@@ -30,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from interpreter.destinations import DestinationPolicy
+from interpreter.errors import DocumentError
 from interpreter.providers.llm.openai_config import openai_problem
+from interpreter.providers.llm.scripted import ScriptedProvider, load_rules
 from interpreter.signing import RequestSigner, parse_secret
 
 CONFIG_VARIABLE = "CALLKERNEL_SERVER_CONFIG"
@@ -59,6 +62,8 @@ class ServerSettings:
     shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM/SIGINT
     drain_timeout: float = 30.0  # seconds live calls get to end on their own after it
     llm: str = "none"  # the model of ai calls started without rules: none or openai
+    # Scripted model rules (docs/ai.md) for those calls instead: demos, trying flows
+    model_rules: Path | None = None
     max_live_calls: int = 1000  # calls live at once; one more is refused (503)
     allow_loopback: bool = False  # outbound requests to 127.0.0.0/8 and ::1
     allow_private_networks: bool = False  # ... to 10/8, 172.16/12, 192.168/16, ...
@@ -159,6 +164,9 @@ SETTINGS = (
             "the model of ai calls started without `model` rules: none (default: such a "
             "call is refused) or openai (the OpenAI-compatible server the CALLKERNEL_LLM_* "
             "variables name)"),
+    Setting("model_rules", "--model-rules", "CALLKERNEL_SERVER_MODEL_RULES", "FILE", Path,
+            "scripted model rules (docs/ai.md) that answer ai calls started without their "
+            "own: for demos and trying flows without a model server (not with --llm openai)"),
     Setting("max_live_calls", "--max-live-calls", "CALLKERNEL_SERVER_MAX_LIVE_CALLS", "N",
             _positive_int, "calls live at once; a call over it is refused with 503 "
             "too-many-calls (default 1000)", (int,)),
@@ -240,11 +248,27 @@ def resolve(flags: Mapping[str, object | None], environ: Mapping[str, str],
             values[setting.key] = _parsed(setting, text, f"{variable}={text}")
     if keys is None or "signing_key_file" in keys:
         values["signer"] = _signer(values.get("signing_key_file"), environ)
+    if values.get("model_rules") is not None:
+        if values.get("llm") == "openai":
+            raise ConfigError("--model-rules and --llm openai both give ai calls their "
+                              "model: choose one")
+        load_model_rules(values["model_rules"])  # a bad file stops the server before it starts
     if values.get("llm") == "openai":
         problem = openai_problem(environ)
         if problem is not None:
             raise ConfigError(problem.replace("--llm openai", "serve --llm openai"))
     return ServerSettings(**values)
+
+
+def load_model_rules(path: Path) -> ScriptedProvider:
+    """The scripted model in `path`; ConfigError saying where it is wrong."""
+    try:
+        return load_rules(path.read_bytes(), str(path))
+    except OSError as error:
+        raise ConfigError(f"model rules {path}: {error.strerror or error}") from None
+    except DocumentError as error:
+        found = "\n".join(d.render() for d in error.diagnostics)
+        raise ConfigError(f"model rules {path} are not valid:\n{found}") from None
 
 
 def _signer(key_file: Path | None, environ: Mapping[str, str]) -> RequestSigner | None:
@@ -297,7 +321,8 @@ def _from_file(setting: Setting, value: object, path: Path) -> Any:
         wanted = " or ".join(dict.fromkeys(_TOML_WORDS[kind] for kind in setting.toml_types))
         raise ConfigError(f"{source}: must be {wanted}")
     parsed = _parsed(setting, str(value), source)
-    if setting.key in ("data_dir", "signing_key_file") and not parsed.is_absolute():
+    if setting.key in ("data_dir", "signing_key_file", "model_rules") \
+            and not parsed.is_absolute():
         return path.parent / parsed
     return parsed
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -291,6 +294,32 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ended: caller_hangup" in result.stdout
+
+
+def test_demo_webhook_alone_serves_the_example_tools_until_interrupted() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "interpreter", "demo", "--webhook",
+                                "--port", "0"], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    try:
+        first = process.stdout.readline()
+        url = re.search(r"tools at (http://127\.0\.0\.1:\d+/swaig)", first)
+        assert url is not None, first
+        request = urllib.request.Request(url[1], method="POST", data=json.dumps({
+            "function": "check_order", "argument": {"parsed": [{"order_id": "B456"}]}}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.loads(answer.read())["response"] == "Order B456: out for delivery today"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_demo_webhook_takes_only_a_port() -> None:
+    result = subprocess.run([sys.executable, "-m", "interpreter", "demo", "--webhook",
+                             "--audio"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--webhook only serves the webhook" in result.stderr
 
 
 def test_demo_reads_the_bundled_example_files() -> None:

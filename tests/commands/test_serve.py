@@ -25,10 +25,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import cli
+from interpreter.cli import build_parser
 from interpreter.commands import serve as serve_command
 from interpreter.commands import token as token_command
 from interpreter.destinations import DestinationPolicy
-from interpreter.server.config import ServerSettings
+from interpreter.server.config import ServerSettings, resolve
 from interpreter.server.events import CallEvents
 from interpreter.server.metrics import CallMetrics
 from interpreter.server.store import Scope
@@ -401,6 +402,23 @@ sections:
     - request: {{url: "{url}", method: POST, body: {{order_id: "A123"}}}}
     - hangup: {{}}
 """.encode()
+
+
+def test_a_switch_alone_on_the_command_line_means_true() -> None:
+    parser = build_parser()
+    alone = parser.parse_args(["serve", "--allow-loopback", "--port", "0"])
+    said = parser.parse_args(["serve", "--allow-loopback", "false"])
+    assert (alone.allow_loopback, alone.port, said.allow_loopback) == ("true", "0", "false")
+    assert resolve({"allow_loopback": alone.allow_loopback}, {}).allow_loopback is True
+
+
+def test_a_scripted_model_from_the_settings_answers_the_servers_ai_calls(
+        tmp_path: Path) -> None:
+    rules = tmp_path / "desk.model.yaml"
+    rules.write_text("rules:\n  - reply: Hello.\n")
+    host = serve_command.call_host(ServerSettings(model_rules=rules), CallMetrics(),
+                                   CallEvents())
+    assert host.default_llm == "rules" and host.providers.get("rules") is not None
 
 
 def test_the_call_host_carries_the_servers_policy_and_signer() -> None:

@@ -107,9 +107,11 @@ async def chromium(microphone: Path | None = None) -> AsyncIterator[Browser]:
 
 async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
     """A new page at `url` with the audio tap in place; the page's uncaught
-    errors are added to `errors`."""
+    errors, and the GETs it made that failed, are added to `errors`."""
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda response: errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.method == "GET" else None)
     await page.add_init_script(TAP_SCRIPT)
     await page.goto(url)
     return page

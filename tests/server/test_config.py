@@ -228,3 +228,20 @@ def test_token_does_not_read_the_signing_key() -> None:
 def test_the_signing_key_variable_is_documented_and_listed() -> None:
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert SIGNING_KEY_VARIABLE in operations and SIGNING_KEY_VARIABLE in ENVIRONMENT
+
+
+# -- the model of ai calls ----------------------------------------------------
+
+def test_model_rules_are_read_at_start_and_exclude_openai(tmp_path: Path) -> None:
+    rules = tmp_path / "desk.model.yaml"
+    rules.write_text("rules:\n  - reply: Hello.\n")
+    config = _config(tmp_path, '[server]\nmodel_rules = "desk.model.yaml"\n')
+    assert resolve({}, {}, config).model_rules == rules  # relative to the config file
+    with pytest.raises(ConfigError, match="choose one"):
+        resolve({"model_rules": str(rules), "llm": "openai"}, {})
+    rules.write_text("rules:\n  - reply: 3\n    when: {nonsense: true}\n")
+    with pytest.raises(ConfigError,
+                       match=r"desk\.model\.yaml are not valid:\n.*desk\.model\.yaml:"):
+        resolve({"model_rules": str(rules)}, {})
+    with pytest.raises(ConfigError, match="No such file"):
+        resolve({"model_rules": str(tmp_path / "absent.yaml")}, {})
