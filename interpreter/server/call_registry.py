@@ -200,9 +200,16 @@ class CallRegistry:
 
     # ------------------------------------------------------------ calls
 
+    @staticmethod
+    def new_call_id() -> str:
+        """An id for a call about to start: minted before its flow is chosen,
+        so that a bound flow's document is fetched for the id the call will
+        have (an SDK agent ties its tools' tokens to it)."""
+        return str(uuid.uuid4())
+
     async def start(self, chosen: CallFlow, script: CallerScript,
                     model: ScriptedProvider | None, *, audio: bool = False,
-                    virtual: bool = False) -> CallRecord:
+                    virtual: bool = False, call_id: str | None = None) -> CallRecord:
         """A call of a simulated caller following `script` (text, or eSpeak on
         the audio runtime), recorded, then started with the flow chosen for
         it (or, `virtual`, on a virtual clock of its own: server/
@@ -216,9 +223,9 @@ class CallRegistry:
                 return caller, SimulatedNetwork.for_script(script)
 
             call = await self.start_on(chosen, simulated, call_details(script), audio=audio,
-                                       model=model, owned=True)
+                                       model=model, owned=True, call_id=call_id)
             return self._records[call.call_id]
-        entry = await self._admit(chosen, audio)
+        entry = await self._admit(chosen, audio, call_id)
         self._follow_task(self._run_virtual(entry, chosen, script, model, audio),
                           entry.call_id)
         self._virtual.add(entry.call_id)
@@ -227,12 +234,14 @@ class CallRegistry:
     async def start_on(self, chosen: CallFlow,
                        make: Callable[[], tuple[CallerChannel, Telephony]],
                        details: Mapping[str, JSONValue], *, audio: bool,
-                       model: LlmProvider | None = None, owned: bool = False) -> Call:
+                       model: LlmProvider | None = None, owned: bool = False,
+                       call_id: str | None = None) -> Call:
         """Record a call, then start it on the host with the channel and
         telephony `make()` gives (made only once the call is admitted).
         `owned`: the registry closes them when the call ends (a transport
-        that owns them, a media socket, closes its own)."""
-        entry = await self._admit(chosen, audio)
+        that owns them, a media socket, closes its own). `call_id`: the id
+        `new_call_id` gave when the flow was chosen (else a new one)."""
+        entry = await self._admit(chosen, audio, call_id)
         channel, telephony = make()
         call = self.host.start_call(chosen.flow, channel, telephony, call_id=entry.call_id,
                                     call_info=details, llm=model)
@@ -244,7 +253,8 @@ class CallRegistry:
         self._follow_task(self._follow(call, closing), call.call_id)
         return call
 
-    async def _admit(self, chosen: CallFlow, audio: bool) -> CallEntry:
+    async def _admit(self, chosen: CallFlow, audio: bool,
+                     call_id: str | None = None) -> CallEntry:
         """The call's record, stored, if the server takes one more call."""
         if not self.accepting:
             raise ShuttingDown("the server is shutting down and starts no new call")
@@ -252,7 +262,7 @@ class CallRegistry:
         if self.max_live_calls is not None and live >= self.max_live_calls:
             raise TooManyCalls(f"{live:,} calls are live, the server's most "
                                f"(max_live_calls); try again when one has ended")
-        entry = CallEntry(str(uuid.uuid4()), chosen.name, chosen.version,
+        entry = CallEntry(call_id or self.new_call_id(), chosen.name, chosen.version,
                           chosen.flow.content_hash, "audio" if audio else "text", time.time())
         await self.store.add_call(entry)
         return entry

@@ -87,13 +87,14 @@ async def start_call(request: web.Request) -> web.Response:
     if not registry.accepting:
         raise Problem("shutting-down", "the server is shutting down and starts no new call")
     script, model = await asyncio.to_thread(prepare, start)
+    call_id = registry.new_call_id()
     try:
         # Named: that flow (NotFound 404, Conflict 409 with nothing live);
         # else the routing table picks from the script's `to` and `params`.
         chosen = await flow_for_call(request.app[STORE], registry.host.http,
                                      request.app[REMOTE_FLOWS], start.flow,
-                                     call_details(script), params=start.params,
-                                     version=start.version)
+                                     {"call_id": call_id, **call_details(script)},
+                                     params=start.params, version=start.version)
     except DocumentError as error:
         # Stored versions compiled when they were uploaded; this fails only if
         # the compiler has since become stricter.
@@ -109,7 +110,7 @@ async def start_call(request: web.Request) -> web.Response:
                                          "(scripted rules)")
     try:
         record = await registry.start(chosen, script, model, audio=start.media == "audio",
-                                      virtual=start.virtual)
+                                      virtual=start.virtual, call_id=call_id)
     except ShuttingDown as error:
         raise Problem("shutting-down", str(error)) from None
     except TooManyCalls as error:

@@ -92,9 +92,10 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
                     make_channel: MakeChannel, telephony: Telephony) -> Call:
         named = parameters.get(FLOW_PARAMETER) or None
         routing = {k: v for k, v in parameters.items() if k != FLOW_PARAMETER}
+        call_id = registry.new_call_id()
         try:
             chosen = await flow_for_call(registry.store, registry.host.http, remote, named,
-                                         details, params=routing)
+                                         {"call_id": call_id, **details}, params=routing)
         except (NotFound, Conflict) as error:  # only a named flow raises
             raise CallNotStarted(f"flow {named!r}: {error}") from None
         if not chosen.problems and has_ai(chosen.flow) \
@@ -103,7 +104,7 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
         try:
             return await registry.start_on(chosen, lambda: (make_channel(chosen.flow),
                                                             telephony), details,
-                                           audio=True)
+                                           audio=True, call_id=call_id)
         except (ShuttingDown, TooManyCalls) as error:
             raise CallNotStarted(str(error), try_later=True) from None
         except StoreError as error:

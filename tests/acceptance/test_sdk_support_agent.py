@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from interpreter.commands import run as run_command
+from tests.acceptance.sdk_app import running
 
 CALLER = """\
 from: "+15555550100"
@@ -35,49 +32,10 @@ rules:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def support_agent() -> Iterator[int]:
-    from signalwire_agents import AgentBase, SwaigFunctionResult  # type: ignore[import-untyped]
-
-    port = _free_port()
-
-    class SupportAgent(AgentBase):  # type: ignore[misc]
-        def __init__(self) -> None:
-            # host/port are what the SDK writes into the webhook URLs it emits.
-            super().__init__(name="Support Agent", route="/support", host="127.0.0.1",
-                             port=port, basic_auth=("seeduser", "seedpass"))
-            self.prompt_add_section("Instructions", body="You are a customer support agent. "
-                                    "Greet the caller and resolve their issue.")
-            self.add_language("English", "en-US", "rime.spore:mistv2")
-
-        @AgentBase.tool(name="check_order")  # type: ignore[misc]
-        def check_order(self, order_id: str) -> SwaigFunctionResult:
-            """Check the status of a customer order.
-            Args:
-                order_id: The order ID to look up
-            """
-            return SwaigFunctionResult(f"Order {order_id}: shipped, ETA April 2nd")
-
-    agent = SupportAgent()
-    server = uvicorn.Server(uvicorn.Config(agent.get_app(), host="127.0.0.1", port=port,
-                                           log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the SDK app did not start"
-        time.sleep(0.05)
-    try:
+    with running() as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_sdk_application_serves_the_document_and_tool_callkernel_runs_the_call(

@@ -34,6 +34,7 @@ from interpreter.server.store import Conflict, FlowBinding, NotFound, Route, Rou
 from interpreter.transports.caller_script import call_details, load_caller_script
 from interpreter.transports.simulated import SimulatedCaller
 from interpreter.transports.simulated_network import SimulatedNetwork
+from tests.server.rest import ended, start
 
 AGENT = json.dumps({"version": "1.0.0", "sections": {"main": [
     {"answer": {}}, {"play": {"url": "say:Hello from the agent."}}, {"hangup": {}}]}}).encode()
@@ -267,6 +268,20 @@ async def test_binding_routes_bind_show_list_and_unbind(
     assert (upload.status, (await upload.json())["code"]) == (409, "conflict")
     assert (await client.delete("/v1/flows/agent/binding", headers=auth)).status == 204
     assert (await client.get("/v1/flows/agent/binding", headers=auth)).status == 404
+
+
+async def test_a_bound_flows_document_is_fetched_for_the_id_the_call_then_has(
+        aiohttp_client: Any, store: SqliteStore, auth: dict[str, str],
+        origin: tuple[Origin, str]) -> None:
+    """An SDK agent ties its tools' security tokens to the call id it was
+    asked for: the call must run under that id."""
+    served, url = origin
+    client: TestClient[Any, Any] = await aiohttp_client(build_app(store))
+    assert (await client.put("/v1/flows/agent/binding", json={"url": url},
+                             headers=auth)).status == 200
+    started = await start(client, auth, "agent", "steps: []\n")
+    assert served.seen[0]["body"]["call"]["call_id"] == started["call_id"]
+    await ended(client, auth, started["call_id"])
 
 
 @pytest.mark.parametrize("url", ["ftp://swml.example/a", "not a url", "", 5,
