@@ -26,6 +26,7 @@ from interpreter.media.ports import AudioFormat, Telephony, Voice
 from interpreter.providers.llm.scripted import load_rules
 from interpreter.providers.tts import espeak
 from interpreter.runtime.call import Call
+from interpreter.runtime.outbox import MemoryOutbox
 from interpreter.transports.media_stream.channel import MediaStreamChannel
 from interpreter.transports.media_stream.dialects import DIALECTS
 from interpreter.transports.media_stream.provider_peer import PeerScript, Played, ProviderPeer
@@ -55,9 +56,13 @@ sections:
         prompt: {text: "You book tables."}
         params: {end_of_speech_timeout: 500}
         hints: ["stop please", "thank you"]
+        post_prompt: {text: "Summarize the call as JSON."}
 """
+SUMMARY = '{"booked": false}'
 AI_RULES = f"""
 rules:
+  - when: {{summary: true}}
+    reply: '{SUMMARY}'
   - when: {{start: true}}
     reply: "{REPLY}"
   - when: {{said: "stop"}}
@@ -80,6 +85,7 @@ class Stack:
     server: TestServer
     calls: list[Call]
     routed: list[tuple[dict[str, str], dict[str, JSONValue]]]
+    outbox: MemoryOutbox
 
     def url(self, dialect: str) -> str:
         return str(self.server.make_url(f"/v1/media/{dialect}"))
@@ -96,7 +102,9 @@ class Stack:
 
 async def _stack(tmp_path: Path, flow_text: str, *, frame_gap: float = 5.0,
                  token: str | None = None) -> AsyncIterator[Stack]:
-    async with CallHost(trace_dir=tmp_path, llm={"scripted": load_rules(AI_RULES)}) as host:
+    outbox = MemoryOutbox()
+    async with CallHost(trace_dir=tmp_path, llm={"scripted": load_rules(AI_RULES)},
+                        outbox=outbox) as host:
         flow = host.compile(flow_text.encode(), "stream.yaml")
         calls: list[Call] = []
         routed: list[tuple[dict[str, str], dict[str, JSONValue]]] = []
@@ -122,11 +130,12 @@ async def _stack(tmp_path: Path, flow_text: str, *, frame_gap: float = 5.0,
                    authorize=authorize if token is not None else None)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
-        stack = Stack(host, server, calls, routed)
+        stack = Stack(host, server, calls, routed, outbox)
         try:
             yield stack
         finally:
             await server.close()
+    await outbox.close()
 
 
 @pytest.fixture
@@ -244,6 +253,9 @@ async def test_a_socket_dropped_mid_call_is_a_transport_error_with_a_full_trace(
     channel = call.channel
     assert isinstance(channel, MediaStreamChannel)
     assert channel.end_reason is not None and "without a stop" in channel.end_reason
+    await ai_stack.outbox.drain()  # and the summary was written and kept
+    [summary] = [r for r in ai_stack.outbox.results if r.call_id == call.call_id]
+    assert (summary.state, summary.summary) == ("kept", SUMMARY)
 
 
 async def test_a_stop_is_the_caller_hanging_up(ai_stack: Stack) -> None:
