@@ -45,9 +45,11 @@ class Served:
 
 
 @asynccontextmanager
-async def page_server(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str]
-                      ) -> AsyncIterator[Served]:
-    rules = load_rules(MODEL.read_bytes(), str(MODEL))
+async def page_server(store: SqliteStore, aiohttp_client: Any, auth: dict[str, str],
+                      model: str | None = None) -> AsyncIterator[Served]:
+    """`model`: other scripted rules than order_desk's."""
+    rules = load_rules(model) if model is not None else load_rules(MODEL.read_bytes(),
+                                                                  str(MODEL))
     metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
     async with CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()), outbox=outbox,
                         llm={"scripted": rules}, default_llm="scripted") as host:

@@ -210,7 +210,8 @@ def test_the_page_shows_transcript_tools_steps_and_barge_ins(tmp_path: Path) -> 
         ("default", "greet", "book")
     assert views[5] == {"lane": "tools", "text": '→ check({"day":"mon"})'}
     assert views[6]["text"] == "← check: open"
-    assert views[7]["lane"] == "events" and "We have" in views[7]["text"]
+    assert views[7] == {"lane": "events",
+                        "text": "barge-in (the caller spoke): the caller heard “We have”"}
     assert views[8]["text"] == "flow desk v3 (routed by the number called)"
 
 

@@ -31,12 +31,12 @@ ANSWER = "Order A123 shipped yesterday. Anything else?"
 WAIT_MS = 30_000  # for anything the call does, in wall time
 
 
-def _microphone(path: Path) -> Path:
-    """What the person says: nothing while the agent greets them, the
-    request, then silence (Chromium plays the file once)."""
+def _microphone(path: Path, said: str = SAID, at: float = 4.5) -> Path:
+    """What the person says: nothing for `at` seconds (while the agent greets
+    them), `said`, then silence (Chromium plays the file once)."""
     rate = 16000
-    voice = espeak.speak(SAID, CALLER_VOICE, rate).samples
-    audio = np.concatenate([np.zeros(int(4.5 * rate), np.int16), voice,
+    voice = espeak.speak(said, CALLER_VOICE, rate).samples
+    audio = np.concatenate([np.zeros(int(at * rate), np.int16), voice,
                             np.zeros(30 * rate, np.int16)])
     soundfile.write(str(path), audio, rate, subtype="PCM_16")
     return path
@@ -92,6 +92,47 @@ async def test_a_person_calls_a_flow_from_the_softphone_and_hears_the_agent(
     assert errors == []
     assert done["disposition"] == "caller_hangup" and done["media"] == "audio"
     _assert_heard(audio)
+
+
+LONG_GREETING = ("Hello and welcome to the order desk, where we look up every order you "
+                 "placed with us this year, tell you when it will arrive, and change where "
+                 "it goes if you have moved.")
+INTERRUPTING = f"""
+rules:
+  - when: {{start: true}}
+    reply: "{LONG_GREETING}"
+  - when: {{said: "wait|stop"}}
+    reply: "Sure, go ahead."
+  - reply: "Sorry?"
+"""
+
+
+async def test_the_person_interrupts_the_agent_and_only_what_played_is_kept(
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str], tmp_path: Path) -> None:
+    errors: list[str] = []
+    microphone = _microphone(tmp_path / "caller.wav", "Wait, stop please.", at=3.5)
+    async with page_server(store, aiohttp_client, auth, INTERRUPTING) as served, \
+            chromium(microphone) as browser:
+        page = await open_page(browser, served.url("/phone"), errors)
+        await _call(page, served)
+        events = page.locator("#events li", has_text="barge-in")
+        await expect(events).to_have_count(1, timeout=WAIT_MS)
+        await expect(page.locator("#transcript li.agent").last).to_have_text(
+            "agent: Sure, go ahead.", timeout=WAIT_MS)
+        shown = await events.text_content()
+        call_id = await page.locator("#call-id").text_content()
+        await page.click("#hangup")
+        await ended(served.client, served.auth, str(call_id))
+        trace = await _trace(served, call_id)
+    assert errors == []
+    [barge] = [r for r in trace if r["kind"] == "barge_in"]
+    heard = barge["heard"]
+    # The page acknowledged the marks of the words it played before the
+    # clear: a first part of the greeting, about as long as the time it
+    # played (the person spoke at 3.5 s into the file), not all of it.
+    assert heard and LONG_GREETING.startswith(heard) and heard != LONG_GREETING, heard
+    assert 3 <= len(heard.split()) <= 20, heard
+    assert f"the caller heard “{heard}”" in str(shown)
 
 
 async def _trace(served: Served, call_id: str | None) -> list[dict[str, Any]]:

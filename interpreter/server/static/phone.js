@@ -117,7 +117,7 @@ export function describeRecord(record) {
     case "tool_failed":
       return { lane: "tools", text: `✗ ${record.function}: ${record.error} ${record.message || ""}`.trim() };
     case "barge_in":
-      return { lane: "events", text: `barge-in (${record.cause || record.by}): the caller heard “${record.heard}”` };
+      return { lane: "events", text: `barge-in (${BARGED_BY[record.cause || record.by] || record.cause || record.by}): the caller heard “${record.heard}”` };
     case "flow_chosen":
       return { lane: "events", text: record.flow ? `flow ${record.flow}${record.version ? ` v${record.version}` : ""} (${CHOSEN_BY[record.by] || record.by})` : "no flow took the call" };
     case "flow_unavailable":
@@ -130,6 +130,9 @@ export function describeRecord(record) {
       return null;
   }
 }
+
+// What interrupted the agent (a barge_in record's `cause`, else `by`), in words.
+const BARGED_BY = { speech: "the caller spoke", words: "the caller spoke", noise: "a noise", SpeechStarted: "the caller spoke", DigitPressed: "a key press" };
 
 // How a flow_chosen record's flow was chosen, in words.
 const CHOSEN_BY = { named: "named by the call", to: "routed by the number called", params: "routed by the call's parameters", default: "the default flow" };
