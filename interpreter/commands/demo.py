@@ -20,9 +20,11 @@ port in use, 3 the call ended on a fatal error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -98,6 +100,25 @@ def summary_text(summary: JSONValue) -> str:
         return raw
 
 
+@contextlib.asynccontextmanager
+async def listening(app: web.Application, port: int, err: TextIO) -> AsyncIterator[int | None]:
+    """`app` served on 127.0.0.1:`port` (0: a free one): the port it got, or
+    None once it said on `err` why it cannot listen there."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, HOST, port).start()
+        except OSError as error:
+            print(f"callkernel demo: cannot listen on {HOST}:{port}: "
+                  f"{error.strerror or error} (try --port)", file=err)
+            yield None
+            return
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
 def serve_webhook(out: TextIO | None = None, err: TextIO | None = None, *,
                   port: int = PORT) -> int:
     """`demo --webhook`: the demo webhook alone, until Ctrl-C, for the example
@@ -105,23 +126,14 @@ def serve_webhook(out: TextIO | None = None, err: TextIO | None = None, *,
     out, err = out or sys.stdout, err or sys.stderr
 
     async def main() -> int:
-        runner = web.AppRunner(build_app())
-        await runner.setup()
-        try:
-            try:
-                await web.TCPSite(runner, HOST, port).start()
-            except OSError as error:
-                print(f"callkernel demo: cannot listen on {HOST}:{port}: "
-                      f"{error.strerror or error} (try --port)", file=err)
+        async with listening(build_app(), port, err) as served:
+            if served is None:
                 return EXIT_USAGE
-            served = int(runner.addresses[0][1])
             print(f"demo webhook: tools at http://{HOST}:{served}/swaig, summaries at "
                   f"http://{HOST}:{served}/post_prompt (the example flows' {DEMO_ORIGIN}); "
                   "Ctrl-C stops it", file=out, flush=True)
             await asyncio.Event().wait()  # until Ctrl-C
-            return EXIT_OK
-        finally:
-            await runner.cleanup()
+        return EXIT_OK
 
     try:
         return asyncio.run(main())
@@ -159,16 +171,9 @@ def run(flow_path: str | None = None, script_path: str | None = None,
     app = build_app()
 
     async def main() -> int:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            try:
-                await web.TCPSite(runner, HOST, port).start()
-            except OSError as error:
-                print(f"callkernel demo: cannot listen on {HOST}:{port}: "
-                      f"{error.strerror or error} (try --port)", file=err)
+        async with listening(app, port, err) as served:
+            if served is None:
                 return EXIT_USAGE
-            served = int(runner.addresses[0][1])
             raw = flow_raw.replace(DEMO_ORIGIN.encode(), f"http://{HOST}:{served}/".encode())
             # The demo's webhook listens on loopback: requests may go there
             # (the rest of the destination policy is the environment's).
@@ -184,8 +189,6 @@ def run(flow_path: str | None = None, script_path: str | None = None,
                 base = Path(flow_path).resolve().parent if flow_path else None
                 ran = await run_call(host, flow, script, base=base, audio=audio,
                                      record=record, transcribe=transcribe)
-        finally:
-            await runner.cleanup()
         print_lines(ran.lines(), out)
         if transcribe:
             from interpreter.transports.hearing_check import summary as heard_summary

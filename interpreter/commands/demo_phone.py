@@ -23,7 +23,6 @@ listens there).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import io
 import sys
@@ -35,7 +34,6 @@ from typing import Any, TextIO
 import aiohttp
 import numpy as np
 import soundfile
-from aiohttp import web
 from ruamel.yaml import YAML
 
 from interpreter.commands import demo
@@ -210,17 +208,6 @@ def conversation_lines(records: list[dict[str, Any]]) -> list[Line]:
                   key=lambda line: (line[0], order[line[1]]))
 
 
-@contextlib.asynccontextmanager
-async def _listening(app: web.Application, port: int = 0) -> Any:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, HOST, port).start()
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
-
-
 async def _ended(session: aiohttp.ClientSession, base: str, auth: dict[str, str]
                  ) -> dict[str, Any]:
     """The one call the server ran, once it has ended (its post-call work done)."""
@@ -246,14 +233,16 @@ async def _phone_call(port: int, out: TextIO, err: TextIO, record: str | None,
             metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
             policy = dataclasses.replace(DestinationPolicy.from_env(),
                                          allow_loopback=True)
-            async with _listening(webhook, port) as served, \
+            async with demo.listening(webhook, port, err) as served, \
                     CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
                              destinations=policy, outbox=outbox, warnings=err,
                              llm={"scripted": rules}, default_llm="scripted") as host:
                 app = build_app(store, host=host, outbox=outbox, metrics=metrics,
                                 events=events)
                 _, secret = await create_token(store, "demo", SCOPES)
-                async with _listening(app) as api:
+                async with demo.listening(app, 0, err) as api:
+                    if served is None or api is None:
+                        return EXIT_USAGE
                     base = f"http://{HOST}:{api}"
                     print(f"server: {base}/ (data in a temporary directory), webhook "
                           f"http://{HOST}:{served}/swaig", file=out)
@@ -326,10 +315,6 @@ def run(out: TextIO | None = None, err: TextIO | None = None, *, port: int = dem
         for diagnostic in error.diagnostics:
             print(diagnostic.render(), file=err)
         return EXIT_DOCUMENT
-    except OSError as error:
-        print(f"callkernel demo: cannot listen on {HOST}:{port}: {error.strerror or error} "
-              "(try --port)", file=err)
-        return EXIT_USAGE
 
 
 __all__ = ["TRY_IT", "PhoneCaller", "conversation_lines", "example_flows", "run"]

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -314,6 +315,18 @@ def test_demo_webhook_alone_serves_the_example_tools_until_interrupted() -> None
     finally:
         process.kill()
         process.communicate()
+
+
+def test_the_demos_say_when_their_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for demo in (demo_command.serve_webhook, demo_command.run):
+            err = io.StringIO()
+            assert demo(out=io.StringIO(), err=err, port=port) == run_command.EXIT_USAGE
+            assert f"cannot listen on 127.0.0.1:{port}" in err.getvalue()
+            assert "(try --port)" in err.getvalue()
 
 
 def test_demo_webhook_takes_only_a_port() -> None:
