@@ -233,21 +233,23 @@ async def _phone_call(port: int, out: TextIO, err: TextIO, record: str | None,
             metrics, events, outbox = CallMetrics(), CallEvents(), StoreOutbox(store)
             policy = dataclasses.replace(DestinationPolicy.from_env(),
                                          allow_loopback=True)
-            async with demo.listening(webhook, port, err) as served, \
-                    CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
-                             destinations=policy, outbox=outbox, warnings=err,
-                             llm={"scripted": rules}, default_llm="scripted") as host:
-                app = build_app(store, host=host, outbox=outbox, metrics=metrics,
-                                events=events)
-                _, secret = await create_token(store, "demo", SCOPES)
-                async with demo.listening(app, 0, err) as api:
-                    if served is None or api is None:
-                        return EXIT_USAGE
-                    base = f"http://{HOST}:{api}"
-                    print(f"server: {base}/ (data in a temporary directory), webhook "
-                          f"http://{HOST}:{served}/swaig", file=out)
-                    return await _converse(base, secret, served, script, out, err,
-                                           record, timeline)
+            async with demo.listening(webhook, port, err) as served:
+                if served is None:
+                    return EXIT_USAGE
+                async with CallHost(trace_sinks=metrics.trace_sinks(events.trace_sinks()),
+                                    destinations=policy, outbox=outbox, warnings=err,
+                                    llm={"scripted": rules}, default_llm="scripted") as host:
+                    app = build_app(store, host=host, outbox=outbox, metrics=metrics,
+                                    events=events)
+                    _, secret = await create_token(store, "demo", SCOPES)
+                    async with demo.listening(app, 0, err) as api:
+                        if api is None:
+                            return EXIT_USAGE
+                        base = f"http://{HOST}:{api}"
+                        print(f"server: {base}/ (data in a temporary directory), webhook "
+                              f"http://{HOST}:{served}/swaig", file=out)
+                        return await _converse(base, secret, served, script, out, err,
+                                               record, timeline)
         finally:
             await store.close()
 

@@ -8,9 +8,8 @@ makes its flags from it, and docs/operations.md lists every row (a test
 checks that).
 
 A relative `data_dir`, `signing_key_file` or `model_rules` in a config file
-is relative to
-the file's folder (the file travels with its deployment); from a flag or a
-variable, relative to the working directory.
+is relative to the file's folder (the file travels with its deployment);
+from a flag or a variable, relative to the working directory.
 
 Outbound requests: `allow_loopback` and `allow_private_networks` are the
 server's destination policy (interpreter/destinations.py); where none of the

@@ -115,7 +115,7 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
         # start is refused instead, 400).
         problem = FlowProblem(FlowFailure.NO_MODEL, f"flow {chosen.name!r} has an ai verb "
                               "and this server has no model: start it with --llm openai "
-                              "(docs/operations.md)", chosen.name)
+                              "or --model-rules FILE (docs/operations.md)", chosen.name)
         LOGGER.warning("media stream call: %s", problem.message)
         return dataclasses.replace(chosen, flow=await remote.apology(problem),
                                    problems=(problem,))
