@@ -1,8 +1,8 @@
 """The call console (/console) in real headless Chromium, as an operator
 uses it: a failed upload shows its diagnostics, a new version is published
-and rolled back with a click, a live call appears and is updated in place,
-and the ended call shows its trace, timeline picture, recording, summary
-and the summary's delivery state."""
+and rolled back with a click, a live call appears, is updated in place and
+is followed as it happens, and the ended call shows its trace, timeline
+picture, recording, summary and the summary's delivery state."""
 
 from __future__ import annotations
 
@@ -96,11 +96,20 @@ async def test_an_operator_manages_flows_and_follows_a_call_on_the_console(
         call = await start(served.client, served.auth, "order_desk", CALLER, media="audio")
         row = page.locator(f'#live-calls tr[data-call="{call["call_id"]}"]')
         await expect(row).to_contain_text("order_desk v2")
+        # Followed as it happens: the records so far, then the rest live.
+        await row.get_by_role("button", name="follow").click()
+        await expect(page.locator("#follow-of")).to_have_text(call["call_id"])
+        followed = page.locator("#follow")
+        await expect(followed).to_contain_text("flow order_desk v2 (named by the call)")
+        await expect(followed.locator("li.agent").first).to_have_text("agent: Hello.")
         await row.evaluate("row => { row.dataset.seen = 'yes'; }")
         await page.wait_for_timeout(2500)  # two more polls of the live calls
         if await row.count():
             await expect(row).to_have_attribute("data-seen", "yes")
         done = await ended(served.client, served.auth, call["call_id"])
+        await expect(followed.locator("li.agent")).to_contain_text(
+            ["agent: Hello.", "agent: What can I do for you?"])
+        await expect(followed).to_contain_text(f"call ended: {done['disposition']}")
         await expect(row).to_have_count(0, timeout=5000)
         ended_row = page.locator("#ended-calls tr", has_text=call["call_id"])
         await expect(ended_row).to_contain_text(done["disposition"], timeout=WAIT_MS)

@@ -30,7 +30,7 @@ from tests.transports.media_stream.test_stream_calls import PROMPT_FLOW
 
 Client = TestClient[web.Request, web.Application]
 STATIC = pages.STATIC
-SCRIPTS = ("phone.js", "console.js", "audio-worklet.js")
+SCRIPTS = ("phone.js", "console.js", "records.js", "audio-worklet.js")
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
@@ -124,10 +124,12 @@ def test_the_static_folder_is_inside_the_package_the_wheel_ships() -> None:
 # ------------------------------------------------------------ the scripts, under node
 
 def _node(tmp_path: Path, script: str) -> Any:
-    """What a module script prints (JSON), the page scripts importable as ./<name>.mjs."""
+    """What a module script prints (JSON), the page scripts importable as
+    ./<name>.js (ES modules, as the browser loads them)."""
     assert NODE is not None
+    (tmp_path / "package.json").write_text('{"type": "module"}')
     for name in SCRIPTS:
-        shutil.copy(STATIC / name, tmp_path / name.replace(".js", ".mjs"))
+        shutil.copy(STATIC / name, tmp_path / name)
     run = subprocess.run([NODE, "--input-type=module", "-e", script], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
@@ -151,7 +153,7 @@ def test_the_worklet_makes_16khz_frames_and_filters_what_would_alias(tmp_path: P
     # worklet gets: frames of 320 samples; 1 kHz passes at full level, 10 kHz
     # (which would fold to 6 kHz) is gone.
     levels = _node(tmp_path, """
-        import {Downsampler, Framer} from "./audio-worklet.mjs";
+        import {Downsampler, Framer} from "./audio-worklet.js";
         const out = {};
         for (const rate of [48000, 44100]) for (const hz of [1000, 10000]) {
           const down = new Downsampler(rate), framer = new Framer(), frames = [];
@@ -177,7 +179,7 @@ def test_the_worklet_makes_16khz_frames_and_filters_what_would_alias(tmp_path: P
 def test_the_page_answers_marks_after_their_audio_and_all_at_once_on_clear(
         tmp_path: Path) -> None:
     got = _node(tmp_path, """
-        import {MarkQueue} from "./phone.mjs";
+        import {MarkQueue} from "./phone.js";
         const marks = new MarkQueue();
         marks.add("w1", 1.0); marks.add("w2", 2.0); marks.add("w3", 3.0);
         console.log(JSON.stringify([marks.due(0.5), marks.due(1.5), marks.clear(), marks.due(9)]));
@@ -200,7 +202,7 @@ def test_the_page_shows_transcript_tools_steps_and_barge_ins(tmp_path: Path) -> 
         {"kind": "flow_chosen", "flow": "desk", "version": 3, "by": "to", "bound": False},
     ]
     views = _node(tmp_path, f"""
-        import {{describeRecord}} from "./phone.mjs";
+        import {{describeRecord}} from "./records.js";
         console.log(JSON.stringify({json.dumps(records)}.map(describeRecord)));
     """)
     assert views[0] == {"lane": "transcript", "who": "caller", "text": "hello"}
@@ -247,7 +249,7 @@ def stop_message(stream_sid: str, call_sid: str, sequence: int) -> dict[str, Any
 @needs_node
 def test_the_messages_here_are_the_ones_phone_js_sends(tmp_path: Path) -> None:
     sent = _node(tmp_path, """
-        import * as p from "./phone.mjs";
+        import * as p from "./phone.js";
         console.log(JSON.stringify([
           p.connectedMessage(),
           p.startMessage({streamSid: "MZ1", callSid: "CA1", flow: "ivr", token: "ck_x"}),

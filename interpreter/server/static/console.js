@@ -1,8 +1,11 @@
 // The call console (/console): flows and their versions (publish, roll back,
 // upload with the diagnostics of a failed upload), live calls updated in
-// place, ended calls with their trace, and the outbox's deliveries. Every
+// place (any one followed as it happens), ended calls with their trace, and
+// the outbox's deliveries. Every
 // request is the REST API's (docs/rest-api.md) with the token typed into the
 // page; the pure helpers are exported for node (tests/server/test_pages.py).
+
+import { describeRecord, followCall, lineItem } from "./records.js";
 
 export const TOKEN_KEY = "callkernel.token"; // shared with the softphone, per tab
 export const LIVE_POLL_MS = 1000;
@@ -165,12 +168,35 @@ function main() {
         row = document.createElement("tr");
         row.dataset.call = c.call_id;
         for (let i = 0; i < 5; i++) row.insertCell();
+        cell(row, button("follow", async () => follow(c.call_id)));
         body.append(row);
       }
       const values = [c.call_id, flowVersion(c), c.media, c.call_state, when(c.started_at)];
       values.forEach((value, i) => { if (row.cells[i].textContent !== value) row.cells[i].textContent = value; });
     }
     for (const row of [...body.rows]) if (!seen.has(row.dataset.call)) row.remove();
+  }
+
+  // One live call's records as they happen: its transcript, steps, tools,
+  // barge-ins and end, on the call's follow socket.
+  let following = null;
+
+  function follow(callId) {
+    if (following) following.close();
+    $("follow-of").textContent = callId;
+    $("follow").replaceChildren();
+    const add = (text, who, lane) => {
+      const item = lineItem(text, who);
+      if (lane) item.className = lane;
+      $("follow").append(item);
+      item.scrollIntoView({ block: "nearest" });
+    };
+    following = followCall(callId, token(), (record) => {
+      const view = describeRecord(record);
+      if (!view) return;
+      if (view.lane === "transcript") add(view.text, view.who);
+      else add(view.text || `context ${view.context ?? "—"}, step ${view.step ?? "—"}`, null, view.lane);
+    }, (note) => add(note, null, "events"));
   }
 
   async function loadEnded() {
