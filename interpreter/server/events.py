@@ -48,6 +48,7 @@ from interpreter.server.store import Scope
 QUEUE_LIMIT = 512
 HEARTBEAT_SECONDS = 15.0  # an SSE comment (a WebSocket ping) when nothing else is sent
 SEND_TIMEOUT_SECONDS = 30.0
+MAX_CLIENT_MESSAGE = 4096  # bytes: a follow socket's client only pings and closes
 EVENT_STREAM = "text/event-stream"
 # WebSocket close codes: 1000 normal (the call ended); 1013 try again later
 # (the reader lagged: it may read /trace and follow again).
@@ -317,7 +318,8 @@ async def call_events(request: web.Request) -> web.StreamResponse:
 async def call_websocket(request: web.Request) -> web.WebSocketResponse:
     """The call's records as JSON text frames, then `end`; the server closes."""
     events = request.app[EVENTS]
-    socket = web.WebSocketResponse(heartbeat=events.heartbeat)
+    # The client has nothing to say but its close: a small message bound.
+    socket = web.WebSocketResponse(heartbeat=events.heartbeat, max_msg_size=MAX_CLIENT_MESSAGE)
     subscription = await _subscribe(request)  # an unknown call: 404 first
     if not socket.can_prepare(request).ok:
         subscription.close()

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from interpreter.server.app import build_app
-from interpreter.server.events import EVENTS, WS_ENDED, CallEvents
+from interpreter.server.events import EVENTS, MAX_CLIENT_MESSAGE, WS_ENDED, CallEvents
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
 from tests.server.tokens import bearer
@@ -210,6 +210,20 @@ async def test_a_websocket_gets_the_same_messages_and_is_closed_at_the_end(
     assert messages[-1] == {"type": "end", "call_id": call_id,
                             "disposition": "hangup_requested", "records": len(records)}
     await stream.rest()
+
+
+async def test_a_websocket_client_sending_a_large_message_is_cut_off(
+        make_client: MakeClient, auth: dict[str, str]) -> None:
+    client = await make_client()
+    call_id = await start(client, auth, "sleeper")
+    async with client.ws_connect(f"/v1/calls/{call_id}/ws", headers=auth) as socket:
+        await socket.send_str("x" * (MAX_CLIENT_MESSAGE + 1))
+        async with asyncio.timeout(DEADLINE):
+            async for _ in socket:
+                pass
+        assert socket.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert client.app is not None and client.app[EVENTS].following(call_id) == 0
+    await hang_up(client, auth, call_id)
 
 
 # ------------------------------------------------------------ refusals
