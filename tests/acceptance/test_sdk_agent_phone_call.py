@@ -76,7 +76,7 @@ async def test_a_phone_call_reaches_an_sdk_agent_bound_to_a_flow(
 async def _call(url: str, secret: str) -> Any:
     voice = espeak.speak(SAID, Voice("espeak", "en-us+m3"), FORMAT.sample_rate).samples
     speech = _after(voice, seconds=3.5)
-    script = PeerScript(speech, stop_at=16.0, longest=25.0, parameters={
+    script = PeerScript(speech, stop_at=12.0, longest=20.0, parameters={
         "callkernel_token": secret, "callkernel_flow": "support"})
     return await ProviderPeer(DIALECTS["callkernel"], FORMAT, script).run(
         url.replace("http://", "ws://"))
