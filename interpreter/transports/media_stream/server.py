@@ -65,6 +65,9 @@ from interpreter.transports.media_stream.events import (
 LOGGER = logging.getLogger("callkernel.media_stream")
 PREFIX = "/v1/media"
 START_TIMEOUT = 10.0  # seconds from the upgrade to `start`
+# Sockets upgraded but not yet started (nor authenticated) at once; one more
+# is refused 503 before the upgrade, so idle sockets cannot pile up.
+MAX_WAITING_STARTS = 256
 CALL_END_TIMEOUT = 10.0  # seconds the call may take to end once its socket closed
 MAX_BACKLOG = 10  # media frames waiting for the socket (200 ms); past it, dropped
 TOKEN_PARAMETER = "callkernel_token"
@@ -88,6 +91,22 @@ class CallNotStarted(Exception):
         self.try_later = try_later
 
 
+class WaitingStarts:
+    """How many sockets wait for their `start`, bounded."""
+
+    def __init__(self, most: int) -> None:
+        self.most, self.count = most, 0
+
+    def enter(self) -> bool:
+        if self.count >= self.most:
+            return False
+        self.count += 1
+        return True
+
+    def leave(self) -> None:
+        self.count -= 1
+
+
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
     """What every media socket of one app shares."""
@@ -101,6 +120,8 @@ class StreamOptions:
     # a dial fails at once and the flow's failure branch runs.
     credentials: Mapping[str, ProviderCredentials] = field(
         default_factory=lambda: MappingProxyType({}))
+    waiting: WaitingStarts = field(default_factory=lambda: WaitingStarts(MAX_WAITING_STARTS))
+
 
 
 class SocketWriter:
@@ -178,13 +199,20 @@ def media_stream_handler(host_getter: HostGetter, start_call: StartCall, *,
             # aiohttp's own refusal reads like a traceback; say it plainly.
             raise web.HTTPBadRequest(text="a media stream connects with a WebSocket "
                                           "handshake (docs/media-streams.md)")
-        await ws.prepare(request)
-        header_ok = await _authorized(_offered(request), opts.authorize)
+        if not opts.waiting.enter():
+            LOGGER.warning("media stream refused: %d sockets already wait for their "
+                           "start", opts.waiting.count)
+            raise web.HTTPServiceUnavailable(text="too many media streams are starting; "
+                                                  "try again", headers={"Retry-After": "1"})
         try:
+            await ws.prepare(request)
+            header_ok = await _authorized(_offered(request), opts.authorize)
             begun = await asyncio.wait_for(_until_start(ws, fixed), opts.start_timeout)
         except TimeoutError:
             await ws.close(code=1008, message=b"no start message")
             return ws
+        finally:
+            opts.waiting.leave()
         if begun is None:
             return ws  # the socket closed (or stopped) before the stream started
         spoken, started = begun
@@ -204,12 +232,13 @@ def add_routes(app: web.Application, host_getter: HostGetter, start_call: StartC
                prefix: str = PREFIX, authorize: Authorize | None = None,
                frame_gap: float = FRAME_GAP_S,
                tts: Callable[[], TtsProvider] | None = None,
-               credentials: Mapping[str, ProviderCredentials] | None = None
-               ) -> list[Handler]:
+               credentials: Mapping[str, ProviderCredentials] | None = None,
+               max_waiting_starts: int = MAX_WAITING_STARTS) -> list[Handler]:
     """Mount the media sockets on `app` (GET `{prefix}/{dialect}` and
     `{prefix}`), sharing one media clock; the handlers mounted."""
     options = StreamOptions(MediaClock(), tts or _espeak, authorize, frame_gap,
-                            credentials=MappingProxyType(dict(credentials or {})))
+                            credentials=MappingProxyType(dict(credentials or {})),
+                            waiting=WaitingStarts(max_waiting_starts))
     handlers = []
     for name in (*DIALECTS, None):
         handler = media_stream_handler(host_getter, start_call, dialect=name, options=options)

@@ -7,12 +7,14 @@ complete trace."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
@@ -101,7 +103,8 @@ class Stack:
 
 
 async def _stack(tmp_path: Path, flow_text: str, *, frame_gap: float = 5.0,
-                 token: str | None = None) -> AsyncIterator[Stack]:
+                 token: str | None = None, max_waiting_starts: int = 256
+                 ) -> AsyncIterator[Stack]:
     outbox = MemoryOutbox()
     async with CallHost(trace_dir=tmp_path, llm={"scripted": load_rules(AI_RULES)},
                         outbox=outbox) as host:
@@ -127,7 +130,8 @@ async def _stack(tmp_path: Path, flow_text: str, *, frame_gap: float = 5.0,
 
         app = web.Application()
         add_routes(app, lambda _: host, start, frame_gap=frame_gap,
-                   authorize=authorize if token is not None else None)
+                   authorize=authorize if token is not None else None,
+                   max_waiting_starts=max_waiting_starts)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         stack = Stack(host, server, calls, routed, outbox)
@@ -289,3 +293,24 @@ async def test_a_token_is_required_when_one_is_set(tmp_path: Path) -> None:
             stop_at=0.5)).run(stack.url("twilio"))
         await stack.finished(admitted)
         assert stack.routed[0][0] == {}  # the token is not passed on to routing
+
+
+async def test_sockets_waiting_for_their_start_are_bounded(tmp_path: Path) -> None:
+    async for stack in _stack(tmp_path, PROMPT_FLOW, max_waiting_starts=2):
+        url = stack.url("twilio").replace("http://", "ws://")
+        async with aiohttp.ClientSession() as session:
+            idle = [await session.ws_connect(url) for _ in range(2)]
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            assert refused.value.status == 503
+            await idle[0].close()  # one leaves: room for another
+            for _ in range(100):
+                try:
+                    idle.append(await session.ws_connect(url))
+                    break
+                except aiohttp.WSServerHandshakeError:
+                    await asyncio.sleep(0.02)
+            assert len(idle) == 3
+            for socket in idle[1:]:
+                await socket.close()
+        assert stack.calls == []
