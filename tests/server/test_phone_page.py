@@ -2,7 +2,8 @@
 a fake microphone fed from a WAV of eSpeak speech, calls order_desk.yaml
 from the page; the agent answers audibly (what the page played is captured
 and transcribed), and the transcript, the context and step, and the tool
-call appear on the page as they happen."""
+call appear on the page as they happen. Interrupted, the agent stops and
+the call keeps only the words the page played."""
 
 from __future__ import annotations
 
