@@ -109,14 +109,10 @@ def versions(name: str, *, as_json: bool = False, flags: ServerFlags,
     out, err = out or sys.stdout, err or sys.stderr
 
     async def action(client: Client) -> int:
-        reply = await client.send("GET", f"/v1/flows/{name}/versions")
-        listed = client.expect(reply, 200).get("versions", [])
-        if as_json:
-            print(reply.body.decode(), file=out)
-            return EXIT_OK
-        rows = client.shaped(_version_rows, reply, listed)
-        table(("VERSION", "LIVE", "CREATED", "BYTES", "WARNINGS", "HASH"), rows, out)
-        print(f"{len(rows)} version(s) of {name}", file=err)
+        count = await client.listing(f"/v1/flows/{name}/versions", "versions", _version_rows, (
+            "VERSION", "LIVE", "CREATED", "BYTES", "WARNINGS", "HASH"), out, as_json=as_json)
+        if count is not None:
+            print(f"{count} version(s) of {name}", file=err)
         return EXIT_OK
 
     return run("versions", flags, environ, err, action, lambda: check_name(name, "NAME"))

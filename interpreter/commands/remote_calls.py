@@ -28,8 +28,8 @@ from interpreter.commands.remote_client import (
     json_object,
     print_as_lint,
     run,
-    table,
     when,
+    with_query,
 )
 from interpreter.commands.sources import shown
 from interpreter.runtime.trace import format_record
@@ -139,19 +139,13 @@ def calls(*, flow: str | None = None, state: str | None = None, since: str | Non
     async def action(client: Client) -> int:
         # since and until go as given: the server reads both forms and says
         # what it cannot read (400, exit 1).
-        asked = (("flow", flow), ("state", state), ("since", since), ("until", until),
-                 ("limit", None if limit is None else str(limit)))
-        query = {key: value for key, value in asked if value}
-        path = "/v1/calls" + ("?" + "&".join(f"{k}={quote(v, safe='')}"
-                                             for k, v in query.items()) if query else "")
-        reply = await client.send("GET", path)
-        listed = client.expect(reply, 200).get("calls", [])
-        if as_json:
-            print(reply.body.decode(), file=out)
-            return EXIT_OK
-        rows = client.shaped(_call_rows, reply, listed)
-        table(("ID", "FLOW", "VERSION", "STATE", "DISPOSITION", "STARTED"), rows, out)
-        print(f"{len(rows)} call(s)", file=err)
+        path = with_query("/v1/calls", (
+            ("flow", flow), ("state", state), ("since", since), ("until", until),
+            ("limit", None if limit is None else str(limit))))
+        count = await client.listing(path, "calls", _call_rows, (
+            "ID", "FLOW", "VERSION", "STATE", "DISPOSITION", "STARTED"), out, as_json=as_json)
+        if count is not None:
+            print(f"{count} call(s)", file=err)
         return EXIT_OK
 
     return run("calls", flags, environ, err, action, check)
@@ -361,17 +355,11 @@ def outbox(*, state: str | None = None, call_id: str | None = None, as_json: boo
             _check_call_id(call_id)
 
     async def action(client: Client) -> int:
-        query = {k: v for k, v in (("state", state), ("call_id", call_id)) if v}
-        path = "/v1/outbox" + ("?" + "&".join(f"{k}={quote(v, safe='')}"
-                                              for k, v in query.items()) if query else "")
-        reply = await client.send("GET", path)
-        listed = client.expect(reply, 200).get("deliveries", [])
-        if as_json:
-            print(reply.body.decode(), file=out)
-            return EXIT_OK
-        rows = client.shaped(_delivery_rows, reply, listed)
-        table(("KEY", "CALL", "KIND", "STATE", "ATTEMPTS", "LAST", "UPDATED"), rows, out)
-        print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}", file=err)
+        path = with_query("/v1/outbox", (("state", state), ("call_id", call_id)))
+        count = await client.listing(path, "deliveries", _delivery_rows, (
+            "KEY", "CALL", "KIND", "STATE", "ATTEMPTS", "LAST", "UPDATED"), out, as_json=as_json)
+        if count is not None:
+            print(f"{count} deliver{'y' if count == 1 else 'ies'}", file=err)
         return EXIT_OK
 
     return run("outbox", flags, environ, err, action, check)

@@ -30,9 +30,10 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from yarl import URL
@@ -184,6 +185,21 @@ class Client:
             return CommandFailed(EXIT_USAGE, said)
         return CommandFailed(EXIT_REFUSED, said)
 
+    async def listing(self, path: str, key: str,
+                      rows: Callable[[list[Any]], list[tuple[str, ...]]],
+                      header: tuple[str, ...], out: TextIO, *, as_json: bool) -> int | None:
+        """GET `path` and print its `key` list as a table of `rows(list)`
+        under `header`, or the body as it came with `as_json`: how many rows
+        (None when the body was printed)."""
+        reply = await self.send("GET", path)
+        listed = self.expect(reply, 200).get(key, [])
+        if as_json:
+            print(reply.body.decode(), file=out)
+            return None
+        shown_rows = self.shaped(rows, reply, listed)
+        table(header, shown_rows, out)
+        return len(shown_rows)
+
     def shaped(self, read: Callable[..., T], reply: Reply, *args: Any) -> T:
         """`read(*args)`, a part of `reply`'s body; a body not shaped as the
         API's (KeyError, TypeError, ValueError) is a foreign reply."""
@@ -270,6 +286,13 @@ def print_as_lint(diagnostics: list[Diagnostic], out: TextIO, err: TextIO) -> No
 
 
 # ------------------------------------------------------------ reading and steering
+
+def with_query(path: str, pairs: Iterable[tuple[str, str | None]]) -> str:
+    """`path` with the pairs that have a value as its query, each encoded
+    whole (a `+` in an ISO 8601 offset stays a plus)."""
+    given = [(key, value) for key, value in pairs if value]
+    return f"{path}?{urlencode(given, quote_via=quote)}" if given else path
+
 
 def when(seconds: object) -> str:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
