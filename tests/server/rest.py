@@ -8,6 +8,17 @@ import json
 from typing import Any
 
 PROBLEM = "application/problem+json"
+# Would hold its call for a minute: the tests that start it hang it up.
+SLEEPER = b"""\
+version: "1.0.0"
+sections:
+  main:
+    - answer: {}
+    - sleep: 60000
+    - hangup: {}
+"""
+SILENT_CALLER = "linger: 600\n"  # says nothing, and stays on the line
+
 POLL_DEADLINE = 15.0  # seconds of wall time a short call is given to end
 
 

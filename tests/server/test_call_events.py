@@ -20,6 +20,7 @@ from interpreter.server.app import build_app
 from interpreter.server.events import EVENTS, MAX_CLIENT_MESSAGE, WS_ENDED, CallEvents
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
+from tests.server.rest import SILENT_CALLER, SLEEPER
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -34,16 +35,6 @@ sections:
     - play: {url: "say:Hello."}
     - hangup: {}
 """
-# Would hold the call for a minute: these are hung up.
-SLEEPER = b"""\
-version: "1.0.0"
-sections:
-  main:
-    - answer: {}
-    - sleep: 60000
-    - hangup: {}
-"""
-SILENT_CALLER = "linger: 600\n"
 HEARTBEAT = ": heartbeat"
 
 

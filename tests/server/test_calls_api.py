@@ -17,7 +17,7 @@ from interpreter.server.app import HOST, build_app
 from interpreter.server.calls import CALLS
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
-from tests.server.rest import ended, problem, publish, start
+from tests.server.rest import SILENT_CALLER, SLEEPER, ended, problem, publish, start
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -54,16 +54,6 @@ sections:
     - answer: {}
     - set: {api_key: "hunter2-not-for-traces"}
     - play: {url: "say:Hello."}
-    - hangup: {}
-"""
-SILENT_CALLER = "linger: 600\n"
-# Would hold the call for a minute: these are hung up.
-SLEEPER = b"""\
-version: "1.0.0"
-sections:
-  main:
-    - answer: {}
-    - sleep: 60000
     - hangup: {}
 """
 

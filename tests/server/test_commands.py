@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from interpreter.server.app import build_app
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
-from tests.server.rest import publish, start_id
+from tests.server.rest import SILENT_CALLER, SLEEPER, publish, start_id
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -68,14 +68,6 @@ sections:
     - connect: {to: "+15550109999", timeout: 60}
     - hangup: {}
 """
-SLEEPER = b"""\
-version: "1.0.0"
-sections:
-  main:
-    - answer: {}
-    - sleep: 60000
-    - hangup: {}
-"""
 BRIEF = b"""\
 version: "1.0.0"
 sections:
@@ -83,7 +75,6 @@ sections:
     - answer: {}
     - hangup: {}
 """
-SILENT = "linger: 600\n"
 HOLD_PLEASE = """\
 steps:
   - say: "hold please"
@@ -164,7 +155,7 @@ async def hang_up(client: Client, auth: dict[str, str], call_id: str) -> Records
 
 async def test_say_reaches_the_caller_and_the_trace_says_who_asked(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT_CALLER, model=RULES)
     await until(client, auth, call_id, kind("say", text="Hello."))
     await accepted(client, auth, call_id, "say", {"text": "  Your order has shipped. "})
     records = await until(client, auth, call_id, kind("say", text="Your order has shipped."))
@@ -180,7 +171,7 @@ async def test_say_reaches_the_caller_and_the_trace_says_who_asked(
 
 async def test_transfer_to_a_section_leaves_the_ai_session_for_it(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT_CALLER, model=RULES)
     await until(client, auth, call_id, kind("ai_started"))
     await accepted(client, auth, call_id, "transfer", {"dest": "desk"})
     records = await until(client, auth, call_id, kind("call_ended"))
@@ -193,7 +184,7 @@ async def test_transfer_to_a_section_leaves_the_ai_session_for_it(
 
 async def test_a_command_waits_while_a_verb_is_under_way(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start_id(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT_CALLER)
     await until(client, auth, call_id, kind("verb", verb="sleep"))
     await accepted(client, auth, call_id, "transfer", {"dest": "+15550102000"})
     # Kept for the safe point after the sleep, not run in the middle of it;
@@ -258,7 +249,7 @@ async def test_an_injected_leg_answered_bridges_the_ringing_leg(
 
 async def test_injected_caller_speech_is_answered_by_the_agent(
         client: Client, auth: dict[str, str]) -> None:
-    call_id = await start_id(client, auth, "agent", SILENT, model=RULES)
+    call_id = await start_id(client, auth, "agent", SILENT_CALLER, model=RULES)
     await until(client, auth, call_id, kind("say", text="Hello."))
     await accepted(client, auth, call_id, "inject", {"event": "speech", "text": "hold on"})
     await until(client, auth, call_id, kind("hold"))
@@ -270,7 +261,7 @@ async def test_injected_caller_speech_is_answered_by_the_agent(
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 async def test_a_command_to_an_ended_call_is_409_and_does_not_revive_it(
         client: Client, auth: dict[str, str], name: str) -> None:
-    call_id = await start_id(client, auth, "brief", SILENT)
+    call_id = await start_id(client, auth, "brief", SILENT_CALLER)
     records = await until(client, auth, call_id, kind("call_ended"))
     body = await problem(await command(client, auth, call_id, name, COMMANDS[name]),
                          409, "call-ended")
@@ -307,7 +298,7 @@ async def test_a_command_to_an_unknown_call_is_404(client: Client, auth: dict[st
 ])
 async def test_a_bad_body_is_400_saying_what_is_wrong(
         client: Client, auth: dict[str, str], name: str, body: Any, says: str) -> None:
-    call_id = await start_id(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT_CALLER)
     found = await problem(await command(client, auth, call_id, name, body), 400,
                           "invalid-request")
     assert says in found["detail"]
@@ -316,7 +307,7 @@ async def test_a_bad_body_is_400_saying_what_is_wrong(
 
 
 async def test_a_command_body_must_be_json(client: Client, auth: dict[str, str]) -> None:
-    call_id = await start_id(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT_CALLER)
     response = await client.post(f"/v1/calls/{call_id}/say", data="text=hi",
                                  headers={**auth, "Content-Type": "text/plain"})
     await problem(response, 415, "unsupported-media-type")
@@ -326,7 +317,7 @@ async def test_a_command_body_must_be_json(client: Client, auth: dict[str, str])
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 async def test_commands_need_the_calls_scope(client: Client, auth: dict[str, str],
                                              store: SqliteStore, name: str) -> None:
-    call_id = await start_id(client, auth, "sleeper", SILENT)
+    call_id = await start_id(client, auth, "sleeper", SILENT_CALLER)
     reader = await bearer(store, Scope.READ)
     await problem(await command(client, reader, call_id, name, COMMANDS[name]),
                   403, "forbidden")

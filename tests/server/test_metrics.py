@@ -21,7 +21,7 @@ from interpreter.server.app import build_app
 from interpreter.server.metrics import MAX_DISPOSITIONS, OTHER, CallMetrics
 from interpreter.server.sqlite_store import SqliteStore
 from interpreter.server.store import Scope
-from tests.server.rest import ended, publish, start_id
+from tests.server.rest import SILENT_CALLER, SLEEPER, ended, publish, start_id
 from tests.server.tokens import bearer
 
 Client = TestClient[web.Request, web.Application]
@@ -69,14 +69,6 @@ steps:
   - hangup: {}
     after: 0.5
 """
-SLEEPER = b"""\
-version: "1.0.0"
-sections:
-  main:
-    - answer: {}
-    - sleep: 60000
-    - hangup: {}
-"""
 BRIEF = b"""\
 version: "1.0.0"
 sections:
@@ -84,7 +76,6 @@ sections:
     - answer: {}
     - hangup: {}
 """
-SILENT_CALLER = "linger: 600\n"
 
 # What dashboards and alerts are built on: renaming one, or changing its type,
 # breaks them. (prometheus-client's `*_created` series are left out.)
