@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from aiohttp import web
 from playwright.async_api import Page, expect
 from ruamel.yaml import YAML
 
@@ -42,19 +41,6 @@ def _recorded(summaries: str) -> bytes:
     return buffer.getvalue()
 
 
-async def _summaries(aiohttp_server: Any) -> tuple[str, list[Any]]:
-    received: list[Any] = []
-
-    async def summary(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_post("/summaries", summary)
-    server = await aiohttp_server(app)
-    return str(server.make_url("/summaries")), received
-
-
 async def _upload(page: Page, name: str, file_name: str, content: bytes) -> None:
     await page.fill("#upload-name", name)
     await page.set_input_files("#upload-file", files=[
@@ -63,10 +49,11 @@ async def _upload(page: Page, name: str, file_name: str, content: bytes) -> None
 
 
 async def test_an_operator_manages_flows_and_follows_a_call_on_the_console(
-        store: SqliteStore, aiohttp_client: Any, aiohttp_server: Any,
-        auth: dict[str, str]) -> None:
+        store: SqliteStore, aiohttp_client: Any, auth: dict[str, str],
+        receiver: tuple[str, list[dict[str, Any]]]) -> None:
     errors: list[str] = []
-    summaries, received = await _summaries(aiohttp_server)
+    base, received = receiver
+    summaries = f"{base}/summaries"
     async with page_server(store, aiohttp_client, auth) as served, chromium() as browser:
         page = await open_page(browser, served.url("/console"), errors)
         await page.fill("#token", served.secret)
@@ -139,7 +126,7 @@ async def test_an_operator_manages_flows_and_follows_a_call_on_the_console(
         await versions.filter(has_text="v1").get_by_role("button", name="rollback").click()
         await expect(page.locator("#status")).to_have_text("order_desk v1 is live")
     assert errors == []
-    assert len(received) == 1 and received[0]["call_id"] == call["call_id"]
+    assert len(received) == 1 and received[0]["body"]["call_id"] == call["call_id"]
 
 
 def _blob() -> Any:

@@ -5,7 +5,6 @@ retried by hand; the metrics read the outbox's depth."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -45,24 +44,6 @@ CALLER = "steps:\n  - hangup: {}\n    after: 0.5\n"
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    async def take(request: web.Request) -> web.Response:
-        received.append({"headers": dict(request.headers), "body": await request.json()})
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_post("/summary", take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://app:secret@127.0.0.1:{runner.addresses[0][1]}/summary", received
-    await runner.cleanup()
-
-
-@pytest.fixture
 async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
     made: Client = await aiohttp_client(build_app(store))
     return made
@@ -72,7 +53,8 @@ async def client(store: SqliteStore, aiohttp_client: Any) -> Client:
 async def test_a_calls_summary_is_delivered_and_shown(
         client: Client, auth: dict[str, str],
         receiver: tuple[str, list[dict[str, Any]]], clock: str) -> None:
-    url, received = receiver
+    base, received = receiver
+    url = base.replace("http://", "http://app:secret@") + "/summary"
     await publish(client, auth, "summarised", SUMMARISED.replace("URL", url).encode())
     call_id = (await start(client, auth, "summarised", CALLER, model=RULES,
                            clock=clock))["call_id"]
@@ -94,7 +76,8 @@ async def test_a_calls_summary_is_delivered_and_shown(
 async def test_a_failed_delivery_is_listed_and_retried_by_hand(
         client: Client, store: SqliteStore, auth: dict[str, str],
         receiver: tuple[str, list[dict[str, Any]]]) -> None:
-    url, received = receiver
+    base, received = receiver
+    url = base.replace("http://", "http://app:secret@") + "/summary"
     await store.add_delivery(StoredDelivery(
         key="k-failed", call_id="c-1", kind="post_prompt", url=url, body='{"a": 1}',
         headers="{}", created_at=1.0, state=DeliveryState.FAILED, attempts=12,

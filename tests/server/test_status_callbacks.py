@@ -5,7 +5,6 @@ as delivered, with its own idempotency key."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -39,25 +38,6 @@ linger: 10
 destinations:
   "+15550100200": {answer_after: 0.1, hangup_after: 0.5}
 """
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    async def take(request: web.Request) -> web.Response:
-        received.append({"path": request.path, "key": request.headers["Idempotency-Key"],
-                         "body": await request.json()})
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_post("/{name}", take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", received
-    await runner.cleanup()
 
 
 @pytest.fixture
