@@ -100,6 +100,16 @@ def summary_text(summary: JSONValue) -> str:
         return raw
 
 
+def refused_input(error: UnreadableInput | DocumentError, err: TextIO) -> int:
+    """Say on `err` why a demo's input cannot be used; the exit code."""
+    if isinstance(error, UnreadableInput):
+        print(f"callkernel demo: {error}", file=err)
+        return EXIT_USAGE
+    for diagnostic in error.diagnostics:
+        print(diagnostic.render(), file=err)
+    return EXIT_DOCUMENT
+
+
 @contextlib.asynccontextmanager
 async def listening(app: web.Application, port: int, err: TextIO) -> AsyncIterator[int | None]:
     """`app` served on 127.0.0.1:`port` (0: a free one): the port it got, or
@@ -151,13 +161,8 @@ def run(flow_path: str | None = None, script_path: str | None = None,
         (flow_name, flow_raw), (script_name, script_raw), provider = \
             _inputs(flow_path, script_path)
         script = load_caller_script(script_raw, script_name)
-    except UnreadableInput as error:
-        print(f"callkernel demo: {error}", file=err)
-        return EXIT_USAGE
-    except DocumentError as error:
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(), file=err)
-        return EXIT_DOCUMENT
+    except (UnreadableInput, DocumentError) as error:
+        return refused_input(error, err)
     if record is not None and not audio:
         print("callkernel demo: --record needs --audio", file=err)
         return EXIT_USAGE
@@ -183,9 +188,7 @@ def run(flow_path: str | None = None, script_path: str | None = None,
                 try:
                     flow = host.compile(raw, flow_name)
                 except DocumentError as error:
-                    for diagnostic in error.diagnostics:
-                        print(diagnostic.render(), file=err)
-                    return EXIT_DOCUMENT
+                    return refused_input(error, err)
                 base = Path(flow_path).resolve().parent if flow_path else None
                 ran = await run_call(host, flow, script, base=base, audio=audio,
                                      record=record, transcribe=transcribe)

@@ -310,13 +310,8 @@ def run(out: TextIO | None = None, err: TextIO | None = None, *, port: int = dem
     out, err = out or sys.stdout, err or sys.stderr
     try:
         return asyncio.run(_phone_call(port, out, err, record, timeline))
-    except UnreadableInput as error:
-        print(f"callkernel demo: {error}", file=err)
-        return EXIT_USAGE
-    except DocumentError as error:
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(), file=err)
-        return EXIT_DOCUMENT
+    except (UnreadableInput, DocumentError) as error:
+        return demo.refused_input(error, err)
 
 
 __all__ = ["TRY_IT", "PhoneCaller", "conversation_lines", "example_flows", "run"]
