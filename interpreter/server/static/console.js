@@ -1,13 +1,13 @@
 // The call console (/console): flows and their versions (publish, roll back,
 // upload with the diagnostics of a failed upload), live calls updated in
 // place (any one followed as it happens), ended calls with their trace, and
-// the outbox's deliveries. Every
-// request is the REST API's (docs/rest-api.md) with the token typed into the
-// page; the pure helpers are exported for node (tests/server/test_pages.py).
+// the outbox's deliveries. Every request is the REST API's (docs/rest-api.md)
+// with the token typed into the page (session.js); the pure helpers are
+// exported for node (tests/server/test_pages.py).
 
 import { describeRecord, followCall, lineItem } from "./records.js";
+import { api, token, tokenForm } from "./session.js";
 
-export const TOKEN_KEY = "callkernel.token"; // shared with the softphone, per tab
 export const LIVE_POLL_MS = 1000;
 export const SLOW_POLL_MS = 5000;
 
@@ -47,17 +47,8 @@ if (typeof document !== "undefined") main();
 
 function main() {
   const $ = (id) => document.getElementById(id);
-  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
   let selectedFlow = null;
   let timers = [];
-
-  async function api(path, options = {}) {
-    const headers = { Authorization: `Bearer ${token()}`, Accept: "application/json", ...(options.headers || {}) };
-    const response = await fetch(path, { ...options, headers });
-    const body = response.status === 204 ? {} : await response.json().catch(() => ({}));
-    if (!response.ok) throw Object.assign(new Error(body.detail || `${response.status} ${response.statusText}`), { problem: body });
-    return body;
-  }
 
   const status = (text) => { $("status").textContent = text; };
   const failed = (error) => status(error.message);
@@ -298,25 +289,14 @@ function main() {
     timers.push(setInterval(run, ms));
   }
 
-  function showToken() {
-    const saved = Boolean(token());
-    $("token-form").hidden = saved;
-    $("token-saved").hidden = !saved;
+  const showToken = tokenForm($, (saved) => {
     timers.forEach(clearInterval);
     timers = [];
     if (!saved) return;
     status("");
     every(LIVE_POLL_MS, loadLive);
     every(SLOW_POLL_MS, async () => { await loadFlows(); await loadEnded(); await loadOutbox(); });
-  }
-
-  $("token-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    $("token").value = "";
-    showToken();
   });
-  $("token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showToken(); });
 
   showToken();
 }

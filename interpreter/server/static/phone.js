@@ -15,12 +15,12 @@
 // document.
 
 import { describeRecord, followCall, lineItem } from "./records.js";
+import { api, token, tokenForm } from "./session.js";
 
 export const MEDIA_PATH = "/v1/media/callkernel";
 export const SAMPLE_RATE = 16000;
 export const FLOW_PARAMETER = "callkernel_flow"; // names the flow (docs/softphone.md)
 export const TOKEN_PARAMETER = "callkernel_token";
-export const TOKEN_KEY = "callkernel.token"; // sessionStorage: gone when the tab closes
 const PLAY_LEAD_S = 0.06; // queued audio starts this far ahead when the queue ran dry
 
 // ------------------------------------------------------------ the wire
@@ -98,31 +98,12 @@ function main() {
   const $ = (id) => document.getElementById(id);
   let call = null; // the call in progress
 
-  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
   const status = (text) => { $("status").textContent = text; };
 
-  async function api(path) {
-    const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}`, Accept: "application/json" } });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
-    return body;
-  }
-
-  function showToken() {
-    const saved = Boolean(token());
-    $("token-form").hidden = saved;
-    $("token-saved").hidden = !saved;
+  const showToken = tokenForm($, (saved) => {
     $("call").disabled = !saved || call !== null;
     if (saved) loadFlows().catch((error) => status(`could not list flows: ${error.message}`));
-  }
-
-  $("token-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    $("token").value = "";
-    showToken();
   });
-  $("token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showToken(); });
 
   async function loadFlows() {
     const { flows, bound } = await api("/v1/flows");
