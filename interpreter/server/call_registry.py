@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from aiohttp import web
 
 from interpreter import ir
+from interpreter.flow_parts import has_ai
 from interpreter.host import CallHost
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import CallerChannel, Telephony
@@ -199,6 +200,11 @@ class CallRegistry:
                              extra={"fields": {"calls": len(stuck)}})
 
     # ------------------------------------------------------------ calls
+
+    def lacks_model(self, flow: ir.CompiledFlow) -> bool:
+        """The flow has an ai verb and the host has no model of its own for
+        it (a call must then bring one, or cannot run it)."""
+        return self.host.providers.get(self.host.default_llm) is None and has_ai(flow)
 
     @staticmethod
     def new_call_id() -> str:

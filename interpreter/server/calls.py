@@ -103,8 +103,7 @@ async def start_call(request: web.Request) -> web.Response:
         raise Problem("invalid-request", f"flow {chosen.name!r} has an ai verb: a call on a "
                                          "virtual clock needs `model` (scripted rules); the "
                                          "server's own models run in real time only")
-    if model is None and registry.host.providers.get(registry.host.default_llm) is None \
-            and has_ai(chosen.flow):
+    if model is None and registry.lacks_model(chosen.flow):
         raise Problem("invalid-request", f"flow {chosen.name!r} has an ai verb and this "
                                          "server has no default model: give `model` "
                                          "(scripted rules)")

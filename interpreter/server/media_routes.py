@@ -22,7 +22,6 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from interpreter.flow_parts import has_ai
 from interpreter.jsontypes import JSONValue
 from interpreter.media.ports import Telephony
 from interpreter.runtime.call import Call
@@ -98,8 +97,7 @@ def mount(app: web.Application, registry: CallRegistry, remote: RemoteFlows,
                                          {"call_id": call_id, **details}, params=routing)
         except (NotFound, Conflict) as error:  # only a named flow raises
             raise CallNotStarted(f"flow {named!r}: {error}") from None
-        if not chosen.problems and has_ai(chosen.flow) \
-                and registry.host.providers.get(registry.host.default_llm) is None:
+        if not chosen.problems and registry.lacks_model(chosen.flow):
             chosen = await _without_model(chosen)
         try:
             return await registry.start_on(chosen, lambda: (make_channel(chosen.flow),
